@@ -1,0 +1,146 @@
+"""The checks every noise -> images model in the zoo must pass.
+
+A model's test file calls these with its model class and preset; adding a model
+costs a few lines of tests (see test_gan.py, test_dcgan.py).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo.core import export as core_export
+from zoo.core.artifacts import SavedModelModel, TFLiteModel, read_manifest
+from zoo.core.errors import BadInputError
+from zoo.gan.export import image_generator_signature
+
+# Tolerances on images in [0, 1], max absolute difference against Keras:
+# SavedModel runs the same TF kernels; float32 TFLite differs by kernel rounding;
+# float16 weights and int8 dynamic-range weights change the function itself.
+TOLERANCES = {"savedmodel": 1e-5, "tflite_float32": 1e-4, "tflite_float16": 2e-2, "tflite_int8": 0.15}
+
+
+def noise(latent_dim, batch=4, seed=0):
+    return np.random.default_rng(seed).standard_normal((batch, latent_dim)).astype(np.float32)
+
+
+def check_generate_shapes(model):
+    images = np.asarray(model.generate(noise(model.latent_dim, batch=3)))
+    assert images.shape == (3, 28, 28, 1)
+    assert images.min() >= 0.0 and images.max() <= 1.0
+
+
+def check_config_round_trip(model, tmp_path):
+    config = model.get_config()
+    rebuilt = model.__class__.from_config(config)
+    assert json.dumps(rebuilt.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    assert isinstance(loaded, model.__class__)
+    z = noise(model.latent_dim)
+    np.testing.assert_allclose(np.asarray(loaded.generate(z)), np.asarray(model.generate(z)), atol=1e-6)
+
+
+def check_fit_changes_weights(model):
+    model.compile()
+    before = [w.numpy().copy() for w in model.generator.trainable_weights + model.discriminator.trainable_weights]
+    ema_before = [w.numpy().copy() for w in model.ema_generator.weights]
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 28, 28, 1)).astype(np.float32)
+    history = model.fit(tf.data.Dataset.from_tensor_slices(images).batch(8), epochs=2, verbose=0)
+    for name in ("generator_loss", "discriminator_loss"):
+        assert all(np.isfinite(history.history[name])), name
+    after = model.generator.trainable_weights + model.discriminator.trainable_weights
+    assert all(not np.allclose(b, a.numpy()) for b, a in zip(before, after)), "some weights did not change"
+    assert any(not np.allclose(b, a.numpy()) for b, a in zip(ema_before, model.ema_generator.weights))
+
+
+def export_tiny(model, name, tmp_path):
+    """Export ``model`` (untrained is fine for parity) without the slow metrics."""
+    return core_export.export_model(name, trackables=[model], signatures=[image_generator_signature(model)],
+                                    output_dir=str(tmp_path))
+
+
+def check_parity(model, exported_dir):
+    manifest = read_manifest(exported_dir)
+    assert manifest["signatures"]["serving_default"]["inputs"]["noise"]["shape"] == [None, model.latent_dim]
+    assert manifest["signatures"]["serving_default"]["outputs"]["images"]["shape"] == [None, 28, 28, 1]
+    z = noise(model.latent_dim, batch=5, seed=1)
+    expected = np.asarray(model.generate(z))
+    runners = {"savedmodel": SavedModelModel(os.path.join(exported_dir, manifest["savedmodel"]["path"]), manifest)}
+    for variant, entry in manifest["tflite"].items():
+        runners[f"tflite_{variant}"] = TFLiteModel(os.path.join(exported_dir, entry["path"]), manifest)
+    for key, runner in runners.items():
+        images = runner("serving_default", noise=z)["images"]
+        assert images.shape == expected.shape, key
+        np.testing.assert_allclose(images, expected, atol=TOLERANCES[key], err_msg=key)
+
+
+def check_tflite_builtin_only(exported_dir):
+    manifest = read_manifest(exported_dir)
+    for variant, entry in manifest["tflite"].items():
+        path = os.path.join(exported_dir, entry["path"])
+        with open(path, "rb") as f:
+            assert b"Flex" not in f.read(), f"{variant} contains a Flex op"
+        ops = TFLiteModel(path, manifest).op_names()
+        assert ops and not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], (variant, ops)
+        assert TFLiteModel(path, manifest).interpreter.get_signature_list() == {
+            "serving_default": {"inputs": ["noise"], "outputs": ["images"]}}
+
+
+LOAD_WITHOUT_ZOO = textwrap.dedent("""
+    import hashlib, json, os, sys
+    import numpy as np
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+    model_dir, noise_path, expected_path = sys.argv[1:]
+    manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
+    for entry in manifest["files"]:
+        digest = hashlib.sha256(open(os.path.join(model_dir, entry["path"]), "rb").read()).hexdigest()
+        assert digest == entry["sha256"], entry["path"]
+    noise = np.load(noise_path)
+    expected = np.load(expected_path)
+    serving = tf.saved_model.load(os.path.join(model_dir, manifest["savedmodel"]["path"])).signatures["serving_default"]
+    images = serving(noise=tf.constant(noise))["images"].numpy()
+    np.testing.assert_allclose(images, expected, atol=1e-5)
+    runner = Interpreter(model_path=os.path.join(model_dir, manifest["tflite"]["float32"]["path"]))
+    images = runner.get_signature_runner("serving_default")(noise=noise)["images"]
+    np.testing.assert_allclose(images, expected, atol=1e-4)
+    assert not [m for m in sys.modules if m == "zoo" or m.startswith("zoo.")], "zoo was imported"
+    print("OK without zoo")
+""")
+
+
+def check_loads_without_zoo(model, exported_dir, tmp_path):
+    z = noise(model.latent_dim, batch=2, seed=2)
+    np.save(os.path.join(tmp_path, "noise.npy"), z)
+    np.save(os.path.join(tmp_path, "expected.npy"), np.asarray(model.generate(z)))
+    # cwd and PYTHONPATH away from the checkout, so `import zoo` could not even succeed
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_WITHOUT_ZOO, os.path.abspath(exported_dir),
+         os.path.join(tmp_path, "noise.npy"), os.path.join(tmp_path, "expected.npy")],
+        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "OK without zoo" in result.stdout
+
+
+def check_bad_noise_rejected(model, exported_dir):
+    manifest = read_manifest(exported_dir)
+    runner = TFLiteModel(os.path.join(exported_dir, manifest["tflite"]["float32"]["path"]), manifest)
+    with pytest.raises(BadInputError, match=r"shape \[batch, %d\]" % model.latent_dim):
+        runner("serving_default", noise=np.zeros((2, model.latent_dim + 1), np.float32))
+    with pytest.raises(BadInputError, match="float32"):
+        runner("serving_default", noise=np.zeros((2, model.latent_dim), np.float64))
+    with pytest.raises(BadInputError, match="takes inputs"):
+        runner("serving_default", latents=np.zeros((2, model.latent_dim), np.float32))
+    with pytest.raises(BadInputError, match="float32"):
+        model.generate(np.zeros((2, model.latent_dim), np.int32))
+    with pytest.raises(BadInputError, match="shape"):
+        model.generate(np.zeros((2, 3, model.latent_dim), np.float32))

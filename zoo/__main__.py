@@ -1,0 +1,120 @@
+"""Command line: ``python -m zoo <command> <model> [options]``."""
+
+import argparse
+import os
+import shlex
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the way
+
+from zoo.core.errors import ZooError  # noqa: E402
+
+DESCRIPTION = """\
+A zoo of generative models for Keras 3 on TensorFlow: train them, export them to
+SavedModel (TF Serving) and TFLite (LiteRT), and sample from the exported files.
+
+commands:
+  list      the models, their papers and whether an exported artifact is committed
+  train     train a model on its dataset (resumes from the last checkpoint when run again)
+  export    export a trained run to exported/<model>/ (SavedModel, TFLite x3, manifest, samples)
+  sample    generate from the committed exported artifact (no training, no network)
+  evaluate  measure an exported artifact's quality (e.g. classifier Frechet distance)
+
+Run `python -m zoo <command> --help` for a command's options.
+"""
+
+
+def _add_common_model_argument(parser):
+    parser.add_argument("model", help="model name, e.g. dcgan (see `python -m zoo list`)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m zoo", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="command")
+
+    commands.add_parser("list", help="list the models")
+
+    train = commands.add_parser("train", help="train a model",
+                                description="Train a model on its dataset. Run again with the same "
+                                "--run-dir to resume from the last checkpoint.")
+    _add_common_model_argument(train)
+    train.add_argument("--preset", default="base", help="network size: base (default) or tiny")
+    train.add_argument("--epochs", type=int, default=None, help="total epochs, counting resumed ones")
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--learning-rate", type=float, default=None)
+    train.add_argument("--seed", type=int, default=0, help="seed for weights, noise and shuffling (default 0)")
+    train.add_argument("--run-dir", default=None, help="checkpoints, logs and samples (default runs/<model>)")
+    train.add_argument("--fresh", action="store_true", help="discard existing checkpoints and start over")
+    train.add_argument("--time-budget-minutes", type=float, default=None,
+                       help="stop after the first epoch that ends past this much training time")
+    train.add_argument("--limit", type=int, default=None, help="train on the first N examples only (smoke runs)")
+
+    export = commands.add_parser("export", help="export a trained run",
+                                 description="Export the newest checkpoint of a run to SavedModel, "
+                                 "TFLite (float32, float16, int8) and manifest.json, measuring each variant.")
+    _add_common_model_argument(export)
+    export.add_argument("--run-dir", default=None, help="the training run (default runs/<model>)")
+    export.add_argument("--output-dir", default="exported", help="parent folder (default exported/)")
+    export.add_argument("--version", type=int, default=1, help="SavedModel version folder (default 1)")
+    export.add_argument("--num-eval-samples", type=int, default=10000,
+                        help="generated samples per variant for the quality metrics (default 10000)")
+
+    sample = commands.add_parser("sample", help="generate from the exported artifact",
+                                 description="Generate from the committed exported artifact after "
+                                 "verifying its sha256 against manifest.json, and write a PNG.")
+    _add_common_model_argument(sample)
+    sample.add_argument("--num", type=int, default=64, help="how many samples (default 64)")
+    sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    sample.add_argument("--noise", default=None, help="a .npy file of noise to use instead of --num/--seed")
+    sample.add_argument("--output", default=None, help="PNG path (default samples/<model>.png)")
+    sample.add_argument("--runtime", choices=("tflite", "savedmodel"), default="tflite")
+    sample.add_argument("--variant", choices=("float32", "float16", "int8"), default="float32",
+                        help="TFLite variant (default float32)")
+    sample.add_argument("--exported-dir", default="exported", help="where the exported models are")
+
+    evaluate = commands.add_parser("evaluate", help="measure an exported artifact's quality")
+    _add_common_model_argument(evaluate)
+    evaluate.add_argument("--runtime", choices=("tflite", "savedmodel"), default="tflite")
+    evaluate.add_argument("--variant", choices=("float32", "float16", "int8"), default="float32")
+    evaluate.add_argument("--num-samples", type=int, default=10000)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--exported-dir", default="exported")
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        from zoo.core import registry
+
+        if args.command == "list":
+            for name in registry.model_names():
+                spec = registry.get_model(name)
+                exported = os.path.isfile(os.path.join("exported", name, "manifest.json"))
+                print(f"{name:8s} {spec.summary}\n{'':8s} {spec.paper}\n"
+                      f"{'':8s} exported artifact: {'exported/' + name if exported else 'none yet'}")
+            return 0
+        spec = registry.get_model(args.model)
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "model") and v is not None}
+        if args.command == "train":
+            options["command"] = "python -m zoo " + shlex.join(argv)
+        result = spec.entry_point(args.command)(**options)
+        if args.command == "sample":
+            print(f"Wrote {result}")
+        return 0
+    except ZooError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Model-agnostic code every model in the zoo shares: data, training, export, metrics, plots."""

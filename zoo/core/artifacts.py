@@ -1,0 +1,141 @@
+"""Load exported models safely and run them with the runtime of your choice.
+
+Every file is checked against the sha256 in ``manifest.json`` before it is
+loaded, and every call's inputs are checked against the signature the manifest
+declares, so a wrong shape or dtype is a clear :class:`BadInputError`, not a
+stack trace from inside a runtime.
+
+    runner = load_exported("exported/dcgan", runtime="tflite", variant="int8")
+    images = runner("serving_default", noise=noise)["images"]
+"""
+
+import json
+import os
+
+import numpy as np
+
+from zoo.core.errors import ArtifactNotFoundError, BadInputError, IntegrityError
+from zoo.core.files import sha256_of
+
+TFLITE_VARIANTS = ("float32", "float16", "int8")
+
+
+def read_manifest(model_dir, verify=True):
+    """The manifest of an exported model, after checking every listed file's sha256."""
+    path = os.path.join(model_dir, "manifest.json")
+    if not os.path.isfile(path):
+        raise ArtifactNotFoundError(
+            f"no exported model at {model_dir} (missing manifest.json); "
+            "export one with `python -m zoo export <model>`")
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except ValueError as error:
+        raise IntegrityError(f"{path} is not valid JSON: {error}") from None
+    if verify:
+        for entry in manifest["files"]:
+            file_path = os.path.join(model_dir, entry["path"])
+            if not os.path.isfile(file_path):
+                raise IntegrityError(f"{file_path} is listed in {path} but missing")
+            if sha256_of(file_path) != entry["sha256"]:
+                raise IntegrityError(
+                    f"{file_path} does not match its sha256 in {path}: the file is corrupt or was "
+                    "changed after export. Restore it (git checkout) or export again.")
+    return manifest
+
+
+class ExportedModel:
+    """Base class of the runners: signature checks shared by every runtime."""
+
+    def __init__(self, manifest):
+        self.manifest = manifest
+        self.signatures = manifest["signatures"]
+
+    def check_inputs(self, signature, inputs):
+        if signature not in self.signatures:
+            raise BadInputError(f"unknown signature {signature!r}; this model has {sorted(self.signatures)}")
+        expected = self.signatures[signature]["inputs"]
+        if set(inputs) != set(expected):
+            raise BadInputError(f"signature {signature!r} takes inputs {sorted(expected)}, got {sorted(inputs)}")
+        checked, batch = {}, None
+        for name, spec in expected.items():
+            value = np.asarray(inputs[name])
+            if value.dtype != np.dtype(spec["dtype"]):
+                raise BadInputError(f"input {name!r} must be {spec['dtype']}, got {value.dtype}")
+            shape = spec["shape"]
+            if value.ndim != len(shape) or any(d is not None and d != v for d, v in zip(shape, value.shape)):
+                pretty = ["batch" if d is None else d for d in shape]
+                raise BadInputError(f"input {name!r} must have shape {pretty}, got {list(value.shape)}")
+            if value.ndim and value.shape[0] == 0:
+                raise BadInputError(f"input {name!r} has an empty batch")
+            if batch is not None and value.ndim and value.shape[0] != batch:
+                raise BadInputError(f"inputs disagree on the batch size ({batch} vs {value.shape[0]} in {name!r})")
+            batch = value.shape[0] if value.ndim else batch
+            checked[name] = value
+        return checked
+
+    def __call__(self, signature="serving_default", **inputs):
+        return self.run(signature, self.check_inputs(signature, inputs))
+
+
+class TFLiteModel(ExportedModel):
+    """Runs a ``.tflite`` file in LiteRT (``ai_edge_litert``), builtin ops only, no Flex delegate."""
+
+    def __init__(self, path, manifest, num_threads=None):
+        super().__init__(manifest)
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = path
+        try:
+            self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        except (ValueError, RuntimeError) as error:
+            raise IntegrityError(f"LiteRT cannot load {path}: {error}") from None
+        self._runners = {}
+
+    def run(self, signature, inputs):
+        if signature not in self._runners:
+            self._runners[signature] = self.interpreter.get_signature_runner(signature)
+        return dict(self._runners[signature](**inputs))
+
+    def op_names(self):
+        return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+
+
+class SavedModelModel(ExportedModel):
+    """Runs the SavedModel with TensorFlow, as TF Serving would."""
+
+    def __init__(self, path, manifest):
+        super().__init__(manifest)
+        import tensorflow as tf
+
+        self.path = path
+        self.loaded = tf.saved_model.load(path)
+
+    def run(self, signature, inputs):
+        outputs = self.loaded.signatures[signature](**inputs)
+        return {name: value.numpy() for name, value in outputs.items()}
+
+
+def resolve_model_dir(name_or_dir, exported_dir="exported"):
+    if os.path.isdir(name_or_dir) and os.path.isfile(os.path.join(name_or_dir, "manifest.json")):
+        return name_or_dir
+    return os.path.join(exported_dir, name_or_dir)
+
+
+def load_exported(name_or_dir, runtime="tflite", variant="float32", exported_dir="exported", verify=True):
+    """A runner for an exported model, verified against its manifest.
+
+    Args:
+        name_or_dir: a model name ("dcgan") or the folder of an exported model.
+        runtime: "tflite" (LiteRT) or "savedmodel" (TensorFlow).
+        variant: for TFLite, "float32", "float16" or "int8".
+    """
+    model_dir = resolve_model_dir(name_or_dir, exported_dir)
+    manifest = read_manifest(model_dir, verify=verify)
+    if runtime == "tflite":
+        if variant not in manifest["tflite"]:
+            raise BadInputError(f"unknown TFLite variant {variant!r}; choose from {sorted(manifest['tflite'])}")
+        return TFLiteModel(os.path.join(model_dir, manifest["tflite"][variant]["path"]), manifest)
+    if runtime == "savedmodel":
+        return SavedModelModel(os.path.join(model_dir, manifest["savedmodel"]["path"]), manifest)
+    raise BadInputError(f"unknown runtime {runtime!r}; choose tflite or savedmodel")

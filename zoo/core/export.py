@@ -1,0 +1,210 @@
+"""Export a trained model to the zoo's contract (DEVELOPERS.md, rule 1).
+
+    exported/<model>/<version>/        SavedModel in TF Serving's layout
+    exported/<model>/<model>.tflite    float32, builtin ops only
+    exported/<model>/<model>.fp16.tflite, <model>.int8.tflite
+    exported/<model>/manifest.json     files + sha256, signatures, training, metrics
+    exported/<model>/samples.png       drawn from the float32 TFLite file
+
+The SavedModel is written by ``keras.export.ExportArchive`` with named
+``tf.TensorSpec`` inputs and dict outputs, so the names survive into TFLite; the
+TFLite files are converted with ``TFLITE_BUILTINS`` only (Keras' own LiteRT export
+would add Flex ops). Everything is written to a temporary folder and swapped into
+place at the end, so a failed export leaves the previous one untouched.
+"""
+
+import dataclasses
+import datetime
+import os
+import platform
+from typing import Callable, Dict
+
+import numpy as np
+
+from zoo.core.artifacts import TFLiteModel, SavedModelModel
+from zoo.core.errors import ZooError
+from zoo.core.files import atomic_directory, sha256_of, write_json
+
+# name in manifest -> (file suffix, how it is quantized)
+TFLITE_VARIANTS = {
+    "float32": (".tflite", "none: float32 weights and activations"),
+    "float16": (".fp16.tflite", "float16 weights, dequantized to float32 at load; float32 activations"),
+    "int8": (".int8.tflite", "dynamic-range: int8 weights, float32 inputs/outputs, activations "
+                             "quantized on the fly where kernels support it"),
+}
+
+
+@dataclasses.dataclass
+class Signature:
+    """One exported function: named inputs to a dict of named outputs.
+
+    Args:
+        name: signature key, e.g. "serving_default".
+        function: takes the inputs positionally, in ``inputs`` order; returns a dict.
+        inputs: input name -> (``tf.TensorSpec`` without name, meaning).
+        outputs: output name -> meaning.
+    """
+
+    name: str
+    function: Callable
+    inputs: Dict[str, tuple]
+    outputs: Dict[str, str]
+
+
+def _spec_json(spec, meaning):
+    return {"dtype": spec.dtype.name, "shape": [None if d is None else int(d) for d in spec.shape],
+            "meaning": meaning}
+
+
+def write_saved_model(path, trackables, signatures):
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    for trackable in trackables:
+        archive.track(trackable)
+    for signature in signatures:
+        specs = [tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, (spec, _) in signature.inputs.items()]
+        archive.add_endpoint(name=signature.name, fn=signature.function, input_signature=specs)
+    archive.write_out(path, verbose=False)
+
+
+def convert_to_tflite(saved_model_dir, signature_names, variant):
+    """Convert a SavedModel to TFLite with builtin ops only."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=list(signature_names))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    try:
+        return converter.convert()
+    except Exception as error:  # the converter raises ConverterError and friends
+        raise ZooError(f"TFLite conversion ({variant}) with builtin ops only failed: {error}") from None
+
+
+def check_builtin_only(runner):
+    """Refuse a TFLite model that needs Flex (TF Select) or custom ops."""
+    bad = [op for op in runner.op_names() if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")]
+    if bad:
+        raise ZooError(f"{runner.path} uses non-builtin ops {bad}; a plain LiteRT runtime cannot run it")
+
+
+def export_model(name, *, trackables, signatures, output_dir="exported", version=1, description="",
+                 paper="", training=None, evaluate_fn=None, samples_fn=None, primary_metric=None, notes=None):
+    """Write the exported model of ``name`` under ``output_dir/name``.
+
+    Args:
+        trackables: Keras models whose variables the signatures use.
+        signatures: :class:`Signature` list; one must be "serving_default".
+        training: dict for the manifest (command, seed, data, epochs, time).
+        evaluate_fn: ``evaluate_fn(runner) -> metrics dict``, run on the SavedModel
+            and on each TFLite variant.
+        samples_fn: ``samples_fn(runner, png_path)``, run on the float32 TFLite file.
+        primary_metric: the metric whose change against float32 decides whether a
+            quantized variant is good enough (within 10%, recorded in the manifest).
+        notes: extra manifest entries (e.g. reference metrics, quantization notes).
+
+    Returns:
+        The path of the exported model folder.
+    """
+    if "serving_default" not in [s.name for s in signatures]:
+        raise ValueError("one signature must be named serving_default (TF Serving's default)")
+    final_dir = os.path.join(output_dir, name)
+    with atomic_directory(final_dir) as tmp:
+        saved_model_rel = str(version)
+        print(f"[export {name}] SavedModel -> {final_dir}/{saved_model_rel}/")
+        write_saved_model(os.path.join(tmp, saved_model_rel), trackables, signatures)
+        tflite = {}
+        for variant, (suffix, quantization) in TFLITE_VARIANTS.items():
+            filename = name + suffix
+            print(f"[export {name}] TFLite {variant} -> {final_dir}/{filename}")
+            with open(os.path.join(tmp, filename), "wb") as f:
+                f.write(convert_to_tflite(os.path.join(tmp, saved_model_rel), [s.name for s in signatures], variant))
+            tflite[variant] = {"path": filename, "quantization": quantization}
+
+        manifest = {
+            "model": name,
+            "description": description,
+            "paper": paper,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "savedmodel": {"path": saved_model_rel, "layout": "TF Serving: <model_base_path>/<version>/saved_model.pb"},
+            "tflite": tflite,
+            "signatures": {
+                s.name: {
+                    "inputs": {n: _spec_json(spec, meaning) for n, (spec, meaning) in s.inputs.items()},
+                    "outputs": {},
+                }
+                for s in signatures
+            },
+            "training": training or {},
+            "files": [],
+            "metrics": {},
+            **(notes or {}),
+        }
+        _fill_output_specs(manifest, os.path.join(tmp, saved_model_rel), signatures)
+
+        runners = {"savedmodel": SavedModelModel(os.path.join(tmp, saved_model_rel), manifest)}
+        for variant, entry in tflite.items():
+            runners[f"tflite_{variant}"] = TFLiteModel(os.path.join(tmp, entry["path"]), manifest)
+            check_builtin_only(runners[f"tflite_{variant}"])
+            tflite_signatures = set(runners[f"tflite_{variant}"].interpreter.get_signature_list())
+            if tflite_signatures != set(manifest["signatures"]):
+                raise ZooError(f"TFLite {variant} has signatures {sorted(tflite_signatures)}, "
+                               f"the SavedModel {sorted(manifest['signatures'])}")
+        if evaluate_fn is not None:
+            for key, runner in runners.items():
+                print(f"[export {name}] measuring {key}")
+                manifest["metrics"][key] = evaluate_fn(runner)
+        if primary_metric is not None:
+            manifest["quantization_check"] = quantization_check(manifest["metrics"], primary_metric)
+        if samples_fn is not None:
+            samples_fn(runners["tflite_float32"], os.path.join(tmp, "samples.png"))
+
+        for root, _, files in os.walk(tmp):
+            for filename in sorted(files):
+                path = os.path.join(root, filename)
+                rel = os.path.relpath(path, tmp)
+                manifest["files"].append({"path": rel, "sha256": sha256_of(path), "bytes": os.path.getsize(path)})
+        manifest["files"].sort(key=lambda e: e["path"])
+        write_json(os.path.join(tmp, "manifest.json"), manifest)
+    print(f"[export {name}] done: {final_dir}/")
+    return final_dir
+
+
+def quantization_check(metrics, metric, tolerance=0.10):
+    """How far each quantized TFLite variant's ``metric`` is from float32's."""
+    base = metrics["tflite_float32"][metric]
+    check = {}
+    for variant in ("float16", "int8"):
+        value = metrics[f"tflite_{variant}"][metric]
+        change = (value - base) / abs(base) if base else 0.0
+        check[variant] = {"metric": metric, "relative_change_vs_float32": round(change, 4),
+                          f"within_{round(tolerance * 100)}_percent": abs(change) <= tolerance}
+    return check
+
+
+def _fill_output_specs(manifest, saved_model_dir, signatures):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(saved_model_dir)
+    for signature in signatures:
+        structured = loaded.signatures[signature.name].structured_outputs
+        for out_name, meaning in signature.outputs.items():
+            if out_name not in structured:
+                raise ZooError(f"signature {signature.name} returns {sorted(structured)}, not {out_name!r}")
+            manifest["signatures"][signature.name]["outputs"][out_name] = _spec_json(structured[out_name], meaning)
+
+
+def machine_description():
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores ({platform.system()})"
+
+
+def noise_batches(latent_dim, num_samples, seed, batch_size=500):
+    """Standard-normal noise, deterministic for a seed, in batches (float32)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((num_samples, latent_dim)).astype(np.float32)
+    return [noise[i : i + batch_size] for i in range(0, num_samples, batch_size)]

@@ -1,0 +1,46 @@
+"""Pictures: sample grids as PNG files."""
+
+import math
+
+import numpy as np
+
+from zoo.core.files import atomic_file
+
+
+def image_grid(images, columns=None, padding=1):
+    """Tile ``[n, h, w, c]`` images in [0, 1] into one ``[H, W]`` or ``[H, W, c]`` array."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4:
+        raise ValueError(f"images must be [n, height, width, channels], got shape {images.shape}")
+    n, h, w, c = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.ones((rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.float32)
+    for i, image in enumerate(np.clip(images, 0.0, 1.0)):
+        r, col = divmod(i, columns)
+        top, left = padding + r * (h + padding), padding + col * (w + padding)
+        grid[top : top + h, left : left + w] = image
+    return grid[..., 0] if c == 1 else grid
+
+
+def save_image_grid(images, path, columns=None, scale=3, title=None):
+    """Write a grid of ``[n, h, w, c]`` images in [0, 1] to ``path`` (PNG), atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = image_grid(images, columns)
+    height, width = grid.shape[:2]
+    dpi = 100
+    top_margin = 0.3 if title else 0.0
+    figure = plt.figure(figsize=(width * scale / dpi, height * scale / dpi + top_margin), dpi=dpi)
+    axes = figure.add_axes([0, 0, 1, height * scale / dpi / (height * scale / dpi + top_margin)])
+    axes.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    axes.axis("off")
+    if title:
+        figure.suptitle(title, fontsize=9, y=0.995, va="top")
+    with atomic_file(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi)
+    plt.close(figure)
+    return path

@@ -1,0 +1,104 @@
+"""Train the GAN (or any :class:`AdversarialModel`) on MNIST.
+
+    python -m zoo train gan --epochs 30
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.core import training
+from zoo.core.data import mnist_images
+from zoo.core.files import write_json
+from zoo.gan.model import GAN, PRESETS
+
+DEFAULTS = {"preset": "base", "epochs": 30, "batch_size": 128, "learning_rate": 2e-4, "seed": 0}
+
+
+def mnist_training_dataset(batch_size, seed, limit=None):
+    """MNIST training digits scaled to [-1, 1] (the generator's tanh range), shuffled and batched."""
+    images, _ = mnist_images("train", limit=limit)
+    if batch_size > len(images):
+        raise ValueError(f"batch_size {batch_size} is larger than the {len(images)} training images")
+    dataset = tf.data.Dataset.from_tensor_slices(images * 2.0 - 1.0)
+    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    # Whole batches only: a short last batch would change the loss scale of one step.
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def build_model(model_class, presets, preset, seed):
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(presets)}")
+    return model_class(**presets[preset], seed=seed)
+
+
+def train_adversarial(model_class, presets, name, *, preset="base", epochs=30, batch_size=128,
+                      learning_rate=2e-4, seed=0, run_dir=None, fresh=False, time_budget_minutes=None,
+                      limit=None, verbose="auto", command=None):
+    """Train an adversarial image model on MNIST with resume, checkpoints and samples.
+
+    Returns the run directory, which :func:`export` reads.
+    """
+    import keras
+
+    run_dir = run_dir or os.path.join("runs", name)
+    training.set_seed(seed)
+    model = build_model(model_class, presets, preset, seed)
+    model.compile(
+        generator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+        discriminator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+    )
+    config = {
+        "model": name,
+        "preset": preset,
+        "model_config": {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")},
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "train_examples": limit or 60000,
+    }
+    dataset = mnist_training_dataset(batch_size, seed, limit)
+    os.makedirs(run_dir, exist_ok=True)
+    write_json(os.path.join(run_dir, "run.json"), {
+        "config": config,
+        "command": command or f"python -m zoo train {name} --preset {preset} --epochs {epochs} --seed {seed}",
+        "data": "MNIST train split (60,000 digits) scaled to [-1, 1]" if not limit else f"first {limit} MNIST training digits",
+    })
+    fixed_noise = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
+    state = training.fit(
+        model,
+        dataset,
+        run_dir=run_dir,
+        epochs=epochs,
+        config=config,
+        sample_fn=lambda m: m.generate(fixed_noise),
+        time_budget_seconds=time_budget_minutes * 60 if time_budget_minutes else None,
+        fresh=fresh,
+        verbose=verbose,
+    )
+    print(f"Trained {state['epoch']} epochs ({state['step']} steps, {state['training_seconds']:.0f} s). "
+          f"Checkpoints, samples and TensorBoard logs are in {run_dir}/")
+    return run_dir
+
+
+def train(**options):
+    return train_adversarial(GAN, PRESETS, "gan", **options)
+
+
+def load_trained(model_class, presets, run_dir):
+    """Rebuild the model from ``run_dir``'s newest intact checkpoint (EMA weights included)."""
+    checkpoints = training.CheckpointDirectory(run_dir)
+    if not checkpoints.epochs():
+        from zoo.core.errors import ArtifactNotFoundError
+
+        raise ArtifactNotFoundError(f"no checkpoint in {run_dir}; train first (python -m zoo train ...)")
+    import json
+
+    with open(os.path.join(run_dir, "run.json")) as f:
+        run = json.load(f)
+    config = run["config"]
+    model = build_model(model_class, presets, config["preset"], config["seed"])
+    model.compile()
+    state = checkpoints.restore_latest(model, config)
+    return model, run, state
