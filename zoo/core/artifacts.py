@@ -64,8 +64,8 @@ class ExportedModel:
                 raise BadInputError(f"input {name!r} must be {spec['dtype']}, got {value.dtype}")
             shape = spec["shape"]
             if value.ndim != len(shape) or any(d is not None and d != v for d, v in zip(shape, value.shape)):
-                pretty = ["batch" if d is None else d for d in shape]
-                raise BadInputError(f"input {name!r} must have shape {pretty}, got {list(value.shape)}")
+                pretty = ", ".join("batch" if d is None else str(d) for d in shape)
+                raise BadInputError(f"input {name!r} must have shape [{pretty}], got {list(value.shape)}")
             if value.ndim and value.shape[0] == 0:
                 raise BadInputError(f"input {name!r} has an empty batch")
             if batch is not None and value.ndim and value.shape[0] != batch:

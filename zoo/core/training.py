@@ -236,5 +236,7 @@ def fit(
     if time_budget_seconds:
         callbacks.append(StopAfterTimeBudget(time_budget_seconds, state))
     callbacks.extend(extra_callbacks)
-    model.fit(dataset, epochs=epochs, initial_epoch=state["epoch"], callbacks=callbacks, verbose=verbose)
+    # shuffle=False: the dataset shuffles itself (seeded); Keras cannot shuffle a tf.data pipeline.
+    model.fit(dataset, epochs=epochs, initial_epoch=state["epoch"], callbacks=callbacks, verbose=verbose,
+              shuffle=False)
     return state

@@ -35,10 +35,11 @@ def build_model(model_class, presets, preset, seed):
 
 def train_adversarial(model_class, presets, name, *, preset="base", epochs=30, batch_size=128,
                       learning_rate=2e-4, seed=0, run_dir=None, fresh=False, time_budget_minutes=None,
-                      limit=None, verbose="auto", command=None):
+                      limit=None, verbose="auto", command=None, callbacks=()):
     """Train an adversarial image model on MNIST with resume, checkpoints and samples.
 
-    Returns the run directory, which :func:`export` reads.
+    Returns the final training state (epoch, step, training_seconds, metrics);
+    the run directory holds what :func:`zoo.gan.export.export_adversarial` reads.
     """
     import keras
 
@@ -76,10 +77,11 @@ def train_adversarial(model_class, presets, name, *, preset="base", epochs=30, b
         time_budget_seconds=time_budget_minutes * 60 if time_budget_minutes else None,
         fresh=fresh,
         verbose=verbose,
+        extra_callbacks=callbacks,
     )
     print(f"Trained {state['epoch']} epochs ({state['step']} steps, {state['training_seconds']:.0f} s). "
           f"Checkpoints, samples and TensorBoard logs are in {run_dir}/")
-    return run_dir
+    return state
 
 
 def train(**options):

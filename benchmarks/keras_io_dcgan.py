@@ -1,0 +1,148 @@
+"""The classic keras-io MNIST DCGAN, trained for the same wall-clock time as the zoo's DCGAN.
+
+Baseline: keras-io's "GAN overriding Model.train_step" example (fchollet, 2019-2020,
+examples/generative/dcgan_overriding_train_step.py), re-implemented here from its
+description: discriminator Conv(64, 3x3, s2) - LeakyReLU(0.2) - Conv(128, 3x3, s2) -
+LeakyReLU(0.2) - GlobalMaxPool - Dense(1); generator Dense(7*7*128) - LeakyReLU -
+ConvT(128, 4x4, s2) - LeakyReLU - ConvT(128, 4x4, s2) - LeakyReLU - Conv(1, 7x7,
+sigmoid); latent 128, batch 64, Adam(3e-4) for both, binary cross-entropy with
+0.05 uniform noise on the discriminator's labels. One change: it trains on MNIST
+train only (the example also uses test), so the Fréchet distance against the test
+digits is fair.
+
+    python benchmarks/keras_io_dcgan.py            # budget = the zoo DCGAN's training time
+    python benchmarks/keras_io_dcgan.py --minutes 5
+
+Writes benchmarks/results/keras_io_dcgan.json and keras_io_dcgan.png.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+from zoo.core.data import mnist_images  # noqa: E402
+from zoo.core.export import machine_description, noise_batches  # noqa: E402
+from zoo.core.metrics import MnistQuality  # noqa: E402
+from zoo.core.plotting import save_image_grid  # noqa: E402
+from zoo.core.training import set_seed  # noqa: E402
+from zoo.gan.export import EVAL_SEED  # noqa: E402
+
+LATENT_DIM = 128
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def baseline_networks():
+    discriminator = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        layers.Conv2D(64, 3, strides=2, padding="same"), layers.LeakyReLU(0.2),
+        layers.Conv2D(128, 3, strides=2, padding="same"), layers.LeakyReLU(0.2),
+        layers.GlobalMaxPooling2D(), layers.Dense(1),
+    ], name="discriminator")
+    generator = keras.Sequential([
+        keras.Input((LATENT_DIM,)),
+        layers.Dense(7 * 7 * 128), layers.LeakyReLU(0.2), layers.Reshape((7, 7, 128)),
+        layers.Conv2DTranspose(128, 4, strides=2, padding="same"), layers.LeakyReLU(0.2),
+        layers.Conv2DTranspose(128, 4, strides=2, padding="same"), layers.LeakyReLU(0.2),
+        layers.Conv2D(1, 7, padding="same", activation="sigmoid"),
+    ], name="generator")
+    return generator, discriminator
+
+
+class BaselineGAN(keras.Model):
+    def __init__(self, generator, discriminator):
+        super().__init__()
+        self.generator, self.discriminator = generator, discriminator
+        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.d_optimizer = keras.optimizers.Adam(3e-4)
+        self.g_optimizer = keras.optimizers.Adam(3e-4)
+
+    def train_step(self, real_images):
+        batch = tf.shape(real_images)[0]
+        fake_images = self.generator(tf.random.normal((batch, LATENT_DIM)))
+        images = tf.concat([fake_images, real_images], axis=0)
+        labels = tf.concat([tf.ones((batch, 1)), tf.zeros((batch, 1))], axis=0)  # 1 = fake here
+        labels += 0.05 * tf.random.uniform(tf.shape(labels))
+        with tf.GradientTape() as tape:
+            d_loss = self.bce(labels, self.discriminator(images))
+        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+        with tf.GradientTape() as tape:
+            predictions = self.discriminator(self.generator(tf.random.normal((batch, LATENT_DIM))))
+            g_loss = self.bce(tf.zeros((batch, 1)), predictions)
+        grads = tape.gradient(g_loss, self.generator.trainable_weights)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+class StopAfter(keras.callbacks.Callback):
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds, self.start, self.steps = seconds, None, 0
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if time.time() - self.start >= self.seconds:
+            self.model.stop_training = True
+
+
+def zoo_dcgan_seconds():
+    with open(os.path.join("exported", "dcgan", "manifest.json")) as f:
+        return json.load(f)["training"]["training_seconds"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="training time (default: the committed zoo DCGAN's training time)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-eval-samples", type=int, default=10000)
+    args = parser.parse_args()
+    seconds = args.minutes * 60 if args.minutes else zoo_dcgan_seconds()
+
+    set_seed(args.seed)
+    images, _ = mnist_images("train")
+    dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(1024, seed=args.seed).batch(64).prefetch(32)
+    gan = BaselineGAN(*baseline_networks())
+    gan.compile()
+    stopper = StopAfter(seconds)
+    print(f"Training the keras-io DCGAN for {seconds:.0f} s on {machine_description()}")
+    gan.fit(dataset, epochs=1000, callbacks=[stopper], verbose=2)
+    trained = time.time() - stopper.start
+
+    batches = noise_batches(LATENT_DIM, args.num_eval_samples, EVAL_SEED)
+    generated = np.concatenate([gan.generator(n, training=False).numpy() for n in batches])
+    metrics = MnistQuality().evaluate(generated)
+    os.makedirs(RESULTS, exist_ok=True)
+    save_image_grid(generated[:100], os.path.join(RESULTS, "keras_io_dcgan.png"), columns=10,
+                    title=f"keras-io DCGAN after {trained / 60:.1f} min on this CPU")
+    result = {
+        "baseline": "keras-io examples/generative/dcgan_overriding_train_step.py (MNIST), re-implemented",
+        "training_seconds": round(trained, 1),
+        "steps": stopper.steps,
+        "images_seen": stopper.steps * 64,
+        "generator_parameters": gan.generator.count_params(),
+        "discriminator_parameters": gan.discriminator.count_params(),
+        "hardware": machine_description(),
+        "command": "python benchmarks/keras_io_dcgan.py" + (f" --minutes {args.minutes}" if args.minutes else ""),
+        "metrics": metrics,
+    }
+    with open(os.path.join(RESULTS, "keras_io_dcgan.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

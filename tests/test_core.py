@@ -1,0 +1,132 @@
+"""Data loading, metrics, atomic writes, the registry and the CLI's errors."""
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import needs_mnist
+from zoo.core import data, metrics, registry
+from zoo.core.errors import DataNotFoundError, UnknownModelError
+from zoo.core.files import atomic_directory
+
+
+def write_idx(path, array):
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def fake_data_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 6), ("t10k", 4)):
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, (n,)))
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))
+    return tmp_path
+
+
+def test_mnist_reads_idx_files_from_data_dir(fake_data_dir):
+    images, labels = data.load_mnist("train")
+    assert images.shape == (6, 28, 28) and images.dtype == np.uint8 and labels.shape == (6,)
+    scaled, _ = data.mnist_images("test")
+    assert scaled.shape == (4, 28, 28, 1) and scaled.dtype == np.float32
+    assert 0.0 <= scaled.min() and scaled.max() <= 1.0
+    np.testing.assert_allclose(scaled[..., 0] * 255, data.load_mnist("test")[0], atol=1e-4)
+
+
+def test_truncated_idx_file_is_reported(fake_data_dir):
+    path = fake_data_dir / "mnist" / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "rb") as f:
+        content = f.read()
+    with gzip.open(path, "wb") as f:
+        f.write(content[:-100])
+    with pytest.raises(DataNotFoundError, match="truncated"):
+        data.load_mnist("train")
+
+
+def test_missing_data_dir_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(DataNotFoundError, match="ZOO_DATA_DIR.*is not a directory"):
+        data.load_mnist("train")
+
+
+def test_offline_without_data_names_the_variable(monkeypatch, tmp_path):
+    import keras
+
+    def offline():
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path))  # exists, but holds no mnist/
+    with pytest.raises(DataNotFoundError, match="ZOO_DATA_DIR.*no mnist/.*network is unreachable"):
+        data.load_mnist("train")
+    monkeypatch.delenv(data.DATA_DIR_ENV)
+    with pytest.raises(DataNotFoundError, match="ZOO_DATA_DIR is not set"):
+        data.load_mnist("test")
+
+
+def test_frechet_distance_matches_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((500, 5))
+    mean, cov = a.mean(0), np.cov(a, rowvar=False)
+    assert abs(metrics.frechet_distance(mean, cov, mean, cov)) < 1e-8
+    # diagonal covariances: |mu_a - mu_b|^2 + sum (sqrt(var_a) - sqrt(var_b))^2
+    var_a, var_b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
+    mu_a, mu_b = np.zeros(3), np.array([1.0, 2.0, 0.0])
+    expected = 5.0 + np.sum((np.sqrt(var_a) - np.sqrt(var_b)) ** 2)
+    assert metrics.frechet_distance(mu_a, np.diag(var_a), mu_b, np.diag(var_b)) == pytest.approx(expected)
+
+
+@needs_mnist
+def test_mnist_quality_separates_real_digits_from_junk():
+    quality = metrics.MnistQuality()
+    real = quality.real_data_floor(num_samples=2000)
+    assert real["classes_covered"] == 10
+    junk = quality.evaluate(np.full((2000, 28, 28, 1), 0.5, np.float32))
+    assert junk["classes_covered"] <= 1
+    assert real["frechet_distance"] * 10 < junk["frechet_distance"]
+
+
+def test_atomic_directory_keeps_old_tree_on_failure(tmp_path):
+    target = tmp_path / "model"
+    with atomic_directory(str(target)) as tmp:
+        open(os.path.join(tmp, "a.txt"), "w").write("old")
+    with pytest.raises(RuntimeError):
+        with atomic_directory(str(target)) as tmp:
+            open(os.path.join(tmp, "a.txt"), "w").write("half-written")
+            raise RuntimeError("crash mid-export")
+    assert (target / "a.txt").read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["model"]  # no temporary left behind
+
+
+def test_registry_lists_models_and_rejects_unknown_names():
+    assert {"gan", "dcgan"} <= set(registry.model_names())
+    with pytest.raises(UnknownModelError, match="unknown model 'gpt5'.*dcgan"):
+        registry.get_model("gpt5")
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd or os.getcwd(), env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def test_cli_unknown_model_is_a_clear_error():
+    result = run_cli("sample", "gpt5")
+    assert result.returncode == 2
+    assert "error: unknown model 'gpt5'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_help_explains_each_command():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("list", "train", "export", "sample", "evaluate"):
+        assert f"  {command}" in result.stdout
