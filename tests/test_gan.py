@@ -30,6 +30,10 @@ def test_parity_keras_savedmodel_tflite(model, exported):
     checks.check_parity(model, exported)
 
 
+def test_saved_model_stores_each_weight_once(model, exported):
+    checks.check_saved_model_stores_each_weight_once(model, exported)
+
+
 def test_tflite_builtin_only(exported):
     checks.check_tflite_builtin_only(exported)
 

@@ -78,7 +78,8 @@ def build_parser():
     evaluate.add_argument("--runtime", choices=("tflite", "savedmodel"), default="tflite")
     evaluate.add_argument("--variant", choices=("float32", "float16", "int8"), default="float32")
     evaluate.add_argument("--num-samples", type=int, default=10000)
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--seed", type=int, default=None,
+                          help="noise seed (default: the one the manifest's metrics were measured with)")
     evaluate.add_argument("--exported-dir", default="exported")
     return parser
 

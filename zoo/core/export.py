@@ -56,13 +56,18 @@ def _spec_json(spec, meaning):
             "meaning": meaning}
 
 
-def write_saved_model(path, trackables, signatures):
+def write_saved_model(path, signatures):
+    """Write the signatures as a SavedModel with ``keras.export.ExportArchive``.
+
+    The models are deliberately not ``track()``ed: on the TF backend that stores
+    every weight twice (keras#23553, open as of Keras 3.15), doubling the artifact
+    and TF Serving's memory. The endpoints' captured variables are saved anyway,
+    once; a test counts them.
+    """
     import keras
     import tensorflow as tf
 
     archive = keras.export.ExportArchive()
-    for trackable in trackables:
-        archive.track(trackable)
     for signature in signatures:
         specs = [tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, (spec, _) in signature.inputs.items()]
         archive.add_endpoint(name=signature.name, fn=signature.function, input_signature=specs)
@@ -93,12 +98,11 @@ def check_builtin_only(runner):
         raise ZooError(f"{runner.path} uses non-builtin ops {bad}; a plain LiteRT runtime cannot run it")
 
 
-def export_model(name, *, trackables, signatures, output_dir="exported", version=1, description="",
+def export_model(name, *, signatures, output_dir="exported", version=1, description="",
                  paper="", training=None, evaluate_fn=None, samples_fn=None, primary_metric=None, notes=None):
     """Write the exported model of ``name`` under ``output_dir/name``.
 
     Args:
-        trackables: Keras models whose variables the signatures use.
         signatures: :class:`Signature` list; one must be "serving_default".
         training: dict for the manifest (command, seed, data, epochs, time).
         evaluate_fn: ``evaluate_fn(runner) -> metrics dict``, run on the SavedModel
@@ -117,7 +121,7 @@ def export_model(name, *, trackables, signatures, output_dir="exported", version
     with atomic_directory(final_dir) as tmp:
         saved_model_rel = str(version)
         print(f"[export {name}] SavedModel -> {final_dir}/{saved_model_rel}/")
-        write_saved_model(os.path.join(tmp, saved_model_rel), trackables, signatures)
+        write_saved_model(os.path.join(tmp, saved_model_rel), signatures)
         tflite = {}
         for variant, (suffix, quantization) in TFLITE_VARIANTS.items():
             filename = name + suffix

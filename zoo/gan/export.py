@@ -15,7 +15,7 @@ from zoo.core import export as core_export
 from zoo.core.artifacts import load_exported
 from zoo.core.errors import BadInputError
 from zoo.core.plotting import save_image_grid
-from zoo.gan.model import GAN, PRESETS
+from zoo.gan.model import GAN, PRESETS, generate_images
 from zoo.gan.train import load_trained
 
 EVAL_SEED = 12345  # noise seed of every quality measurement, so numbers compare
@@ -25,9 +25,12 @@ def image_generator_signature(model):
     """``serving_default``: noise [batch, latent_dim] -> images [batch, 28, 28, 1] in [0, 1]."""
     import tensorflow as tf
 
+    # Only the sampling generator is exported: the discriminator, the raw generator
+    # and the optimizers are training state, not part of the served function.
+    generator = model.sampling_generator
     return core_export.Signature(
         name="serving_default",
-        function=lambda noise: {"images": model.generate(noise)},
+        function=lambda noise: {"images": generate_images(generator, noise)},
         inputs={"noise": (tf.TensorSpec([None, model.latent_dim], tf.float32),
                           "standard-normal noise, one row per image")},
         outputs={"images": "generated digits, float32 in [0, 1] (0 = black background)"},
@@ -72,7 +75,6 @@ def export_adversarial(model_class, presets, name, *, run_dir=None, output_dir="
     }
     path = core_export.export_model(
         name,
-        trackables=[model],
         signatures=[image_generator_signature(model)],
         output_dir=output_dir,
         version=version,

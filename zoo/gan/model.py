@@ -205,8 +205,7 @@ class AdversarialModel(keras.Model):
 
     def generate(self, noise):
         """Images ``[batch, 28, 28, 1]`` in [0, 1] from noise ``[batch, latent_dim]``."""
-        noise = self.check_noise(noise)
-        return (self.sampling_generator(noise, training=False) + 1.0) / 2.0
+        return generate_images(self.sampling_generator, self.check_noise(noise))
 
     def check_noise(self, noise):
         """Reject noise of the wrong shape or dtype with a clear message."""
@@ -227,6 +226,11 @@ class AdversarialModel(keras.Model):
             "label_smoothing": self.label_smoothing,
             "seed": self.seed,
         }
+
+
+def generate_images(generator, noise):
+    """Run a generator in inference mode and map its tanh output from [-1, 1] to [0, 1]."""
+    return (generator(noise, training=False) + 1.0) / 2.0
 
 
 def _bce(labels, logits):
