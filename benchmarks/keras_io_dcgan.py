@@ -33,6 +33,7 @@ from keras import layers  # noqa: E402
 from zoo.core.data import mnist_images  # noqa: E402
 from zoo.core.export import machine_description, noise_batches  # noqa: E402
 from zoo.core.metrics import MnistQuality  # noqa: E402
+from zoo.core.paths import EXPORTED_DIR  # noqa: E402
 from zoo.core.plotting import save_image_grid  # noqa: E402
 from zoo.core.training import set_seed  # noqa: E402
 from zoo.gan.export import EVAL_SEED  # noqa: E402
@@ -99,7 +100,7 @@ class StopAfter(keras.callbacks.Callback):
 
 
 def zoo_dcgan_seconds():
-    with open(os.path.join("exported", "dcgan", "manifest.json")) as f:
+    with open(os.path.join(EXPORTED_DIR, "dcgan", "manifest.json")) as f:
         return json.load(f)["training"]["training_seconds"]
 
 

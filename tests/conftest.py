@@ -1,19 +1,8 @@
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:  # tests run from a checkout, without installing the package
-    sys.path.insert(0, REPO)
-
-
-@pytest.fixture(autouse=True)
-def _run_in_repo(monkeypatch):
-    # The CLI and loaders use repo-relative defaults (exported/, runs/).
-    monkeypatch.chdir(REPO)
 
 
 def has_mnist():

@@ -113,9 +113,8 @@ def test_registry_lists_models_and_rejects_unknown_names():
         registry.get_model("gpt5")
 
 
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=300,
-                          cwd=cwd or os.getcwd(), env={**os.environ, "PYTHONPATH": os.getcwd()})
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_cli_unknown_model_is_a_clear_error():

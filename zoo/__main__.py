@@ -8,6 +8,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the way
 
 from zoo.core.errors import ZooError  # noqa: E402
+from zoo.core.paths import EXPORTED_DIR  # noqa: E402
 
 DESCRIPTION = """\
 A zoo of generative models for Keras 3 on TensorFlow: train them, export them to
@@ -55,7 +56,7 @@ def build_parser():
                                  "TFLite (float32, float16, int8) and manifest.json, measuring each variant.")
     _add_common_model_argument(export)
     export.add_argument("--run-dir", default=None, help="the training run (default runs/<model>)")
-    export.add_argument("--output-dir", default="exported", help="parent folder (default exported/)")
+    export.add_argument("--output-dir", default=EXPORTED_DIR, help="parent folder (default: the repository's exported/)")
     export.add_argument("--version", type=int, default=1, help="SavedModel version folder (default 1)")
     export.add_argument("--num-eval-samples", type=int, default=10000,
                         help="generated samples per variant for the quality metrics (default 10000)")
@@ -71,7 +72,7 @@ def build_parser():
     sample.add_argument("--runtime", choices=("tflite", "savedmodel"), default="tflite")
     sample.add_argument("--variant", choices=("float32", "float16", "int8"), default="float32",
                         help="TFLite variant (default float32)")
-    sample.add_argument("--exported-dir", default="exported", help="where the exported models are")
+    sample.add_argument("--exported-dir", default=EXPORTED_DIR, help="where the exported models are (default: the repository's exported/)")
 
     evaluate = commands.add_parser("evaluate", help="measure an exported artifact's quality")
     _add_common_model_argument(evaluate)
@@ -80,7 +81,7 @@ def build_parser():
     evaluate.add_argument("--num-samples", type=int, default=10000)
     evaluate.add_argument("--seed", type=int, default=None,
                           help="noise seed (default: the one the manifest's metrics were measured with)")
-    evaluate.add_argument("--exported-dir", default="exported")
+    evaluate.add_argument("--exported-dir", default=EXPORTED_DIR)
     return parser
 
 
@@ -97,7 +98,7 @@ def main(argv=None):
         if args.command == "list":
             for name in registry.model_names():
                 spec = registry.get_model(name)
-                exported = os.path.isfile(os.path.join("exported", name, "manifest.json"))
+                exported = os.path.isfile(os.path.join(EXPORTED_DIR, name, "manifest.json"))
                 print(f"{name:8s} {spec.summary}\n{'':8s} {spec.paper}\n"
                       f"{'':8s} exported artifact: {'exported/' + name if exported else 'none yet'}")
             return 0

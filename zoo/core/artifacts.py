@@ -16,6 +16,7 @@ import numpy as np
 
 from zoo.core.errors import ArtifactNotFoundError, BadInputError, IntegrityError
 from zoo.core.files import sha256_of
+from zoo.core.paths import EXPORTED_DIR
 
 TFLITE_VARIANTS = ("float32", "float16", "int8")
 
@@ -116,13 +117,13 @@ class SavedModelModel(ExportedModel):
         return {name: value.numpy() for name, value in outputs.items()}
 
 
-def resolve_model_dir(name_or_dir, exported_dir="exported"):
+def resolve_model_dir(name_or_dir, exported_dir=EXPORTED_DIR):
     if os.path.isdir(name_or_dir) and os.path.isfile(os.path.join(name_or_dir, "manifest.json")):
         return name_or_dir
     return os.path.join(exported_dir, name_or_dir)
 
 
-def load_exported(name_or_dir, runtime="tflite", variant="float32", exported_dir="exported", verify=True):
+def load_exported(name_or_dir, runtime="tflite", variant="float32", exported_dir=EXPORTED_DIR, verify=True):
     """A runner for an exported model, verified against its manifest.
 
     Args:

@@ -98,7 +98,7 @@ def check_builtin_only(runner):
         raise ZooError(f"{runner.path} uses non-builtin ops {bad}; a plain LiteRT runtime cannot run it")
 
 
-def export_model(name, *, signatures, output_dir="exported", version=1, description="",
+def export_model(name, *, signatures, output_dir, version=1, description="",
                  paper="", training=None, evaluate_fn=None, samples_fn=None, primary_metric=None, notes=None):
     """Write the exported model of ``name`` under ``output_dir/name``.
 

@@ -21,8 +21,9 @@ import numpy as np
 
 from zoo.core.errors import ArtifactNotFoundError, IntegrityError
 from zoo.core.files import atomic_directory, sha256_of, write_json
+from zoo.core.paths import EXPORTED_DIR
 
-CLASSIFIER_DIR = os.path.join("exported", "mnist_classifier")
+CLASSIFIER_DIR = os.path.join(EXPORTED_DIR, "mnist_classifier")
 CLASSIFIER_FILE = "mnist_classifier.keras"
 FEATURE_LAYER = "features"
 

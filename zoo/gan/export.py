@@ -14,6 +14,7 @@ import numpy as np
 from zoo.core import export as core_export
 from zoo.core.artifacts import load_exported
 from zoo.core.errors import BadInputError
+from zoo.core.paths import EXPORTED_DIR
 from zoo.core.plotting import save_image_grid
 from zoo.gan.model import GAN, PRESETS, generate_images
 from zoo.gan.train import load_trained
@@ -41,7 +42,7 @@ def generate_from_runner(runner, noise_batches):
     return np.concatenate([runner("serving_default", noise=n)["images"] for n in noise_batches])
 
 
-def export_adversarial(model_class, presets, name, *, run_dir=None, output_dir="exported", version=1,
+def export_adversarial(model_class, presets, name, *, run_dir=None, output_dir=EXPORTED_DIR, version=1,
                        num_eval_samples=10000):
     """Export the newest checkpoint of a GAN-family run, measuring every variant."""
     from zoo.core.metrics import MnistQuality
@@ -104,7 +105,7 @@ def _paper(name):
 
 
 def sample(name, *, num=64, seed=0, noise=None, output=None, runtime="tflite", variant="float32",
-           exported_dir="exported"):
+           exported_dir=EXPORTED_DIR):
     """Generate digits from the exported model and write a PNG grid; return its path.
 
     Args:
@@ -136,7 +137,7 @@ def sample(name, *, num=64, seed=0, noise=None, output=None, runtime="tflite", v
 
 
 def evaluate(name, *, runtime="tflite", variant="float32", num_samples=10000, seed=EVAL_SEED,
-             exported_dir="exported"):
+             exported_dir=EXPORTED_DIR):
     """Classifier Fréchet distance and class coverage of an exported model's samples."""
     from zoo.core.metrics import MnistQuality
 
