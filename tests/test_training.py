@@ -54,7 +54,7 @@ def test_resume_after_interruption_continues_from_checkpoint(synthetic_mnist, tm
     assert state["epoch"] == 3
     assert state["step"] == 3 * STEPS_PER_EPOCH  # as many steps as an uninterrupted run
 
-    model, _, restored = gan_train.load_trained(GAN, PRESETS, str(tmp_path))
+    model, _, restored = gan_train.load_trained(str(tmp_path))
     assert restored["epoch"] == 3
     # optimizer state travelled with the weights
     assert int(model.generator_optimizer.iterations.numpy()) == 3 * STEPS_PER_EPOCH
@@ -95,7 +95,7 @@ def test_checkpoint_from_other_config_is_refused(synthetic_mnist, tmp_path):
 def test_same_seed_same_weights(synthetic_mnist, tmp_path):
     def weights_after_training(run_dir, seed):
         train(run_dir, epochs=1, seed=seed)
-        model, _, _ = gan_train.load_trained(GAN, PRESETS, str(run_dir))
+        model, _, _ = gan_train.load_trained(str(run_dir))
         return [w.numpy() for w in model.weights]
 
     first = weights_after_training(tmp_path / "a", seed=3)

@@ -4,8 +4,13 @@
 """
 
 from zoo.dcgan.model import DCGAN, PRESETS
-from zoo.gan.train import train_adversarial
+from zoo.gan.train import load_trained_adversarial, train_adversarial
 
 
 def train(**options):
     return train_adversarial(DCGAN, PRESETS, "dcgan", **options)
+
+
+def load_trained(run_dir):
+    """``(model, run, state)`` from the newest intact checkpoint of a DCGAN run."""
+    return load_trained_adversarial(DCGAN, PRESETS, run_dir)

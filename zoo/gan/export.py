@@ -17,7 +17,7 @@ from zoo.core.errors import BadInputError
 from zoo.core.paths import EXPORTED_DIR
 from zoo.core.plotting import save_image_grid
 from zoo.gan.model import GAN, PRESETS, generate_images
-from zoo.gan.train import load_trained
+from zoo.gan.train import load_trained_adversarial
 
 EVAL_SEED = 12345  # noise seed of every quality measurement, so numbers compare
 
@@ -48,7 +48,7 @@ def export_adversarial(model_class, presets, name, *, run_dir=None, output_dir=E
     from zoo.core.metrics import MnistQuality
 
     run_dir = run_dir or os.path.join("runs", name)
-    model, run, state = load_trained(model_class, presets, run_dir)
+    model, run, state = load_trained_adversarial(model_class, presets, run_dir)
     quality = MnistQuality()
     batches = core_export.noise_batches(model.latent_dim, num_eval_samples, EVAL_SEED)
     floor = quality.real_data_floor(num_eval_samples)

@@ -88,7 +88,12 @@ def train(**options):
     return train_adversarial(GAN, PRESETS, "gan", **options)
 
 
-def load_trained(model_class, presets, run_dir):
+def load_trained(run_dir):
+    """``(model, run, state)`` from the newest intact checkpoint of a GAN run."""
+    return load_trained_adversarial(GAN, PRESETS, run_dir)
+
+
+def load_trained_adversarial(model_class, presets, run_dir):
     """Rebuild the model from ``run_dir``'s newest intact checkpoint (EMA weights included)."""
     checkpoints = training.CheckpointDirectory(run_dir)
     if not checkpoints.epochs():

@@ -1,0 +1,30 @@
+"""Execute the tutorial notebooks on the tiny preset so they never rot."""
+
+import os
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.conftest import needs_mnist
+from zoo.core.paths import REPO_ROOT
+
+NOTEBOOKS = sorted(n for n in os.listdir(os.path.join(REPO_ROOT, "notebooks")) if n.endswith(".ipynb"))
+
+
+def test_every_model_has_a_notebook():
+    from zoo.core.registry import model_names
+
+    assert {f"{name}.ipynb" for name in model_names()} <= set(NOTEBOOKS)
+
+
+@needs_mnist
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_executes(notebook, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_NOTEBOOK_TINY", "1")
+    monkeypatch.setenv("ZOO_NOTEBOOK_WORK_DIR", str(tmp_path))
+    nb = nbformat.read(os.path.join(REPO_ROOT, "notebooks", notebook), as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum(o.output_type == "display_data" and "image/png" in o.data for o in outputs) >= 4
