@@ -129,3 +129,21 @@ def test_cli_help_explains_each_command():
     assert result.returncode == 0
     for command in ("list", "train", "export", "sample", "evaluate"):
         assert f"  {command}" in result.stdout
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--epochs", "0"], "epochs must be positive, got 0"),
+    (["--batch-size", "-4"], "batch size must be positive, got -4"),
+    (["--preset", "huge"], "unknown preset 'huge'; choose from tiny, base"),
+])
+def test_cli_bad_training_options_are_clear_errors(options, message, tmp_path):
+    result = run_cli("train", "dcgan", "--run-dir", str(tmp_path), *options)
+    assert result.returncode == 2
+    assert f"error: {message}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_sample_without_export_says_how_to_make_one(tmp_path):
+    result = run_cli("sample", "gan", "--exported-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "no exported model at" in result.stderr and "python -m zoo export" in result.stderr

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from zoo.core import training
 from zoo.core.data import mnist_images
+from zoo.core.errors import ArtifactNotFoundError, BadInputError
 from zoo.core.files import write_json
 from zoo.gan.model import GAN, PRESETS
 
@@ -20,7 +21,7 @@ def mnist_training_dataset(batch_size, seed, limit=None):
     """MNIST training digits scaled to [-1, 1] (the generator's tanh range), shuffled and batched."""
     images, _ = mnist_images("train", limit=limit)
     if batch_size > len(images):
-        raise ValueError(f"batch_size {batch_size} is larger than the {len(images)} training images")
+        raise BadInputError(f"batch size {batch_size} is larger than the {len(images)} training images")
     dataset = tf.data.Dataset.from_tensor_slices(images * 2.0 - 1.0)
     dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     # Whole batches only: a short last batch would change the loss scale of one step.
@@ -29,7 +30,7 @@ def mnist_training_dataset(batch_size, seed, limit=None):
 
 def build_model(model_class, presets, preset, seed):
     if preset not in presets:
-        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(presets)}")
+        raise BadInputError(f"unknown preset {preset!r}; choose from {', '.join(presets)}")
     return model_class(**presets[preset], seed=seed)
 
 
@@ -43,6 +44,11 @@ def train_adversarial(model_class, presets, name, *, preset="base", epochs=30, b
     """
     import keras
 
+    for option, value in (("epochs", epochs), ("batch size", batch_size), ("learning rate", learning_rate)):
+        if not value > 0:
+            raise BadInputError(f"{option} must be positive, got {value}")
+    if limit is not None and limit < 1:
+        raise BadInputError(f"limit must be at least 1, got {limit}")
     run_dir = run_dir or os.path.join("runs", name)
     training.set_seed(seed)
     model = build_model(model_class, presets, preset, seed)
@@ -97,8 +103,6 @@ def load_trained_adversarial(model_class, presets, run_dir):
     """Rebuild the model from ``run_dir``'s newest intact checkpoint (EMA weights included)."""
     checkpoints = training.CheckpointDirectory(run_dir)
     if not checkpoints.epochs():
-        from zoo.core.errors import ArtifactNotFoundError
-
         raise ArtifactNotFoundError(f"no checkpoint in {run_dir}; train first (python -m zoo train ...)")
     import json
 
