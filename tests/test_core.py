@@ -1,6 +1,7 @@
 """Data loading, metrics, atomic writes, the registry and the CLI's errors."""
 
 import gzip
+import json
 import os
 import struct
 import subprocess
@@ -147,3 +148,28 @@ def test_cli_sample_without_export_says_how_to_make_one(tmp_path):
     result = run_cli("sample", "gan", "--exported-dir", str(tmp_path))
     assert result.returncode == 2
     assert "no exported model at" in result.stderr and "python -m zoo export" in result.stderr
+
+
+def test_serve_request_body_matches_the_saved_model_signature(tmp_path):
+    """The REST body `serve` prints must be accepted by the SavedModel's serving_default."""
+    import tensorflow as tf
+
+    from zoo.core.artifacts import read_manifest
+    from zoo.core.paths import EXPORTED_DIR
+
+    output = str(tmp_path / "request.json")
+    result = run_cli("serve", "dcgan", "--output", output)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "docker run --rm -p 8501:8501" in result.stdout and "tensorflow/serving" in result.stdout
+    assert f"-d @{output} http://localhost:8501/v1/models/dcgan:predict" in result.stdout
+    body = json.load(open(output))
+    manifest = read_manifest(os.path.join(EXPORTED_DIR, "dcgan"))
+    signature = tf.saved_model.load(os.path.join(EXPORTED_DIR, "dcgan", manifest["savedmodel"]["path"])) \
+        .signatures[body["signature_name"]]
+    _, expected = signature.structured_input_signature
+    assert set(body["inputs"]) == set(expected)
+    for name, spec in expected.items():
+        value = tf.constant(body["inputs"][name], dtype=spec.dtype)
+        assert spec.is_compatible_with(value), (name, spec, value.shape)
+    outputs = signature(**{n: tf.constant(v, dtype=expected[n].dtype) for n, v in body["inputs"].items()})
+    assert set(outputs) == set(manifest["signatures"]["serving_default"]["outputs"])

@@ -20,6 +20,7 @@ commands:
   export    export a trained run to exported/<model>/ (SavedModel, TFLite x3, manifest, samples)
   sample    generate from the committed exported artifact (no training, no network)
   evaluate  measure an exported artifact's quality (e.g. classifier Frechet distance)
+  serve     print the TF Serving command and write a sample REST request for a model
 
 Run `python -m zoo <command> --help` for a command's options.
 """
@@ -82,6 +83,15 @@ def build_parser():
     evaluate.add_argument("--seed", type=int, default=None,
                           help="noise seed (default: the one the manifest's metrics were measured with)")
     evaluate.add_argument("--exported-dir", default=EXPORTED_DIR)
+
+    serve = commands.add_parser("serve", help="how to serve a model with TF Serving",
+                                description="Print the docker command that serves the exported SavedModel "
+                                "with TF Serving, and write a sample REST request body that fits its signature.")
+    _add_common_model_argument(serve)
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--signature", default="serving_default")
+    serve.add_argument("--output", default=None, help="request body path (default <model>_request.json)")
+    serve.add_argument("--exported-dir", default=EXPORTED_DIR)
     return parser
 
 
@@ -103,6 +113,12 @@ def main(argv=None):
                       f"{'':8s} exported artifact: {'exported/' + name if exported else 'none yet'}")
             return 0
         spec = registry.get_model(args.model)
+        if args.command == "serve":
+            from zoo.core.serving import serve
+
+            serve(args.model, exported_dir=args.exported_dir, port=args.port, signature=args.signature,
+                  output=args.output)
+            return 0
         options = {k: v for k, v in vars(args).items() if k not in ("command", "model") and v is not None}
         if args.command == "train":
             options["command"] = "python -m zoo " + shlex.join(argv)

@@ -1,0 +1,67 @@
+"""TF Serving helper: the docker command and a REST request body for an exported model.
+
+    python -m zoo serve dcgan
+"""
+
+import json
+import os
+
+import numpy as np
+
+from zoo.core.artifacts import read_manifest, resolve_model_dir
+from zoo.core.errors import BadInputError
+
+_EXAMPLE_BATCH = 1
+
+
+def example_inputs(signature, seed=0):
+    """Inputs that fit ``signature`` (a manifest entry), batch 1, as nested lists."""
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for name, spec in signature["inputs"].items():
+        shape = [_EXAMPLE_BATCH if d is None else d for d in spec["shape"]]
+        if spec["dtype"].startswith("float"):
+            value = np.round(rng.standard_normal(shape), 3)  # float64 keeps the JSON short; Serving casts
+        elif spec["dtype"].startswith("int"):
+            value = np.zeros(shape, spec["dtype"])
+        else:
+            raise BadInputError(f"no example for input {name!r} of dtype {spec['dtype']}")
+        inputs[name] = value.tolist()
+    return inputs
+
+
+def rest_request(manifest, signature="serving_default", seed=0):
+    """The JSON body of a TF Serving REST ``:predict`` call (columnar ``inputs`` format)."""
+    if signature not in manifest["signatures"]:
+        raise BadInputError(f"unknown signature {signature!r}; this model has {sorted(manifest['signatures'])}")
+    return {"signature_name": signature, "inputs": example_inputs(manifest["signatures"][signature], seed)}
+
+
+def serving_instructions(name, exported_dir=None, port=8501, signature="serving_default"):
+    """What to type to serve ``name`` with TF Serving and query it, as text."""
+    model_dir = resolve_model_dir(name, exported_dir) if exported_dir else resolve_model_dir(name)
+    manifest = read_manifest(model_dir)
+    body = rest_request(manifest, signature)
+    spec = manifest["signatures"][signature]
+    described = "\n".join(
+        f"  {kind[:-1]} {n}: {s['dtype']} [{', '.join('batch' if d is None else str(d) for d in s['shape'])}]"
+        f" - {s['meaning']}"
+        for kind in ("inputs", "outputs") for n, s in spec[kind].items())
+    return (
+        f"# Serve {name} (SavedModel version {manifest['savedmodel']['path']} under {model_dir}):\n"
+        f"docker run --rm -p {port}:8501 -v \"{os.path.abspath(model_dir)}:/models/{name}\" "
+        f"-e MODEL_NAME={name} tensorflow/serving\n\n"
+        f"# Signature {signature}:\n{described}\n\n"
+        f"# Query it (body written to {name}_request.json):\n"
+        f"curl -s -X POST -d @{name}_request.json http://localhost:{port}/v1/models/{name}:predict\n",
+        body,
+    )
+
+
+def serve(name, *, exported_dir=None, port=8501, signature="serving_default", output=None):
+    text, body = serving_instructions(name, exported_dir, port, signature)
+    output = output or f"{name}_request.json"
+    with open(output, "w") as f:
+        json.dump(body, f)
+    print(text.replace(f"{name}_request.json", output))
+    return output
