@@ -31,10 +31,10 @@ def tiny_export(tmp_path_factory):
 @needs_mnist
 def test_export_writes_the_contract(tiny_export):
     _, model_dir = tiny_export
-    for name in ("1/saved_model.pb", "gan.tflite", "gan.fp16.tflite", "gan.int8.tflite", "samples.png"):
+    for name in ("1/saved_model.pb", "gan.keras", "gan.tflite", "gan.fp16.tflite", "gan.int8.tflite", "samples.png"):
         assert os.path.isfile(os.path.join(model_dir, name)), name
     manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
-    assert set(manifest["metrics"]) == {"savedmodel", "tflite_float32", "tflite_float16", "tflite_int8"}
+    assert set(manifest["metrics"]) == {"keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_int8"}
     assert all(m["num_samples"] == 300 for m in manifest["metrics"].values())
     assert manifest["training"]["command"].startswith("python -m zoo train gan --preset tiny")
     assert manifest["training"]["epochs"] == 2 and manifest["training"]["seed"] == 0

@@ -21,7 +21,7 @@ def test_committed_artifact_is_intact_and_builtin_only(name):
     manifest = read_manifest(model_dir)  # raises on any sha256 mismatch
     assert os.path.isfile(os.path.join(model_dir, manifest["savedmodel"]["path"], "saved_model.pb"))
     check_tflite_builtin_only(model_dir)
-    for key in ("savedmodel", "tflite_float32", "tflite_float16", "tflite_int8"):
+    for key in ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_int8"):
         assert manifest["metrics"][key]["num_samples"] == 10000
     assert manifest["training"]["command"].startswith(f"python -m zoo train {name}")
 

@@ -70,14 +70,14 @@ def build_parser():
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     sample.add_argument("--noise", default=None, help="a .npy file of noise to use instead of --num/--seed")
     sample.add_argument("--output", default=None, help="PNG path (default samples/<model>.png)")
-    sample.add_argument("--runtime", choices=("tflite", "savedmodel"), default="tflite")
+    sample.add_argument("--runtime", choices=("tflite", "savedmodel", "keras"), default="tflite")
     sample.add_argument("--variant", choices=("float32", "float16", "int8"), default="float32",
                         help="TFLite variant (default float32)")
     sample.add_argument("--exported-dir", default=EXPORTED_DIR, help="where the exported models are (default: the repository's exported/)")
 
     evaluate = commands.add_parser("evaluate", help="measure an exported artifact's quality")
     _add_common_model_argument(evaluate)
-    evaluate.add_argument("--runtime", choices=("tflite", "savedmodel"), default="tflite")
+    evaluate.add_argument("--runtime", choices=("tflite", "savedmodel", "keras"), default="tflite")
     evaluate.add_argument("--variant", choices=("float32", "float16", "int8"), default="float32")
     evaluate.add_argument("--num-samples", type=int, default=10000)
     evaluate.add_argument("--seed", type=int, default=None,

@@ -117,6 +117,23 @@ class SavedModelModel(ExportedModel):
         return {name: value.numpy() for name, value in outputs.items()}
 
 
+def load_keras_runner(model_dir, manifest):
+    """The Keras runner the manifest names (``keras.loader``), on ``<model>.keras``.
+
+    The ``.keras`` file is loaded with ``safe_mode=True``; the loader class comes
+    from the zoo itself, never from the file.
+    """
+    if "keras" not in manifest:
+        raise BadInputError(f"{model_dir} has no Keras file; runtimes available: tflite, savedmodel")
+    module, _, cls = manifest["keras"]["loader"].partition(":")
+    if not module.startswith("zoo."):
+        raise IntegrityError(f"refusing Keras loader {manifest['keras']['loader']!r}: not part of the zoo")
+    import importlib
+
+    loader = getattr(importlib.import_module(module), cls)
+    return loader(os.path.join(model_dir, manifest["keras"]["path"]), manifest)
+
+
 def resolve_model_dir(name_or_dir, exported_dir=EXPORTED_DIR):
     if os.path.isdir(name_or_dir) and os.path.isfile(os.path.join(name_or_dir, "manifest.json")):
         return name_or_dir
@@ -128,7 +145,8 @@ def load_exported(name_or_dir, runtime="tflite", variant="float32", exported_dir
 
     Args:
         name_or_dir: a model name ("dcgan") or the folder of an exported model.
-        runtime: "tflite" (LiteRT) or "savedmodel" (TensorFlow).
+        runtime: "tflite" (LiteRT), "savedmodel" (TensorFlow) or "keras" (the
+            ``.keras`` file, loaded with ``safe_mode=True``).
         variant: for TFLite, "float32", "float16" or "int8".
     """
     model_dir = resolve_model_dir(name_or_dir, exported_dir)
@@ -139,4 +157,6 @@ def load_exported(name_or_dir, runtime="tflite", variant="float32", exported_dir
         return TFLiteModel(os.path.join(model_dir, manifest["tflite"][variant]["path"]), manifest)
     if runtime == "savedmodel":
         return SavedModelModel(os.path.join(model_dir, manifest["savedmodel"]["path"]), manifest)
-    raise BadInputError(f"unknown runtime {runtime!r}; choose tflite or savedmodel")
+    if runtime == "keras":
+        return load_keras_runner(model_dir, manifest)
+    raise BadInputError(f"unknown runtime {runtime!r}; choose tflite, savedmodel or keras")

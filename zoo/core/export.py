@@ -21,7 +21,7 @@ from typing import Callable, Dict
 
 import numpy as np
 
-from zoo.core.artifacts import TFLiteModel, SavedModelModel
+from zoo.core.artifacts import SavedModelModel, TFLiteModel, load_keras_runner
 from zoo.core.errors import ZooError
 from zoo.core.files import atomic_directory, sha256_of, write_json
 
@@ -99,14 +99,19 @@ def check_builtin_only(runner):
 
 
 def export_model(name, *, signatures, output_dir, version=1, description="",
-                 paper="", training=None, evaluate_fn=None, samples_fn=None, primary_metric=None, notes=None):
+                 paper="", training=None, keras_model=None, keras_loader=None, evaluate_fn=None, samples_fn=None,
+                 primary_metric=None, notes=None):
     """Write the exported model of ``name`` under ``output_dir/name``.
 
     Args:
         signatures: :class:`Signature` list; one must be "serving_default".
         training: dict for the manifest (command, seed, data, epochs, time).
-        evaluate_fn: ``evaluate_fn(runner) -> metrics dict``, run on the SavedModel
-            and on each TFLite variant.
+        keras_model: the Keras model the signatures run, saved as ``<name>.keras``
+            for users who want to fine-tune or inspect it.
+        keras_loader: ``"module:Class"`` of the :class:`ExportedModel` that runs the
+            signatures from that file (recorded in the manifest).
+        evaluate_fn: ``evaluate_fn(runner) -> metrics dict``, run on the Keras model,
+            the SavedModel and each TFLite variant.
         samples_fn: ``samples_fn(runner, png_path)``, run on the float32 TFLite file.
         primary_metric: the metric whose change against float32 decides whether a
             quantized variant is good enough (within 10%, recorded in the manifest).
@@ -129,6 +134,11 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
             with open(os.path.join(tmp, filename), "wb") as f:
                 f.write(convert_to_tflite(os.path.join(tmp, saved_model_rel), [s.name for s in signatures], variant))
             tflite[variant] = {"path": filename, "quantization": quantization}
+        keras_entry = None
+        if keras_model is not None:
+            keras_entry = {"path": f"{name}.keras", "loader": keras_loader}
+            print(f"[export {name}] Keras -> {final_dir}/{keras_entry['path']}")
+            keras_model.save(os.path.join(tmp, keras_entry["path"]))
 
         manifest = {
             "model": name,
@@ -137,6 +147,7 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "savedmodel": {"path": saved_model_rel, "layout": "TF Serving: <model_base_path>/<version>/saved_model.pb"},
             "tflite": tflite,
+            **({"keras": keras_entry} if keras_entry else {}),
             "signatures": {
                 s.name: {
                     "inputs": {n: _spec_json(spec, meaning) for n, (spec, meaning) in s.inputs.items()},
@@ -151,7 +162,10 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
         }
         _fill_output_specs(manifest, os.path.join(tmp, saved_model_rel), signatures)
 
-        runners = {"savedmodel": SavedModelModel(os.path.join(tmp, saved_model_rel), manifest)}
+        runners = {}
+        if keras_entry:
+            runners["keras"] = load_keras_runner(tmp, manifest)
+        runners["savedmodel"] = SavedModelModel(os.path.join(tmp, saved_model_rel), manifest)
         for variant, entry in tflite.items():
             runners[f"tflite_{variant}"] = TFLiteModel(os.path.join(tmp, entry["path"]), manifest)
             check_builtin_only(runners[f"tflite_{variant}"])

@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from zoo.core import export as core_export
-from zoo.core.artifacts import load_exported
+from zoo.core.artifacts import ExportedModel, load_exported
 from zoo.core.errors import BadInputError
 from zoo.core.paths import EXPORTED_DIR
 from zoo.core.plotting import save_image_grid
@@ -38,6 +38,20 @@ def image_generator_signature(model):
     )
 
 
+class KerasImageGenerator(ExportedModel):
+    """Runs ``serving_default`` from the exported ``<model>.keras`` generator."""
+
+    def __init__(self, path, manifest):
+        super().__init__(manifest)
+        import keras
+
+        self.path = path
+        self.generator = keras.saving.load_model(path, safe_mode=True, compile=False)
+
+    def run(self, signature, inputs):
+        return {"images": np.asarray(generate_images(self.generator, inputs["noise"]))}
+
+
 def generate_from_runner(runner, noise_batches):
     return np.concatenate([runner("serving_default", noise=n)["images"] for n in noise_batches])
 
@@ -52,7 +66,6 @@ def export_adversarial(model_class, presets, name, *, run_dir=None, output_dir=E
     quality = MnistQuality()
     batches = core_export.noise_batches(model.latent_dim, num_eval_samples, EVAL_SEED)
     floor = quality.real_data_floor(num_eval_samples)
-    keras_metrics = quality.evaluate(np.concatenate([np.asarray(model.generate(n)) for n in batches]))
 
     def evaluate_fn(runner):
         return quality.evaluate(generate_from_runner(runner, batches))
@@ -82,6 +95,8 @@ def export_adversarial(model_class, presets, name, *, run_dir=None, output_dir=E
         description=f"{model_class.__name__} trained on MNIST; sample by feeding standard-normal noise.",
         paper=_paper(name),
         training=training,
+        keras_model=model.sampling_generator,
+        keras_loader="zoo.gan.export:KerasImageGenerator",
         evaluate_fn=evaluate_fn,
         samples_fn=samples_fn,
         primary_metric="frechet_distance",
@@ -92,7 +107,7 @@ def export_adversarial(model_class, presets, name, *, run_dir=None, output_dir=E
                 "classes_covered": "digits (of 10) that get at least 1% of the generated samples",
                 "num_samples": f"generated from standard-normal noise, numpy default_rng({EVAL_SEED})",
             },
-            "reference_metrics": {"real_train_vs_real_test": floor, "keras": keras_metrics},
+            "reference_metrics": {"real_train_vs_real_test": floor},
         },
     )
     return path
