@@ -22,6 +22,7 @@ class ModelSpec:
         summary: one line for `python -m zoo list`.
         paper: the reference, "Authors (year), title".
         presets: preset names; "tiny" (tests) and "base" (committed artifact).
+        model: ``"module:Class"`` of the Keras model; its module holds ``PRESETS``.
         train: ``"module:function"`` of ``train(**options)`` -> run directory.
         export: likewise, ``export(**options)`` -> exported directory.
         sample: likewise, ``sample(**options)`` -> path of what it wrote.
@@ -37,6 +38,7 @@ class ModelSpec:
     summary: str
     paper: str
     presets: tuple
+    model: str
     train: str
     export: str
     sample: str

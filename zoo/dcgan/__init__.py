@@ -8,6 +8,7 @@ SPEC = register(ModelSpec(
     paper="Radford, Metz & Chintala (2016), Unsupervised Representation Learning with "
           "Deep Convolutional GANs, arXiv:1511.06434",
     presets=("tiny", "base"),
+    model="zoo.dcgan.model:DCGAN",
     train="zoo.dcgan.train:train",
     export="zoo.dcgan.export:export",
     sample="zoo.dcgan.export:sample",

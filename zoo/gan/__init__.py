@@ -7,6 +7,7 @@ SPEC = register(ModelSpec(
     summary="fully-connected GAN on MNIST: noise [batch, 64] -> digits [batch, 28, 28, 1]",
     paper="Goodfellow et al. (2014), Generative Adversarial Nets, arXiv:1406.2661",
     presets=("tiny", "base"),
+    model="zoo.gan.model:GAN",
     train="zoo.gan.train:train",
     export="zoo.gan.export:export",
     sample="zoo.gan.export:sample_gan",
