@@ -202,6 +202,10 @@ def quantization_check(metrics, metric, tolerance=0.10):
         change = (value - base) / abs(base) if base else 0.0
         check[variant] = {"metric": metric, "relative_change_vs_float32": round(change, 4),
                           f"within_{round(tolerance * 100)}_percent": abs(change) <= tolerance}
+        if abs(change) > tolerance:
+            check[variant]["note"] = (
+                f"{variant} changes {metric} by {change:+.0%}, beyond the {tolerance:.0%} bound; it is "
+                "shipped for size, but use the float16 variant (within the bound) where quality matters")
     return check
 
 

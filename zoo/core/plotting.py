@@ -25,22 +25,20 @@ def image_grid(images, columns=None, padding=1):
 
 def save_image_grid(images, path, columns=None, scale=3, title=None):
     """Write a grid of ``[n, h, w, c]`` images in [0, 1] to ``path`` (PNG), atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure with an Agg canvas: no pyplot, so a notebook's own backend is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     grid = image_grid(images, columns)
     height, width = grid.shape[:2]
     dpi = 100
     top_margin = 0.3 if title else 0.0
-    figure = plt.figure(figsize=(width * scale / dpi, height * scale / dpi + top_margin), dpi=dpi)
+    figure = Figure(figsize=(width * scale / dpi, height * scale / dpi + top_margin), dpi=dpi)
     axes = figure.add_axes([0, 0, 1, height * scale / dpi / (height * scale / dpi + top_margin)])
     axes.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     axes.axis("off")
     if title:
         figure.suptitle(title, fontsize=9, y=0.995, va="top")
     with atomic_file(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=dpi)
-    plt.close(figure)
+        FigureCanvasAgg(figure).print_png(tmp)
     return path
