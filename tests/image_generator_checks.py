@@ -1,7 +1,7 @@
 """The checks every noise -> images model in the zoo must pass.
 
 A model's test file calls these with its model class and preset; adding a model
-costs a few lines of tests (see test_gan.py, test_dcgan.py).
+costs a few lines of tests (see test_image_generators.py).
 """
 
 import json
