@@ -70,3 +70,12 @@ def test_committed_dcgan_beats_keras_io_dcgan_in_the_same_time():
     assert baseline["training_seconds"] == pytest.approx(ours["training"]["training_seconds"], rel=0.05)
     assert ours["metrics"]["tflite_float32"]["frechet_distance"] < baseline["metrics"]["frechet_distance"] / 2
     assert np.isfinite(baseline["metrics"]["frechet_distance"])
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_committed_keras_file_samples_in_a_fresh_process(name, tmp_path):
+    # a fresh process has imported none of the model's classes; loading must still work
+    output = str(tmp_path / f"{name}-keras.png")
+    result = run_cli("sample", name, "--runtime", "keras", "--num", "4", "--output", output)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert os.path.isfile(output)

@@ -130,6 +130,9 @@ def load_keras_runner(model_dir, manifest):
         raise IntegrityError(f"refusing Keras loader {manifest['keras']['loader']!r}: not part of the zoo")
     import importlib
 
+    from zoo.core.registry import get_model
+
+    get_model(manifest["model"]).entry_point("model")  # registers the model's Keras classes for loading
     loader = getattr(importlib.import_module(module), cls)
     return loader(os.path.join(model_dir, manifest["keras"]["path"]), manifest)
 
