@@ -15,6 +15,8 @@ place at the end, so a failed export leaves the previous one untouched.
 
 import dataclasses
 import datetime
+import functools
+import gc
 import os
 import platform
 from typing import Callable, Dict
@@ -162,25 +164,31 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
         }
         _fill_output_specs(manifest, os.path.join(tmp, saved_model_rel), signatures)
 
-        runners = {}
+        # One runtime alive at a time: with several LiteRT interpreters of one model in a
+        # process, the int8 DCGAN measured FD 82 here but 14.7 alone in a fresh process.
+        makers = {}
         if keras_entry:
-            runners["keras"] = load_keras_runner(tmp, manifest)
-        runners["savedmodel"] = SavedModelModel(os.path.join(tmp, saved_model_rel), manifest)
+            makers["keras"] = lambda: load_keras_runner(tmp, manifest)
+        makers["savedmodel"] = lambda: SavedModelModel(os.path.join(tmp, saved_model_rel), manifest)
         for variant, entry in tflite.items():
-            runners[f"tflite_{variant}"] = TFLiteModel(os.path.join(tmp, entry["path"]), manifest)
-            check_builtin_only(runners[f"tflite_{variant}"])
-            tflite_signatures = set(runners[f"tflite_{variant}"].interpreter.get_signature_list())
-            if tflite_signatures != set(manifest["signatures"]):
-                raise ZooError(f"TFLite {variant} has signatures {sorted(tflite_signatures)}, "
-                               f"the SavedModel {sorted(manifest['signatures'])}")
-        if evaluate_fn is not None:
-            for key, runner in runners.items():
+            makers[f"tflite_{variant}"] = functools.partial(TFLiteModel, os.path.join(tmp, entry["path"]), manifest)
+        for key, make in makers.items():
+            runner = make()
+            if key.startswith("tflite_"):
+                check_builtin_only(runner)
+                tflite_signatures = set(runner.interpreter.get_signature_list())
+                if tflite_signatures != set(manifest["signatures"]):
+                    raise ZooError(f"TFLite {key} has signatures {sorted(tflite_signatures)}, "
+                                   f"the SavedModel {sorted(manifest['signatures'])}")
+            if evaluate_fn is not None:
                 print(f"[export {name}] measuring {key}")
                 manifest["metrics"][key] = evaluate_fn(runner)
+            del runner
+            gc.collect()
         if primary_metric is not None:
             manifest["quantization_check"] = quantization_check(manifest["metrics"], primary_metric)
         if samples_fn is not None:
-            samples_fn(runners["tflite_float32"], os.path.join(tmp, "samples.png"))
+            samples_fn(makers["tflite_float32"](), os.path.join(tmp, "samples.png"))
 
         for root, _, files in os.walk(tmp):
             for filename in sorted(files):
