@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 
 from zoo.core.artifacts import load_exported, read_manifest  # noqa: E402
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+from zoo.core.serving import example_inputs  # noqa: E402
 
 RUNTIMES = [("keras", None), ("savedmodel", None), ("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8")]
 BATCHES = (1, 64)
@@ -37,15 +38,6 @@ BATCHES = (1, 64)
 
 def runtime_key(runtime, variant):
     return runtime if variant is None else f"{runtime}_{variant}"
-
-
-def example_inputs(signature, batch, seed=0):
-    rng = np.random.default_rng(seed)
-    inputs = {}
-    for name, spec in signature["inputs"].items():
-        shape = [batch if d is None else d for d in spec["shape"]]
-        inputs[name] = rng.standard_normal(shape).astype(spec["dtype"])
-    return inputs
 
 
 def measure_latency(model_dir, runtime, variant, repeats, warmup=3):
@@ -56,7 +48,7 @@ def measure_latency(model_dir, runtime, variant, repeats, warmup=3):
     signature = runner.signatures["serving_default"]
     result = {"load_seconds": round(load_seconds, 3)}
     for batch in BATCHES:
-        inputs = example_inputs(signature, batch)
+        inputs = example_inputs(signature, batch=batch)
         for _ in range(warmup):
             runner("serving_default", **inputs)
         times = []

@@ -11,30 +11,32 @@ import numpy as np
 from zoo.core.artifacts import read_manifest, resolve_model_dir
 from zoo.core.errors import BadInputError
 
-_EXAMPLE_BATCH = 1
-
-
-def example_inputs(signature, seed=0):
-    """Inputs that fit ``signature`` (a manifest entry), batch 1, as nested lists."""
+def example_inputs(signature, batch=1, seed=0):
+    """Arrays that fit ``signature`` (a manifest entry): standard normal floats, zero ints."""
     rng = np.random.default_rng(seed)
     inputs = {}
     for name, spec in signature["inputs"].items():
-        shape = [_EXAMPLE_BATCH if d is None else d for d in spec["shape"]]
+        shape = [batch if d is None else d for d in spec["shape"]]
         if spec["dtype"].startswith("float"):
-            value = np.round(rng.standard_normal(shape), 3)  # float64 keeps the JSON short; Serving casts
+            inputs[name] = rng.standard_normal(shape).astype(spec["dtype"])
         elif spec["dtype"].startswith("int"):
-            value = np.zeros(shape, spec["dtype"])
+            inputs[name] = np.zeros(shape, spec["dtype"])
         else:
             raise BadInputError(f"no example for input {name!r} of dtype {spec['dtype']}")
-        inputs[name] = value.tolist()
     return inputs
+
+
+def _json_value(value):
+    # 3 decimals keep the request body short; TF Serving casts to the signature's dtype
+    return np.round(value.astype(np.float64), 3).tolist() if value.dtype.kind == "f" else value.tolist()
 
 
 def rest_request(manifest, signature="serving_default", seed=0):
     """The JSON body of a TF Serving REST ``:predict`` call (columnar ``inputs`` format)."""
     if signature not in manifest["signatures"]:
         raise BadInputError(f"unknown signature {signature!r}; this model has {sorted(manifest['signatures'])}")
-    return {"signature_name": signature, "inputs": example_inputs(manifest["signatures"][signature], seed)}
+    inputs = example_inputs(manifest["signatures"][signature], seed=seed)
+    return {"signature_name": signature, "inputs": {name: _json_value(v) for name, v in inputs.items()}}
 
 
 def serving_instructions(name, exported_dir=None, port=8501, signature="serving_default"):
