@@ -6,9 +6,6 @@ costs a few lines of tests (see test_image_generators.py).
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -16,14 +13,10 @@ import pytest
 import tensorflow as tf
 
 from zoo.core import export as core_export
-from zoo.core.artifacts import SavedModelModel, TFLiteModel, load_keras_runner, read_manifest
+from tests import export_checks
+from zoo.core.artifacts import TFLiteModel, read_manifest
 from zoo.core.errors import BadInputError
 from zoo.gan.export import image_generator_signature
-
-# Tolerances on images in [0, 1], max absolute difference against the in-memory Keras
-# model: the exported .keras file must reproduce it exactly; SavedModel runs the same TF kernels; float32 TFLite differs by kernel rounding;
-# float16 weights and int8 dynamic-range weights change the function itself.
-TOLERANCES = {"keras": 1e-6, "savedmodel": 1e-5, "tflite_float32": 1e-4, "tflite_float16": 2e-2, "tflite_int8": 0.15}
 
 
 def noise(latent_dim, batch=4, seed=0):
@@ -77,69 +70,26 @@ def check_saved_model_stores_each_weight_once(model, exported_dir):
     assert stored == sum(int(np.prod(w.shape)) for w in model.sampling_generator.weights)
 
 
+def _parity_case(model, batch, seed):
+    z = noise(model.latent_dim, batch=batch, seed=seed)
+    return {"serving_default": {"noise": z}}, {"serving_default": {"images": np.asarray(model.generate(z))}}
+
+
 def check_parity(model, exported_dir):
     manifest = read_manifest(exported_dir)
     assert manifest["signatures"]["serving_default"]["inputs"]["noise"]["shape"] == [None, model.latent_dim]
     assert manifest["signatures"]["serving_default"]["outputs"]["images"]["shape"] == [None, 28, 28, 1]
-    z = noise(model.latent_dim, batch=5, seed=1)
-    expected = np.asarray(model.generate(z))
-    runners = {"keras": load_keras_runner(exported_dir, manifest),
-               "savedmodel": SavedModelModel(os.path.join(exported_dir, manifest["savedmodel"]["path"]), manifest)}
-    for variant, entry in manifest["tflite"].items():
-        runners[f"tflite_{variant}"] = TFLiteModel(os.path.join(exported_dir, entry["path"]), manifest)
-    for key, runner in runners.items():
-        images = runner("serving_default", noise=z)["images"]
-        assert images.shape == expected.shape, key
-        np.testing.assert_allclose(images, expected, atol=TOLERANCES[key], err_msg=key)
+    export_checks.check_parity(exported_dir, *_parity_case(model, batch=5, seed=1))
 
 
 def check_tflite_builtin_only(exported_dir):
+    export_checks.check_builtin_only(exported_dir)
     manifest = read_manifest(exported_dir)
-    for variant, entry in manifest["tflite"].items():
-        path = os.path.join(exported_dir, entry["path"])
-        with open(path, "rb") as f:
-            assert b"Flex" not in f.read(), f"{variant} contains a Flex op"
-        ops = TFLiteModel(path, manifest).op_names()
-        assert ops and not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], (variant, ops)
-        assert TFLiteModel(path, manifest).interpreter.get_signature_list() == {
-            "serving_default": {"inputs": ["noise"], "outputs": ["images"]}}
-
-
-LOAD_WITHOUT_ZOO = textwrap.dedent("""
-    import hashlib, json, os, sys
-    import numpy as np
-    import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
-    model_dir, noise_path, expected_path = sys.argv[1:]
-    manifest = json.load(open(os.path.join(model_dir, "manifest.json")))
-    for entry in manifest["files"]:
-        digest = hashlib.sha256(open(os.path.join(model_dir, entry["path"]), "rb").read()).hexdigest()
-        assert digest == entry["sha256"], entry["path"]
-    noise = np.load(noise_path)
-    expected = np.load(expected_path)
-    serving = tf.saved_model.load(os.path.join(model_dir, manifest["savedmodel"]["path"])).signatures["serving_default"]
-    images = serving(noise=tf.constant(noise))["images"].numpy()
-    np.testing.assert_allclose(images, expected, atol=1e-5)
-    runner = Interpreter(model_path=os.path.join(model_dir, manifest["tflite"]["float32"]["path"]))
-    images = runner.get_signature_runner("serving_default")(noise=noise)["images"]
-    np.testing.assert_allclose(images, expected, atol=1e-4)
-    assert not [m for m in sys.modules if m == "zoo" or m.startswith("zoo.")], "zoo was imported"
-    print("OK without zoo")
-""")
+    assert list(manifest["signatures"]) == ["serving_default"]
 
 
 def check_loads_without_zoo(model, exported_dir, tmp_path):
-    z = noise(model.latent_dim, batch=2, seed=2)
-    np.save(os.path.join(tmp_path, "noise.npy"), z)
-    np.save(os.path.join(tmp_path, "expected.npy"), np.asarray(model.generate(z)))
-    # cwd and PYTHONPATH away from the checkout, so `import zoo` could not even succeed
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run(
-        [sys.executable, "-c", LOAD_WITHOUT_ZOO, os.path.abspath(exported_dir),
-         os.path.join(tmp_path, "noise.npy"), os.path.join(tmp_path, "expected.npy")],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "OK without zoo" in result.stdout
+    export_checks.check_loads_without_zoo(exported_dir, *_parity_case(model, batch=2, seed=2), tmp_path)
 
 
 def check_bad_noise_rejected(model, exported_dir):

@@ -1,6 +1,8 @@
 """Command line: ``python -m zoo <command> <model> [options]``."""
 
 import argparse
+import contextlib
+import io
 import os
 import shlex
 import sys
@@ -92,19 +94,39 @@ def build_parser():
     serve.add_argument("--signature", default="serving_default")
     serve.add_argument("--output", default=None, help="request body path (default <model>_request.json)")
     serve.add_argument("--exported-dir", default=EXPORTED_DIR)
+    parser.model_commands = {"train": train, "export": export, "sample": sample, "evaluate": evaluate}
     return parser
+
+
+def parse(parser, argv):
+    """Parse ``argv``, adding the options only the named model has (``ModelSpec.add_arguments``)."""
+    from zoo.core import registry
+
+    # First pass without --help, so that `evaluate vae --help` lists the VAE's own options too.
+    without_help = [a for a in argv if a not in ("-h", "--help")]
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # errors are reported by the real pass below
+            args, _ = parser.parse_known_args(without_help)
+    except SystemExit:
+        return parser.parse_args(argv)  # prints the usage error (or the help) as argparse would
+    command_parser = parser.model_commands.get(args.command)
+    if command_parser is not None and args.model in registry.model_names():
+        spec = registry.get_model(args.model)
+        if spec.add_arguments is not None:
+            spec.add_arguments(args.command, command_parser)
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
         from zoo.core import registry
 
+        args = parse(parser, argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
         if args.command == "list":
             for name in registry.model_names():
                 spec = registry.get_model(name)

@@ -102,7 +102,7 @@ def check_builtin_only(runner):
 
 def export_model(name, *, signatures, output_dir, version=1, description="",
                  paper="", training=None, keras_model=None, keras_loader=None, evaluate_fn=None, samples_fn=None,
-                 primary_metric=None, notes=None):
+                 primary_metric=None, notes=None, detailed_evaluate_fn=None, detailed_runtime="savedmodel"):
     """Write the exported model of ``name`` under ``output_dir/name``.
 
     Args:
@@ -114,6 +114,8 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
             signatures from that file (recorded in the manifest).
         evaluate_fn: ``evaluate_fn(runner) -> metrics dict``, run on the Keras model,
             the SavedModel and each TFLite variant.
+        detailed_evaluate_fn: optional ``detailed_evaluate_fn(runner) -> metrics``, a slower
+            measurement run once, on ``detailed_runtime`` (stored as ``metrics.<runtime>_detailed``).
         samples_fn: ``samples_fn(runner, png_path)``, run on the float32 TFLite file.
         primary_metric: the metric whose change against float32 decides whether a
             quantized variant is good enough (within 10%, recorded in the manifest).
@@ -183,6 +185,9 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
             if evaluate_fn is not None:
                 print(f"[export {name}] measuring {key}")
                 manifest["metrics"][key] = evaluate_fn(runner)
+            if detailed_evaluate_fn is not None and key == detailed_runtime:
+                print(f"[export {name}] detailed measurement of {key}")
+                manifest["metrics"][f"{key}_detailed"] = detailed_evaluate_fn(runner)
             del runner
             gc.collect()
         if primary_metric is not None:

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.core.errors import IntegrityError, TrainingDivergedError, ZooError
+from zoo.core.errors import ArtifactNotFoundError, BadInputError, IntegrityError, TrainingDivergedError, ZooError
 from zoo.core.files import atomic_directory, sha256_of, write_json
 from zoo.core.plotting import save_image_grid
 
@@ -34,6 +34,38 @@ def set_seed(seed, deterministic=True):
     keras.utils.set_random_seed(int(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def build_from_preset(model_class, presets, preset, seed):
+    """``model_class(**presets[preset], seed=seed)``, with a clear error for an unknown preset."""
+    if preset not in presets:
+        raise BadInputError(f"unknown preset {preset!r}; choose from {', '.join(presets)}")
+    return model_class(**presets[preset], seed=seed)
+
+
+def check_positive(**options):
+    """A clear error for the first option that is not > 0 (epochs, batch size, learning rate...)."""
+    for option, value in options.items():
+        if value is not None and not value > 0:
+            raise BadInputError(f"{option.replace('_', ' ')} must be positive, got {value}")
+
+
+def load_run(model_class, presets, run_dir):
+    """``(model, run, state)``: the model rebuilt from ``run.json``'s config and the newest intact checkpoint.
+
+    The model is compiled without optimizers' hyper-parameters mattering: its
+    weights (and optimizer slots) come from the checkpoint.
+    """
+    checkpoints = CheckpointDirectory(run_dir)
+    if not checkpoints.epochs():
+        raise ArtifactNotFoundError(f"no checkpoint in {run_dir}; train first (python -m zoo train ...)")
+    with open(os.path.join(run_dir, "run.json")) as f:
+        run = json.load(f)
+    config = run["config"]
+    model = build_from_preset(model_class, presets, config["preset"], config["seed"])
+    model.compile()
+    state = checkpoints.restore_latest(model, config)
+    return model, run, state
 
 
 class CheckpointDirectory:
@@ -193,6 +225,7 @@ def fit(
     fresh=False,
     verbose="auto",
     extra_callbacks=(),
+    validation_data=None,
 ):
     """Train ``model`` on ``dataset`` for ``epochs`` epochs, resuming if it can.
 
@@ -208,6 +241,8 @@ def fit(
         time_budget_seconds: stop after the first epoch that ends past this much
             training time (summed across resumes).
         fresh: discard existing checkpoints in ``run_dir`` first.
+        validation_data: a dataset ``model.test_step`` takes, measured at each epoch
+            end (logged as ``val_*``); optional.
 
     Returns:
         The final training state: epoch, step, training_seconds, metrics.
@@ -238,5 +273,5 @@ def fit(
     callbacks.extend(extra_callbacks)
     # shuffle=False: the dataset shuffles itself (seeded); Keras cannot shuffle a tf.data pipeline.
     model.fit(dataset, epochs=epochs, initial_epoch=state["epoch"], callbacks=callbacks, verbose=verbose,
-              shuffle=False)
+              shuffle=False, validation_data=validation_data)
     return state

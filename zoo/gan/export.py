@@ -121,32 +121,35 @@ def _paper(name):
 
 def sample(name, *, num=64, seed=0, noise=None, output=None, runtime="tflite", variant="float32",
            exported_dir=EXPORTED_DIR):
-    """Generate digits from the exported model and write a PNG grid; return its path.
+    """Generate images from ``serving_default`` of an exported model and write a PNG grid; return its path.
+
+    Works for every model whose ``serving_default`` maps one standard-normal
+    input ``[batch, dim]`` (the GANs' ``noise``, the VAE's ``latents``) to ``images``.
 
     Args:
-        num: how many digits (ignored when ``noise`` is given).
+        num: how many images (ignored when ``noise`` is given).
         seed: seed of the standard-normal noise.
-        noise: a ``[batch, latent_dim]`` float32 array, or the path of a ``.npy`` file.
+        noise: a ``[batch, dim]`` float32 array, or the path of a ``.npy`` file.
     """
     runner = load_exported(name, runtime=runtime, variant=variant, exported_dir=exported_dir)
-    latent_dim = runner.signatures["serving_default"]["inputs"]["noise"]["shape"][1]
+    (input_name, spec), = runner.signatures["serving_default"]["inputs"].items()
     if noise is None:
         if num < 1:
             raise BadInputError(f"--num must be at least 1, got {num}")
-        noise = np.random.default_rng(seed).standard_normal((num, latent_dim)).astype(np.float32)
-        source = f"noise seed {seed}"
+        noise = np.random.default_rng(seed).standard_normal((num, spec["shape"][1])).astype(np.float32)
+        source = f"{input_name} seed {seed}"
     else:
         if isinstance(noise, str):
             try:
                 noise = np.load(noise, allow_pickle=False)
             except (OSError, ValueError) as error:
                 raise BadInputError(f"cannot read noise from {noise}: {error}") from None
-            source = "noise from file"
+            source = f"{input_name} from file"
         else:
-            source = "given noise"
-    images = runner("serving_default", noise=noise)["images"]
+            source = f"given {input_name}"
+    images = runner("serving_default", **{input_name: noise})["images"]
     output = output or os.path.join("samples", f"{name}.png")
-    what = f"{variant} TFLite (LiteRT)" if runtime == "tflite" else "SavedModel"
+    what = f"{variant} TFLite (LiteRT)" if runtime == "tflite" else ("SavedModel" if runtime == "savedmodel" else "Keras")
     save_image_grid(images, output, title=f"{name}: {len(images)} samples, {what}, {source}")
     return output
 

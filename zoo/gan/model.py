@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from zoo.core.errors import BadInputError
+from zoo.core.inputs import check_float_input
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -209,14 +209,7 @@ class AdversarialModel(keras.Model):
 
     def check_noise(self, noise):
         """Reject noise of the wrong shape or dtype with a clear message."""
-        dtype = getattr(noise, "dtype", None)
-        dtype_name = getattr(dtype, "name", str(dtype))
-        if dtype is None or "float" not in dtype_name:
-            raise BadInputError(f"noise must be a float32 array, got dtype {dtype_name}")
-        shape = tuple(noise.shape)
-        if len(shape) != 2 or shape[1] != self.latent_dim:
-            raise BadInputError(f"noise must have shape [batch, {self.latent_dim}], got {list(shape)}")
-        return ops.cast(noise, "float32")
+        return check_float_input(noise, "noise", (None, self.latent_dim))
 
     def get_config(self):
         return {

@@ -6,32 +6,14 @@
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from zoo.core import training
-from zoo.core.data import mnist_images
-from zoo.core.errors import ArtifactNotFoundError, BadInputError
+from zoo.core.data import mnist_dataset
+from zoo.core.errors import BadInputError
 from zoo.core.files import write_json
 from zoo.gan.model import GAN, PRESETS
 
 DEFAULTS = {"preset": "base", "epochs": 30, "batch_size": 128, "learning_rate": 2e-4, "seed": 0}
-
-
-def mnist_training_dataset(batch_size, seed, limit=None):
-    """MNIST training digits scaled to [-1, 1] (the generator's tanh range), shuffled and batched."""
-    images, _ = mnist_images("train", limit=limit)
-    if batch_size > len(images):
-        raise BadInputError(f"batch size {batch_size} is larger than the {len(images)} training images")
-    dataset = tf.data.Dataset.from_tensor_slices(images * 2.0 - 1.0)
-    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    # Whole batches only: a short last batch would change the loss scale of one step.
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-
-def build_model(model_class, presets, preset, seed):
-    if preset not in presets:
-        raise BadInputError(f"unknown preset {preset!r}; choose from {', '.join(presets)}")
-    return model_class(**presets[preset], seed=seed)
 
 
 def train_adversarial(model_class, presets, name, *, preset="base", epochs=30, batch_size=128,
@@ -44,14 +26,12 @@ def train_adversarial(model_class, presets, name, *, preset="base", epochs=30, b
     """
     import keras
 
-    for option, value in (("epochs", epochs), ("batch size", batch_size), ("learning rate", learning_rate)):
-        if not value > 0:
-            raise BadInputError(f"{option} must be positive, got {value}")
+    training.check_positive(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
     if limit is not None and limit < 1:
         raise BadInputError(f"limit must be at least 1, got {limit}")
     run_dir = run_dir or os.path.join("runs", name)
     training.set_seed(seed)
-    model = build_model(model_class, presets, preset, seed)
+    model = training.build_from_preset(model_class, presets, preset, seed)
     model.compile(
         generator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
         discriminator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
@@ -65,7 +45,8 @@ def train_adversarial(model_class, presets, name, *, preset="base", epochs=30, b
         "seed": seed,
         "train_examples": limit or 60000,
     }
-    dataset = mnist_training_dataset(batch_size, seed, limit)
+    # [-1, 1]: the generator's tanh range.
+    dataset = mnist_dataset("train", batch_size=batch_size, seed=seed, limit=limit, value_range=(-1.0, 1.0))
     os.makedirs(run_dir, exist_ok=True)
     write_json(os.path.join(run_dir, "run.json"), {
         "config": config,
@@ -101,15 +82,4 @@ def load_trained(run_dir):
 
 def load_trained_adversarial(model_class, presets, run_dir):
     """Rebuild the model from ``run_dir``'s newest intact checkpoint (EMA weights included)."""
-    checkpoints = training.CheckpointDirectory(run_dir)
-    if not checkpoints.epochs():
-        raise ArtifactNotFoundError(f"no checkpoint in {run_dir}; train first (python -m zoo train ...)")
-    import json
-
-    with open(os.path.join(run_dir, "run.json")) as f:
-        run = json.load(f)
-    config = run["config"]
-    model = build_model(model_class, presets, config["preset"], config["seed"])
-    model.compile()
-    state = checkpoints.restore_latest(model, config)
-    return model, run, state
+    return training.load_run(model_class, presets, run_dir)
