@@ -13,3 +13,24 @@ def has_mnist():
 
 
 needs_mnist = pytest.mark.skipif(not has_mnist(), reason="needs MNIST: set ZOO_DATA_DIR (CI sets ../shared/datasets)")
+
+
+def write_synthetic_mnist(folder, train=128, test=64, seed=0, nan=False):
+    """Random 'digits' as MNIST idx files under ``folder/mnist``, for ZOO_DATA_DIR=folder.
+
+    Lets tests (and the subprocesses they start) train without the real dataset.
+    """
+    import struct
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    os.makedirs(os.path.join(folder, "mnist"), exist_ok=True)
+    for stem, count in (("train", train), ("t10k", test)):
+        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, count, dtype=np.uint8)
+        with open(os.path.join(folder, "mnist", f"{stem}-images-idx3-ubyte"), "wb") as f:
+            f.write(struct.pack(">IIII", 0x803, count, 28, 28) + images.tobytes())
+        with open(os.path.join(folder, "mnist", f"{stem}-labels-idx1-ubyte"), "wb") as f:
+            f.write(struct.pack(">II", 0x801, count) + labels.tobytes())
+    return str(folder)

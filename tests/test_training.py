@@ -1,89 +1,138 @@
-"""Resume, NaN guard, checkpoint integrity and reproducibility of the shared training loop."""
+"""Resume, NaN guard, checkpoint integrity and reproducibility of the shared training loop.
+
+The loop is the core's (zoo.core.training.fit), so these checks hold for every
+model; they run on the GAN and the VAE, which share nothing but the core.
+"""
 
 import numpy as np
 import pytest
 
-import keras
-from zoo.core import training
+from tests.conftest import write_synthetic_mnist
+from zoo.core import data, training
 from zoo.core.errors import TrainingDivergedError, ZooError
 from zoo.gan import train as gan_train
 from zoo.gan.model import GAN, PRESETS
+from zoo.vae import train as vae_train
 
 TRAIN_IMAGES = 128  # synthetic "digits"; 4 steps an epoch at batch 32
 STEPS_PER_EPOCH = TRAIN_IMAGES // 32
+TRAINERS = {"gan": gan_train.train, "vae": vae_train.train}
 
 
 @pytest.fixture
-def synthetic_mnist(monkeypatch):
-    """Replace MNIST with random images; ``images[...] = nan`` poisons them."""
+def synthetic_mnist(monkeypatch, tmp_path_factory):
+    """MNIST replaced by random images; ``images[...] = nan`` poisons them."""
     images = np.random.default_rng(0).uniform(0, 1, (TRAIN_IMAGES, 28, 28, 1)).astype(np.float32)
 
     def fake_mnist_images(split="train", limit=None):
         return images[:limit], np.zeros(len(images[:limit]), np.int32)
 
-    monkeypatch.setattr(gan_train, "mnist_images", fake_mnist_images)
+    monkeypatch.setattr(data, "mnist_images", fake_mnist_images)
     return images
 
 
-def train(run_dir, **options):
-    return gan_train.train_adversarial(GAN, PRESETS, "gan", preset="tiny", batch_size=32, run_dir=str(run_dir),
-                                       verbose=0, **options)
+def train(run_dir, model="gan", **options):
+    return TRAINERS[model](preset="tiny", batch_size=32, run_dir=str(run_dir), verbose=0, **options)
 
 
-class InterruptAt(keras.callbacks.Callback):
+def weights(name, run_dir):
+    model, _, state = {"gan": gan_train, "vae": vae_train}[name].load_trained(str(run_dir))
+    return [w.numpy() for w in model.weights], model, state
+
+
+class InterruptAt:
+    """Raises KeyboardInterrupt after the given batch of the given epoch (both 0-based)."""
+
     def __init__(self, epoch, batch):
-        super().__init__()
         self.epoch, self.batch, self.current = epoch, batch, None
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch):
         self.current = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch, logs):
         if self.current == self.epoch and batch == self.batch:
             raise KeyboardInterrupt
 
 
-def test_resume_after_interruption_continues_from_checkpoint(synthetic_mnist, tmp_path, capsys):
-    with pytest.raises(KeyboardInterrupt):
-        train(tmp_path, epochs=3, callbacks=[InterruptAt(epoch=1, batch=1)])
-    checkpoints = training.CheckpointDirectory(str(tmp_path))
-    assert checkpoints.epochs() == [1]  # the interrupted epoch 2 wrote nothing
+@pytest.mark.parametrize("name", ["gan", "vae"])
+def test_resume_mid_epoch_gives_the_uninterrupted_run(name, synthetic_mnist, tmp_path, capsys):
+    train(tmp_path / "straight", name, epochs=3)
+    expected, _, _ = weights(name, tmp_path / "straight")
 
-    state = train(tmp_path, epochs=3)
+    run_dir = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        # a checkpoint every 2 steps; interrupted after step 3 of epoch 2 (global step 7)
+        train(run_dir, name, epochs=3, checkpoint_every_steps=2, callbacks=[InterruptAt(epoch=1, batch=2)])
+    checkpoints = training.CheckpointDirectory(str(run_dir))
+    assert checkpoints.steps()[-1] == 6  # mid-epoch: step 2 of epoch 2
+    assert checkpoints.read_state(6)["step_in_epoch"] == 2
+
+    state = train(run_dir, name, epochs=3, checkpoint_every_steps=2)
     assert "Resuming from" in capsys.readouterr().out
     assert state["epoch"] == 3
     assert state["step"] == 3 * STEPS_PER_EPOCH  # as many steps as an uninterrupted run
+    resumed, model, restored = weights(name, run_dir)
+    assert restored["step"] == 3 * STEPS_PER_EPOCH
+    optimizer = model.generator_optimizer if name == "gan" else model.optimizer
+    assert int(optimizer.iterations.numpy()) == 3 * STEPS_PER_EPOCH  # optimizer state travelled too
+    # same batches in the same order with the same noise: the very same weights
+    for a, b in zip(expected, resumed):
+        np.testing.assert_array_equal(a, b)
 
-    model, _, restored = gan_train.load_trained(str(tmp_path))
-    assert restored["epoch"] == 3
-    # optimizer state travelled with the weights
-    assert int(model.generator_optimizer.iterations.numpy()) == 3 * STEPS_PER_EPOCH
-    assert int(model.discriminator_optimizer.iterations.numpy()) == 3 * STEPS_PER_EPOCH
+
+class PoisonWeightsAt:
+    """Sets the first trainable weight to NaN after the given batch of the given epoch."""
+
+    def __init__(self, epoch, batch):
+        self.epoch, self.batch, self.current, self.model = epoch, batch, None, None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_epoch_begin(self, epoch):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs):
+        if self.current == self.epoch and batch == self.batch:
+            weight = self.model.trainable_variables[0]
+            weight.assign(np.full(weight.shape, np.nan, np.float32))
 
 
-def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(synthetic_mnist, tmp_path):
-    train(tmp_path, epochs=1)
-    good = training.CheckpointDirectory(str(tmp_path)).read_state(1)
-    synthetic_mnist[:] = np.nan
-    with pytest.raises(TrainingDivergedError, match=r"(discriminator|generator)_loss became nan at epoch 2, step 1"):
-        train(tmp_path, epochs=2)
+@pytest.mark.parametrize("name", ["gan", "vae"])
+def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(name, synthetic_mnist, tmp_path):
+    loss = r"(discriminator|generator)_loss" if name == "gan" else "(loss|reconstruction_loss|kl_loss)"
+    with pytest.raises(TrainingDivergedError,
+                       match=loss + r" became nan at epoch 2, step 6 \(step 2 of the epoch\); the last good "
+                                    r"checkpoint \(step 4\) is kept"):
+        train(tmp_path, name, epochs=2, callbacks=[PoisonWeightsAt(epoch=1, batch=0)])
     checkpoints = training.CheckpointDirectory(str(tmp_path))
-    assert checkpoints.epochs() == [1]
-    assert checkpoints.read_state(1) == good
+    assert checkpoints.steps() == [STEPS_PER_EPOCH]
+    _, model, state = weights(name, tmp_path)  # the kept checkpoint is intact and finite
+    assert state["step"] == STEPS_PER_EPOCH
+    assert all(np.all(np.isfinite(w.numpy())) for w in model.trainable_variables)
 
 
 def test_corrupt_checkpoint_falls_back_to_previous(synthetic_mnist, tmp_path, capsys):
     train(tmp_path, epochs=2)
-    weights = tmp_path / "checkpoints" / "epoch-0002" / training.WEIGHTS_FILE
-    data = bytearray(weights.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    weights.write_bytes(bytes(data))
+    weights_file = tmp_path / "checkpoints" / f"step-{2 * STEPS_PER_EPOCH:08d}" / training.WEIGHTS_FILE
+    data_bytes = bytearray(weights_file.read_bytes())
+    data_bytes[len(data_bytes) // 2] ^= 0xFF
+    weights_file.write_bytes(bytes(data_bytes))
     model = GAN(**PRESETS["tiny"])
     model.compile()
-    config = training.CheckpointDirectory(str(tmp_path)).read_state(1)["config"]
+    config = training.CheckpointDirectory(str(tmp_path)).read_state(STEPS_PER_EPOCH)["config"]
     state = training.CheckpointDirectory(str(tmp_path)).restore_latest(model, config)
     assert state["epoch"] == 1
-    assert "epoch-0002 is corrupt" in capsys.readouterr().err
+    assert f"step-{2 * STEPS_PER_EPOCH:08d} is corrupt" in capsys.readouterr().err
+
+
+def test_truncated_checkpoint_falls_back_and_training_resumes(synthetic_mnist, tmp_path, capsys):
+    train(tmp_path, "vae", epochs=2)
+    weights_file = tmp_path / "checkpoints" / f"step-{2 * STEPS_PER_EPOCH:08d}" / training.WEIGHTS_FILE
+    weights_file.write_bytes(weights_file.read_bytes()[:1000])
+    state = train(tmp_path, "vae", epochs=2)
+    assert "is corrupt" in capsys.readouterr().err
+    assert state["step"] == 2 * STEPS_PER_EPOCH  # retrained epoch 2 from the checkpoint after epoch 1
 
 
 def test_checkpoint_from_other_config_is_refused(synthetic_mnist, tmp_path):
@@ -92,14 +141,21 @@ def test_checkpoint_from_other_config_is_refused(synthetic_mnist, tmp_path):
         train(tmp_path, epochs=2, learning_rate=1e-3)
 
 
-def test_same_seed_same_weights(synthetic_mnist, tmp_path):
+@pytest.mark.parametrize("name", ["gan", "vae"])
+def test_same_seed_same_weights(name, synthetic_mnist, tmp_path):
     def weights_after_training(run_dir, seed):
-        train(run_dir, epochs=1, seed=seed)
-        model, _, _ = gan_train.load_trained(str(run_dir))
-        return [w.numpy() for w in model.weights]
+        train(run_dir, name, epochs=1, seed=seed)
+        return weights(name, run_dir)[0]
 
     first = weights_after_training(tmp_path / "a", seed=3)
     second = weights_after_training(tmp_path / "b", seed=3)
     other = weights_after_training(tmp_path / "c", seed=4)
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
     assert not all(np.array_equal(a, c) for a, c in zip(first, other))
+
+
+def test_synthetic_mnist_files_read_like_the_real_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_DIR_ENV, write_synthetic_mnist(tmp_path, train=10, test=3))
+    images, labels = data.mnist_images("train")
+    assert images.shape == (10, 28, 28, 1) and labels.shape == (10,)
+    assert 0.0 <= images.min() and images.max() <= 1.0

@@ -53,6 +53,11 @@ def build_parser():
     train.add_argument("--time-budget-minutes", type=float, default=None,
                        help="stop after the first epoch that ends past this much training time")
     train.add_argument("--limit", type=int, default=None, help="train on the first N examples only (smoke runs)")
+    train.add_argument("--strategy", choices=("default", "mirrored", "multiworker", "tpu"), default="default",
+                       help="tf.distribute strategy: default (one device), mirrored (all local GPUs), "
+                            "multiworker (several machines, reads TF_CONFIG), tpu. --batch-size is the global batch")
+    train.add_argument("--checkpoint-every-steps", type=int, default=None,
+                       help="also checkpoint every N steps (default: each epoch end and every 10 minutes)")
 
     export = commands.add_parser("export", help="export a trained run",
                                  description="Export the newest checkpoint of a run to SavedModel, "

@@ -103,13 +103,15 @@ def mnist_images(split="train", limit=None):
     return (images.astype(np.float32) / 255.0)[..., None], labels.astype(np.int32)
 
 
-def mnist_dataset(split="train", *, batch_size, seed=0, limit=None, value_range=(0.0, 1.0), shuffle=True,
-                  drop_remainder=True):
+def mnist_dataset(split="train", *, batch_size, seed=0, epoch=0, limit=None, value_range=(0.0, 1.0),
+                  shuffle=True, drop_remainder=True):
     """MNIST images as a batched ``tf.data.Dataset`` of float32 ``[batch, 28, 28, 1]``.
 
     Args:
+        epoch: with ``shuffle``, the order depends only on ``(seed, epoch)``, so a
+            run resumed mid-epoch can skip exactly the batches it already trained on.
         value_range: ``(low, high)`` the pixels are scaled to, e.g. (-1, 1) for a tanh generator.
-        shuffle: reshuffle each epoch, seeded by ``seed``.
+        shuffle: shuffle, seeded by ``seed`` and ``epoch``.
         drop_remainder: whole batches only, so every step has the same loss scale.
     """
     import tensorflow as tf
@@ -117,10 +119,10 @@ def mnist_dataset(split="train", *, batch_size, seed=0, limit=None, value_range=
     from zoo.core.errors import BadInputError
 
     images, _ = mnist_images(split, limit=limit)
-    if batch_size > len(images):
+    if drop_remainder and batch_size > len(images):
         raise BadInputError(f"batch size {batch_size} is larger than the {len(images)} {split} images")
     low, high = value_range
     dataset = tf.data.Dataset.from_tensor_slices(images * (high - low) + low)
     if shuffle:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(images), seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -17,13 +17,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo.core import distribute
 from zoo.core.errors import ArtifactNotFoundError, BadInputError, IntegrityError, TrainingDivergedError, ZooError
 from zoo.core.files import atomic_directory, sha256_of, write_json
 from zoo.core.plotting import save_image_grid
 
 WEIGHTS_FILE = "checkpoint.weights.h5"
 STATE_FILE = "state.json"
-_CHECKPOINT_NAME = re.compile(r"^epoch-(\d{4,})$")
+_CHECKPOINT_NAME = re.compile(r"^step-(\d{8,})$")
 
 
 def set_seed(seed, deterministic=True):
@@ -50,60 +51,79 @@ def check_positive(**options):
             raise BadInputError(f"{option.replace('_', ' ')} must be positive, got {value}")
 
 
-def load_run(model_class, presets, run_dir):
+def _seed_states(model):
+    """The model's random-number generator states (noise, dropout), in a stable order.
+
+    ``save_weights`` leaves them out; a checkpoint stores them so that a resumed
+    run draws the same noise as an uninterrupted one.
+    """
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def load_run(model_class, presets, run_dir, compile_fn=None):
     """``(model, run, state)``: the model rebuilt from ``run.json``'s config and the newest intact checkpoint.
 
-    The model is compiled without optimizers' hyper-parameters mattering: its
-    weights (and optimizer slots) come from the checkpoint.
+    Args:
+        compile_fn: ``compile_fn(model, config)`` compiles with the optimizers the run
+            trained with (default ``model.compile()``), so their state loads too.
     """
     checkpoints = CheckpointDirectory(run_dir)
-    if not checkpoints.epochs():
+    if not checkpoints.steps():
         raise ArtifactNotFoundError(f"no checkpoint in {run_dir}; train first (python -m zoo train ...)")
     with open(os.path.join(run_dir, "run.json")) as f:
         run = json.load(f)
     config = run["config"]
     model = build_from_preset(model_class, presets, config["preset"], config["seed"])
-    model.compile()
+    if compile_fn is None:
+        model.compile()
+    else:
+        compile_fn(model, config)
+    build_optimizers(model)
     state = checkpoints.restore_latest(model, config)
     return model, run, state
 
 
 class CheckpointDirectory:
-    """Epoch checkpoints under ``<run_dir>/checkpoints/epoch-NNNN/``.
+    """Checkpoints under ``<run_dir>/checkpoints/step-NNNNNNNN/`` (global step).
 
-    Each holds the model's weights with its optimizers' state (one ``.weights.h5``)
-    and ``state.json`` (epoch, step, config, the weights' sha256). A checkpoint is
-    written to a temporary directory and renamed into place, so a crash mid-write
-    leaves the previous one intact; a checkpoint whose hash does not match is
-    skipped in favour of the one before it.
+    Each holds the model's weights with its optimizers' state and its random
+    seed generators' state (one ``.weights.h5``) and ``state.json`` (epoch, step,
+    step within the epoch, config, the weights' sha256). A checkpoint is written to
+    a temporary directory and renamed into place, so a crash mid-write (even
+    SIGKILL) leaves the previous one intact; a checkpoint whose hash does not match
+    is skipped in favour of the one before it.
     """
 
     def __init__(self, run_dir, keep=2):
         self.path = os.path.join(run_dir, "checkpoints")
         self.keep = keep
 
-    def epochs(self):
+    def steps(self):
         if not os.path.isdir(self.path):
             return []
         found = [_CHECKPOINT_NAME.match(name) for name in os.listdir(self.path)]
         return sorted(int(m.group(1)) for m in found if m)
 
-    def _dir(self, epoch):
-        return os.path.join(self.path, f"epoch-{epoch:04d}")
+    def _dir(self, step):
+        return os.path.join(self.path, f"step-{step:08d}")
 
     def save(self, model, state):
-        final = self._dir(state["epoch"])
+        final = self._dir(state["step"])
         with atomic_directory(final) as tmp:
             weights = os.path.join(tmp, WEIGHTS_FILE)
             model.save_weights(weights)
-            write_json(os.path.join(tmp, STATE_FILE), {**state, "weights_sha256": sha256_of(weights)})
-        for old in self.epochs()[: -self.keep]:
+            write_json(os.path.join(tmp, STATE_FILE), {
+                **state,
+                "seed_generator_states": [v.numpy().tolist() for v in _seed_states(model)],
+                "weights_sha256": sha256_of(weights),
+            })
+        for old in self.steps()[: -self.keep]:
             shutil.rmtree(self._dir(old), ignore_errors=True)
         return final
 
-    def read_state(self, epoch):
+    def read_state(self, step):
         """The checkpoint's state, after checking its weights against their hash."""
-        folder = self._dir(epoch)
+        folder = self._dir(step)
         try:
             with open(os.path.join(folder, STATE_FILE)) as f:
                 state = json.load(f)
@@ -116,162 +136,303 @@ class CheckpointDirectory:
 
     def restore_latest(self, model, config):
         """Load the newest intact checkpoint into ``model``; return its state or None."""
-        for epoch in reversed(self.epochs()):
+        for step in reversed(self.steps()):
             try:
-                state = self.read_state(epoch)
+                state = self.read_state(step)
             except IntegrityError as error:
                 print(f"warning: {error}; trying the checkpoint before it", file=sys.stderr)
                 continue
             if state.get("config") != config:
                 raise ZooError(
-                    f"the checkpoint in {self._dir(epoch)} was trained with another configuration "
+                    f"the checkpoint in {self._dir(step)} was trained with another configuration "
                     f"({state.get('config')}) than this run ({config}). Train in a new --run-dir, "
                     "or pass --fresh to discard it."
                 )
-            model.load_weights(os.path.join(self._dir(epoch), WEIGHTS_FILE))
+            try:
+                model.load_weights(os.path.join(self._dir(step), WEIGHTS_FILE))
+            except (OSError, ValueError) as error:
+                raise IntegrityError(f"checkpoint {self._dir(step)} does not fit this model: {error}") from None
+            seeds = state.get("seed_generator_states", [])
+            variables = _seed_states(model)
+            if len(seeds) == len(variables):
+                for variable, value in zip(variables, seeds):
+                    variable.assign(value)
+            else:
+                print(f"warning: {self._dir(step)} has no random-number state for this model; "
+                      "the resumed run draws other noise than an uninterrupted one would", file=sys.stderr)
             return state
         return None
+def build_optimizers(model):
+    """Create the optimizers' slots now, so a checkpoint's optimizer state can be loaded before step one."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
 
 
-class NonFiniteLossGuard(keras.callbacks.Callback):
+class Progress:
+    """A progress bar per epoch (``verbose=1``), one line per epoch (2) or nothing (0)."""
+
+    def __init__(self, verbose, epochs, steps_per_epoch):
+        self.verbose = 1 if verbose == "auto" else int(verbose)
+        self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
+        self.bar = None
+
+    def start_epoch(self, epoch, done):
+        if self.verbose:
+            print(f"Epoch {epoch + 1}/{self.epochs}" + (f" (resuming at step {done + 1})" if done else ""))
+        if self.verbose == 1:
+            self.bar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=None)
+            self.bar.update(done)
+
+    def update(self, step_in_epoch, logs):
+        if self.bar is not None:
+            self.bar.update(step_in_epoch, list(logs.items()), finalize=False)
+
+    def end_epoch(self, step_in_epoch, logs, seconds):
+        if self.bar is not None:
+            self.bar.update(step_in_epoch, list(logs.items()), finalize=True)
+        elif self.verbose == 2:
+            print(f"{seconds:.0f}s - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+
+
+def check_finite(logs, state, checkpoints):
     """Stop at the first NaN or Inf in *any* logged loss, naming the loss and step.
 
     Keras' ``TerminateOnNaN`` only watches ``loss``; a GAN logs two others. Raising
-    (rather than setting ``stop_training``) ensures no checkpoint is written from the
-    diverged weights, so the last good one stays the newest.
+    before any checkpoint of the diverged weights is written keeps the last good
+    one the newest.
     """
-
-    def __init__(self, checkpoints):
-        super().__init__()
-        self.checkpoints = checkpoints
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        for name, value in (logs or {}).items():
-            value = float(np.asarray(value))
-            if not np.isfinite(value):
-                last = self.checkpoints.epochs()
-                kept = f"the last good checkpoint (epoch {last[-1]}) is kept" if last else "no checkpoint was written yet"
-                raise TrainingDivergedError(
-                    f"training diverged: {name} became {value} at epoch {self.epoch + 1}, "
-                    f"step {batch + 1}; {kept} in {self.checkpoints.path}. Try a lower learning rate."
-                )
+    for name, value in logs.items():
+        if not np.isfinite(value):
+            last = checkpoints.steps()
+            kept = (f"the last good checkpoint (step {last[-1]}) is kept" if last
+                    else "no checkpoint was written yet")
+            raise TrainingDivergedError(
+                f"training diverged: {name} became {value} at epoch {state['epoch'] + 1}, step {state['step']} "
+                f"(step {state['step_in_epoch']} of the epoch); {kept} in {checkpoints.path}. "
+                "Try a lower learning rate.")
 
 
-class CheckpointEachEpoch(keras.callbacks.Callback):
-    def __init__(self, checkpoints, config, state):
-        super().__init__()
-        self.checkpoints = checkpoints
-        self.config = config
-        self.state = state
-        self.epoch_started = None
+def distributed_step(model, strategy, method):
+    """A ``tf.function`` running ``model.<method>`` on every replica; returns the metrics, aggregated.
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.time()
+    The metrics' variables sum over replicas when read outside ``strategy.run``,
+    so ``result()`` there is the mean over the global batch.
+    """
+    step_fn = getattr(model, method)
 
-    def on_train_batch_end(self, batch, logs=None):
-        self.state["step"] += 1
+    @tf.function
+    def run(batch):
+        strategy.run(step_fn, args=(batch,))
+        return {m.name: m.result() for m in model.metrics}
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.state["epoch"] = epoch + 1
-        self.state["training_seconds"] += time.time() - self.epoch_started
-        self.state["metrics"] = {k: float(np.asarray(v)) for k, v in (logs or {}).items()}
-        self.checkpoints.save(self.model, {**self.state, "config": self.config})
+    return run
 
 
-class SampleGridEachEpoch(keras.callbacks.Callback):
-    """Draw samples from fixed inputs at each epoch end: a PNG and a TensorBoard image."""
-
-    def __init__(self, sample_fn, folder, log_dir):
-        super().__init__()
-        self.sample_fn = sample_fn
-        self.folder = folder
-        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "samples"))
-
-    def on_epoch_end(self, epoch, logs=None):
-        images = np.asarray(self.sample_fn(self.model))
-        save_image_grid(images, os.path.join(self.folder, f"epoch-{epoch + 1:04d}.png"), title=f"epoch {epoch + 1}")
-        with self.writer.as_default():
-            tf.summary.image("samples", images[:16], step=epoch + 1, max_outputs=16)
-        self.writer.flush()
-
-
-class StopAfterTimeBudget(keras.callbacks.Callback):
-    """Stop at the end of the first epoch that finishes past the budget."""
-
-    def __init__(self, seconds, state):
-        super().__init__()
-        self.seconds = seconds
-        self.state = state
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.state["training_seconds"] >= self.seconds:
-            print(f"\nTime budget of {self.seconds:.0f} s reached after epoch {epoch + 1}.")
-            self.model.stop_training = True
+def _epoch_dataset(dataset_fn, epoch, skip):
+    dataset = dataset_fn(epoch)
+    return dataset.skip(skip) if skip else dataset
 
 
 def fit(
     model,
-    dataset,
+    dataset_fn,
     *,
     run_dir,
     epochs,
     config,
+    strategy=None,
     sample_fn=None,
     time_budget_seconds=None,
     fresh=False,
     verbose="auto",
-    extra_callbacks=(),
+    callbacks=(),
     validation_data=None,
+    checkpoint_every_steps=None,
+    checkpoint_every_seconds=600,
+    log_every_steps=50,
 ):
-    """Train ``model`` on ``dataset`` for ``epochs`` epochs, resuming if it can.
+    """Train ``model`` for ``epochs`` epochs under ``strategy``, resuming where it stopped.
+
+    One loop for every strategy (one device, mirrored, multi-worker, TPU), so the
+    same run gives the same result wherever it runs: it calls ``model.train_step``
+    on each replica and aggregates the model's metrics. Checkpoints hold weights,
+    optimizer state, seed generators, epoch and step; they are written at each
+    epoch end and every ``checkpoint_every_steps`` steps / ``checkpoint_every_seconds``
+    seconds, by the chief only. A resumed run skips the batches its epoch already
+    trained on (each epoch's order depends only on the seed and the epoch), so it
+    ends with as many steps, and the same weights, as an uninterrupted run.
 
     Args:
-        model: a compiled Keras model whose optimizers are attributes of it.
-        dataset: a ``tf.data.Dataset`` yielding whatever ``model.train_step`` takes.
+        model: a compiled Keras model, built under ``strategy.scope()``, whose
+            optimizers are attributes of it.
+        dataset_fn: ``dataset_fn(epoch) -> tf.data.Dataset`` of *global* batches
+            ``model.train_step`` takes; the same epoch must give the same order.
         run_dir: where checkpoints, TensorBoard logs and sample pictures go.
         epochs: total epochs, counting those done before a resume.
         config: a JSON-able dict describing the model and training; a checkpoint
             made with another config is refused rather than silently mixed.
+        strategy: a ``tf.distribute.Strategy`` (default: the current one).
         sample_fn: ``sample_fn(model) -> images [n, h, w, c] in [0, 1]``, drawn at
             each epoch end.
         time_budget_seconds: stop after the first epoch that ends past this much
             training time (summed across resumes).
         fresh: discard existing checkpoints in ``run_dir`` first.
+        callbacks: objects with any of ``on_epoch_begin(epoch)``,
+            ``on_train_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs)``.
         validation_data: a dataset ``model.test_step`` takes, measured at each epoch
             end (logged as ``val_*``); optional.
 
     Returns:
         The final training state: epoch, step, training_seconds, metrics.
     """
+    strategy = strategy or tf.distribute.get_strategy()
+    chief = distribute.is_chief(strategy)
     checkpoints = CheckpointDirectory(run_dir)
-    if fresh and os.path.isdir(checkpoints.path):
+    if fresh and chief and os.path.isdir(checkpoints.path):
         shutil.rmtree(checkpoints.path)
-    restored = checkpoints.restore_latest(model, config)
-    state = {"epoch": 0, "step": 0, "training_seconds": 0.0, "metrics": {}}
+    with strategy.scope():
+        build_optimizers(model)
+    restored = None if fresh else checkpoints.restore_latest(model, config)
+    state = {"epoch": 0, "step": 0, "step_in_epoch": 0, "training_seconds": 0.0, "metrics": {}}
     if restored:
-        state.update({k: restored[k] for k in state})
-        print(f"Resuming from {checkpoints.path}/epoch-{state['epoch']:04d} "
-              f"(epoch {state['epoch']}, step {state['step']}).")
+        state.update({k: restored[k] for k in state if k in restored})
+        print(f"Resuming from {checkpoints._dir(state['step'])} "
+              f"(epoch {state['epoch'] + 1}, step {state['step']}).")
     if state["epoch"] >= epochs:
         print(f"Already trained for {state['epoch']} epochs (asked for {epochs}); nothing to do.")
         return state
 
+    steps_per_epoch = int(dataset_fn(0).cardinality())
+    if steps_per_epoch < 1:
+        raise ZooError(f"the training dataset has no whole batch (cardinality {steps_per_epoch})")
+    train_step = distributed_step(model, strategy, "train_step")
+    test_step = distributed_step(model, strategy, "test_step") if validation_data is not None else None
     log_dir = os.path.join(run_dir, "logs")
-    callbacks = [
-        NonFiniteLossGuard(checkpoints),
-        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"),
-        CheckpointEachEpoch(checkpoints, config, state),
-    ]
-    if sample_fn is not None:
-        callbacks.append(SampleGridEachEpoch(sample_fn, os.path.join(run_dir, "samples"), log_dir))
-    if time_budget_seconds:
-        callbacks.append(StopAfterTimeBudget(time_budget_seconds, state))
-    callbacks.extend(extra_callbacks)
-    # shuffle=False: the dataset shuffles itself (seeded); Keras cannot shuffle a tf.data pipeline.
-    model.fit(dataset, epochs=epochs, initial_epoch=state["epoch"], callbacks=callbacks, verbose=verbose,
-              shuffle=False, validation_data=validation_data)
+    writer = tf.summary.create_file_writer(os.path.join(log_dir, "train")) if chief else None
+    samples_writer = tf.summary.create_file_writer(os.path.join(log_dir, "samples")) if chief and sample_fn else None
+    progress = Progress(verbose, epochs, steps_per_epoch)
+    for callback in callbacks:
+        if hasattr(callback, "set_model"):
+            callback.set_model(model)
+
+    def save():
+        if chief:
+            checkpoints.save(model, {**state, "config": config})
+
+    clock = time.time()
+    last_save = clock
+    while state["epoch"] < epochs:
+        epoch = state["epoch"]
+        for metric in model.metrics:
+            metric.reset_state()
+        for callback in callbacks:
+            getattr(callback, "on_epoch_begin", lambda *a: None)(epoch)
+        progress.start_epoch(epoch, state["step_in_epoch"])
+        epoch_started = time.time()
+        dataset = strategy.experimental_distribute_dataset(_epoch_dataset(dataset_fn, epoch, state["step_in_epoch"]))
+        logs = {}
+        for batch in dataset:
+            logs = {name: float(value) for name, value in train_step(batch).items()}
+            state["step"] += 1
+            state["step_in_epoch"] += 1
+            now = time.time()
+            state["training_seconds"] += now - clock
+            clock = now
+            check_finite(logs, state, checkpoints)
+            progress.update(state["step_in_epoch"], logs)
+            for callback in callbacks:
+                getattr(callback, "on_train_batch_end", lambda *a: None)(state["step_in_epoch"] - 1, logs)
+            if writer is not None and state["step"] % log_every_steps == 0:
+                with writer.as_default(step=state["step"]):
+                    for name, value in logs.items():
+                        tf.summary.scalar(f"step/{name}", value)
+            due_by_steps = checkpoint_every_steps and state["step"] % checkpoint_every_steps == 0
+            due_by_time = checkpoint_every_seconds and now - last_save >= checkpoint_every_seconds
+            if (due_by_steps or due_by_time) and state["step_in_epoch"] < steps_per_epoch:
+                save()
+                last_save = time.time()
+
+        if validation_data is not None:
+            for metric in model.metrics:
+                metric.reset_state()
+            for batch in strategy.experimental_distribute_dataset(validation_data):
+                val_logs = test_step(batch)
+            logs.update({f"val_{name}": float(value) for name, value in val_logs.items()})
+            check_finite({k: v for k, v in logs.items() if k.startswith("val_")}, state, checkpoints)
+        state["epoch"] = epoch + 1
+        state["step_in_epoch"] = 0
+        state["metrics"] = logs
+        state["training_seconds"] += time.time() - clock
+        clock = time.time()
+        save()
+        last_save = time.time()
+        progress.end_epoch(steps_per_epoch, logs, time.time() - epoch_started)
+        if writer is not None:
+            with writer.as_default(step=state["epoch"]):
+                for name, value in logs.items():
+                    tf.summary.scalar(f"epoch/{name}", value)
+            writer.flush()
+        if samples_writer is not None:
+            images = np.asarray(sample_fn(model))
+            save_image_grid(images, os.path.join(run_dir, "samples", f"epoch-{epoch + 1:04d}.png"),
+                            title=f"epoch {epoch + 1}")
+            with samples_writer.as_default():
+                tf.summary.image("samples", images[:16], step=epoch + 1, max_outputs=16)
+            samples_writer.flush()
+        for callback in callbacks:
+            getattr(callback, "on_epoch_end", lambda *a: None)(epoch, logs)
+        if time_budget_seconds and state["training_seconds"] >= time_budget_seconds:
+            print(f"Time budget of {time_budget_seconds:.0f} s reached after epoch {epoch + 1}.")
+            break
     return state
+
+
+def start(*, strategy="default", seed=0, epochs=1, batch_size=1, learning_rate=1.0, limit=None, devices=None):
+    """Check the common options, create the strategy and seed everything; returns the strategy.
+
+    The strategy comes first: multi-worker training must configure TensorFlow's
+    collectives before any other TensorFlow work.
+    """
+    check_positive(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
+    if limit is not None and limit < 1:
+        raise BadInputError(f"limit must be at least 1, got {limit}")
+    strategy = distribute.make_strategy(strategy, devices) if isinstance(strategy, str) else strategy
+    distribute.check_global_batch(batch_size, strategy)
+    set_seed(seed)
+    return strategy
+
+
+def run(model, dataset_fn, *, name, config, run_dir, epochs, command, data, strategy, sample_fn=None,
+        time_budget_minutes=None, fresh=False, verbose="auto", callbacks=(), validation_data=None,
+        checkpoint_every_steps=None):
+    """Write ``run.json`` (config, command, data), then :func:`fit`; what every model's ``train`` ends with."""
+    chief = distribute.is_chief(strategy)
+    if chief:
+        os.makedirs(run_dir, exist_ok=True)
+        write_json(os.path.join(run_dir, "run.json"), {"config": config, "command": command, "data": data})
+    state = fit(
+        model,
+        dataset_fn,
+        run_dir=run_dir,
+        epochs=epochs,
+        config=config,
+        strategy=strategy,
+        sample_fn=sample_fn,
+        time_budget_seconds=time_budget_minutes * 60 if time_budget_minutes else None,
+        fresh=fresh,
+        verbose=verbose,
+        callbacks=callbacks,
+        validation_data=validation_data,
+        checkpoint_every_steps=checkpoint_every_steps,
+    )
+    replicas = strategy.num_replicas_in_sync
+    print(f"Trained {state['epoch']} epochs ({state['step']} steps, {state['training_seconds']:.0f} s"
+          f"{f', {replicas} replicas' if replicas > 1 else ''}). "
+          f"Checkpoints, samples and TensorBoard logs are in {run_dir}/")
+    return state
+
+
+def model_config(model):
+    """The model's constructor arguments, as stored in ``run.json`` and checkpoints."""
+    return {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}

@@ -39,14 +39,14 @@ class ConvGenerator(keras.Model):
         # === Layers ===
         self.stack = [
             layers.Dense(7 * 7 * 4 * f, use_bias=False),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(synchronized=True),  # global batch statistics under tf.distribute
             layers.ReLU(),
             layers.Reshape((7, 7, 4 * f)),
             layers.Conv2DTranspose(2 * f, 4, strides=2, padding="same", use_bias=False),  # 14x14
-            layers.BatchNormalization(),
+            layers.BatchNormalization(synchronized=True),  # global batch statistics under tf.distribute
             layers.ReLU(),
             layers.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False),  # 28x28
-            layers.BatchNormalization(),
+            layers.BatchNormalization(synchronized=True),  # global batch statistics under tf.distribute
             layers.ReLU(),
             layers.Conv2D(IMAGE_SHAPE[-1], 3, padding="same", activation="tanh"),
         ]

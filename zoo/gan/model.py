@@ -7,6 +7,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from zoo.core import distribute
 from zoo.core.inputs import check_float_input
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -165,21 +166,21 @@ class AdversarialModel(keras.Model):
         real_labels = ops.full((batch_size, 1), 1.0 - self.label_smoothing)
         fake_labels = ops.zeros((batch_size, 1))
 
-        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.noise_seed)
+        noise = self._draw_noise(batch_size)
         with tf.GradientTape() as tape:
             fake_images = self.generator(noise, training=True)
             real_logits = self.discriminator(real_images, training=True)
             fake_logits = self.discriminator(fake_images, training=True)
             discriminator_loss = _bce(real_labels, real_logits) + _bce(fake_labels, fake_logits)
-        grads = tape.gradient(discriminator_loss, self.discriminator.trainable_variables)
+        grads = tape.gradient(distribute.scale_loss(discriminator_loss), self.discriminator.trainable_variables)
         self.discriminator_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
 
-        noise = keras.random.normal((batch_size, self.latent_dim), seed=self.noise_seed)
+        noise = self._draw_noise(batch_size)
         with tf.GradientTape() as tape:
             fake_logits_for_generator = self.discriminator(self.generator(noise, training=True), training=True)
             # Non-saturating loss: maximise log D(G(z)) rather than minimise log(1 - D(G(z))).
             generator_loss = _bce(ops.ones((batch_size, 1)), fake_logits_for_generator)
-        grads = tape.gradient(generator_loss, self.generator.trainable_variables)
+        grads = tape.gradient(distribute.scale_loss(generator_loss), self.generator.trainable_variables)
         self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         self._update_ema()
 
@@ -188,6 +189,11 @@ class AdversarialModel(keras.Model):
         self.real_score_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
         self.fake_score_tracker.update_state(ops.mean(ops.sigmoid(fake_logits)))
         return {m.name: m.result() for m in self.metrics}
+
+    def _draw_noise(self, batch_size):
+        # Drawn for the global batch and sliced per replica: N replicas see the noise one device would.
+        return distribute.draw_for_global_batch(
+            lambda n: keras.random.normal((n, self.latent_dim), seed=self.noise_seed), batch_size)
 
     def _update_ema(self):
         if self.ema_generator is None:

@@ -9,8 +9,6 @@ import numpy as np
 
 from zoo.core import training
 from zoo.core.data import mnist_dataset
-from zoo.core.errors import BadInputError
-from zoo.core.files import write_json
 from zoo.gan.model import GAN, PRESETS
 
 DEFAULTS = {"preset": "base", "epochs": 30, "batch_size": 128, "learning_rate": 2e-4, "seed": 0}
@@ -18,57 +16,46 @@ DEFAULTS = {"preset": "base", "epochs": 30, "batch_size": 128, "learning_rate": 
 
 def train_adversarial(model_class, presets, name, *, preset="base", epochs=30, batch_size=128,
                       learning_rate=2e-4, seed=0, run_dir=None, fresh=False, time_budget_minutes=None,
-                      limit=None, verbose="auto", command=None, callbacks=()):
+                      limit=None, verbose="auto", command=None, callbacks=(), strategy="default",
+                      checkpoint_every_steps=None, devices=None):
     """Train an adversarial image model on MNIST with resume, checkpoints and samples.
 
+    ``batch_size`` is the global batch, split over the strategy's replicas.
     Returns the final training state (epoch, step, training_seconds, metrics);
     the run directory holds what :func:`zoo.gan.export.export_adversarial` reads.
     """
     import keras
 
-    training.check_positive(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
-    if limit is not None and limit < 1:
-        raise BadInputError(f"limit must be at least 1, got {limit}")
-    run_dir = run_dir or os.path.join("runs", name)
-    training.set_seed(seed)
-    model = training.build_from_preset(model_class, presets, preset, seed)
-    model.compile(
-        generator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
-        discriminator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
-    )
+    strategy = training.start(strategy=strategy, seed=seed, epochs=epochs, batch_size=batch_size,
+                              learning_rate=learning_rate, limit=limit, devices=devices)
+    with strategy.scope():
+        model = training.build_from_preset(model_class, presets, preset, seed)
+        model.compile(
+            generator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+            discriminator_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+        )
     config = {
         "model": name,
         "preset": preset,
-        "model_config": {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")},
+        "model_config": training.model_config(model),
         "batch_size": batch_size,
         "learning_rate": learning_rate,
         "seed": seed,
         "train_examples": limit or 60000,
     }
-    # [-1, 1]: the generator's tanh range.
-    dataset = mnist_dataset("train", batch_size=batch_size, seed=seed, limit=limit, value_range=(-1.0, 1.0))
-    os.makedirs(run_dir, exist_ok=True)
-    write_json(os.path.join(run_dir, "run.json"), {
-        "config": config,
-        "command": command or f"python -m zoo train {name} --preset {preset} --epochs {epochs} --seed {seed}",
-        "data": "MNIST train split (60,000 digits) scaled to [-1, 1]" if not limit else f"first {limit} MNIST training digits",
-    })
+
+    def dataset_fn(epoch):
+        # [-1, 1]: the generator's tanh range.
+        return mnist_dataset("train", batch_size=batch_size, seed=seed, epoch=epoch, limit=limit,
+                             value_range=(-1.0, 1.0))
+
     fixed_noise = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")
-    state = training.fit(
-        model,
-        dataset,
-        run_dir=run_dir,
-        epochs=epochs,
-        config=config,
-        sample_fn=lambda m: m.generate(fixed_noise),
-        time_budget_seconds=time_budget_minutes * 60 if time_budget_minutes else None,
-        fresh=fresh,
-        verbose=verbose,
-        extra_callbacks=callbacks,
-    )
-    print(f"Trained {state['epoch']} epochs ({state['step']} steps, {state['training_seconds']:.0f} s). "
-          f"Checkpoints, samples and TensorBoard logs are in {run_dir}/")
-    return state
+    return training.run(
+        model, dataset_fn, name=name, config=config, run_dir=run_dir or os.path.join("runs", name), epochs=epochs,
+        command=command or f"python -m zoo train {name} --preset {preset} --epochs {epochs} --seed {seed}",
+        data="MNIST train split (60,000 digits) scaled to [-1, 1]" if not limit else f"first {limit} MNIST training digits",
+        strategy=strategy, sample_fn=lambda m: m.generate(fixed_noise), time_budget_minutes=time_budget_minutes,
+        fresh=fresh, verbose=verbose, callbacks=callbacks, checkpoint_every_steps=checkpoint_every_steps)
 
 
 def train(**options):

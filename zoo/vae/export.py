@@ -60,9 +60,23 @@ class KerasVAE(ExportedModel):
         self.model = keras.saving.load_model(path, safe_mode=True, compile=False)
 
     def run(self, signature, inputs):
-        method = {"serving_default": self.model.decode, "decode": self.model.decode,
-                  "encode": self.model.encode, "reconstruct": self.model.reconstruct}[signature]
-        return {name: np.asarray(value) for name, value in method(*inputs.values()).items()}
+        return _run_signature(self.model, signature, inputs)
+
+
+class InMemoryVAE:
+    """The runners' interface, ``runner(signature, **inputs)``, on a VAE in memory (e.g. mid-training)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, signature="serving_default", **inputs):
+        return _run_signature(self.model, signature, inputs)
+
+
+def _run_signature(model, signature, inputs):
+    method = {"serving_default": model.decode, "decode": model.decode,
+              "encode": model.encode, "reconstruct": model.reconstruct}[signature]
+    return {name: np.asarray(value) for name, value in method(*inputs.values()).items()}
 
 
 def likelihood_bounds(runner, images, *, num_samples=HEADLINE_SAMPLES, seed=EVAL_SEED, decode_batch=5000,

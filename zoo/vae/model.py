@@ -20,6 +20,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import layers
 
+from zoo.core import distribute
 from zoo.core.inputs import check_float_input
 
 tfd = tfp.distributions
@@ -216,14 +217,17 @@ class VAE(keras.Model):
 
     def binarize(self, images):
         """Dynamic binarization: pixel ~ Bernoulli(intensity), drawn afresh each call."""
-        uniform = keras.random.uniform(tf.shape(images), seed=self.seed_generator)
+        # Noise is drawn for the global batch and sliced per replica, so N replicas match one device.
+        uniform = distribute.draw_for_global_batch(
+            lambda n: keras.random.uniform((n, *IMAGE_SHAPE), seed=self.seed_generator), tf.shape(images)[0])
         return tf.cast(uniform < images, images.dtype)
 
     def negative_elbo(self, binary_images):
         """``(reconstruction, kl)`` per image, in nats, with one reparameterised sample."""
         mean, log_variance = self.encoder(binary_images)
         q = posterior(mean, log_variance)
-        eps = keras.random.normal(tf.shape(mean), seed=self.seed_generator)
+        eps = distribute.draw_for_global_batch(
+            lambda n: keras.random.normal((n, self.latent_dim), seed=self.seed_generator), tf.shape(mean)[0])
         latents = mean + tf.exp(0.5 * log_variance) * eps  # reparameterisation: gradients flow to the encoder
         reconstruction = -likelihood(self.decoder(latents)).log_prob(binary_images)
         kl = tfd.kl_divergence(q, prior(self.latent_dim))
@@ -239,7 +243,7 @@ class VAE(keras.Model):
         binary = self.binarize(images)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.negative_elbo(binary)
-            loss = tf.reduce_mean(reconstruction + kl)
+            loss = distribute.scale_loss(tf.reduce_mean(reconstruction + kl))
         variables = self.encoder.trainable_variables + self.decoder.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return self._update_metrics(reconstruction, kl)
