@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import write_synthetic_mnist
 from zoo.core import data, training
-from zoo.core.errors import TrainingDivergedError, ZooError
+from zoo.core.errors import IntegrityError, TrainingDivergedError, ZooError
 from zoo.gan import train as gan_train
 from zoo.gan.model import GAN, PRESETS
 from zoo.vae import train as vae_train
@@ -120,6 +120,7 @@ def test_corrupt_checkpoint_falls_back_to_previous(synthetic_mnist, tmp_path, ca
     weights_file.write_bytes(bytes(data_bytes))
     model = GAN(**PRESETS["tiny"])
     model.compile()
+    training.build_optimizers(model)
     config = training.CheckpointDirectory(str(tmp_path)).read_state(STEPS_PER_EPOCH)["config"]
     state = training.CheckpointDirectory(str(tmp_path)).restore_latest(model, config)
     assert state["epoch"] == 1
@@ -133,6 +134,16 @@ def test_truncated_checkpoint_falls_back_and_training_resumes(synthetic_mnist, t
     state = train(tmp_path, "vae", epochs=2)
     assert "is corrupt" in capsys.readouterr().err
     assert state["step"] == 2 * STEPS_PER_EPOCH  # retrained epoch 2 from the checkpoint after epoch 1
+
+
+def test_checkpoint_without_matching_optimizer_state_is_an_error(synthetic_mnist, tmp_path):
+    train(tmp_path, "vae", epochs=1)
+    model, _, _ = vae_train.load_trained(str(tmp_path))
+    fresh = model.__class__.from_config(model.get_config())
+    fresh.compile()  # another optimizer (RMSprop, unbuilt) than the run's Adam
+    config = training.CheckpointDirectory(str(tmp_path)).read_state(STEPS_PER_EPOCH)["config"]
+    with pytest.raises(IntegrityError, match="does not fit this model"):
+        training.CheckpointDirectory(str(tmp_path)).restore_latest(fresh, config)
 
 
 def test_checkpoint_from_other_config_is_refused(synthetic_mnist, tmp_path):

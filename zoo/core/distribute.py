@@ -40,7 +40,12 @@ def make_strategy(name="default", devices=None):
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy(devices)
+        devices = devices or [d.name for d in tf.config.list_logical_devices("GPU")] or None
+        on_cpus = not devices or all("CPU" in d.upper() for d in devices)
+        # CPU replicas reduce on one device: the default collective all-reduce can mismatch
+        # two optimizers' reductions in one step (a GAN) across CPU replicas.
+        cross_device_ops = tf.distribute.ReductionToOneDevice() if on_cpus else None
+        return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
     if name == "multiworker":
         check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()

@@ -12,6 +12,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -149,9 +150,14 @@ class CheckpointDirectory:
                     "or pass --fresh to discard it."
                 )
             try:
-                model.load_weights(os.path.join(self._dir(step), WEIGHTS_FILE))
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    model.load_weights(os.path.join(self._dir(step), WEIGHTS_FILE))
             except (OSError, ValueError) as error:
                 raise IntegrityError(f"checkpoint {self._dir(step)} does not fit this model: {error}") from None
+            skipped = [str(w.message) for w in caught if "Skipping variable loading" in str(w.message)]
+            if skipped:  # Keras only warns; resuming without the optimizer state would be silently wrong
+                raise IntegrityError(f"checkpoint {self._dir(step)} does not fit this model: {skipped[0]}")
             seeds = state.get("seed_generator_states", [])
             variables = _seed_states(model)
             if len(seeds) == len(variables):

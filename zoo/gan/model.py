@@ -172,7 +172,8 @@ class AdversarialModel(keras.Model):
             real_logits = self.discriminator(real_images, training=True)
             fake_logits = self.discriminator(fake_images, training=True)
             discriminator_loss = _bce(real_labels, real_logits) + _bce(fake_labels, fake_logits)
-        grads = tape.gradient(distribute.scale_loss(discriminator_loss), self.discriminator.trainable_variables)
+            scaled_loss = distribute.scale_loss(discriminator_loss)  # inside the tape, or no gradient
+        grads = tape.gradient(scaled_loss, self.discriminator.trainable_variables)
         self.discriminator_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
 
         noise = self._draw_noise(batch_size)
@@ -180,7 +181,8 @@ class AdversarialModel(keras.Model):
             fake_logits_for_generator = self.discriminator(self.generator(noise, training=True), training=True)
             # Non-saturating loss: maximise log D(G(z)) rather than minimise log(1 - D(G(z))).
             generator_loss = _bce(ops.ones((batch_size, 1)), fake_logits_for_generator)
-        grads = tape.gradient(distribute.scale_loss(generator_loss), self.generator.trainable_variables)
+            scaled_loss = distribute.scale_loss(generator_loss)
+        grads = tape.gradient(scaled_loss, self.generator.trainable_variables)
         self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         self._update_ema()
 
