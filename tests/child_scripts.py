@@ -45,10 +45,10 @@ def mirrored_parity(run_dir):
     """Train each model for 2 steps on one device and on 2 mirrored CPUs; report the largest difference."""
     devices = _two_logical_cpus()
     _without_dropout()
-    from zoo.core.registry import get_model
+    from zoo.core.registry import get_model, model_names
 
     report = {}
-    for name in ("vae", "gan", "dcgan"):
+    for name in model_names():
         train = get_model(name).entry_point("train")
         load = __import__(f"zoo.{name}.train", fromlist=["load_trained"]).load_trained
         results = {}

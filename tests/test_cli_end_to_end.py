@@ -88,3 +88,16 @@ def test_corrupted_export_is_refused(tiny_export):
     finally:
         with open(path, "wb") as f:
             f.write(original)
+
+
+@needs_mnist
+def test_train_under_mirrored_strategy_and_clear_strategy_errors(tmp_path):
+    train = ["train", "vae", "--preset", "tiny", "--limit", "128", "--batch-size", "64", "--epochs", "1",
+             "--run-dir", str(tmp_path / "run")]
+    result = run_cli(*train, "--strategy", "mirrored")  # every local GPU; here, the CPU
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Trained 1 epochs (2 steps" in result.stdout
+    result = run_cli(*train, "--strategy", "multiworker", "--fresh")  # no TF_CONFIG in the test environment
+    assert result.returncode == 2 and "needs TF_CONFIG" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli(*train, "--batch-size", "0", "--fresh")
+    assert result.returncode == 2 and "batch size must be positive" in result.stderr

@@ -1,9 +1,13 @@
-"""What every model's training shares: seeding, resumable checkpoints, a guard
-against NaN losses, TensorBoard, sample pictures per epoch and a time budget.
+"""What every model's training shares: one loop for every ``tf.distribute`` strategy,
+seeding, step checkpoints that resume to the very run an uninterrupted one would
+have been, a guard against NaN losses, TensorBoard, sample pictures per epoch and
+a time budget.
 
-A model's ``train.py`` builds its model and dataset and calls :func:`fit`; the
-model itself owns ``train_step`` and its optimizers (as attributes, so
-``save_weights`` stores their state with the weights).
+A model's ``train.py`` calls :func:`start` (options, strategy, seed), builds and
+compiles its model under ``strategy.scope()``, and ends with :func:`run`. The
+model owns ``train_step`` (using ``zoo.core.distribute.scale_loss`` and
+``draw_for_global_batch``, so N replicas compute what one device would) and its
+optimizers, as attributes, so ``save_weights`` stores their state with the weights.
 """
 
 import json
