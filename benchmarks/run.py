@@ -115,10 +115,10 @@ def training_throughput(name, steps, batch_size=128):
 def quality(name, model_dir, runtime, variant, num_samples):
     from zoo.core.export import noise_batches
     from zoo.core.metrics import MnistQuality
-    from zoo.gan.export import EVAL_SEED, generate_from_runner
+    from zoo.gan.export import EVAL_SEED, generate_from_runner, serving_input
 
     runner = load_exported(model_dir, runtime=runtime, variant=variant or "float32")
-    latent_dim = runner.signatures["serving_default"]["inputs"]["noise"]["shape"][1]
+    latent_dim = serving_input(runner)[1]["shape"][1]
     images = generate_from_runner(runner, noise_batches(latent_dim, num_samples, EVAL_SEED))
     if not hasattr(quality, "metric"):
         quality.metric = MnistQuality()

@@ -117,6 +117,20 @@ class SavedModelModel(ExportedModel):
         return {name: value.numpy() for name, value in outputs.items()}
 
 
+class KerasFileModel(ExportedModel):
+    """Base of the runners on an exported ``<model>.keras`` file (loaded with ``safe_mode=True``).
+
+    A model's subclass implements ``run(signature, inputs)`` with ``self.model``.
+    """
+
+    def __init__(self, path, manifest):
+        super().__init__(manifest)
+        import keras
+
+        self.path = path
+        self.model = keras.saving.load_model(path, safe_mode=True, compile=False)
+
+
 def load_keras_runner(model_dir, manifest):
     """The Keras runner the manifest names (``keras.loader``), on ``<model>.keras``.
 

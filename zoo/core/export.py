@@ -234,6 +234,22 @@ def _fill_output_specs(manifest, saved_model_dir, signatures):
             manifest["signatures"][signature.name]["outputs"][out_name] = _spec_json(structured[out_name], meaning)
 
 
+def training_record(run, state):
+    """The manifest's ``training`` entry, from a run's ``run.json`` and its final checkpoint state."""
+    return {
+        "command": run["command"],
+        "seed": run["config"]["seed"],
+        "data": run["data"],
+        "preset": run["config"]["preset"],
+        "config": run["config"],
+        "epochs": state["epoch"],
+        "steps": state["step"],
+        "training_seconds": round(state["training_seconds"], 1),
+        "hardware": machine_description(),
+        "final_losses": state["metrics"],
+    }
+
+
 def machine_description():
     return f"{platform.machine()} CPU, {os.cpu_count()} cores ({platform.system()})"
 

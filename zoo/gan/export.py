@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from zoo.core import export as core_export
-from zoo.core.artifacts import ExportedModel, load_exported
+from zoo.core.artifacts import KerasFileModel, load_exported
 from zoo.core.errors import BadInputError
 from zoo.core.paths import EXPORTED_DIR
 from zoo.core.plotting import save_image_grid
@@ -38,22 +38,22 @@ def image_generator_signature(model):
     )
 
 
-class KerasImageGenerator(ExportedModel):
+class KerasImageGenerator(KerasFileModel):
     """Runs ``serving_default`` from the exported ``<model>.keras`` generator."""
 
-    def __init__(self, path, manifest):
-        super().__init__(manifest)
-        import keras
-
-        self.path = path
-        self.generator = keras.saving.load_model(path, safe_mode=True, compile=False)
-
     def run(self, signature, inputs):
-        return {"images": np.asarray(generate_images(self.generator, inputs["noise"]))}
+        return {"images": np.asarray(generate_images(self.model, inputs["noise"]))}
+
+
+def serving_input(runner):
+    """``(name, spec)`` of ``serving_default``'s one input (the GANs' ``noise``, the VAE's ``latents``)."""
+    (name, spec), = runner.signatures["serving_default"]["inputs"].items()
+    return name, spec
 
 
 def generate_from_runner(runner, noise_batches):
-    return np.concatenate([runner("serving_default", noise=n)["images"] for n in noise_batches])
+    name, _ = serving_input(runner)
+    return np.concatenate([runner("serving_default", **{name: n})["images"] for n in noise_batches])
 
 
 def export_adversarial(model_class, presets, name, *, run_dir=None, output_dir=EXPORTED_DIR, version=1,
@@ -75,18 +75,7 @@ def export_adversarial(model_class, presets, name, *, run_dir=None, output_dir=E
         save_image_grid(runner("serving_default", noise=noise)["images"], path, columns=10,
                         title=f"{name}: 100 samples from {name}.tflite (LiteRT), noise seed 0")
 
-    training = {
-        "command": run["command"],
-        "seed": run["config"]["seed"],
-        "data": run["data"],
-        "preset": run["config"]["preset"],
-        "config": run["config"],
-        "epochs": state["epoch"],
-        "steps": state["step"],
-        "training_seconds": round(state["training_seconds"], 1),
-        "hardware": core_export.machine_description(),
-        "final_losses": state["metrics"],
-    }
+    training = core_export.training_record(run, state)
     path = core_export.export_model(
         name,
         signatures=[image_generator_signature(model)],
@@ -132,7 +121,7 @@ def sample(name, *, num=64, seed=0, noise=None, output=None, runtime="tflite", v
         noise: a ``[batch, dim]`` float32 array, or the path of a ``.npy`` file.
     """
     runner = load_exported(name, runtime=runtime, variant=variant, exported_dir=exported_dir)
-    (input_name, spec), = runner.signatures["serving_default"]["inputs"].items()
+    input_name, spec = serving_input(runner)
     if noise is None:
         if num < 1:
             raise BadInputError(f"--num must be at least 1, got {num}")

@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from zoo.core import export as core_export
-from zoo.core.artifacts import ExportedModel, load_exported
+from zoo.core.artifacts import KerasFileModel, load_exported
 from zoo.core.errors import BadInputError
 from zoo.core.paths import EXPORTED_DIR
 from zoo.core.plotting import save_image_grid
@@ -49,15 +49,8 @@ def signatures(model):
     ]
 
 
-class KerasVAE(ExportedModel):
+class KerasVAE(KerasFileModel):
     """Runs the exported signatures from ``vae.keras``."""
-
-    def __init__(self, path, manifest):
-        super().__init__(manifest)
-        import keras
-
-        self.path = path
-        self.model = keras.saving.load_model(path, safe_mode=True, compile=False)
 
     def run(self, signature, inputs):
         return _run_signature(self.model, signature, inputs)
@@ -165,18 +158,7 @@ def export(*, run_dir=None, output_dir=EXPORTED_DIR, version=1, num_eval_samples
         save_image_grid(runner("decode", latents=latents)["images"], path, columns=10,
                         title="vae: 100 prior samples (Bernoulli means) from vae.tflite (LiteRT), seed 0")
 
-    training = {
-        "command": run["command"],
-        "seed": run["config"]["seed"],
-        "data": run["data"],
-        "preset": run["config"]["preset"],
-        "config": run["config"],
-        "epochs": state["epoch"],
-        "steps": state["step"],
-        "training_seconds": round(state["training_seconds"], 1),
-        "hardware": core_export.machine_description(),
-        "final_losses": state["metrics"],
-    }
+    training = core_export.training_record(run, state)
     return core_export.export_model(
         NAME,
         signatures=signatures(model),
