@@ -182,3 +182,10 @@ def test_synthetic_mnist_files_read_like_the_real_ones(tmp_path, monkeypatch):
     images, labels = data.mnist_images("train")
     assert images.shape == (10, 28, 28, 1) and labels.shape == (10,)
     assert 0.0 <= images.min() and images.max() <= 1.0
+
+
+def test_time_budget_stops_after_the_epoch_that_crosses_it(synthetic_mnist, tmp_path, capsys):
+    state = train(tmp_path, "vae", epochs=3, time_budget_minutes=1e-6)
+    assert state["epoch"] == 1 and state["step"] == STEPS_PER_EPOCH
+    assert "Time budget" in capsys.readouterr().out
+    assert training.CheckpointDirectory(str(tmp_path)).steps() == [STEPS_PER_EPOCH]
