@@ -191,16 +191,19 @@ class Progress:
         if self.verbose:
             print(f"Epoch {epoch + 1}/{self.epochs}" + (f" (resuming at step {done + 1})" if done else ""))
         if self.verbose == 1:
-            self.bar = keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=None)
-            self.bar.update(done)
+            self.bar = keras.utils.Progbar(self.steps_per_epoch)
+            if done:
+                self.bar.update(done)
 
-    def update(self, step_in_epoch, logs):
+    def update(self, step_in_epoch, logs, finalize=False):
         if self.bar is not None:
-            self.bar.update(step_in_epoch, list(logs.items()), finalize=False)
+            # the logs are already the epoch's running means: show them as they are
+            self.bar.stateful_metrics = set(logs)
+            self.bar.update(step_in_epoch, list(logs.items()), finalize=finalize)
 
     def end_epoch(self, step_in_epoch, logs, seconds):
         if self.bar is not None:
-            self.bar.update(step_in_epoch, list(logs.items()), finalize=True)
+            self.update(step_in_epoch, logs, finalize=True)
         elif self.verbose == 2:
             print(f"{seconds:.0f}s - " + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
 
