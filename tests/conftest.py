@@ -16,7 +16,8 @@ needs_mnist = pytest.mark.skipif(not has_mnist(), reason="needs MNIST: set ZOO_D
 
 
 def write_synthetic_mnist(folder, train=128, test=64, seed=0, nan=False):
-    """Random 'digits' as MNIST idx files under ``folder/mnist``, for ZOO_DATA_DIR=folder.
+    """Random 'digits' as MNIST idx files under ``folder/mnist`` (and random text as
+    ``folder/tinyshakespeare/input.txt``), for ZOO_DATA_DIR=folder.
 
     Lets tests (and the subprocesses they start) train without the real dataset.
     """
@@ -33,4 +34,15 @@ def write_synthetic_mnist(folder, train=128, test=64, seed=0, nan=False):
             f.write(struct.pack(">IIII", 0x803, count, 28, 28) + images.tobytes())
         with open(os.path.join(folder, "mnist", f"{stem}-labels-idx1-ubyte"), "wb") as f:
             f.write(struct.pack(">II", 0x801, count) + labels.tobytes())
+    os.makedirs(os.path.join(folder, "tinyshakespeare"), exist_ok=True)
+    with open(os.path.join(folder, "tinyshakespeare", "input.txt"), "wb") as f:
+        f.write(synthetic_text(8000, seed))  # for the text models
     return str(folder)
+
+
+def synthetic_text(num_bytes, seed=0):
+    """Random letters, spaces and newlines: bytes for the text models without tiny Shakespeare."""
+    import numpy as np
+
+    alphabet = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz ABCDEF\n", np.uint8)
+    return np.random.default_rng(seed).choice(alphabet, num_bytes).tobytes()

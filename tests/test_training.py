@@ -1,7 +1,7 @@
 """Resume, NaN guard, checkpoint integrity and reproducibility of the shared training loop.
 
 The loop is the core's (zoo.core.training.fit), so these checks hold for every
-model; they run on the GAN and the VAE, which share nothing but the core.
+model; the parametrized ones run on every registered model.
 """
 
 import importlib
@@ -9,7 +9,7 @@ import importlib
 import numpy as np
 import pytest
 
-from tests.conftest import write_synthetic_mnist
+from tests.conftest import synthetic_text, write_synthetic_mnist
 from zoo.core import data, training
 from zoo.core.errors import IntegrityError, TrainingDivergedError, ZooError
 from zoo.core.registry import get_model, model_names
@@ -30,6 +30,9 @@ def synthetic_mnist(monkeypatch, tmp_path_factory):
         return images[:limit], np.zeros(len(images[:limit]), np.int32)
 
     monkeypatch.setattr(data, "mnist_images", fake_mnist_images)
+    # and tiny Shakespeare by random text: 128 windows of the tiny GPT's 32 bytes, whatever the epoch's shift
+    text = np.frombuffer(synthetic_text(4587), np.uint8)  # int(4587 * 0.9) = 129 * 32 training bytes
+    monkeypatch.setattr(data, "tiny_shakespeare", lambda split="train": data.split_bytes(text, split))
     return images
 
 

@@ -73,7 +73,7 @@ def build_parser():
                                  description="Generate from the committed exported artifact after "
                                  "verifying its sha256 against manifest.json, and write a PNG.")
     _add_common_model_argument(sample)
-    sample.add_argument("--num", type=int, default=64, help="how many samples (default 64)")
+    sample.add_argument("--num", type=int, default=None, help="how many images (default 64)")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     sample.add_argument("--noise", default=None, help="a .npy file of noise to use instead of --num/--seed")
     sample.add_argument("--output", default=None, help="PNG path (default samples/<model>.png)")

@@ -45,6 +45,16 @@ def read_manifest(model_dir, verify=True):
     return manifest
 
 
+def assertion_message(error):
+    """The message of the ``tf.debugging.assert_*`` that failed, from a TensorFlow error."""
+    import re
+
+    found = (re.search(r"assertion failed: \[(.*?)\]\s*\[Condition", error.message, re.S)
+             or re.search(r"assertion failed: \[(.*?)\]", error.message, re.S))
+    message = found.group(1) if found else error.message.strip().splitlines()[-1]
+    return message.replace("\\'", "'").strip(" .")
+
+
 class ExportedModel:
     """Base class of the runners: signature checks shared by every runtime."""
 
@@ -61,7 +71,12 @@ class ExportedModel:
         checked, batch = {}, None
         for name, spec in expected.items():
             value = np.asarray(inputs[name])
-            if value.dtype != np.dtype(spec["dtype"]):
+            if spec["dtype"] == "string":
+                if value.dtype.kind not in "USO":
+                    raise BadInputError(f"input {name!r} must be strings, got {value.dtype}")
+                value = np.array([v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in value.ravel()],
+                                 dtype=object).reshape(value.shape)
+            elif value.dtype != np.dtype(spec["dtype"]):
                 raise BadInputError(f"input {name!r} must be {spec['dtype']}, got {value.dtype}")
             shape = spec["shape"]
             if value.ndim != len(shape) or any(d is not None and d != v for d, v in zip(shape, value.shape)):
@@ -94,6 +109,9 @@ class TFLiteModel(ExportedModel):
         self._runners = {}
 
     def run(self, signature, inputs):
+        if signature not in self.interpreter.get_signature_list():
+            raise BadInputError(f"signature {signature!r} is not in the TFLite file (it is SavedModel-only); "
+                                f"the TFLite file has {sorted(self.interpreter.get_signature_list())}")
         if signature not in self._runners:
             self._runners[signature] = self.interpreter.get_signature_runner(signature)
         return dict(self._runners[signature](**inputs))
@@ -113,7 +131,12 @@ class SavedModelModel(ExportedModel):
         self.loaded = tf.saved_model.load(path)
 
     def run(self, signature, inputs):
-        outputs = self.loaded.signatures[signature](**inputs)
+        import tensorflow as tf
+
+        try:
+            outputs = self.loaded.signatures[signature](**inputs)
+        except tf.errors.InvalidArgumentError as error:  # the signature's own input checks
+            raise BadInputError(f"signature {signature!r} refused its input: {assertion_message(error)}") from None
         return {name: value.numpy() for name, value in outputs.items()}
 
 

@@ -126,3 +126,87 @@ def mnist_dataset(split="train", *, batch_size, seed=0, epoch=0, limit=None, val
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+TRAIN_FRACTION = 0.9  # nanoGPT's and char-rnn's split: first 90% train, last 10% validation
+
+
+def text_bytes(path):
+    """A text file's UTF-8 bytes as ``uint8 [n]`` (any language: the models read bytes, not characters)."""
+    if not os.path.isfile(path):
+        raise DataNotFoundError(f"text file {path!r} not found")
+    with open(path, "rb") as f:
+        data = np.frombuffer(f.read(), dtype=np.uint8)
+    if data.size == 0:
+        raise DataNotFoundError(f"text file {path!r} is empty")
+    return data
+
+
+def split_bytes(data, split):
+    """The ``"train"`` (first 90%) or ``"validation"`` (last 10%) part of a byte array."""
+    if split not in ("train", "validation"):
+        raise ValueError(f"split must be 'train' or 'validation', got {split!r}")
+    cut = int(len(data) * TRAIN_FRACTION)
+    return data[:cut] if split == "train" else data[cut:]
+
+
+def tiny_shakespeare(split="train"):
+    """Tiny Shakespeare (1,115,394 bytes of ASCII) as ``uint8 [n]``, split 90/10 as nanoGPT does.
+
+    Read from ``$ZOO_DATA_DIR/tinyshakespeare/input.txt``; without it, downloaded
+    from char-rnn's repository.
+    """
+    root = data_dir()
+    if root is not None:
+        path = os.path.join(root, "tinyshakespeare", "input.txt")
+        if os.path.isfile(path):
+            return split_bytes(text_bytes(path), split)
+    try:
+        import keras
+
+        path = keras.utils.get_file("tinyshakespeare.txt", SHAKESPEARE_URL)
+    except Exception as error:  # offline, proxy, disk full: all mean the same to the user
+        where = f"{DATA_DIR_ENV}={root!r} has no tinyshakespeare/input.txt" if root else f"{DATA_DIR_ENV} is not set"
+        raise DataNotFoundError(
+            f"tiny Shakespeare is not available: {where} and the download failed ({error}). "
+            f"Set {DATA_DIR_ENV} to a folder containing tinyshakespeare/input.txt."
+        ) from None
+    return split_bytes(text_bytes(path), split)
+
+
+def window_starts(num_bytes, window, seed=0, epoch=0, shuffle=True):
+    """Start offsets of the non-overlapping ``window``-byte training windows of one epoch.
+
+    With ``shuffle``, each epoch shifts the windows by a random offset and shuffles
+    them, both from ``(seed, epoch)`` only, so a resumed run sees the same batches.
+    """
+    if num_bytes < window + 1:
+        raise DataNotFoundError(f"the text has {num_bytes} bytes; at least {window + 1} are needed "
+                                f"for one window of {window} bytes and its next-byte targets")
+    rng = np.random.default_rng([seed, epoch])
+    shift = int(rng.integers(0, window)) if shuffle else 0
+    shift = min(shift, num_bytes - window - 1)
+    starts = np.arange(shift, num_bytes - window, window)
+    if shuffle:
+        rng.shuffle(starts)
+    return starts
+
+
+def text_dataset(data, *, window, batch_size, seed=0, epoch=0, shuffle=True, drop_remainder=True, limit=None):
+    """``(inputs, targets)`` int32 ``[batch, window]`` batches of a byte array; targets are inputs shifted by one.
+
+    ``limit`` keeps at most that many windows (smoke runs).
+    """
+    import tensorflow as tf
+
+    from zoo.core.errors import BadInputError
+
+    starts = window_starts(len(data), window, seed, epoch, shuffle)[:limit]
+    if drop_remainder and batch_size > len(starts):
+        raise BadInputError(f"batch size {batch_size} is larger than the {len(starts)} windows of {window} bytes "
+                            "in the text; use a smaller --batch-size or a longer text")
+    index = starts[:, None] + np.arange(window + 1)[None, :]
+    windows = data[index].astype(np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((windows[:, :-1], windows[:, 1:]))
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -45,12 +45,15 @@ class Signature:
         function: takes the inputs positionally, in ``inputs`` order; returns a dict.
         inputs: input name -> (``tf.TensorSpec`` without name, meaning).
         outputs: output name -> meaning.
+        tflite: also in the TFLite files (False for SavedModel-only signatures,
+            e.g. ones that take strings, which TFLite builtins cannot handle).
     """
 
     name: str
     function: Callable
     inputs: Dict[str, tuple]
     outputs: Dict[str, str]
+    tflite: bool = True
 
 
 def _spec_json(spec, meaning):
@@ -102,7 +105,8 @@ def check_builtin_only(runner):
 
 def export_model(name, *, signatures, output_dir, version=1, description="",
                  paper="", training=None, keras_model=None, keras_loader=None, evaluate_fn=None, samples_fn=None,
-                 primary_metric=None, notes=None, detailed_evaluate_fn=None, detailed_runtime="savedmodel"):
+                 primary_metric=None, notes=None, detailed_evaluate_fn=None, detailed_runtime="savedmodel",
+                 samples_file="samples.png"):
     """Write the exported model of ``name`` under ``output_dir/name``.
 
     Args:
@@ -116,7 +120,8 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
             the SavedModel and each TFLite variant.
         detailed_evaluate_fn: optional ``detailed_evaluate_fn(runner) -> metrics``, a slower
             measurement run once, on ``detailed_runtime`` (stored as ``metrics.<runtime>_detailed``).
-        samples_fn: ``samples_fn(runner, png_path)``, run on the float32 TFLite file.
+        samples_fn: ``samples_fn(runner, path)``, run on the float32 TFLite file; it
+            writes ``samples_file`` (a picture, or text for a language model).
         primary_metric: the metric whose change against float32 decides whether a
             quantized variant is good enough (within 10%, recorded in the manifest).
         notes: extra manifest entries (e.g. reference metrics, quantization notes).
@@ -132,11 +137,12 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
         print(f"[export {name}] SavedModel -> {final_dir}/{saved_model_rel}/")
         write_saved_model(os.path.join(tmp, saved_model_rel), signatures)
         tflite = {}
+        tflite_names = [s.name for s in signatures if s.tflite]
         for variant, (suffix, quantization) in TFLITE_VARIANTS.items():
             filename = name + suffix
             print(f"[export {name}] TFLite {variant} -> {final_dir}/{filename}")
             with open(os.path.join(tmp, filename), "wb") as f:
-                f.write(convert_to_tflite(os.path.join(tmp, saved_model_rel), [s.name for s in signatures], variant))
+                f.write(convert_to_tflite(os.path.join(tmp, saved_model_rel), tflite_names, variant))
             tflite[variant] = {"path": filename, "quantization": quantization}
         keras_entry = None
         if keras_model is not None:
@@ -156,6 +162,7 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
                 s.name: {
                     "inputs": {n: _spec_json(spec, meaning) for n, (spec, meaning) in s.inputs.items()},
                     "outputs": {},
+                    "runtimes": ["savedmodel", "tflite", "keras"] if s.tflite else ["savedmodel", "keras"],
                 }
                 for s in signatures
             },
@@ -179,9 +186,9 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
             if key.startswith("tflite_"):
                 check_builtin_only(runner)
                 tflite_signatures = set(runner.interpreter.get_signature_list())
-                if tflite_signatures != set(manifest["signatures"]):
+                if tflite_signatures != set(tflite_names):
                     raise ZooError(f"TFLite {key} has signatures {sorted(tflite_signatures)}, "
-                                   f"the SavedModel {sorted(manifest['signatures'])}")
+                                   f"expected {sorted(tflite_names)}")
             if evaluate_fn is not None:
                 print(f"[export {name}] measuring {key}")
                 manifest["metrics"][key] = evaluate_fn(runner)
@@ -193,7 +200,7 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
         if primary_metric is not None:
             manifest["quantization_check"] = quantization_check(manifest["metrics"], primary_metric)
         if samples_fn is not None:
-            samples_fn(makers["tflite_float32"](), os.path.join(tmp, "samples.png"))
+            samples_fn(makers["tflite_float32"](), os.path.join(tmp, samples_file))
 
         for root, _, files in os.walk(tmp):
             for filename in sorted(files):

@@ -65,3 +65,9 @@ def write_json(path, data):
         with open(tmp, "w") as f:
             json.dump(data, f, indent=2, sort_keys=False)
             f.write("\n")
+
+
+def write_text(path, text):
+    with atomic_file(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)

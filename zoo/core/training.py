@@ -78,7 +78,10 @@ def load_run(model_class, presets, run_dir, compile_fn=None):
     with open(os.path.join(run_dir, "run.json")) as f:
         run = json.load(f)
     config = run["config"]
-    model = build_from_preset(model_class, presets, config["preset"], config["seed"])
+    if config["preset"] in presets:
+        model = build_from_preset(model_class, presets, config["preset"], config["seed"])
+    else:  # e.g. a fine-tuned run, sized by the model it started from
+        model = model_class(**config["model_config"])
     if compile_fn is None:
         model.compile()
     else:
@@ -291,8 +294,10 @@ def fit(
         time_budget_seconds: stop after the first epoch that ends past this much
             training time (summed across resumes).
         fresh: discard existing checkpoints in ``run_dir`` first.
-        callbacks: objects with any of ``on_epoch_begin(epoch)``,
-            ``on_train_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs)``.
+        callbacks: objects with any of ``set_model(model)``, ``on_epoch_begin(epoch)``,
+            ``on_train_batch_end(batch, logs)``, ``on_epoch_end(epoch, logs)``. As in
+            Keras, one that sets ``model.stop_training = True`` ends the run after the
+            current step, with a checkpoint.
         validation_data: a dataset ``model.test_step`` takes, measured at each epoch
             end (logged as ``val_*``); optional.
 
@@ -335,7 +340,8 @@ def fit(
 
     clock = time.time()
     last_save = clock
-    while state["epoch"] < epochs:
+    model.stop_training = False
+    while state["epoch"] < epochs and not model.stop_training:
         epoch = state["epoch"]
         for metric in model.metrics:
             metric.reset_state()
@@ -362,9 +368,14 @@ def fit(
                         tf.summary.scalar(f"step/{name}", value)
             due_by_steps = checkpoint_every_steps and state["step"] % checkpoint_every_steps == 0
             due_by_time = checkpoint_every_seconds and now - last_save >= checkpoint_every_seconds
-            if (due_by_steps or due_by_time) and state["step_in_epoch"] < steps_per_epoch:
+            if (due_by_steps or due_by_time or model.stop_training) and state["step_in_epoch"] < steps_per_epoch:
                 save()
                 last_save = time.time()
+            if model.stop_training:
+                break
+        if model.stop_training and state["step_in_epoch"] < steps_per_epoch:
+            print(f"Stopped by a callback at step {state['step']}.")
+            break
 
         if validation_data is not None:
             for metric in model.metrics:

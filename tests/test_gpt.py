@@ -1,0 +1,312 @@
+"""The byte-level GPT: causality, the key/value cache, sampling, export parity and bad input."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tests import export_checks
+from tests.conftest import synthetic_text
+from zoo.core import export as core_export
+from zoo.core.artifacts import load_exported
+from zoo.core.errors import BadInputError
+from zoo.core.paths import REPO_ROOT
+from zoo.gpt import export as gpt_export
+from zoo.gpt import tflite_generate
+from zoo.gpt.model import GPT, PRESETS, VOCAB_SIZE, sample_token
+
+CONTEXT = PRESETS["tiny"]["context_length"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A tiny GPT with its token embedding scaled up, so its logits spread over several nats.
+
+    With the initial 0.02-scale weights all 256 logits lie within ~0.01 of each
+    other, and greedy decoding would compare near-ties across runtimes.
+    """
+    gpt = GPT(**PRESETS["tiny"], seed=0)
+    gpt.token_embedding.embeddings.assign(gpt.token_embedding.embeddings * 40.0)
+    return gpt
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    return core_export.export_model("gpt", signatures=gpt_export.signatures(model), keras_model=model,
+                                    keras_loader="zoo.gpt.export:KerasGPT",
+                                    output_dir=str(tmp_path_factory.mktemp("export")))
+
+
+def prompts(batch, length, seed):
+    """Right-padded random byte prompts with lengths 1..length."""
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, VOCAB_SIZE, (batch, length)).astype(np.int32)
+    lengths = rng.integers(1, length + 1, batch).astype(np.int32)
+    lengths[0] = length
+    return tokens, lengths
+
+
+def sampling_inputs(batch, temperature, seed, max_new_tokens=CONTEXT):
+    rng = np.random.default_rng(seed)
+    return {"max_new_tokens": np.full(batch, max_new_tokens, np.int32),
+            "temperature": np.full(batch, temperature, np.float32),
+            "top_k": np.array([0, 5, 0][:batch] + [0] * max(batch - 3, 0), np.int32),
+            "top_p": np.array([1.0, 1.0, 0.9][:batch] + [1.0] * max(batch - 3, 0), np.float32),
+            "noise": rng.uniform(size=(batch, CONTEXT)).astype(np.float32)}
+
+
+def test_causality_later_bytes_do_not_change_earlier_logits(model):
+    tokens, _ = prompts(2, CONTEXT, seed=0)
+    changed = tokens.copy()
+    changed[:, 20] = (changed[:, 20] + 1) % VOCAB_SIZE
+    before, after = np.asarray(model(tokens)), np.asarray(model(changed))
+    np.testing.assert_array_equal(before[:, :20], after[:, :20])
+    assert np.abs(before[:, 20:] - after[:, 20:]).max() > 1e-3  # and the change does reach later positions
+
+
+def test_cache_gives_the_logits_of_the_full_forward_pass(model):
+    tokens, lengths = prompts(3, 12, seed=1)
+    full_tokens = np.random.default_rng(2).integers(0, VOCAB_SIZE, (3, CONTEXT)).astype(np.int32)
+    for row in range(3):
+        full_tokens[row, : lengths[row]] = tokens[row, : lengths[row]]
+    reference = np.asarray(model(full_tokens))  # [batch, CONTEXT, 256]
+    state = model.prefill(tokens, lengths)
+    np.testing.assert_allclose(state["logits"], reference[np.arange(3), lengths - 1], atol=1e-4)
+    cache = state["cache"]
+    for step in range(8):  # each row continues from its own length, through the cache
+        positions = lengths + step
+        out = model.decode_step(full_tokens[np.arange(3), positions], positions, cache)
+        np.testing.assert_allclose(out["logits"], reference[np.arange(3), positions], atol=1e-4)
+        cache = out["cache"]
+
+
+def test_generate_greedy_is_the_argmax_loop_and_stops_at_the_context(model):
+    tokens, lengths = prompts(3, 10, seed=3)
+    lengths[:] = [10, 4, 7]
+    inputs = sampling_inputs(3, 0.0, seed=4, max_new_tokens=30)
+    out = model.generate(tokens, lengths, **inputs)
+    np.testing.assert_array_equal(out["num_tokens"], np.minimum(30, CONTEXT - lengths))  # context limit
+    for row in range(3):
+        text = list(tokens[row, : lengths[row]])
+        for _ in range(int(out["num_tokens"][row])):
+            text.append(int(np.argmax(np.asarray(model(np.array([text], np.int32)))[0, -1])))
+        generated = np.asarray(out["tokens"][row])
+        assert list(generated[: out["num_tokens"][row]]) == text[lengths[row]:]
+        assert not generated[out["num_tokens"][row]:].any()
+
+
+def test_numpy_sampler_picks_what_the_graph_picks():
+    rng = np.random.default_rng(5)
+    batch = 400
+    logits = (rng.standard_normal((batch, VOCAB_SIZE)) * 3).astype(np.float32)
+    temperature = rng.choice([0.0, 0.5, 1.0, 1.5], batch).astype(np.float32)
+    top_k = rng.choice([0, 1, 5, 40], batch).astype(np.int32)
+    top_p = rng.choice([1.0, 0.9, 0.5, 1e-6], batch).astype(np.float32)
+    uniform = rng.uniform(size=batch).astype(np.float32)
+    graph = np.asarray(sample_token(logits, temperature, top_k, top_p, uniform))
+    numpy = [tflite_generate.sample_token(logits[i], temperature[i], top_k[i], top_p[i], uniform[i])
+             for i in range(batch)]
+    np.testing.assert_array_equal(graph, numpy)
+    greedy = np.argmax(logits, axis=-1)
+    narrow = (temperature == 0) | (top_k == 1) | (top_p == np.float32(1e-6))
+    np.testing.assert_array_equal(graph[narrow], greedy[narrow])  # greedy, top-1 and tiny top_p agree
+    assert (graph[~narrow] != greedy[~narrow]).mean() > 0.2  # and sampling really samples
+
+
+def test_training_lowers_the_loss():
+    import tensorflow as tf
+
+    from zoo.gpt.train import compile_for_training
+
+    gpt = GPT(**PRESETS["tiny"], seed=0)
+    compile_for_training(gpt, {"learning_rate": 3e-3, "warmup_steps": 10, "decay_steps": 100})
+    text = np.frombuffer(b"to be or not to be, that is the question. " * 40, np.uint8).astype(np.int32)
+    windows = np.stack([text[i : i + CONTEXT + 1] for i in range(0, 16 * 7, 7)])
+    batch = (tf.constant(windows[:, :-1]), tf.constant(windows[:, 1:]))
+    step = tf.function(gpt.train_step)
+    first = float(step(batch)["loss"])
+    for _ in range(40):
+        gpt.loss_tracker.reset_state()
+        last = float(step(batch)["loss"])
+    assert np.isfinite(first) and last < first - 1.0, (first, last)
+
+
+def test_config_round_trip(model, tmp_path):
+    config = model.get_config()
+    assert json.dumps(GPT.from_config(config).get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
+    path = os.path.join(tmp_path, "gpt.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    tokens, _ = prompts(2, 9, seed=6)
+    np.testing.assert_allclose(np.asarray(loaded(tokens)), np.asarray(model(tokens)), atol=1e-5)
+
+
+def parity_case(model, seed):
+    tokens, lengths = prompts(3, 9, seed)
+    generation = {"tokens": tokens, "lengths": lengths, **sampling_inputs(3, 0.8, seed)}
+    cache = np.asarray(model.prefill(tokens, lengths)["cache"])
+    step = {"token": tokens[:, 0], "position": lengths, "cache": cache}
+    serve = {"prompt": np.array([b"ROMEO:", "月".encode("utf-8"), b"x"], dtype=object),
+             **{k: v for k, v in sampling_inputs(3, 0.0, seed, max_new_tokens=12).items() if k != "noise"},
+             "seed": np.arange(3, dtype=np.int32)}
+    inputs = {"logits": {"tokens": tokens}, "prefill": {"tokens": tokens, "lengths": lengths},
+              "decode_step": step, "generate": generation, "serving_default": serve}
+    runner = gpt_export.InMemoryGPT(model)
+    expected = {name: runner(name, **values) for name, values in inputs.items()}
+    return inputs, expected
+
+
+def logit_scale(expected):
+    return float(max(np.abs(expected["logits"]["logits"]).max(), np.abs(expected["decode_step"]["cache"]).max()))
+
+
+def test_parity_every_signature_every_runtime(model, exported):
+    inputs, expected = parity_case(model, seed=7)
+    # logits reach ~|20| here; the tolerances of export_checks are for outputs of order 1
+    scale = logit_scale(expected)
+    export_checks.check_parity(exported, inputs, expected, scale={"logits": scale, "cache": scale})
+
+
+def test_greedy_text_is_identical_in_keras_savedmodel_tflite_and_the_reference_loop(model, exported):
+    prompt, count = "ROMEO:", CONTEXT - len("ROMEO:")
+    texts = {}
+    for runtime in ("keras", "savedmodel", "tflite"):
+        runner = load_exported(exported, runtime=runtime)
+        texts[runtime] = gpt_export.generate_text(runner, prompt, max_new_tokens=count, temperature=0.0,
+                                                  slide=False)
+    served = load_exported(exported, runtime="savedmodel")(
+        "serving_default", prompt=np.array([prompt]), max_new_tokens=np.array([count], np.int32),
+        temperature=np.zeros(1, np.float32), top_k=np.zeros(1, np.int32), top_p=np.ones(1, np.float32),
+        seed=np.zeros(1, np.int32))["text"][0]
+    in_graph = load_exported(exported, runtime="tflite")(
+        "generate", tokens=np.frombuffer(prompt.encode(), np.uint8).astype(np.int32)[None],
+        lengths=np.array([len(prompt)], np.int32), **sampling_inputs(1, 0.0, 0, max_new_tokens=count))
+    tflite_graph = bytes(in_graph["tokens"][0, : in_graph["num_tokens"][0]].astype(np.uint8))
+    keras_graph = model.generate(np.frombuffer(prompt.encode(), np.uint8).astype(np.int32)[None],
+                                 np.array([len(prompt)], np.int32), **sampling_inputs(1, 0.0, 0, count))
+    keras_bytes = bytes(np.asarray(keras_graph["tokens"][0]).astype(np.uint8)[:count])
+    assert len(tflite_graph) == count
+    assert tflite_graph == keras_bytes
+    for text in (*texts.values(), served.decode("utf-8")):
+        assert text == keras_bytes.decode("utf-8", errors="replace")
+
+
+def test_sampled_text_matches_between_the_graph_loop_and_the_reference_loop(exported):
+    runner = load_exported(exported, runtime="tflite")
+    prompt = np.frombuffer(b"JULIET:", np.uint8).astype(np.int32)
+    inputs = sampling_inputs(1, 1.0, seed=8, max_new_tokens=CONTEXT)
+    inputs["top_k"][:], inputs["top_p"][:] = 20, 0.9
+    graph = runner("generate", tokens=prompt[None], lengths=np.array([len(prompt)], np.int32), **inputs)
+    count = int(graph["num_tokens"][0])
+    reference = tflite_generate.generate_bytes(
+        tflite_generate.TFLiteGPT(os.path.join(exported, "gpt.tflite")), bytes(prompt.astype(np.uint8)), count,
+        1.0, 20, 0.9, noise=inputs["noise"][0], slide=False)
+    assert bytes(graph["tokens"][0, :count].astype(np.uint8)) == reference
+
+
+def test_invalid_utf8_is_replaced_not_raised():
+    # an untrained GPT samples nearly uniform bytes: invalid UTF-8 almost surely
+    runner = gpt_export.InMemoryGPT(GPT(**PRESETS["tiny"], seed=0))
+    inputs = {"prompt": np.array([b"a"], dtype=object), "max_new_tokens": np.array([20], np.int32),
+              "temperature": np.ones(1, np.float32), "top_k": np.zeros(1, np.int32), "top_p": np.ones(1, np.float32),
+              "seed": np.array([3], np.int32)}
+    text = runner("serving_default", **inputs)["text"][0].decode("utf-8")  # valid UTF-8, or this raises
+    assert "\ufffd" in text  # the invalid sequences were replaced
+
+
+def test_tflite_builtin_only_and_strings_only_in_the_saved_model(exported):
+    export_checks.check_builtin_only(exported)
+    manifest = json.load(open(os.path.join(exported, "manifest.json")))
+    assert sorted(manifest["signatures"]) == ["decode_step", "generate", "logits", "prefill", "serving_default"]
+    assert manifest["signatures"]["serving_default"]["runtimes"] == ["savedmodel", "keras"]
+    assert manifest["signatures"]["serving_default"]["inputs"]["prompt"]["dtype"] == "string"
+    with pytest.raises(BadInputError, match="SavedModel-only"):
+        load_exported(exported, runtime="tflite")("serving_default", prompt=np.array(["a"]),
+                                                  max_new_tokens=np.ones(1, np.int32),
+                                                  temperature=np.ones(1, np.float32), top_k=np.zeros(1, np.int32),
+                                                  top_p=np.ones(1, np.float32), seed=np.zeros(1, np.int32))
+
+
+def test_loads_without_zoo(model, exported, tmp_path):
+    inputs, expected = parity_case(model, seed=9)
+    inputs["serving_default"]["prompt"] = inputs["serving_default"]["prompt"].astype("S")  # np.load needs no pickle
+    expected["serving_default"]["text"] = expected["serving_default"]["text"].astype("S")
+    scale = logit_scale(expected)
+    export_checks.check_loads_without_zoo(exported, inputs, expected, tmp_path, scale={"logits": scale, "cache": scale})
+    # and the reference loop runs from a copy, with no zoo to import
+    shutil.copy(os.path.join(REPO_ROOT, "zoo", "gpt", "tflite_generate.py"), tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "tflite_generate.py", os.path.join(exported, "gpt.tflite"),
+                             "--prompt", "ROMEO:", "--max-new-tokens", "40", "--temperature", "0"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    runner = load_exported(exported, runtime="tflite")
+    assert result.stdout.rstrip("\n") == "ROMEO:" + gpt_export.generate_text(runner, "ROMEO:", max_new_tokens=40,
+                                                                           temperature=0.0)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"prompt": ""}, "prompt is empty"),
+    ({"prompt": "x" * (CONTEXT + 1)}, "longer than the model's context"),
+    ({"top_p": 0.0}, r"top_p must be in \(0, 1\]"),
+    ({"top_p": 1.5}, r"top_p must be in \(0, 1\]"),
+    ({"temperature": -0.5}, "temperature must be >= 0"),
+    ({"top_k": -1}, "top_k must be >= 0"),
+    ({"max_new_tokens": -1}, "max_new_tokens must be >= 0"),
+])
+def test_bad_input_is_a_clear_error(exported, options, message):
+    settings = {"prompt": "ROMEO:", "max_new_tokens": 5, "temperature": 0.8, "top_k": 0, "top_p": 0.9, **options}
+    for runtime in ("tflite", "savedmodel"):  # the hosts' check (reference loop)
+        with pytest.raises(BadInputError, match=message):
+            gpt_export.generate_text(load_exported(exported, runtime=runtime), **settings)
+    served = {"prompt": np.array([settings["prompt"]]), "max_new_tokens": np.array([settings["max_new_tokens"]], np.int32),
+              "temperature": np.array([settings["temperature"]], np.float32),
+              "top_k": np.array([settings["top_k"]], np.int32), "top_p": np.array([settings["top_p"]], np.float32),
+              "seed": np.zeros(1, np.int32)}
+    for runtime in ("savedmodel", "keras"):  # the graph's own check, as TF Serving runs it
+        with pytest.raises(BadInputError, match=message):
+            load_exported(exported, runtime=runtime)("serving_default", **served)
+
+
+def test_cli_sample_and_its_errors(exported, tmp_path):
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    parent = os.path.dirname(exported)
+    output = str(tmp_path / "out.txt")
+    ok = subprocess.run([sys.executable, "-m", "zoo", "sample", "gpt", "--exported-dir", parent, "--prompt", "月",
+                         "--max-new-tokens", "100", "--output", output], cwd=REPO_ROOT, env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    with open(output, encoding="utf-8") as f:
+        written = f.read()
+    assert written.startswith("月") and len(written.encode("utf-8")) > 60  # slid past the 32-byte context
+    bad = subprocess.run([sys.executable, "-m", "zoo", "sample", "gpt", "--exported-dir", parent, "--top-p", "0"],
+                         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "top_p must be in (0, 1]" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_fine_tune_from_a_run_on_your_own_text(tmp_path, monkeypatch):
+    from zoo.core import data
+    from zoo.gpt import train as gpt_train
+
+    shakespeare = np.frombuffer(synthetic_text(6000, seed=1), np.uint8)
+    monkeypatch.setattr(data, "tiny_shakespeare", lambda split="train": data.split_bytes(shakespeare, split))
+    gpt_train.train(preset="tiny", epochs=1, batch_size=16, run_dir=str(tmp_path / "base"), verbose=0)
+    source, _, _ = gpt_train.load_trained(str(tmp_path / "base"))
+    mine = tmp_path / "mine.txt"
+    mine.write_text("我的文字。" * 400, encoding="utf-8")
+    state = gpt_train.train(epochs=1, batch_size=16, learning_rate=1e-4, run_dir=str(tmp_path / "mine"), verbose=0,
+                            text=str(mine), fine_tune_from=str(tmp_path / "base"))
+    tuned, run, _ = gpt_train.load_trained(str(tmp_path / "mine"))
+    assert run["config"]["fine_tune_from"]["source"].startswith("run ")
+    assert tuned.get_config()["hidden_dim"] == source.get_config()["hidden_dim"]
+    changes = [np.abs(a - b).max() for a, b in zip(tuned.get_weights(), source.get_weights())]
+    assert 0 < max(changes) < 0.05  # started from the source, moved a little (lr 1e-4, a few steps)
+    assert np.isfinite(state["metrics"]["val_loss"])
+    with pytest.raises(Exception, match="neither an exported GPT folder"):
+        gpt_train.train(epochs=1, batch_size=16, run_dir=str(tmp_path / "x"), verbose=0, text=str(mine),
+                        fine_tune_from=str(tmp_path / "nowhere"))

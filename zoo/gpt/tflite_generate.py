@@ -1,0 +1,149 @@
+"""Generate text with the exported GPT's TFLite file, as a phone app would: NumPy and LiteRT only.
+
+    python zoo/gpt/tflite_generate.py exported/gpt/gpt.tflite --prompt "ROMEO:" --max-new-tokens 300
+
+This file imports nothing from the zoo, so it can be copied into any project
+next to ``gpt.tflite``. It runs the ``prefill`` signature once on the prompt,
+then ``decode_step`` once per new byte with the key/value cache passed in and out
+(each byte costs one position, not a re-run of the prefix). Sampling is the same
+inverse-CDF rule the in-graph ``generate`` signature uses, so with the same noise
+both pick the same bytes.
+
+When prompt plus output reach the model's context length, the in-graph
+``generate`` stops; this loop (with ``slide=True``, the default) instead keeps
+the last half of the context, prefills it again and goes on, so the output can
+be as long as you like. Output bytes are decoded as UTF-8 with invalid or
+cut-off sequences replaced by U+FFFD, never an exception.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+VOCAB_SIZE = 256
+
+
+def check_generation_options(prompt_bytes, context_length, max_new_tokens, temperature, top_k, top_p):
+    """A ValueError that says what to change, for any option the model cannot honour."""
+    if len(prompt_bytes) == 0:
+        raise ValueError("the prompt is empty: give at least one character to continue")
+    if len(prompt_bytes) > context_length:
+        raise ValueError(f"the prompt is {len(prompt_bytes)} bytes (UTF-8), longer than the model's context of "
+                         f"{context_length} bytes; shorten it (e.g. keep its last {context_length} bytes)")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if not temperature >= 0:  # also rejects NaN
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    if top_k < 0:
+        raise ValueError(f"top_k must be >= 0 (0 = no limit), got {top_k}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1] (1 = no limit), got {top_p}")
+
+
+def sample_token(logits, temperature, top_k, top_p, uniform):
+    """One byte from ``logits [256]``: NumPy twin of ``zoo.gpt.model.sample_token``."""
+    logits = np.asarray(logits, np.float32)
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    scaled = logits / np.float32(max(temperature, 1e-6))
+    order = np.argsort(-scaled, kind="stable")  # like top_k: ties keep the lower byte first
+    sorted_logits = scaled[order]
+    exp = np.exp(sorted_logits - sorted_logits[0])
+    probs = (exp / exp.sum(dtype=np.float32)).astype(np.float32)
+    rank = np.arange(VOCAB_SIZE)
+    keep_k = np.full(VOCAB_SIZE, True) if top_k <= 0 else rank < top_k
+    keep_p = (np.cumsum(probs, dtype=np.float32) - probs) < np.float32(top_p)
+    kept = probs * ((keep_k & keep_p) | (rank == 0))
+    cumulative = np.cumsum(kept, dtype=np.float32)
+    threshold = np.float32(uniform) * cumulative[-1]
+    index = min(int(np.sum(cumulative <= threshold)), VOCAB_SIZE - 1)
+    return int(order[index])
+
+
+class TFLiteGPT:
+    """The ``prefill`` and ``decode_step`` signatures of a GPT TFLite file."""
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.prefill_runner = self.interpreter.get_signature_runner("prefill")
+        self.decode_runner = self.interpreter.get_signature_runner("decode_step")
+        cache = self.decode_runner.get_input_details()["cache"]
+        self.context_length = int(cache["shape_signature"][2])
+
+    def prefill(self, tokens):
+        out = self.prefill_runner(tokens=np.asarray([tokens], np.int32),
+                                  lengths=np.asarray([len(tokens)], np.int32))
+        return out["logits"][0], out["cache"]
+
+    def decode_step(self, token, position, cache):
+        out = self.decode_runner(token=np.asarray([token], np.int32), position=np.asarray([position], np.int32),
+                                 cache=cache)
+        return out["logits"][0], out["cache"]
+
+
+def generate_bytes(model, prompt_bytes, max_new_tokens, temperature=0.0, top_k=0, top_p=1.0, noise=None, seed=0,
+                   slide=True, on_token=None):
+    """Continue ``prompt_bytes`` by up to ``max_new_tokens`` bytes; returns the new bytes.
+
+    Args:
+        noise: ``[max_new_tokens]`` uniform numbers in [0, 1), the randomness of
+            each step (default: ``numpy.random.default_rng(seed)``).
+        slide: at the context limit, re-prefill the last half of the context and
+            go on (True), or stop there as the in-graph ``generate`` does (False).
+        on_token: called with each new byte (e.g. to stream it to the screen).
+    """
+    prompt_bytes = list(prompt_bytes)
+    context = model.context_length
+    check_generation_options(prompt_bytes, context, max_new_tokens, temperature, top_k, top_p)
+    if noise is None:
+        noise = np.random.default_rng(seed).uniform(size=max_new_tokens).astype(np.float32)
+    if len(noise) < max_new_tokens:
+        raise ValueError(f"noise has {len(noise)} numbers, max_new_tokens is {max_new_tokens}")
+    text = list(prompt_bytes)
+    generated = []
+    logits, cache = model.prefill(text)
+    while len(generated) < max_new_tokens:
+        token = sample_token(logits, temperature, top_k, top_p, noise[len(generated)])
+        generated.append(token)
+        text.append(token)
+        if on_token is not None:
+            on_token(token)
+        if len(generated) == max_new_tokens:
+            break
+        if len(text) == context:  # the cache is full
+            if not slide:
+                break
+            text = text[-(context // 2):]
+            logits, cache = model.prefill(text)
+        else:
+            logits, cache = model.decode_step(token, len(text) - 1, cache)
+    return bytes(generated)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tflite", help="path of gpt.tflite (or a quantized variant)")
+    parser.add_argument("--prompt", default="ROMEO:")
+    parser.add_argument("--max-new-tokens", type=int, default=300)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--top-k", type=int, default=0)
+    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-slide", action="store_true", help="stop at the context limit")
+    args = parser.parse_args(argv)
+    try:
+        model = TFLiteGPT(args.tflite)
+        output = generate_bytes(model, args.prompt.encode("utf-8"), args.max_new_tokens, args.temperature,
+                                args.top_k, args.top_p, seed=args.seed, slide=not args.no_slide)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(args.prompt + output.decode("utf-8", errors="replace"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
