@@ -18,7 +18,9 @@ from zoo.core.registry import model_names
 # Float32 sums over 2 replicas add in another order than over one device. After two
 # Adam steps the VAE's and the GAN's weights agree to ~3e-8 (bound: 1e-6) and Adam's
 # moment estimates to ~2e-6 of their scale (bound: 1e-4); noise drawn per replica
-# would break the first, a missing loss scaling (gradients x2) the second.
+# would break the first, a missing loss scaling (gradients x2) the second. The GPT
+# clips the global batch's gradient norm: clipping each replica's half (what Keras'
+# global_clipnorm does under tf.distribute) made its Adam moments differ by 110%.
 # The DCGAN's synchronized batch norm computes E[x^2] - E[x]^2 from all-reduced sums
 # where one device uses two-pass moments; through batch norm's cancelling gradient
 # the rounding reaches 0.6% of the moment estimates, and Adam's first steps move a

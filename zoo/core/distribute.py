@@ -127,3 +127,23 @@ def draw_for_global_batch(draw, batch_size):
         return draw(batch_size)
     start = replica * batch_size
     return draw(batch_size * replicas)[start : start + batch_size]
+
+
+def clip_by_global_norm(gradients, clip_norm):
+    """Scale ``gradients`` so that the global batch's gradient has norm at most ``clip_norm``.
+
+    Use this instead of the optimizer's ``global_clipnorm``: Keras clips each
+    replica's partial gradient *before* summing over replicas, so N replicas would
+    clip another gradient than one device does. Here the gradients are summed
+    first (an extra all-reduce), clipped, and divided by N again, because the
+    optimizer still sums what it is given over the replicas.
+    """
+    import tensorflow as tf
+
+    _, replicas = _replica()
+    # embedding gradients come as IndexedSlices; dense, they all-reduce and scale alike
+    gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
+    if replicas > 1:
+        gradients = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+    clipped, _ = tf.clip_by_global_norm(gradients, clip_norm)
+    return [g / replicas for g in clipped] if replicas > 1 else clipped

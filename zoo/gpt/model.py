@@ -26,6 +26,7 @@ from keras import layers
 from zoo.core import distribute
 
 VOCAB_SIZE = 256  # byte values
+GRADIENT_CLIP_NORM = 1.0  # of the global batch's gradient, as nanoGPT clips
 NEG_INF = -1e9  # added to masked attention scores; finite, so no NaN from an all-masked row
 
 # "tiny" keeps the tests fast; "nanogpt_cpu" is nanoGPT's CPU recipe (for the
@@ -306,6 +307,7 @@ class GPT(keras.Model):
             losses = self.byte_losses(inputs, targets, training=True)
             scaled = distribute.scale_loss(tf.reduce_mean(losses))
         gradients = tape.gradient(scaled, self.trainable_variables)
+        gradients = distribute.clip_by_global_norm(gradients, GRADIENT_CLIP_NORM)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         self.loss_tracker.update_state(losses)  # a mean over bytes, whatever the batch split
         return {"loss": self.loss_tracker.result()}

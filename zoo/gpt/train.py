@@ -138,7 +138,9 @@ def compile_for_training(model, config):
     schedule = keras.optimizers.schedules.CosineDecay(
         peak / warmup, decay_steps=max(config["decay_steps"] - warmup, 1), alpha=0.1, warmup_target=peak,
         warmup_steps=warmup)
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=0.1, beta_1=0.9, beta_2=0.99, global_clipnorm=1.0)
+    # gradient clipping (global norm 1) is in GPT.train_step: the optimizer's own would
+    # clip each replica's part of the gradient under tf.distribute
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=0.1, beta_1=0.9, beta_2=0.99)
     # decay the matrices only: biases and layer-norm scales/offsets keep their values
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     model.compile(optimizer=optimizer)
