@@ -3,8 +3,8 @@
     python benchmarks/run.py            # full run, writes BENCHMARKS.md (about 10 minutes on 2 cores)
     python benchmarks/run.py --quick    # smoke run with few samples and repeats
 
-For each model with an exported artifact and each runtime (Keras ``.keras``,
-SavedModel, TFLite float32 / float16 / int8):
+For each image model with an exported artifact (the GPT has ``benchmarks/gpt.py``) and
+each runtime (Keras ``.keras``, SavedModel, TFLite float32 / float16 / int8):
 - quality: the model's metric on a fixed seed (classifier Fréchet distance and class
   coverage for the MNIST image generators);
 - latency of ``serving_default`` at batch 1 and batch 64, median of repeated runs after
@@ -224,8 +224,10 @@ def main():
     repeats = args.repeats or (5 if args.quick else 50)
     num_samples = 500 if args.quick else 10000
     train_steps = 3 if args.quick else 30
-    names = args.models.split(",") if args.models else [
-        n for n in model_names() if os.path.isfile(os.path.join(args.exported_dir, n, "manifest.json"))]
+    names = args.models.split(",") if args.models else [  # the image models; the GPT has benchmarks/gpt.py
+        n for n in model_names() if os.path.isfile(os.path.join(args.exported_dir, n, "manifest.json"))
+        and "images" in read_manifest(os.path.join(args.exported_dir, n), verify=False)["signatures"][
+            "serving_default"]["outputs"]]
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "num_samples": num_samples,
                "repeats": repeats, "models": {}}
     for name in names:

@@ -19,7 +19,7 @@ import functools
 import gc
 import os
 import platform
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -47,6 +47,8 @@ class Signature:
         outputs: output name -> meaning.
         tflite: also in the TFLite files (False for SavedModel-only signatures,
             e.g. ones that take strings, which TFLite builtins cannot handle).
+        example: one row of sensible inputs (name -> value), for ``python -m zoo serve``
+            and the benchmarks; default: standard-normal floats and zero integers.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Signature:
     inputs: Dict[str, tuple]
     outputs: Dict[str, str]
     tflite: bool = True
+    example: Optional[dict] = None
 
 
 def _spec_json(spec, meaning):
@@ -163,6 +166,7 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
                     "inputs": {n: _spec_json(spec, meaning) for n, (spec, meaning) in s.inputs.items()},
                     "outputs": {},
                     "runtimes": ["savedmodel", "tflite", "keras"] if s.tflite else ["savedmodel", "keras"],
+                    **({"example": s.example} if s.example else {}),
                 }
                 for s in signatures
             },

@@ -12,12 +12,16 @@ from zoo.core.artifacts import read_manifest, resolve_model_dir
 from zoo.core.errors import BadInputError
 
 def example_inputs(signature, batch=1, seed=0):
-    """Arrays that fit ``signature`` (a manifest entry): standard normal floats, zero ints."""
+    """Arrays that fit ``signature`` (a manifest entry): its ``example`` row repeated if it has
+    one, else standard normal floats and zero ints."""
     rng = np.random.default_rng(seed)
     inputs = {}
     for name, spec in signature["inputs"].items():
         shape = [batch if d is None else d for d in spec["shape"]]
-        if spec["dtype"].startswith("float"):
+        if name in signature.get("example", {}):
+            dtype = object if spec["dtype"] == "string" else spec["dtype"]
+            inputs[name] = np.array([signature["example"][name]] * batch, dtype=dtype).reshape(shape)
+        elif spec["dtype"].startswith("float"):
             inputs[name] = rng.standard_normal(shape).astype(spec["dtype"])
         elif spec["dtype"].startswith("int"):
             inputs[name] = np.zeros(shape, spec["dtype"])
@@ -28,7 +32,9 @@ def example_inputs(signature, batch=1, seed=0):
 
 def _json_value(value):
     # 3 decimals keep the request body short; TF Serving casts to the signature's dtype
-    return np.round(value.astype(np.float64), 3).tolist() if value.dtype.kind == "f" else value.tolist()
+    if value.dtype.kind == "f":
+        return np.round(value.astype(np.float64), 3).tolist()
+    return [v.decode("utf-8") if isinstance(v, bytes) else v for v in value.tolist()]
 
 
 def rest_request(manifest, signature="serving_default", seed=0):

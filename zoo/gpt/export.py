@@ -92,7 +92,8 @@ def signatures(model):
             **sampling,
             "seed": (tf.TensorSpec(batch, tf.int32), "seed of this row's sampling noise"),
         }, {"text": "the continuation only (not the prompt), UTF-8; a cut-off character becomes U+FFFD"},
-            tflite=False),
+            tflite=False, example={"prompt": "ROMEO:", "max_new_tokens": 100, "temperature": 0.8, "top_k": 0,
+                                   "top_p": 0.95, "seed": 0}),
         core_export.Signature("logits", model.logits, {"tokens": tokens}, {
             "logits": "next-byte logits at every position, float32 [batch, time, 256]"}),
         core_export.Signature("prefill", model.prefill, {"tokens": prompts, "lengths": lengths}, {
@@ -164,6 +165,8 @@ class RunnerGPT:
 
 
 def context_length_of(runner):
+    if isinstance(runner, InMemoryGPT):
+        return runner.model.context_length
     return runner.signatures["decode_step"]["inputs"]["cache"]["shape"][2]
 
 
