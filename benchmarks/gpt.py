@@ -92,6 +92,25 @@ class StopAfter:
             self.model.stop_training = True
 
 
+def measure_step_seconds(steps=15):
+    import tensorflow as tf
+
+    from zoo.gpt.model import GPT, PRESETS
+    from zoo.gpt.train import compile_for_training
+
+    model = GPT(**PRESETS[OURS["preset"]], seed=0)
+    compile_for_training(model, {"learning_rate": 1e-3, "warmup_steps": 10, "decay_steps": 100})
+    tokens = tf.zeros([OURS["batch_size"], model.context_length], tf.int32)
+    step = tf.function(model.train_step)
+    for _ in range(3):
+        step((tokens, tokens))
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = step((tokens, tokens))["loss"]
+    float(loss)
+    return (time.perf_counter() - start) / steps
+
+
 def train_ours(budget, run_dir, output):
     """Runs in its own process (``--train-ours``), so its clock starts as nanoGPT's does."""
     from zoo.core.data import tiny_shakespeare, window_starts
@@ -101,9 +120,10 @@ def train_ours(budget, run_dir, output):
 
     steps_per_epoch = len(window_starts(len(tiny_shakespeare("train")), PRESETS[OURS["preset"]]["context_length"])) \
         // OURS["batch_size"]
-    # the schedule should end about when the budget does: epochs from a measured step time
-    step_seconds = float(os.environ.get("ZOO_BENCH_STEP_SECONDS", "0.11"))
-    epochs = max(1, round(budget / step_seconds / steps_per_epoch))
+    # the learning-rate schedule should end about when the budget does: epochs from a step
+    # time measured here (inside the budget: this process's clock is already running)
+    step_seconds = measure_step_seconds()
+    epochs = max(1, round((budget - (time.time() - START)) / (1.15 * step_seconds) / steps_per_epoch))
     state = gpt_train.train(**OURS, epochs=epochs, run_dir=run_dir, fresh=True, callbacks=[StopAfter(budget)],
                             sample_every_epoch=False, verbose=2)
     wall = time.time() - START

@@ -245,6 +245,14 @@ def _fill_output_specs(manifest, saved_model_dir, signatures):
             manifest["signatures"][signature.name]["outputs"][out_name] = _spec_json(structured[out_name], meaning)
 
 
+def inference_copy(model):
+    """The model without its optimizer: its ``.keras`` file then holds weights only (Adam's
+    two moments would triple it)."""
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def training_record(run, state):
     """The manifest's ``training`` entry, from a run's ``run.json`` and its final checkpoint state."""
     return {

@@ -191,12 +191,6 @@ def validation_loss(runner, data, context_length, max_windows=None, batch_size=E
             "validation_bytes": int(windows[:, 1:].size)}
 
 
-def inference_copy(model):
-    copy = model.__class__.from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def _samples_text(runner, context_length):
     model = RunnerGPT(runner, context_length)
     parts = []
@@ -235,7 +229,7 @@ def export(*, run_dir=None, output_dir=EXPORTED_DIR, version=1, num_eval_samples
         description="Byte-level GPT trained on tiny Shakespeare; continues UTF-8 text, any language.",
         paper=_paper(),
         training=core_export.training_record(run, state),
-        keras_model=inference_copy(model),
+        keras_model=core_export.inference_copy(model),
         keras_loader="zoo.gpt.export:KerasGPT",
         evaluate_fn=evaluate_fn,
         samples_fn=samples_fn,

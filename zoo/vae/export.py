@@ -72,13 +72,6 @@ def _run_signature(model, signature, inputs):
     return {name: np.asarray(value) for name, value in method(*inputs.values()).items()}
 
 
-def inference_copy(model):
-    """The model without its optimizer: the ``.keras`` file then holds weights only (a third of the size)."""
-    copy = model.__class__.from_config(model.get_config())
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def likelihood_bounds(runner, images, *, num_samples=HEADLINE_SAMPLES, seed=EVAL_SEED, decode_batch=5000,
                       progress=True):
     """Test ELBO and importance-weighted NLL bound, in nats per image, through ``runner``'s signatures.
@@ -177,7 +170,7 @@ def export(*, run_dir=None, output_dir=EXPORTED_DIR, version=1, num_eval_samples
                     "sample, encode digits to their posterior.",
         paper=_paper(),
         training=training,
-        keras_model=inference_copy(model),
+        keras_model=core_export.inference_copy(model),
         keras_loader="zoo.vae.export:KerasVAE",
         evaluate_fn=evaluate_fn,
         detailed_evaluate_fn=detailed_evaluate_fn,
