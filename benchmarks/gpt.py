@@ -191,6 +191,7 @@ def main():
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--exported-dir", default=EXPORTED_DIR)
     parser.add_argument("--work-dir", default=os.path.join("runs", "benchmark-gpt"))
+    parser.add_argument("--output", default=RESULTS, help=f"results JSON (default {os.path.relpath(RESULTS)})")
     parser.add_argument("--train-ours", nargs=2, metavar=("BUDGET", "OUTPUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.train_ours:
@@ -198,8 +199,8 @@ def main():
         return
     os.makedirs(args.work_dir, exist_ok=True)
     results = {}
-    if os.path.isfile(RESULTS):
-        with open(RESULTS) as f:
+    if os.path.isfile(args.output):  # --skip-training keeps the training comparison already measured
+        with open(args.output) as f:
             results = json.load(f)
     if not args.skip_training:
         nano = run_nanogpt(args.nanogpt_dir, args.torch_python) if args.nanogpt_dir else \
@@ -218,8 +219,8 @@ def main():
     import platform
 
     results["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
     print(json.dumps({k: v for k, v in results.items()}, indent=2)[:4000])
 

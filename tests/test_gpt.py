@@ -310,3 +310,12 @@ def test_fine_tune_from_a_run_on_your_own_text(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="neither an exported GPT folder"):
         gpt_train.train(epochs=1, batch_size=16, run_dir=str(tmp_path / "x"), verbose=0, text=str(mine),
                         fine_tune_from=str(tmp_path / "nowhere"))
+
+
+def test_generation_speed_benchmark_runs_every_way_and_they_agree(exported):
+    from benchmarks.gpt import generation_speed
+
+    speeds = generation_speed(os.path.dirname(exported), new_bytes=10, repeats=1)  # asserts equal bytes inside
+    for runtime in ("tflite", "savedmodel"):
+        for way in ("with_cache", "without_cache", "in_graph_generate"):
+            assert speeds[f"{runtime}_{way}_bytes_per_second"] > 0
