@@ -104,7 +104,7 @@ def mnist_images(split="train", limit=None):
 
 
 def mnist_dataset(split="train", *, batch_size, seed=0, epoch=0, limit=None, value_range=(0.0, 1.0),
-                  shuffle=True, drop_remainder=True):
+                  shuffle=True, drop_remainder=True, with_labels=False):
     """MNIST images as a batched ``tf.data.Dataset`` of float32 ``[batch, 28, 28, 1]``.
 
     Args:
@@ -113,16 +113,18 @@ def mnist_dataset(split="train", *, batch_size, seed=0, epoch=0, limit=None, val
         value_range: ``(low, high)`` the pixels are scaled to, e.g. (-1, 1) for a tanh generator.
         shuffle: shuffle, seeded by ``seed`` and ``epoch``.
         drop_remainder: whole batches only, so every step has the same loss scale.
+        with_labels: batches of ``(images, labels int32 [batch])`` (class-conditional models).
     """
     import tensorflow as tf
 
     from zoo.core.errors import BadInputError
 
-    images, _ = mnist_images(split, limit=limit)
+    images, labels = mnist_images(split, limit=limit)
     if drop_remainder and batch_size > len(images):
         raise BadInputError(f"batch size {batch_size} is larger than the {len(images)} {split} images")
     low, high = value_range
-    dataset = tf.data.Dataset.from_tensor_slices(images * (high - low) + low)
+    scaled = images * (high - low) + low
+    dataset = tf.data.Dataset.from_tensor_slices((scaled, labels) if with_labels else scaled)
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
