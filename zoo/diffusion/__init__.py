@@ -2,6 +2,17 @@
 
 from zoo.core.registry import ModelSpec, register
 
+
+def add_arguments(command, parser):
+    """The diffusion model's own options."""
+    if command == "sample":
+        parser.add_argument("--digit", type=int, default=None, help="the digit to draw, 0-9 (default: a row each)")
+        parser.add_argument("--guidance", type=float, default=2.0,
+                            help="classifier-free guidance: 0 unconditional, 1 conditional, more: stronger")
+        parser.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50, the in-graph loop)")
+    if command == "evaluate":
+        parser.add_argument("--guidance", type=float, default=2.0)
+
 SPEC = register(ModelSpec(
     name="diffusion",
     summary="class-conditional DDPM on MNIST: noise + digit label + guidance -> digits (DDIM)",
@@ -12,4 +23,5 @@ SPEC = register(ModelSpec(
     export="zoo.diffusion.export:export",
     sample="zoo.diffusion.export:sample",
     evaluate="zoo.diffusion.export:evaluate",
+    add_arguments=add_arguments,
 ))
