@@ -16,7 +16,7 @@ from zoo.core import export as core_export
 from zoo.core.artifacts import KerasFileModel
 from zoo.core.errors import BadInputError
 from zoo.core.paths import EXPORTED_DIR
-from zoo.diffusion.model import IMAGE_SHAPE, NULL_LABEL, NUM_CLASSES
+from zoo.diffusion.model import IMAGE_SHAPE, NULL_LABEL, NUM_CLASSES, ddim_timesteps
 
 NAME = "diffusion"
 GENERATE_STEPS = 50
@@ -54,12 +54,6 @@ def check_labels_and_guidance(labels, guidance):
                             f"got values from {labels.min()} to {labels.max()}")
     if not np.all(np.isfinite(guidance)):
         raise BadInputError("guidance must be finite")
-
-
-def ddim_timesteps(num_timesteps, steps):
-    if steps < 1:
-        raise BadInputError(f"the number of DDIM steps must be at least 1, got {steps}")
-    return np.linspace(num_timesteps - 1, 0, steps).round().astype(np.int32)
 
 
 def reference_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=GENERATE_STEPS, on_step=None):

@@ -37,6 +37,15 @@ def cosine_alpha_bars(num_timesteps, offset=0.008):
     return np.cumprod(1 - betas).astype(np.float32)
 
 
+def ddim_timesteps(num_timesteps, steps):
+    """The ``steps`` timesteps DDIM visits, from T-1 down to 0, evenly spaced."""
+    if steps < 1:
+        from zoo.core.errors import BadInputError
+
+        raise BadInputError(f"the number of DDIM steps must be at least 1, got {steps}")
+    return np.linspace(num_timesteps - 1, 0, steps).round().astype(np.int32)
+
+
 def timestep_embedding(timesteps, dim):
     """Sinusoidal embedding ``[batch, dim]`` of integer timesteps (Vaswani et al.)."""
     half = dim // 2
@@ -278,10 +287,6 @@ class Diffusion(keras.Model):
         conditional, unconditional = tf.split(both, 2, axis=0)
         return {"predicted_noise": unconditional + tf.reshape(guidance, [-1, 1, 1, 1]) * (conditional - unconditional)}
 
-    def ddim_timesteps(self, steps):
-        """The ``steps`` timesteps DDIM visits, from T-1 down to 0, evenly spaced."""
-        return np.linspace(self.num_timesteps - 1, 0, steps).round().astype(np.int32)
-
     def ddim_update(self, images_t, timestep, previous_timestep, predicted_noise):
         """One deterministic DDIM step (eta = 0) from ``timestep`` to ``previous_timestep`` (-1: the end)."""
         alpha_bar = tf.reshape(tf.gather(self.alpha_bars, timestep), [-1, 1, 1, 1])
@@ -294,7 +299,7 @@ class Diffusion(keras.Model):
 
     def generate(self, noise, labels, guidance, steps=50):
         """DDIM with ``steps`` steps in a ``tf.while_loop``: images ``[batch, 28, 28, 1]`` in [0, 1]."""
-        schedule = tf.constant(np.append(self.ddim_timesteps(steps), -1), tf.int32)
+        schedule = tf.constant(np.append(ddim_timesteps(self.num_timesteps, steps), -1), tf.int32)
         batch = tf.shape(noise)[0]
 
         def body(i, x):
