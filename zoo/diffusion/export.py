@@ -83,7 +83,8 @@ class KerasDiffusion(KerasFileModel):
     def run(self, signature, inputs):
         model = self.model
         if signature in ("serving_default", "generate"):
-            out = model.generate(inputs["noise"], inputs["labels"], inputs["guidance"], steps=GENERATE_STEPS)
+            steps = self.manifest.get("generate_steps", GENERATE_STEPS)  # what the SavedModel and TFLite bake in
+            out = model.generate(inputs["noise"], inputs["labels"], inputs["guidance"], steps=steps)
         else:
             out = model.denoise_step(*inputs.values())
         return {k: np.asarray(v) for k, v in out.items()}
