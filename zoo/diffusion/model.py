@@ -209,7 +209,8 @@ class Diffusion(keras.Model):
         keras_kwargs = {k: unet_config.pop(k) for k in ("name", "trainable", "dtype") if k in unet_config}
         super().__init__(**keras_kwargs)
         self.label_dropout, self.ema_decay, self.seed = float(label_dropout), float(ema_decay), int(seed)
-        self.unet_config = dict(unet_config)
+        # lists, not tuples: the config must read back the same from a checkpoint's JSON
+        self.unet_config = {k: list(v) if isinstance(v, tuple) else v for k, v in unet_config.items()}
         keras.utils.set_random_seed(self.seed)  # the U-Net's initial weights
         self.unet = UNet(**unet_config, name="unet")
         self.ema_unet = UNet(**unet_config, name="ema_unet")
