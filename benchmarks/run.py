@@ -3,7 +3,8 @@
     python benchmarks/run.py            # full run, writes BENCHMARKS.md (about 10 minutes on 2 cores)
     python benchmarks/run.py --quick    # smoke run with few samples and repeats
 
-For each image model with an exported artifact (the GPT has ``benchmarks/gpt.py``) and
+For each image model with an exported artifact (the GPT and the diffusion model have their own
+scripts, ``benchmarks/gpt.py`` and ``benchmarks/diffusion.py``) and
 each runtime (Keras ``.keras``, SavedModel, TFLite float32 / float16 / int8):
 - quality: the model's metric on a fixed seed (classifier Fréchet distance and class
   coverage for the MNIST image generators);
@@ -32,6 +33,9 @@ from zoo.core.artifacts import load_exported, read_manifest  # noqa: E402
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
 from zoo.core.serving import example_inputs  # noqa: E402
 
+# Models measured by their own script: the GPT's text and the diffusion model's samplers
+# (a 50-step sample costs 100 network calls, too slow for 10,000 samples per runtime here).
+OWN_BENCHMARKS = {"gpt": "benchmarks/gpt.py", "diffusion": "benchmarks/diffusion.py"}
 RUNTIMES = [("keras", None), ("savedmodel", None), ("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8")]
 BATCHES = (1, 64)
 
@@ -224,8 +228,9 @@ def main():
     repeats = args.repeats or (5 if args.quick else 50)
     num_samples = 500 if args.quick else 10000
     train_steps = 3 if args.quick else 30
-    names = args.models.split(",") if args.models else [  # the image models; the GPT has benchmarks/gpt.py
-        n for n in model_names() if os.path.isfile(os.path.join(args.exported_dir, n, "manifest.json"))
+    names = args.models.split(",") if args.models else [  # the one-pass image models
+        n for n in model_names() if n not in OWN_BENCHMARKS
+        and os.path.isfile(os.path.join(args.exported_dir, n, "manifest.json"))
         and "images" in read_manifest(os.path.join(args.exported_dir, n), verify=False)["signatures"][
             "serving_default"]["outputs"]]
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "num_samples": num_samples,

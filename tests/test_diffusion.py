@@ -2,6 +2,9 @@
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -12,7 +15,9 @@ from tests import export_checks
 from zoo.core import export as core_export
 from zoo.core.artifacts import load_exported
 from zoo.core.errors import BadInputError
+from zoo.core.paths import REPO_ROOT
 from zoo.diffusion import export as diffusion_export
+from zoo.diffusion import tflite_sample
 from zoo.diffusion.model import NULL_LABEL, PRESETS, Diffusion, cosine_alpha_bars
 
 STEPS = 4  # DDIM steps of the exported test model
@@ -124,13 +129,154 @@ def test_loads_without_zoo(model, exported, tmp_path):
     export_checks.check_loads_without_zoo(exported, *parity_case(model, seed=5), tmp_path, scale=IMAGE_SCALE)
 
 
-def test_bad_input_is_a_clear_error(model, exported):
-    runner = load_exported(exported, runtime="tflite")
+def gaussian_denoiser(alpha_bars, data_std):
+    """The exact noise predictor E[eps | x_t] for data ~ N(0, data_std^2), independently per pixel."""
+
+    def denoise_step(x, t, labels, guidance):
+        alpha_bar = alpha_bars[t][:, None, None, None]
+        return np.sqrt(1 - alpha_bar) * x / (alpha_bar * data_std**2 + 1 - alpha_bar)
+
+    return denoise_step
+
+
+def ancestral_std(alpha_bars, data_std, steps):
+    """The spread respaced ancestral DDPM gives Gaussian data, by a scalar recursion on the variance.
+
+    x_prev = k x_t + sqrt(v) z with the exact E[x0 | x_t]: Var_prev = k^2 Var_t + v. With coarse
+    steps the posterior variance v leaves out the uncertainty of x0, so samples come out too narrow.
+    """
+    schedule = list(tflite_sample.timesteps(len(alpha_bars), steps)) + [-1]
+    variance = 1.0
+    for t, previous in zip(schedule[:-1], schedule[1:]):
+        a, a_prev = float(alpha_bars[t]), (float(alpha_bars[previous]) if previous >= 0 else 1.0)
+        beta = 1 - a / a_prev
+        x0_gain = np.sqrt(a) * data_std**2 / (a * data_std**2 + 1 - a)
+        k = np.sqrt(a_prev) * beta / (1 - a) * x0_gain + np.sqrt(1 - beta) * (1 - a_prev) / (1 - a)
+        variance = k * k * variance + (beta * (1 - a_prev) / (1 - a) if previous >= 0 else 0.0)
+    return float(np.sqrt(variance))
+
+
+@pytest.mark.parametrize("sampler, steps", [("ddim", 50), ("ddpm", 1000), ("ddpm", 50)])
+def test_samplers_with_the_exact_denoiser_draw_the_data_distribution(sampler, steps):
+    """With the true score of Gaussian data, DDIM (50 steps) and ancestral DDPM (all 1000) sample that
+    Gaussian; respaced DDPM (50) gives the narrower spread its recursion predicts. An error in any
+    posterior coefficient or variance changes the spread."""
+    alpha_bars = cosine_alpha_bars(1000)
+    data_std, batch = 0.3, 8  # 6,272 independent pixels: the std is measured to about 1%
+    noise = np.random.default_rng(6).standard_normal((batch, 28, 28, 1)).astype(np.float32)
+    loop = tflite_sample.ddim_loop if sampler == "ddim" else tflite_sample.ddpm_loop
+    images = loop(gaussian_denoiser(alpha_bars, data_std), alpha_bars, noise, np.zeros(batch, np.int32),
+                  np.zeros(batch, np.float32), steps=steps)
+    pixels = images * 2 - 1
+    assert abs(pixels.mean()) < 0.02
+    if sampler == "ddim" or steps == 1000:
+        assert pixels.std() == pytest.approx(data_std, rel=0.05)
+    if sampler == "ddpm":
+        expected = ancestral_std(alpha_bars, data_std, steps)
+        assert pixels.std() == pytest.approx(expected, rel=0.03)
+        assert steps == 1000 or expected < 0.95 * data_std
+        # ancestral sampling draws its own noise: another seed, other images
+        again = loop(gaussian_denoiser(alpha_bars, data_std), alpha_bars, noise, np.zeros(batch, np.int32),
+                     np.zeros(batch, np.float32), steps=steps, seed=1)
+        assert np.abs(again - images).max() > 0.1
+
+
+def test_the_tflite_sampler_script_runs_without_zoo(model, exported, tmp_path):
+    """``tflite_sample.py`` copied next to the TFLite file and manifest reproduces ``generate`` with no zoo."""
+    for name in ("diffusion.tflite", "manifest.json"):
+        shutil.copy(os.path.join(exported, name), tmp_path)
+    shutil.copy(os.path.join(REPO_ROOT, "zoo", "diffusion", "tflite_sample.py"), tmp_path)
+    noise, labels, guidance = inputs(3, seed=7)
+    np.savez(tmp_path / "inputs.npz", noise=noise, labels=labels, guidance=guidance)
+    script = f"""
+import sys, numpy as np, tflite_sample
+data = np.load("inputs.npz")
+denoiser = tflite_sample.TFLiteDenoiser("diffusion.tflite")
+looped = tflite_sample.ddim_loop(denoiser, denoiser.alpha_bars, data["noise"], data["labels"], data["guidance"],
+                                 steps={STEPS})
+np.savez("out.npz", looped=looped, generated=denoiser.generate(data["noise"], data["labels"], data["guidance"]))
+assert "zoo" not in sys.modules
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(out["looped"], out["generated"], atol=1e-5)
+    expected = load_exported(exported, runtime="savedmodel")("generate", noise=noise, labels=labels, guidance=guidance)
+    np.testing.assert_allclose(out["generated"], expected["images"], atol=1e-4 * IMAGE_SCALE["images"])
+    # its command line writes a PNG, and refuses a bad digit with a message, not a traceback
+    ok = subprocess.run([sys.executable, "tflite_sample.py", "diffusion.tflite", "--digit", "3", "--num", "4",
+                         "--steps", "3", "--sampler", "ddpm", "--output", "three.png"], cwd=tmp_path, env=env,
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert (tmp_path / "three.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = subprocess.run([sys.executable, "tflite_sample.py", "diffusion.tflite", "--digit", "12"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--digit must be 0-9" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("runtime", ["tflite", "savedmodel", "keras"])
+def test_bad_input_is_a_clear_error(model, exported, runtime):
+    runner = load_exported(exported, runtime=runtime)
     noise, labels, guidance = inputs()
     with pytest.raises(BadInputError, match=r"shape \[batch, 28, 28, 1\]"):
         runner("generate", noise=noise[:, :, :, 0], labels=labels, guidance=guidance)
+    with pytest.raises(BadInputError, match=r"'labels' must be in \[0, 10\]"):
+        runner("generate", noise=noise, labels=np.array([1, 11, 2], np.int32), guidance=guidance)
+    with pytest.raises(BadInputError, match=r"'labels' must be in \[0, 10\]"):
+        runner("denoise_step", images_t=noise, timestep=np.zeros(3, np.int32), labels=np.array([-1, 1, 2], np.int32),
+               guidance=guidance)
+    with pytest.raises(BadInputError, match=r"'timestep' must be in \[0, 99\]"):
+        runner("denoise_step", images_t=noise, timestep=np.array([0, 100, 5], np.int32), labels=labels,
+               guidance=guidance)
+    with pytest.raises(BadInputError, match="NaN or infinity"):
+        runner("generate", noise=noise, labels=labels, guidance=np.array([1.0, np.nan, 2.0], np.float32))
+    with pytest.raises(BadInputError, match="must be int32"):
+        runner("generate", noise=noise, labels=labels.astype(np.float32), guidance=guidance)
+
+
+def test_the_saved_model_itself_refuses_bad_labels_and_timesteps(exported):
+    """What a TF Serving client sees: the graph's own checks, with a message that says what is wrong."""
+    loaded = tf.saved_model.load(os.path.join(exported, "1"))
+    noise, labels, guidance = inputs()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be digits 0-9 or 10"):
+        loaded.signatures["serving_default"](noise=tf.constant(noise), labels=tf.constant([1, 11, 2]),
+                                             guidance=tf.constant(guidance))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="timestep must be in 0..99"):
+        loaded.signatures["denoise_step"](images_t=tf.constant(noise), timestep=tf.constant([0, 100, 5]),
+                                          labels=tf.constant(labels), guidance=tf.constant(guidance))
+
+
+def test_sampling_loops_refuse_bad_settings(model):
+    noise, labels, guidance = inputs()
     with pytest.raises(BadInputError, match="labels must be digits 0-9 or 10"):
         diffusion_export.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise,
                                         np.array([1, 11, 2], np.int32), guidance, steps=2)
-    with pytest.raises(BadInputError, match="at least 1"):
-        diffusion_export.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise, labels, guidance, steps=0)
+    for sampler in ("ddim", "ddpm"):
+        with pytest.raises(BadInputError, match="at least 1"):
+            diffusion_export.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise, labels, guidance,
+                                            steps=-3, sampler=sampler)
+    with pytest.raises(BadInputError, match="unknown sampler 'euler'"):
+        diffusion_export.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise, labels, guidance,
+                                        sampler="euler")
+    with pytest.raises(BadInputError, match=r"noise must have shape \[batch, 28, 28, 1\]"):
+        diffusion_export.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise[:, :27], labels, guidance,
+                                        steps=2)
+
+
+def test_cli_sample_ddim_and_ddpm_and_its_errors(exported, tmp_path):
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    parent = os.path.dirname(exported)
+    for sampler, steps in (("ddim", STEPS), ("ddpm", 3)):
+        output = str(tmp_path / f"{sampler}.png")
+        ok = subprocess.run([sys.executable, "-m", "zoo", "sample", "diffusion", "--exported-dir", parent, "--digit",
+                             "7", "--guidance", "2.0", "--steps", str(steps), "--sampler", sampler, "--output", output],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+        assert ok.returncode == 0, ok.stderr[-2000:]
+        assert os.path.getsize(output) > 1000
+    for options, message in ((["--steps", "-5"], "--steps must be at least 1"), (["--digit", "10"], "--digit must be 0-9"),
+                             (["--sampler", "euler"], "invalid choice")):
+        bad = subprocess.run([sys.executable, "-m", "zoo", "sample", "diffusion", "--exported-dir", parent, *options],
+                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]

@@ -82,6 +82,13 @@ class ExportedModel:
             if value.ndim != len(shape) or any(d is not None and d != v for d, v in zip(shape, value.shape)):
                 pretty = ", ".join("batch" if d is None else str(d) for d in shape)
                 raise BadInputError(f"input {name!r} must have shape [{pretty}], got {list(value.shape)}")
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                raise BadInputError(f"input {name!r} contains NaN or infinity")
+            if "range" in spec and value.size:
+                low, high = spec["range"]
+                if value.min() < low or value.max() > high:
+                    raise BadInputError(f"input {name!r} must be in [{low}, {high}] ({spec['meaning']}), "
+                                        f"got values from {value.min()} to {value.max()}")
             if value.ndim and value.shape[0] == 0:
                 raise BadInputError(f"input {name!r} has an empty batch")
             if batch is not None and value.ndim and value.shape[0] != batch:

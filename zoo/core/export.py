@@ -49,6 +49,9 @@ class Signature:
             e.g. ones that take strings, which TFLite builtins cannot handle).
         example: one row of sensible inputs (name -> value), for ``python -m zoo serve``
             and the benchmarks; default: standard-normal floats and zero integers.
+        ranges: input name -> (lowest, highest) allowed value, both included. Recorded
+            in the manifest and checked by every runner, TFLite included (the converter
+            drops a graph's asserts, so a TFLite file cannot refuse e.g. a label out of range).
     """
 
     name: str
@@ -57,11 +60,12 @@ class Signature:
     outputs: Dict[str, str]
     tflite: bool = True
     example: Optional[dict] = None
+    ranges: Optional[dict] = None
 
 
-def _spec_json(spec, meaning):
+def _spec_json(spec, meaning, value_range=None):
     return {"dtype": spec.dtype.name, "shape": [None if d is None else int(d) for d in spec.shape],
-            "meaning": meaning}
+            "meaning": meaning, **({"range": list(value_range)} if value_range is not None else {})}
 
 
 def write_saved_model(path, signatures):
@@ -163,7 +167,8 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
             **({"keras": keras_entry} if keras_entry else {}),
             "signatures": {
                 s.name: {
-                    "inputs": {n: _spec_json(spec, meaning) for n, (spec, meaning) in s.inputs.items()},
+                    "inputs": {n: _spec_json(spec, meaning, (s.ranges or {}).get(n))
+                               for n, (spec, meaning) in s.inputs.items()},
                     "outputs": {},
                     "runtimes": ["savedmodel", "tflite", "keras"] if s.tflite else ["savedmodel", "keras"],
                     **({"example": s.example} if s.example else {}),

@@ -9,7 +9,10 @@ def add_arguments(command, parser):
         parser.add_argument("--digit", type=int, default=None, help="the digit to draw, 0-9 (default: a row each)")
         parser.add_argument("--guidance", type=float, default=2.0,
                             help="classifier-free guidance: 0 unconditional, 1 conditional, more: stronger")
-        parser.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50, the in-graph loop)")
+        parser.add_argument("--steps", type=int, default=50,
+                            help="sampling steps (default 50: DDIM runs the exported in-graph loop)")
+        parser.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim",
+                            help="ddim: deterministic (default); ddpm: ancestral, fresh noise at every step")
     if command == "evaluate":
         parser.add_argument("--guidance", type=float, default=2.0)
 

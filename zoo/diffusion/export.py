@@ -16,6 +16,7 @@ from zoo.core import export as core_export
 from zoo.core.artifacts import KerasFileModel
 from zoo.core.errors import BadInputError
 from zoo.core.paths import EXPORTED_DIR
+from zoo.diffusion import tflite_sample
 from zoo.diffusion.model import IMAGE_SHAPE, NULL_LABEL, NUM_CLASSES, ddim_timesteps
 
 NAME = "diffusion"
@@ -27,23 +28,49 @@ def signatures(model, steps=GENERATE_STEPS):
     import tensorflow as tf
 
     batch = [None]
+    last_timestep = model.num_timesteps - 1
     noise = (tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32), "standard-normal starting noise x_T")
     labels = (tf.TensorSpec(batch, tf.int32), f"digit 0-9, or {NULL_LABEL} for no label (unconditional)")
     guidance = (tf.TensorSpec(batch, tf.float32), "classifier-free guidance weight: 0 unconditional, 1 conditional")
+    ranges = {"labels": (0, NULL_LABEL)}
+
+    def checked(labels, guidance, timestep=None):
+        """The inputs, after asserts that give TF Serving clients a clear error (TFLite drops them;
+        the zoo's runners check the manifest's ranges instead)."""
+        checks = [
+            tf.debugging.assert_non_negative(labels, message=f"labels must be digits 0-9 or {NULL_LABEL} (no label)"),
+            tf.debugging.assert_less_equal(labels, NULL_LABEL,
+                                           message=f"labels must be digits 0-9 or {NULL_LABEL} (no label)"),
+            tf.debugging.assert_all_finite(guidance, message="guidance must be finite"),
+        ]
+        if timestep is not None:
+            checks += [tf.debugging.assert_non_negative(timestep, message=f"timestep must be in 0..{last_timestep}"),
+                       tf.debugging.assert_less_equal(timestep, last_timestep,
+                                                      message=f"timestep must be in 0..{last_timestep}")]
+        with tf.control_dependencies(checks):
+            return [tf.identity(labels), tf.identity(guidance)] + ([tf.identity(timestep)] if timestep is not None
+                                                                    else [])
 
     def generate(noise, labels, guidance):
+        labels, guidance = checked(labels, guidance)
         return model.generate(noise, labels, guidance, steps=steps)
+
+    def denoise_step(images_t, timestep, labels, guidance):
+        labels, guidance, timestep = checked(labels, guidance, timestep)
+        return model.denoise_step(images_t, timestep, labels, guidance)
 
     generated = {"images": "digits, float32 [batch, 28, 28, 1] in [0, 1]"}
     inputs = {"noise": noise, "labels": labels, "guidance": guidance}
+    example = {"labels": 7, "guidance": 2.0}
     return [
-        core_export.Signature("serving_default", generate, inputs, generated),
-        core_export.Signature("generate", generate, inputs, generated),
-        core_export.Signature("denoise_step", model.denoise_step, {
+        core_export.Signature("serving_default", generate, inputs, generated, ranges=ranges, example=example),
+        core_export.Signature("generate", generate, inputs, generated, ranges=ranges, example=example),
+        core_export.Signature("denoise_step", denoise_step, {
             "images_t": (tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32), "the noisy images x_t, in [-1, 1] scale"),
-            "timestep": (tf.TensorSpec(batch, tf.int32), f"t, 0..{model.num_timesteps - 1}"),
+            "timestep": (tf.TensorSpec(batch, tf.int32), f"t, 0..{last_timestep}"),
             "labels": labels, "guidance": guidance,
-        }, {"predicted_noise": "guided noise estimate eps, [batch, 28, 28, 1]"}),
+        }, {"predicted_noise": "guided noise estimate eps, [batch, 28, 28, 1]"},
+            ranges={**ranges, "timestep": (0, last_timestep)}, example={**example, "timestep": 500}),
     ]
 
 
@@ -56,27 +83,27 @@ def check_labels_and_guidance(labels, guidance):
         raise BadInputError("guidance must be finite")
 
 
-def reference_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=GENERATE_STEPS, on_step=None):
-    """DDIM (eta = 0) in NumPy over a ``denoise_step(images_t, timestep, labels, guidance) -> eps`` callable.
+SAMPLERS = {"ddim": tflite_sample.ddim_loop, "ddpm": tflite_sample.ddpm_loop}
 
-    What an app does with the ``denoise_step`` signature; with the same noise it
-    reproduces ``generate``. ``on_step(i, x0_estimate)`` can show progress.
+
+def reference_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=GENERATE_STEPS, on_step=None,
+                   sampler="ddim", seed=0):
+    """A sampler of ``tflite_sample`` over a ``denoise_step(images_t, timestep, labels, guidance) -> eps`` callable.
+
+    What an app does with the ``denoise_step`` signature: "ddim" with the same
+    noise reproduces ``generate``; "ddpm" is ancestral sampling (``seed`` draws its
+    per-step noise). ``on_step(i, x0_estimate)`` can show progress.
     """
+    if sampler not in SAMPLERS:
+        raise BadInputError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
     check_labels_and_guidance(labels, guidance)
-    alpha_bars = np.asarray(alpha_bars, np.float32)
-    schedule = list(ddim_timesteps(len(alpha_bars), steps)) + [-1]
-    x = np.asarray(noise, np.float32)
-    batch = len(x)
-    for i in range(steps):
-        t, previous = schedule[i], schedule[i + 1]
-        eps = denoise_step(x, np.full(batch, t, np.int32), labels, guidance)
-        alpha_bar, alpha_previous = alpha_bars[t], (alpha_bars[previous] if previous >= 0 else np.float32(1.0))
-        x0 = np.clip((x - np.sqrt(1 - alpha_bar) * eps) / np.sqrt(alpha_bar), -1, 1)
-        eps = (x - np.sqrt(alpha_bar) * x0) / np.sqrt(1 - alpha_bar)
-        x = np.sqrt(alpha_previous) * x0 + np.sqrt(1 - alpha_previous) * eps
-        if on_step is not None:
-            on_step(i, (x0 + 1) / 2)
-    return (np.clip(x, -1, 1) + 1) / 2
+    ddim_timesteps(len(alpha_bars), steps)  # refuses steps < 1 with a BadInputError
+    extra = {"seed": seed} if sampler == "ddpm" else {}
+    try:
+        return SAMPLERS[sampler](denoise_step, alpha_bars, noise, labels, guidance, steps=steps, on_step=on_step,
+                                 **extra)
+    except ValueError as error:
+        raise BadInputError(str(error)) from None
 
 
 class KerasDiffusion(KerasFileModel):
@@ -166,9 +193,13 @@ def _alpha_bars(runner):
     return np.asarray(runner.manifest["alpha_bars"], np.float32)
 
 
-def sample(*, digit=None, guidance=2.0, steps=GENERATE_STEPS, num=None, seed=0, output=None, runtime="tflite",
-           variant="float32", exported_dir=EXPORTED_DIR, noise=None):
-    """A grid of digits (``digit``: one digit; default: a row per digit) and write a PNG; returns its path."""
+def sample(*, digit=None, guidance=2.0, steps=GENERATE_STEPS, sampler="ddim", num=None, seed=0, output=None,
+           runtime="tflite", variant="float32", exported_dir=EXPORTED_DIR, noise=None):
+    """A grid of digits (``digit``: one digit; default: a row per digit) and write a PNG; returns its path.
+
+    DDIM with the exported step count runs the in-graph ``generate``; any other step
+    count, or ancestral DDPM sampling, runs the app's loop over ``denoise_step``.
+    """
     import os
 
     from zoo.core.artifacts import load_exported
@@ -178,23 +209,31 @@ def sample(*, digit=None, guidance=2.0, steps=GENERATE_STEPS, num=None, seed=0, 
         raise BadInputError("--noise is not supported for the diffusion model; use --seed")
     if digit is not None and not 0 <= digit < NUM_CLASSES:
         raise BadInputError(f"--digit must be 0-{NUM_CLASSES - 1}, got {digit}")
+    if sampler not in SAMPLERS:
+        raise BadInputError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
+    if steps < 1:
+        raise BadInputError(f"--steps must be at least 1, got {steps}")
     runner = load_exported(NAME, runtime=runtime, variant=variant, exported_dir=exported_dir)
     num = num or (16 if digit is not None else 100)
-    labels = np.full(num, digit, np.int32) if digit is not None else (np.arange(num) // max(num // 10, 1)).clip(
-        0, 9).astype(np.int32)
+    labels = (np.full(num, digit) if digit is not None else np.arange(num) * NUM_CLASSES // num).astype(np.int32)
     start = np.random.default_rng(seed).standard_normal((num, *IMAGE_SHAPE)).astype(np.float32)
     weights = np.full(num, guidance, np.float32)
     check_labels_and_guidance(labels, weights)
-    if steps == GENERATE_STEPS:
+    generate_steps = runner.manifest.get("generate_steps", GENERATE_STEPS)
+    if sampler == "ddim" and steps == generate_steps:
         images = runner("generate", noise=start, labels=labels, guidance=weights)["images"]
-    else:  # another step count: the app's loop over denoise_step
+    else:
+        import keras
+
+        bar = keras.utils.Progbar(steps, unit_name="step")
         images = reference_loop(
             lambda x, t, l, w: runner("denoise_step", images_t=x, timestep=t, labels=l, guidance=w)["predicted_noise"],
-            _alpha_bars(runner), start, labels, weights, steps=steps)
+            _alpha_bars(runner), start, labels, weights, steps=steps, sampler=sampler, seed=seed,
+            on_step=lambda i, _: bar.update(i + 1))
     output = output or os.path.join("samples", f"{NAME}.png")
     what = f"digit {digit}" if digit is not None else "a row per digit"
     save_image_grid(images, output, columns=int(np.ceil(np.sqrt(num))) if digit is not None else 10,
-                    title=f"diffusion: {what}, guidance {guidance}, {steps} DDIM steps ({runtime})")
+                    title=f"diffusion: {what}, guidance {guidance}, {steps} {sampler.upper()} steps ({runtime})")
     return output
 
 

@@ -39,11 +39,13 @@ def cosine_alpha_bars(num_timesteps, offset=0.008):
 
 def ddim_timesteps(num_timesteps, steps):
     """The ``steps`` timesteps DDIM visits, from T-1 down to 0, evenly spaced."""
-    if steps < 1:
-        from zoo.core.errors import BadInputError
+    from zoo.core.errors import BadInputError
+    from zoo.diffusion.tflite_sample import timesteps
 
-        raise BadInputError(f"the number of DDIM steps must be at least 1, got {steps}")
-    return np.linspace(num_timesteps - 1, 0, steps).round().astype(np.int32)
+    try:
+        return timesteps(num_timesteps, steps)
+    except ValueError as error:
+        raise BadInputError(str(error)) from None
 
 
 def timestep_embedding(timesteps, dim):

@@ -1,0 +1,176 @@
+"""Quality and speed of the diffusion model's samplers, in Keras and in TFLite.
+
+    python benchmarks/diffusion.py            # writes benchmarks/results/diffusion.json and diffusion.png
+    python benchmarks/diffusion.py --quick    # smoke run: few samples
+
+For DDIM with 10, 25, 50 and 250 steps (Keras ``.keras`` file and LiteRT float32),
+and ancestral DDPM with 50 and 250 steps (Keras) for comparison: the classifier
+Fréchet distance and class coverage of guided samples (labels cycling 0-9,
+guidance 2), how often the zoo's MNIST classifier reads the digit that was asked
+for, and seconds per image on this CPU. Every setting samples from the same noise
+(``default_rng(12345)``) through the app's loop over ``denoise_step``
+(``zoo/diffusion/tflite_sample.py``), in batches of ``--batch-size``. The
+committed DCGAN is measured on the same number of samples, because the Fréchet
+distance of n samples is biased upwards for small n: only equal counts compare.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+
+from zoo.core.artifacts import load_exported  # noqa: E402
+from run import machine  # noqa: E402  (benchmarks/run.py)
+from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+
+RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "diffusion.json")
+SETTINGS = [("keras", "ddim", 10), ("keras", "ddim", 25), ("keras", "ddim", 50), ("keras", "ddim", 250),
+            ("tflite", "ddim", 10), ("tflite", "ddim", 25), ("tflite", "ddim", 50), ("tflite", "ddim", 250),
+            ("keras", "ddpm", 50), ("keras", "ddpm", 250)]
+
+
+def sample_with(runner, sampler, steps, num_samples, batch_size, guidance=2.0, seed=12345):
+    """Guided samples (labels 0-9 cycling) through the loop over ``denoise_step``; images, labels, seconds."""
+    from zoo.diffusion.export import reference_loop
+
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(num_samples) % 10).astype(np.int32)
+    noise = rng.standard_normal((num_samples, 28, 28, 1)).astype(np.float32)
+    alpha_bars = np.asarray(runner.manifest["alpha_bars"], np.float32)
+
+    def denoise_step(x, t, l, w):
+        return runner("denoise_step", images_t=x, timestep=t, labels=l, guidance=w)["predicted_noise"]
+
+    images, seconds = [], 0.0
+    for start in range(0, num_samples, batch_size):
+        part = slice(start, min(start + batch_size, num_samples))
+        began = time.perf_counter()
+        images.append(reference_loop(denoise_step, alpha_bars, noise[part], labels[part],
+                                     np.full(len(labels[part]), guidance, np.float32), steps=steps, sampler=sampler,
+                                     seed=start))
+        seconds += time.perf_counter() - began
+    return np.concatenate(images), labels, seconds
+
+
+def single_image_seconds(runner, repeats=3):
+    """Seconds for one image (batch 1) from the in-graph ``generate`` signature: what a phone app waits."""
+    inputs = {"noise": np.random.default_rng(0).standard_normal((1, 28, 28, 1)).astype(np.float32),
+              "labels": np.array([7], np.int32), "guidance": np.array([2.0], np.float32)}
+    runner("generate", **inputs)
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        runner("generate", **inputs)
+        times.append(time.perf_counter() - began)
+    return round(float(np.median(times)), 3)
+
+
+def dcgan_reference(quality, num_samples, exported_dir):
+    from zoo.core.export import noise_batches
+    from zoo.gan.export import EVAL_SEED, generate_from_runner, serving_input
+
+    if not os.path.isfile(os.path.join(exported_dir, "dcgan", "manifest.json")):
+        return None
+    runner = load_exported("dcgan", runtime="tflite", exported_dir=exported_dir)
+    images = generate_from_runner(runner, noise_batches(serving_input(runner)[1]["shape"][1], num_samples, EVAL_SEED))
+    metrics = quality.evaluate(images)
+    return {"frechet_distance": metrics["frechet_distance"], "classes_covered": metrics["classes_covered"],
+            "num_samples": num_samples, "runtime": "tflite_float32"}
+
+
+def plot(results, path, grids):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = plt.figure(figsize=(12, 7.5))
+    axes_fd, axes_accuracy = figure.add_subplot(2, 2, 1), figure.add_subplot(2, 2, 2)
+    for key, style in (("keras/ddim", "o-"), ("tflite/ddim", "s--"), ("keras/ddpm", "^-")):
+        rows = [r for r in results["settings"] if f"{r['runtime']}/{r['sampler']}" == key]
+        if not rows:
+            continue
+        steps = [r["steps"] for r in rows]
+        axes_fd.plot(steps, [r["frechet_distance"] for r in rows], style, label=key)
+        axes_accuracy.plot(steps, [100 * r["guided_accuracy"] for r in rows], style, label=key)
+    if results.get("dcgan"):
+        axes_fd.axhline(results["dcgan"]["frechet_distance"], color="grey", linestyle=":", label="committed DCGAN")
+    axes_accuracy.axhline(95, color="grey", linestyle=":", label="target 95%")
+    for axes, label in ((axes_fd, "classifier Fréchet distance (lower is better)"),
+                        (axes_accuracy, "guided class accuracy, %")):
+        axes.set_xscale("log")
+        axes.set_xlabel("sampling steps")
+        axes.set_ylabel(label)
+        axes.legend()
+        axes.grid(alpha=0.3)
+    axes_fd.set_title(f"{results['num_samples']} guided samples per point, guidance {results['guidance']}")
+    for i, (title, images) in enumerate(grids):
+        axes = figure.add_subplot(2, len(grids), len(grids) + i + 1)
+        rows = [np.concatenate(list(images[r * 10 : r * 10 + 10, :, :, 0]), axis=1) for r in range(2)]
+        axes.imshow(np.concatenate(rows, axis=0), cmap="gray", vmin=0, vmax=1)
+        axes.set_title(title, fontsize=9)
+        axes.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-samples", type=int, default=200, help="guided samples per setting (default 200)")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="10 samples, DDIM 10 and 25 steps only")
+    parser.add_argument("--exported-dir", default=EXPORTED_DIR)
+    parser.add_argument("--output", default=RESULTS, help=f"results JSON (default {os.path.relpath(RESULTS)})")
+    args = parser.parse_args()
+
+    from zoo.core.metrics import MnistQuality
+
+    num_samples = 10 if args.quick else args.num_samples
+    settings = [s for s in SETTINGS if s[2] <= 25 and s[1] == "ddim"] if args.quick else SETTINGS
+    quality = MnistQuality()
+    results = {"date": datetime.date.today().isoformat(), "machine": machine(), "num_samples": num_samples,
+               "batch_size": args.batch_size, "guidance": 2.0, "command": "python " + " ".join(sys.argv),
+               "settings": []}
+    started = time.time()
+    grids, runners = [], {}
+    for runtime, sampler, steps in settings:
+        if runtime not in runners:
+            runners.clear()  # one runtime alive at a time
+            runners[runtime] = load_exported("diffusion", runtime=runtime, exported_dir=args.exported_dir)
+        runner = runners[runtime]
+        print(f"[diffusion] {runtime} {sampler} {steps} steps, {num_samples} samples", flush=True)
+        images, labels, seconds = sample_with(runner, sampler, steps, num_samples, args.batch_size)
+        metrics = quality.evaluate(images)
+        _, classes = quality.features_and_classes(images)
+        row = {"runtime": runtime if runtime == "keras" else "tflite", "sampler": sampler, "steps": steps,
+               "frechet_distance": metrics["frechet_distance"], "classes_covered": metrics["classes_covered"],
+               "guided_accuracy": round(float(np.mean(classes == labels)), 4),
+               "seconds_per_image": round(seconds / num_samples, 4)}
+        print(f"    {row}", flush=True)
+        results["settings"].append(row)
+        if runtime == "keras" and len(images) >= 20:
+            grids.append((f"{sampler.upper()} {steps} steps", images[:20]))
+    for runtime, runner in (("keras", None), ("tflite", None)):
+        runner = load_exported("diffusion", runtime=runtime, exported_dir=args.exported_dir)
+        results[f"{runtime}_generate_seconds_batch1"] = single_image_seconds(runner)
+    results["generate_steps"] = runner.manifest["generate_steps"]
+    results["dcgan"] = dcgan_reference(quality, num_samples, args.exported_dir)
+    results["minutes"] = round((time.time() - started) / 60, 1)
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=2)
+    plot(results, os.path.splitext(args.output)[0] + ".png", grids)
+    print(f"wrote {args.output} ({results['minutes']} minutes)")
+
+
+if __name__ == "__main__":
+    main()
