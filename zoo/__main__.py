@@ -66,8 +66,10 @@ def build_parser():
     export.add_argument("--run-dir", default=None, help="the training run (default runs/<model>)")
     export.add_argument("--output-dir", default=EXPORTED_DIR, help="parent folder (default: the repository's exported/)")
     export.add_argument("--version", type=int, default=1, help="SavedModel version folder (default 1)")
-    export.add_argument("--num-eval-samples", type=int, default=10000,
-                        help="generated samples per variant for the quality metrics (default 10000)")
+    export.add_argument("--num-eval-samples", type=int, default=None,
+                        help="generated samples per variant for the quality metrics (default: the model's own, "
+                        "10000 for the GANs and the VAE, 200 for the diffusion model, whose samples cost 100 "
+                        "network calls each)")
 
     sample = commands.add_parser("sample", help="generate from the exported artifact",
                                  description="Generate from the committed exported artifact after "

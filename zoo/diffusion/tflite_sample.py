@@ -71,15 +71,16 @@ def _run(denoise_step, alpha_bars, noise, labels, guidance, steps, update, on_st
         x0, eps = _predict_x0(x, eps, alpha_bar)
         x = update(x, x0, eps, alpha_bar, alpha_previous, last=previous < 0).astype(np.float32)
         if on_step is not None:
-            on_step(i, (x0 + 1) / 2)
+            on_step(i, (x0 + 1) / 2, (x + 1) / 2)
     return (np.clip(x, -1, 1) + 1) / 2
 
 
 def ddim_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=50, on_step=None):
     """Deterministic DDIM over ``denoise_step(images_t, timestep, labels, guidance) -> eps``.
 
-    ``on_step(i, x0_estimate)`` is called after each step with the current guess of
-    the final images in [0, 1] (the denoising trajectory).
+    ``on_step(i, x0_estimate, images)`` is called after each step with the current
+    guess of the final images and the current noisy images x_{t-1}, both scaled as
+    [0, 1] (the denoising trajectory; the noisy ones go beyond that range).
     """
 
     def update(x, x0, eps, alpha_bar, alpha_previous, last):
@@ -173,7 +174,7 @@ def main(argv=None):
         denoiser = TFLiteDenoiser(args.tflite)
         loop = ddim_loop if args.sampler == "ddim" else ddpm_loop
         images = loop(denoiser, denoiser.alpha_bars, noise, labels, guidance, steps=args.steps,
-                      on_step=lambda i, _: print(f"\rstep {i + 1}/{args.steps}", end="", file=sys.stderr))
+                      on_step=lambda i, *_: print(f"\rstep {i + 1}/{args.steps}", end="", file=sys.stderr))
     except (ValueError, OSError) as error:
         print(f"\nerror: {error}", file=sys.stderr)
         return 2
