@@ -267,8 +267,12 @@ class Diffusion(keras.Model):
     def test_step(self, data):
         images, labels = data
         batch = tf.shape(images)[0]
-        noise = tf.random.stateless_normal(tf.shape(images), seed=[1, 2])
-        timestep = tf.random.stateless_uniform([batch], seed=[3, 4], maxval=self.num_timesteps, dtype=tf.int32)
+        # the same noise and timesteps at every evaluation, drawn for the global batch (as in training) so
+        # that the validation loss does not depend on the number of replicas
+        noise = distribute.draw_for_global_batch(
+            lambda n: tf.random.stateless_normal([n, *IMAGE_SHAPE], seed=[1, 2]), batch)
+        timestep = distribute.draw_for_global_batch(
+            lambda n: tf.random.stateless_uniform([n], seed=[3, 4], maxval=self.num_timesteps, dtype=tf.int32), batch)
         predicted = self.ema_unet((self.add_noise(images, timestep, noise), timestep, tf.cast(labels, tf.int32)))
         self.loss_tracker.update_state(tf.reduce_mean(tf.square(predicted - noise)))
         return {"loss": self.loss_tracker.result()}
