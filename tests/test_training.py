@@ -90,9 +90,12 @@ def test_resume_mid_epoch_gives_the_uninterrupted_run(name, synthetic_mnist, tmp
     assert restored["step"] == 3 * STEPS_PER_EPOCH
     for optimizer in optimizers(model):
         assert int(optimizer.iterations.numpy()) == 3 * STEPS_PER_EPOCH  # optimizer state travelled too
-    # same batches in the same order with the same noise: the very same weights
+    # same batches in the same order with the same noise: the same weights. Bit for bit in every run but
+    # one: in a full-suite run the diffusion model's resumed weights once differed by 1 ulp (7e-9) in 6 of
+    # 1,024 elements of one kernel, which a repeat of the test alone never showed (oneDNN's kernels may
+    # round differently with other memory alignment). A different batch or noise would differ by 1e-3.
     for a, b in zip(expected, resumed):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
 class PoisonWeightsAt:
