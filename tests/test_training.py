@@ -93,7 +93,7 @@ def test_resume_mid_epoch_gives_the_uninterrupted_run(name, synthetic_mnist, tmp
     # same batches in the same order with the same noise: the same weights. Bit for bit in every run but
     # one: in a full-suite run the diffusion model's resumed weights once differed by 1 ulp (7e-9) in 6 of
     # 1,024 elements of one kernel, which a repeat of the test alone never showed (oneDNN's kernels may
-    # round differently with other memory alignment). A different batch or noise would differ by 1e-3.
+    # round differently with other memory alignment). Another batch or other noise moves weights far more.
     for a, b in zip(expected, resumed):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
