@@ -8,8 +8,8 @@ and ancestral DDPM with 50 and 250 steps (Keras) for comparison: the classifier
 Fréchet distance and class coverage of guided samples (labels cycling 0-9,
 guidance 2), how often the zoo's MNIST classifier reads the digit that was asked
 for, and seconds per image on this CPU. Every setting samples from the same noise
-(``default_rng(12345)``) through the app's loop over ``denoise_step``
-(``zoo/diffusion/tflite_sample.py``), in batches of ``--batch-size``. The
+(``default_rng(12345)``, as ``python -m zoo export`` and ``evaluate`` do) through the app's
+loop over ``denoise_step`` (``zoo/diffusion/tflite_sample.py``), in batches of ``--batch-size``. The
 committed DCGAN is measured on the same number of samples, because the Fréchet
 distance of n samples is biased upwards for small n: only equal counts compare.
 """
@@ -30,34 +30,12 @@ import numpy as np  # noqa: E402
 from zoo.core.artifacts import load_exported  # noqa: E402
 from run import machine  # noqa: E402  (benchmarks/run.py)
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+from zoo.diffusion.export import guided_samples  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "diffusion.json")
 SETTINGS = [("keras", "ddim", 10), ("keras", "ddim", 25), ("keras", "ddim", 50), ("keras", "ddim", 250),
             ("tflite", "ddim", 10), ("tflite", "ddim", 25), ("tflite", "ddim", 50), ("tflite", "ddim", 250),
             ("keras", "ddpm", 50), ("keras", "ddpm", 250)]
-
-
-def sample_with(runner, sampler, steps, num_samples, batch_size, guidance=2.0, seed=12345):
-    """Guided samples (labels 0-9 cycling) through the loop over ``denoise_step``; images, labels, seconds."""
-    from zoo.diffusion.export import reference_loop
-
-    rng = np.random.default_rng(seed)
-    labels = (np.arange(num_samples) % 10).astype(np.int32)
-    noise = rng.standard_normal((num_samples, 28, 28, 1)).astype(np.float32)
-    alpha_bars = np.asarray(runner.manifest["alpha_bars"], np.float32)
-
-    def denoise_step(x, t, l, w):
-        return runner("denoise_step", images_t=x, timestep=t, labels=l, guidance=w)["predicted_noise"]
-
-    images, seconds = [], 0.0
-    for start in range(0, num_samples, batch_size):
-        part = slice(start, min(start + batch_size, num_samples))
-        began = time.perf_counter()
-        images.append(reference_loop(denoise_step, alpha_bars, noise[part], labels[part],
-                                     np.full(len(labels[part]), guidance, np.float32), steps=steps, sampler=sampler,
-                                     seed=start))
-        seconds += time.perf_counter() - began
-    return np.concatenate(images), labels, seconds
 
 
 def single_image_seconds(runner, repeats=3):
@@ -148,10 +126,13 @@ def main():
             runners[runtime] = load_exported("diffusion", runtime=runtime, exported_dir=args.exported_dir)
         runner = runners[runtime]
         print(f"[diffusion] {runtime} {sampler} {steps} steps, {num_samples} samples", flush=True)
-        images, labels, seconds = sample_with(runner, sampler, steps, num_samples, args.batch_size)
+        began = time.perf_counter()
+        images, labels = guided_samples(runner, num_samples, batch_size=args.batch_size, progress=False, steps=steps,
+                                        sampler=sampler, in_graph=False)
+        seconds = time.perf_counter() - began
         metrics = quality.evaluate(images)
         _, classes = quality.features_and_classes(images)
-        row = {"runtime": runtime if runtime == "keras" else "tflite", "sampler": sampler, "steps": steps,
+        row = {"runtime": runtime, "sampler": sampler, "steps": steps,
                "frechet_distance": metrics["frechet_distance"], "classes_covered": metrics["classes_covered"],
                "guided_accuracy": round(float(np.mean(classes == labels)), 4),
                "seconds_per_image": round(seconds / num_samples, 4)}

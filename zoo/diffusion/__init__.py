@@ -15,6 +15,8 @@ def add_arguments(command, parser):
                             help="ddim: deterministic (default); ddpm: ancestral, fresh noise at every step")
     if command == "evaluate":
         parser.add_argument("--guidance", type=float, default=2.0)
+        parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the exported loop's 50)")
+        parser.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
 
 SPEC = register(ModelSpec(
     name="diffusion",

@@ -124,10 +124,17 @@ class KerasDiffusion(KerasFileModel):
         return {k: np.asarray(v) for k, v in self._functions[signature](*inputs.values()).items()}
 
 
-def guided_samples(runner, num_samples, guidance=2.0, seed=EVAL_SEED, batch_size=100, progress=True):
-    """``num_samples`` digits from ``generate`` with labels 0, 1, ..., 9, 0, ... and one guidance weight."""
+def guided_samples(runner, num_samples, guidance=2.0, seed=EVAL_SEED, batch_size=100, progress=True, steps=None,
+                   sampler="ddim", in_graph=True):
+    """``num_samples`` digits with labels 0, 1, ..., 9, 0, ... and one guidance weight.
+
+    DDIM with the exported step count runs the in-graph ``generate`` (unless
+    ``in_graph`` is False); other step counts and DDPM run the loop over ``denoise_step``.
+    """
     import keras
 
+    generate_steps = runner.manifest.get("generate_steps", GENERATE_STEPS)
+    steps = steps or generate_steps
     rng = np.random.default_rng(seed)
     labels = (np.arange(num_samples) % NUM_CLASSES).astype(np.int32)
     images = []
@@ -135,21 +142,29 @@ def guided_samples(runner, num_samples, guidance=2.0, seed=EVAL_SEED, batch_size
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
         noise = rng.standard_normal((n, *IMAGE_SHAPE)).astype(np.float32)
-        images.append(runner("generate", noise=noise, labels=labels[start : start + n],
-                             guidance=np.full(n, guidance, np.float32))["images"])
+        weights = np.full(n, guidance, np.float32)
+        if in_graph and sampler == "ddim" and steps == generate_steps:
+            images.append(runner("generate", noise=noise, labels=labels[start : start + n], guidance=weights)["images"])
+        else:
+            images.append(reference_loop(
+                lambda x, t, l, w: runner("denoise_step", images_t=x, timestep=t, labels=l, guidance=w)[
+                    "predicted_noise"], _alpha_bars(runner), noise, labels[start : start + n], weights, steps=steps,
+                sampler=sampler, seed=seed + start))
         if bar:
             bar.add(n)
     return np.concatenate(images), labels
 
 
-def quality_of(runner, quality, num_samples, guidance=2.0, seed=EVAL_SEED):
+def quality_of(runner, quality, num_samples, guidance=2.0, seed=EVAL_SEED, steps=None, sampler="ddim", **options):
     """Classifier FD and coverage of guided samples, and how often the classifier reads the asked-for digit."""
-    images, labels = guided_samples(runner, num_samples, guidance, seed)
+    steps = steps or runner.manifest.get("generate_steps", GENERATE_STEPS)
+    images, labels = guided_samples(runner, num_samples, guidance, seed, steps=steps, sampler=sampler, **options)
     metrics = quality.evaluate(images)
     _, classes = quality.features_and_classes(images)
     metrics["guided_accuracy"] = round(float(np.mean(classes == labels)), 4)
     metrics["guidance"] = guidance
-    metrics["ddim_steps"] = GENERATE_STEPS
+    metrics["sampler"] = sampler
+    metrics["steps"] = steps
     return metrics
 
 
@@ -250,15 +265,20 @@ def sample(*, digit=None, guidance=2.0, steps=GENERATE_STEPS, sampler="ddim", nu
     return output
 
 
-def evaluate(*, runtime="tflite", variant="float32", num_samples=1000, guidance=2.0, seed=None,
-             exported_dir=EXPORTED_DIR):
+def evaluate(*, runtime="tflite", variant="float32", num_samples=1000, guidance=2.0, steps=None, sampler="ddim",
+             seed=None, exported_dir=EXPORTED_DIR):
     """FD, coverage and guided accuracy of the exported model's guided samples."""
     import json
 
     from zoo.core.artifacts import load_exported
     from zoo.core.metrics import MnistQuality
 
+    if sampler not in SAMPLERS:
+        raise BadInputError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
+    if steps is not None and steps < 1:
+        raise BadInputError(f"--steps must be at least 1, got {steps}")
     runner = load_exported(NAME, runtime=runtime, variant=variant, exported_dir=exported_dir)
-    metrics = quality_of(runner, MnistQuality(), num_samples, guidance, EVAL_SEED if seed is None else seed)
+    metrics = quality_of(runner, MnistQuality(), num_samples, guidance, EVAL_SEED if seed is None else seed,
+                         steps=steps, sampler=sampler)
     print(json.dumps({"model": NAME, "runtime": runtime, "variant": variant, **metrics}, indent=2))
     return metrics
