@@ -74,7 +74,7 @@ def test_committed_dcgan_beats_keras_io_dcgan_in_the_same_time():
     assert np.isfinite(baseline["metrics"]["frechet_distance"])
 
 
-@pytest.mark.parametrize("name", IMAGE_MODELS)
+@pytest.mark.parametrize("name", IMAGE_MODELS + ("diffusion",))
 def test_committed_keras_file_samples_in_a_fresh_process(name, tmp_path):
     # a fresh process has imported none of the model's classes; loading must still work
     output = str(tmp_path / f"{name}-keras.png")
