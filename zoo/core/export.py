@@ -225,16 +225,20 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
 def quantization_check(metrics, metric, tolerance=0.10):
     """How far each quantized TFLite variant's ``metric`` is from float32's."""
     base = metrics["tflite_float32"][metric]
-    check = {}
+    changes = {}
     for variant in ("float16", "int8"):
         value = metrics[f"tflite_{variant}"][metric]
-        change = (value - base) / abs(base) if base else 0.0
+        changes[variant] = (value - base) / abs(base) if base else 0.0
+    good = [v for v, change in changes.items() if abs(change) <= tolerance]
+    check = {}
+    for variant, change in changes.items():
         check[variant] = {"metric": metric, "relative_change_vs_float32": round(change, 4),
                           f"within_{round(tolerance * 100)}_percent": abs(change) <= tolerance}
         if abs(change) > tolerance:
+            instead = f"the {good[0]} variant (within the bound)" if good else "the float32 file"
             check[variant]["note"] = (
                 f"{variant} changes {metric} by {change:+.0%}, beyond the {tolerance:.0%} bound; it is "
-                "shipped for size, but use the float16 variant (within the bound) where quality matters")
+                f"shipped for size, but use {instead} where quality matters")
     return check
 
 
