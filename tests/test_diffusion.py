@@ -280,3 +280,25 @@ def test_cli_sample_ddim_and_ddpm_and_its_errors(exported, tmp_path):
         bad = subprocess.run([sys.executable, "-m", "zoo", "sample", "diffusion", "--exported-dir", parent, *options],
                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+
+
+def test_float16_tflite_generate_survives_the_full_1000_step_schedule(tmp_path):
+    """The float16 converter stores every float constant in float16, the noise schedule included:
+    abar_999 (2.4e-9) and 1 - abar_0 (4e-5) must not round to 0 there (they once did, and the
+    in-graph DDIM divided by zero). The tiny preset has T = 100, where this cannot show, so T = 1000."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = Diffusion(**{**PRESETS["tiny"], "num_timesteps": 1000}, seed=0)
+    rng = np.random.default_rng(0)
+    for weight in model.ema_unet.weights:
+        weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
+    generate = [s for s in diffusion_export.signatures(model, steps=STEPS) if s.name == "generate"]
+    core_export.write_saved_model(str(tmp_path / "saved"), generate)
+    noise, labels, guidance = inputs(4, seed=2)
+    expected = np.asarray(model.generate(noise, labels, guidance, steps=STEPS)["images"])
+    for variant in ("float32", "float16"):
+        flatbuffer = core_export.convert_to_tflite(str(tmp_path / "saved"), ["generate"], variant)
+        run = Interpreter(model_content=flatbuffer).get_signature_runner("generate")
+        images = run(noise=noise, labels=labels, guidance=guidance)["images"]
+        # float16 weights change the network by ~1e-3; a zero in the schedule changes images by ~1
+        np.testing.assert_allclose(images, expected, atol=1e-4 if variant == "float32" else 0.05, err_msg=variant)

@@ -217,7 +217,14 @@ class Diffusion(keras.Model):
         self.unet = UNet(**unet_config, name="unet")
         self.ema_unet = UNet(**unet_config, name="ema_unet")
         self.num_timesteps = self.unet.num_timesteps
-        self.alpha_bars = tf.constant(cosine_alpha_bars(self.num_timesteps))
+        alpha_bars = cosine_alpha_bars(self.num_timesteps)
+        self.alpha_bars = tf.constant(alpha_bars)
+        # The graph looks up square roots, not abar itself: the float16 TFLite variant stores constants in
+        # float16, where abar_999 (2.4e-9) and 1 - abar_t for small t round to 0 and the DDIM update would
+        # divide by zero; both square roots keep float16's relative precision (<5e-4). Computed in float32
+        # exactly as tf.sqrt(abar) was, so float32 outputs are unchanged and match the NumPy loop.
+        self.sqrt_alpha_bars = tf.constant(np.sqrt(alpha_bars))
+        self.sqrt_one_minus_alpha_bars = tf.constant(np.sqrt(np.float32(1.0) - alpha_bars))
         self.noise_seed = keras.random.SeedGenerator(self.seed)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         dummy = (tf.zeros([1, *IMAGE_SHAPE]), tf.zeros([1], tf.int32), tf.zeros([1], tf.int32))
@@ -236,8 +243,8 @@ class Diffusion(keras.Model):
 
     def add_noise(self, images, timestep, noise):
         """Forward noising in closed form: ``sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise``."""
-        alpha_bar = tf.reshape(tf.gather(self.alpha_bars, timestep), [-1, 1, 1, 1])
-        return tf.sqrt(alpha_bar) * images + tf.sqrt(1.0 - alpha_bar) * noise
+        signal, spread = self._schedule_at(timestep)
+        return signal * images + spread * noise
 
     def train_step(self, data):
         images, labels = data  # images in [-1, 1], labels 0..9
@@ -296,13 +303,19 @@ class Diffusion(keras.Model):
 
     def ddim_update(self, images_t, timestep, previous_timestep, predicted_noise):
         """One deterministic DDIM step (eta = 0) from ``timestep`` to ``previous_timestep`` (-1: the end)."""
-        alpha_bar = tf.reshape(tf.gather(self.alpha_bars, timestep), [-1, 1, 1, 1])
-        previous = tf.reshape(tf.where(previous_timestep >= 0,
-                                       tf.gather(self.alpha_bars, tf.maximum(previous_timestep, 0)), 1.0),
-                              [-1, 1, 1, 1])
-        x0 = tf.clip_by_value((images_t - tf.sqrt(1.0 - alpha_bar) * predicted_noise) / tf.sqrt(alpha_bar), -1.0, 1.0)
-        noise = (images_t - tf.sqrt(alpha_bar) * x0) / tf.sqrt(1.0 - alpha_bar)  # consistent with the clipped x0
-        return tf.sqrt(previous) * x0 + tf.sqrt(1.0 - previous) * noise
+        signal, spread = self._schedule_at(timestep)
+        signal_previous, spread_previous = self._schedule_at(previous_timestep)
+        x0 = tf.clip_by_value((images_t - spread * predicted_noise) / signal, -1.0, 1.0)
+        noise = (images_t - signal * x0) / spread  # consistent with the clipped x0
+        return signal_previous * x0 + spread_previous * noise
+
+    def _schedule_at(self, timestep):
+        """``sqrt(abar_t)`` and ``sqrt(1 - abar_t)`` shaped ``[batch, 1, 1, 1]``; t = -1 is clean data (1, 0)."""
+        valid = timestep >= 0
+        index = tf.maximum(timestep, 0)
+        signal = tf.where(valid, tf.gather(self.sqrt_alpha_bars, index), 1.0)
+        spread = tf.where(valid, tf.gather(self.sqrt_one_minus_alpha_bars, index), 0.0)
+        return tf.reshape(signal, [-1, 1, 1, 1]), tf.reshape(spread, [-1, 1, 1, 1])
 
     def generate(self, noise, labels, guidance, steps=50):
         """DDIM with ``steps`` steps in a ``tf.while_loop``: images ``[batch, 28, 28, 1]`` in [0, 1]."""
