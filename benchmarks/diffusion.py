@@ -70,8 +70,10 @@ def plot(results, path, grids):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure = plt.figure(figsize=(12, 7.5))
-    axes_fd, axes_accuracy = figure.add_subplot(2, 2, 1), figure.add_subplot(2, 2, 2)
+    # the charts on top; below, one image: a row of digits 0-9 per setting, labelled on the left
+    figure = plt.figure(figsize=(12, 10))
+    layout = figure.add_gridspec(2, 2, height_ratios=[1, 1.15])
+    axes_fd, axes_accuracy = figure.add_subplot(layout[0, 0]), figure.add_subplot(layout[0, 1])
     for key, style in (("keras/ddim", "o-"), ("tflite/ddim", "s--"), ("keras/ddpm", "^-")):
         rows = [r for r in results["settings"] if f"{r['runtime']}/{r['sampler']}" == key]
         if not rows:
@@ -90,12 +92,19 @@ def plot(results, path, grids):
         axes.legend()
         axes.grid(alpha=0.3)
     axes_fd.set_title(f"{results['num_samples']} guided samples per point, guidance {results['guidance']}")
-    for i, (title, images) in enumerate(grids):
-        axes = figure.add_subplot(2, len(grids), len(grids) + i + 1)
-        rows = [np.concatenate(list(images[r * 10 : r * 10 + 10, :, :, 0]), axis=1) for r in range(2)]
-        axes.imshow(np.concatenate(rows, axis=0), cmap="gray", vmin=0, vmax=1)
-        axes.set_title(title, fontsize=9)
-        axes.axis("off")
+    if grids:
+        gap = 3  # white pixels between rows
+        rows = [np.pad(np.concatenate(list(images[:10, :, :, 0]), axis=1), ((0, gap), (0, 0)), constant_values=1.0)
+                for _, images in grids]
+        axes = figure.add_subplot(layout[1, :])
+        axes.imshow(np.concatenate(rows, axis=0)[:-gap], cmap="gray", vmin=0, vmax=1)
+        axes.set_yticks([(28 + gap) * i + 13.5 for i in range(len(grids))], [title for title, _ in grids])
+        axes.set_xticks([28 * d + 13.5 for d in range(10)], [str(d) for d in range(10)])
+        axes.tick_params(length=0)
+        axes.set_title("Keras samples asked for digits 0-9 (labels on the axis), the same start noise in every row",
+                       fontsize=10)
+        for side in axes.spines.values():
+            side.set_visible(False)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -138,8 +147,8 @@ def main():
                "seconds_per_image": round(seconds / num_samples, 4)}
         print(f"    {row}", flush=True)
         results["settings"].append(row)
-        if runtime == "keras" and len(images) >= 20:
-            grids.append((f"{sampler.upper()} {steps} steps", images[:20]))
+        if runtime == "keras" and len(images) >= 10:
+            grids.append((f"{sampler.upper()} {steps} steps", images[:10]))
     for runtime, runner in (("keras", None), ("tflite", None)):
         runner = load_exported("diffusion", runtime=runtime, exported_dir=args.exported_dir)
         results[f"{runtime}_generate_seconds_batch1"] = single_image_seconds(runner)
