@@ -1,4 +1,4 @@
-"""Export, sample and evaluate the diffusion model (work in progress: see issue 5).
+"""Export, sample and evaluate the diffusion model.
 
     python -m zoo export diffusion
     python -m zoo sample diffusion --digit 7 --guidance 2.0 --steps 50
