@@ -2,6 +2,7 @@
 
     python benchmarks/diffusion.py            # writes benchmarks/results/diffusion.json and diffusion.png
     python benchmarks/diffusion.py --quick    # smoke run: few samples
+    python benchmarks/diffusion.py --threads-only   # LiteRT with 1 and 2 threads, added to the JSON
 
 For DDIM with 10, 25, 50 and 250 steps (Keras ``.keras`` file and LiteRT float32),
 and ancestral DDPM with 50 and 250 steps (Keras) for comparison: the classifier
@@ -49,6 +50,26 @@ def single_image_seconds(runner, repeats=3):
         runner("generate", **inputs)
         times.append(time.perf_counter() - began)
     return round(float(np.median(times)), 3)
+
+
+def litert_threads(exported_dir, repeats=3):
+    """Seconds for ``generate`` at batch 1 and one ``denoise_step`` at batch 100, LiteRT float32, 1 and 2 threads."""
+    rng = np.random.default_rng(0)
+    step_inputs = {"images_t": rng.standard_normal((100, 28, 28, 1)).astype(np.float32),
+                   "timestep": np.full(100, 500, np.int32), "labels": np.arange(100, dtype=np.int32) % 10,
+                   "guidance": np.full(100, 2.0, np.float32)}
+    rows = []
+    for threads in (1, 2):
+        runner = load_exported("diffusion", runtime="tflite", exported_dir=exported_dir, num_threads=threads)
+        runner("denoise_step", **step_inputs)
+        began = time.perf_counter()
+        for _ in range(repeats):
+            runner("denoise_step", **step_inputs)
+        step_seconds = round((time.perf_counter() - began) / repeats, 3)
+        rows.append({"num_threads": threads, "denoise_step_seconds_batch100": step_seconds,
+                     "generate_seconds_batch1": single_image_seconds(runner, repeats)})
+        print(f"    {rows[-1]}", flush=True)
+    return rows
 
 
 def dcgan_reference(quality, num_samples, exported_dir):
@@ -115,9 +136,21 @@ def main():
     parser.add_argument("--num-samples", type=int, default=200, help="guided samples per setting (default 200)")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="10 samples, DDIM 10 and 25 steps only")
+    parser.add_argument("--threads-only", action="store_true",
+                        help="only time LiteRT with 1 and 2 threads; adds 'litert_threads' to the existing JSON")
     parser.add_argument("--exported-dir", default=EXPORTED_DIR)
     parser.add_argument("--output", default=RESULTS, help=f"results JSON (default {os.path.relpath(RESULTS)})")
     args = parser.parse_args()
+
+    if args.threads_only:
+        with open(args.output) as f:
+            results = json.load(f)
+        results["litert_threads"] = litert_threads(args.exported_dir)
+        results["litert_threads_command"] = "python " + " ".join(sys.argv)
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"updated {args.output}")
+        return
 
     from zoo.core.metrics import MnistQuality
 
@@ -153,6 +186,7 @@ def main():
         runner = load_exported("diffusion", runtime=runtime, exported_dir=args.exported_dir)
         results[f"{runtime}_generate_seconds_batch1"] = single_image_seconds(runner)
     results["generate_steps"] = runner.manifest["generate_steps"]
+    results["litert_threads"] = litert_threads(args.exported_dir)
     results["dcgan"] = dcgan_reference(quality, num_samples, args.exported_dir)
     results["minutes"] = round((time.time() - started) / 60, 1)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)

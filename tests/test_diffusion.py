@@ -207,13 +207,16 @@ assert "zoo" not in sys.modules
     np.testing.assert_allclose(out["generated"], expected["images"], atol=1e-4 * IMAGE_SCALE["images"])
     # its command line writes a PNG, and refuses a bad digit with a message, not a traceback
     ok = subprocess.run([sys.executable, "tflite_sample.py", "diffusion.tflite", "--digit", "3", "--num", "4",
-                         "--steps", "3", "--sampler", "ddpm", "--output", "three.png"], cwd=tmp_path, env=env,
+                         "--steps", "3", "--sampler", "ddpm", "--threads", "2", "--output", "three.png"], cwd=tmp_path, env=env,
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert (tmp_path / "three.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = subprocess.run([sys.executable, "tflite_sample.py", "diffusion.tflite", "--digit", "12"], cwd=tmp_path,
                          env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--digit must be 0-9" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "tflite_sample.py", "diffusion.tflite", "--threads", "0"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--threads must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
 
 
 @pytest.mark.parametrize("runtime", ["tflite", "savedmodel", "keras"])
@@ -302,3 +305,10 @@ def test_float16_tflite_generate_survives_the_full_1000_step_schedule(tmp_path):
         images = run(noise=noise, labels=labels, guidance=guidance)["images"]
         # float16 weights change the network by ~1e-3; a zero in the schedule changes images by ~1
         np.testing.assert_allclose(images, expected, atol=1e-4 if variant == "float32" else 0.05, err_msg=variant)
+
+
+def test_litert_threads_change_speed_not_results(exported):
+    noise, labels, guidance = inputs()
+    one, two = (load_exported(exported, runtime="tflite", num_threads=n) for n in (1, 2))
+    np.testing.assert_allclose(two("generate", noise=noise, labels=labels, guidance=guidance)["images"],
+                               one("generate", noise=noise, labels=labels, guidance=guidance)["images"], atol=1e-5)

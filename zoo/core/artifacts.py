@@ -187,7 +187,8 @@ def resolve_model_dir(name_or_dir, exported_dir=EXPORTED_DIR):
     return os.path.join(exported_dir, name_or_dir)
 
 
-def load_exported(name_or_dir, runtime="tflite", variant="float32", exported_dir=EXPORTED_DIR, verify=True):
+def load_exported(name_or_dir, runtime="tflite", variant="float32", exported_dir=EXPORTED_DIR, verify=True,
+                  num_threads=None):
     """A runner for an exported model, verified against its manifest.
 
     Args:
@@ -195,13 +196,16 @@ def load_exported(name_or_dir, runtime="tflite", variant="float32", exported_dir
         runtime: "tflite" (LiteRT), "savedmodel" (TensorFlow) or "keras" (the
             ``.keras`` file, loaded with ``safe_mode=True``).
         variant: for TFLite, "float32", "float16" or "int8".
+        num_threads: LiteRT's CPU threads (default: LiteRT's own, one thread here);
+            ignored by the other runtimes.
     """
     model_dir = resolve_model_dir(name_or_dir, exported_dir)
     manifest = read_manifest(model_dir, verify=verify)
     if runtime == "tflite":
         if variant not in manifest["tflite"]:
             raise BadInputError(f"unknown TFLite variant {variant!r}; choose from {sorted(manifest['tflite'])}")
-        return TFLiteModel(os.path.join(model_dir, manifest["tflite"][variant]["path"]), manifest)
+        return TFLiteModel(os.path.join(model_dir, manifest["tflite"][variant]["path"]), manifest,
+                           num_threads=num_threads)
     if runtime == "savedmodel":
         return SavedModelModel(os.path.join(model_dir, manifest["savedmodel"]["path"]), manifest)
     if runtime == "keras":

@@ -162,6 +162,8 @@ def main(argv=None):
     parser.add_argument("--num", type=int, default=None, help="how many images (default 16 of a digit, else 100)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="diffusion.png")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="LiteRT CPU threads (default: all cores; LiteRT's own default is one)")
     args = parser.parse_args(argv)
     try:
         if args.digit is not None and not 0 <= args.digit < NUM_CLASSES:
@@ -171,7 +173,9 @@ def main(argv=None):
         noise = np.random.default_rng(args.seed).standard_normal((num, 28, 28, 1)).astype(np.float32)
         guidance = np.full(num, args.guidance, np.float32)
         check_inputs(noise, labels, guidance)
-        denoiser = TFLiteDenoiser(args.tflite)
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        denoiser = TFLiteDenoiser(args.tflite, num_threads=args.threads)
         loop = ddim_loop if args.sampler == "ddim" else ddpm_loop
         images = loop(denoiser, denoiser.alpha_bars, noise, labels, guidance, steps=args.steps,
                       on_step=lambda i, *_: print(f"\rstep {i + 1}/{args.steps}", end="", file=sys.stderr))
