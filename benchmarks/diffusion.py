@@ -39,17 +39,22 @@ SETTINGS = [("keras", "ddim", 10), ("keras", "ddim", 25), ("keras", "ddim", 50),
             ("keras", "ddpm", 50), ("keras", "ddpm", 250)]
 
 
+def median_seconds(call, repeats=3):
+    """Median seconds of ``call()`` over ``repeats`` runs, after one warm-up run."""
+    call()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - began)
+    return round(float(np.median(times)), 3)
+
+
 def single_image_seconds(runner, repeats=3):
     """Seconds for one image (batch 1) from the in-graph ``generate`` signature: what a phone app waits."""
     inputs = {"noise": np.random.default_rng(0).standard_normal((1, 28, 28, 1)).astype(np.float32),
               "labels": np.array([7], np.int32), "guidance": np.array([2.0], np.float32)}
-    runner("generate", **inputs)
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        runner("generate", **inputs)
-        times.append(time.perf_counter() - began)
-    return round(float(np.median(times)), 3)
+    return median_seconds(lambda: runner("generate", **inputs), repeats)
 
 
 def litert_threads(exported_dir, repeats=3):
@@ -61,12 +66,9 @@ def litert_threads(exported_dir, repeats=3):
     rows = []
     for threads in (1, 2):
         runner = load_exported("diffusion", runtime="tflite", exported_dir=exported_dir, num_threads=threads)
-        runner("denoise_step", **step_inputs)
-        began = time.perf_counter()
-        for _ in range(repeats):
-            runner("denoise_step", **step_inputs)
-        step_seconds = round((time.perf_counter() - began) / repeats, 3)
-        rows.append({"num_threads": threads, "denoise_step_seconds_batch100": step_seconds,
+        rows.append({"num_threads": threads,
+                     "denoise_step_seconds_batch100": median_seconds(lambda: runner("denoise_step", **step_inputs),
+                                                                     repeats),
                      "generate_seconds_batch1": single_image_seconds(runner, repeats)})
         print(f"    {rows[-1]}", flush=True)
     return rows

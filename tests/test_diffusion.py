@@ -23,14 +23,18 @@ from zoo.diffusion.model import NULL_LABEL, PRESETS, Diffusion, cosine_alpha_bar
 STEPS = 4  # DDIM steps of the exported test model
 
 
-@pytest.fixture(scope="module")
-def model():
+def random_tiny_model(**overrides):
     """A tiny model with random (not zero-initialised) output layers, so every path is exercised."""
-    diffusion = Diffusion(**PRESETS["tiny"], seed=0)
+    diffusion = Diffusion(**{**PRESETS["tiny"], **overrides}, seed=0)
     rng = np.random.default_rng(0)
     for weight in diffusion.ema_unet.weights:
         weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
     return diffusion
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_tiny_model()
 
 
 @pytest.fixture(scope="module")
@@ -291,10 +295,7 @@ def test_float16_tflite_generate_survives_the_full_1000_step_schedule(tmp_path):
     in-graph DDIM divided by zero). The tiny preset has T = 100, where this cannot show, so T = 1000."""
     from ai_edge_litert.interpreter import Interpreter
 
-    model = Diffusion(**{**PRESETS["tiny"], "num_timesteps": 1000}, seed=0)
-    rng = np.random.default_rng(0)
-    for weight in model.ema_unet.weights:
-        weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
+    model = random_tiny_model(num_timesteps=1000)
     generate = [s for s in diffusion_export.signatures(model, steps=STEPS) if s.name == "generate"]
     core_export.write_saved_model(str(tmp_path / "saved"), generate)
     noise, labels, guidance = inputs(4, seed=2)
