@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from zoo.core.artifacts import load_exported  # noqa: E402
 from run import machine  # noqa: E402  (benchmarks/run.py)
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
-from zoo.diffusion.export import guided_samples  # noqa: E402
+from zoo.diffusion.recipe import guided_samples  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "diffusion.json")
 SETTINGS = [("keras", "ddim", 10), ("keras", "ddim", 25), ("keras", "ddim", 50), ("keras", "ddim", 250),
@@ -76,12 +76,13 @@ def litert_threads(exported_dir, repeats=3):
 
 def dcgan_reference(quality, num_samples, exported_dir):
     from zoo.core.export import noise_batches
-    from zoo.gan.export import EVAL_SEED, generate_from_runner, serving_input
+    from zoo.core.image_generation import generate_from_runner, serving_input
+    from zoo.core.registry import get_recipe
 
     if not os.path.isfile(os.path.join(exported_dir, "dcgan", "manifest.json")):
         return None
     runner = load_exported("dcgan", runtime="tflite", exported_dir=exported_dir)
-    images = generate_from_runner(runner, noise_batches(serving_input(runner)[1]["shape"][1], num_samples, EVAL_SEED))
+    images = generate_from_runner(runner, noise_batches(serving_input(runner)[1]["shape"][1], num_samples, get_recipe("dcgan").eval_seed))
     metrics = quality.evaluate(images)
     return {"frechet_distance": metrics["frechet_distance"], "classes_covered": metrics["classes_covered"],
             "num_samples": num_samples, "runtime": "tflite_float32"}

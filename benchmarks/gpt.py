@@ -98,10 +98,10 @@ def measure_step_seconds(steps=8):
     import tensorflow as tf
 
     from zoo.gpt.model import GPT, PRESETS
-    from zoo.gpt.train import compile_for_training
+    from zoo.gpt.recipe import adamw_with_warmup
 
     model = GPT(**PRESETS[OURS["preset"]], seed=0)
-    compile_for_training(model, {"learning_rate": 1e-3, "warmup_steps": 10, "decay_steps": 100})
+    adamw_with_warmup(model, {"learning_rate": 1e-3, "warmup_steps": 10, "decay_steps": 100})
     tokens = tf.zeros([OURS["batch_size"], model.context_length], tf.int32)
     step = tf.function(model.train_step)
     for _ in range(3):
@@ -115,10 +115,12 @@ def measure_step_seconds(steps=8):
 
 def train_ours(budget, run_dir, output):
     """Runs in its own process (``--train-ours``), so its clock starts as nanoGPT's does."""
+    from zoo.core import commands
+    from zoo.core.artifacts import ModelRunner
     from zoo.core.data import tiny_shakespeare, window_starts
-    from zoo.gpt import export as gpt_export
-    from zoo.gpt import train as gpt_train
+    from zoo.core.registry import get_recipe
     from zoo.gpt.model import PRESETS
+    from zoo.gpt.recipe import validation_loss
 
     steps_per_epoch = len(window_starts(len(tiny_shakespeare("train")), PRESETS[OURS["preset"]]["context_length"])) \
         // OURS["batch_size"]
@@ -126,11 +128,11 @@ def train_ours(budget, run_dir, output):
     # time measured here (inside the budget: this process's clock is already running)
     step_seconds = measure_step_seconds()
     epochs = max(1, round((budget - (time.time() - START)) / (1.15 * step_seconds) / steps_per_epoch))
-    state = gpt_train.train(**OURS, epochs=epochs, run_dir=run_dir, fresh=True, callbacks=[StopAfter(budget)],
-                            sample_every_epoch=False, verbose=2)
+    state = commands.train("gpt", **OURS, epochs=epochs, run_dir=run_dir, fresh=True, callbacks=[StopAfter(budget)],
+                           samples=False, verbose=2)
     wall = time.time() - START
-    model, _, _ = gpt_train.load_trained(run_dir)
-    validation = gpt_export.validation_loss(gpt_export.InMemoryGPT(model), tiny_shakespeare("validation"), 64)
+    model, _, _ = commands.load_run("gpt", run_dir)
+    validation = validation_loss(ModelRunner(get_recipe("gpt"), model), tiny_shakespeare("validation"), 64)
     result = {"recipe": f"python -m zoo train gpt --preset {OURS['preset']} --batch-size {OURS['batch_size']} "
                         f"--learning-rate {OURS['learning_rate']} --epochs {epochs}, stopped at {budget:.0f} s",
               "wall_seconds": round(wall, 1), "iterations": state["step"],
@@ -146,7 +148,7 @@ def generation_speed(exported_dir, new_bytes=None, repeats=3):
     """Bytes per second of greedy generation after a 6-byte prompt, for each way of running the model."""
     from zoo.core.artifacts import load_exported
     from zoo.gpt import tflite_generate
-    from zoo.gpt.export import RunnerGPT, context_length_of
+    from zoo.gpt.recipe import RunnerGPT, context_length_of
 
     results = {}
     prompt = list(b"ROMEO:")

@@ -36,7 +36,7 @@ from zoo.core.metrics import MnistQuality  # noqa: E402
 from zoo.core.paths import EXPORTED_DIR  # noqa: E402
 from zoo.core.plotting import save_image_grid  # noqa: E402
 from zoo.core.training import set_seed  # noqa: E402
-from zoo.gan.export import EVAL_SEED  # noqa: E402
+from zoo.core.registry import get_recipe  # noqa: E402
 
 LATENT_DIM = 128
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -123,7 +123,7 @@ def main():
     gan.fit(dataset, epochs=1000, callbacks=[stopper], verbose=2)
     trained = time.time() - stopper.start
 
-    batches = noise_batches(LATENT_DIM, args.num_eval_samples, EVAL_SEED)
+    batches = noise_batches(LATENT_DIM, args.num_eval_samples, get_recipe("dcgan").eval_seed)
     generated = np.concatenate([gan.generator(n, training=False).numpy() for n in batches])
     metrics = MnistQuality().evaluate(generated)
     os.makedirs(RESULTS, exist_ok=True)

@@ -96,16 +96,13 @@ def disk_size(model_dir, manifest, runtime, variant):
 
 def training_throughput(name, steps, batch_size=128):
     """Examples per second of the base preset's train_step on synthetic MNIST-shaped batches."""
-    import importlib
-
     import tensorflow as tf
 
-    from zoo.core.registry import get_model
+    from zoo.core.registry import get_recipe
     from zoo.core.training import set_seed
 
     set_seed(0)
-    model_class = get_model(name).entry_point("model")
-    model = model_class(**importlib.import_module(model_class.__module__).PRESETS["base"])
+    model = get_recipe(name).create_model("base")
     model.compile()
     images = np.random.default_rng(0).uniform(-1, 1, (batch_size * (steps + 2), 28, 28, 1)).astype(np.float32)
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
@@ -119,7 +116,10 @@ def training_throughput(name, steps, batch_size=128):
 def quality(name, model_dir, runtime, variant, num_samples):
     from zoo.core.export import noise_batches
     from zoo.core.metrics import MnistQuality
-    from zoo.gan.export import EVAL_SEED, generate_from_runner, serving_input
+    from zoo.core.image_generation import generate_from_runner, serving_input
+    from zoo.core.registry import get_recipe
+
+    EVAL_SEED = get_recipe(name).eval_seed
 
     runner = load_exported(model_dir, runtime=runtime, variant=variant or "float32")
     latent_dim = serving_input(runner)[1]["shape"][1]

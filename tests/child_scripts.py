@@ -45,18 +45,17 @@ def mirrored_parity(run_dir):
     """Train each model for 2 steps on one device and on 2 mirrored CPUs; report the largest difference."""
     devices = _two_logical_cpus()
     _without_dropout()
-    from zoo.core.registry import get_model, model_names
+    from zoo.core import commands
+    from zoo.core.registry import model_names
 
     report = {}
     for name in model_names():
-        train = get_model(name).entry_point("train")
-        load = __import__(f"zoo.{name}.train", fromlist=["load_trained"]).load_trained
         results = {}
         for strategy in ("default", "mirrored"):
             folder = os.path.join(run_dir, f"{name}-{strategy}")
-            state = train(preset="tiny", batch_size=32, limit=64, epochs=1, run_dir=folder, verbose=0,
+            state = commands.train(name, preset="tiny", batch_size=32, limit=64, epochs=1, run_dir=folder, verbose=0,
                           strategy=strategy, devices=devices if strategy == "mirrored" else None)
-            model, _, _ = load(folder)
+            model, _, _ = commands.load_run(name, folder)
             optimizers = [getattr(model, a) for a in ("optimizer", "generator_optimizer", "discriminator_optimizer")
                           if getattr(model, a, None) is not None and getattr(model, a).built]
             slots = [v.numpy() for o in optimizers for v in o.variables if v.dtype == "float32" and v.shape.rank]
@@ -94,9 +93,9 @@ class _SaveWeightsAtEnd:
 
 def multiworker_worker(name, run_dir, output):
     """One worker of a loopback cluster (TF_CONFIG set by the test): train a tiny model for 2 steps."""
-    from zoo.core.registry import get_model
+    from zoo.core import commands
 
-    state = get_model(name).entry_point("train")(preset="tiny", batch_size=32, limit=64, epochs=1, run_dir=run_dir, verbose=0,
+    state = commands.train(name, preset="tiny", batch_size=32, limit=64, epochs=1, run_dir=run_dir, verbose=0,
                   strategy="multiworker", callbacks=[_SaveWeightsAtEnd(output)])
     print(json.dumps({"step": state["step"], "metrics": state["metrics"]}))
 
@@ -116,12 +115,38 @@ class _KillAtStep:
 def train_then_sigkill(name, step, *cli_options):
     """``python -m zoo train <name> <options>``, killed with SIGKILL after ``step`` steps of this process."""
     from zoo.__main__ import build_parser, parse
-    from zoo.core.registry import get_model
+    from zoo.core import commands
 
     args = parse(build_parser(), ["train", name, *cli_options])
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "model") and v is not None}
-    get_model(name).entry_point("train")(**options, callbacks=[_KillAtStep(step)])
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "model")}
+    commands.train(name, **options, callbacks=[_KillAtStep(step)])
     raise SystemExit("not killed: the run ended before the step")
+
+
+class _SignalAtStep:
+    """Sends this process ``signal_name`` (SIGINT, SIGTERM) after global step ``step``, as Ctrl-C would."""
+
+    def __init__(self, step, signal_name):
+        self.step, self.signum, self.done = int(step), getattr(signal, signal_name), 0
+
+    def on_train_batch_end(self, batch, logs):
+        self.done += 1
+        if self.done == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+def train_then_signal(name, signal_name, step, *cli_options):
+    """``python -m zoo train <name> <options>`` (the CLI itself), sent ``signal_name`` after ``step`` steps."""
+    from zoo import __main__ as cli
+    from zoo.core import commands
+
+    train = commands.train
+
+    def train_with_signal(*args, callbacks=(), **options):
+        return train(*args, callbacks=[*callbacks, _SignalAtStep(step, signal_name)], **options)
+
+    commands.train = train_with_signal
+    sys.exit(cli.main(["train", name, *cli_options]))
 
 
 def sigkill_while_writing_checkpoint(name, step, *cli_options):

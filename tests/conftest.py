@@ -6,9 +6,13 @@ import pytest  # noqa: E402
 
 
 def has_mnist():
-    from zoo.core.data import DATA_DIR_ENV
+    from zoo.core.data import data_dir
+    from zoo.core.errors import DataNotFoundError
 
-    root = os.environ.get(DATA_DIR_ENV)
+    try:
+        root = data_dir()
+    except DataNotFoundError:
+        return False
     return bool(root) and os.path.isdir(os.path.join(root, "mnist"))
 
 
@@ -46,3 +50,47 @@ def synthetic_text(num_bytes, seed=0):
 
     alphabet = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz ABCDEF\n", np.uint8)
     return np.random.default_rng(seed).choice(alphabet, num_bytes).tobytes()
+
+
+@pytest.fixture(scope="session")
+def synthetic_data_dir(tmp_path_factory):
+    """Synthetic MNIST and text files, a ZOO_DATA_DIR for tests that must not depend on the real data."""
+    return write_synthetic_mnist(tmp_path_factory.mktemp("synthetic-data"), train=256, test=64)
+
+
+class data_dir_set:
+    """``with data_dir_set(folder):`` ZOO_DATA_DIR points at ``folder`` inside the block only."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __enter__(self):
+        self.previous = os.environ.get("ZOO_DATA_DIR")
+        os.environ["ZOO_DATA_DIR"] = self.folder
+
+    def __exit__(self, *exc):
+        if self.previous is None:
+            del os.environ["ZOO_DATA_DIR"]
+        else:
+            os.environ["ZOO_DATA_DIR"] = self.previous
+
+
+@pytest.fixture(scope="session")
+def tiny_export(synthetic_data_dir, tmp_path_factory):
+    """``tiny_export(name) -> (model, exported folder)``: the recipe's test model through its whole export
+    (metrics at the recipe's quick settings on synthetic data, samples, manifest), once per session."""
+    from zoo.core.export import export_model
+    from zoo.core.registry import get_recipe
+
+    made = {}
+
+    def export(name):
+        if name not in made:
+            recipe = get_recipe(name)
+            model = recipe.test_model()
+            with data_dir_set(synthetic_data_dir):
+                plan = recipe.export_plan(model, {"command": "tests"}, **recipe.quick_options.get("export", {}))
+                made[name] = model, export_model(plan, str(tmp_path_factory.mktemp(f"export-{name}")))
+        return made[name]
+
+    return export

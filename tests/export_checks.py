@@ -117,10 +117,14 @@ LOAD_WITHOUT_ZOO = textwrap.dedent("""
 
 def check_loads_without_zoo(exported_dir, inputs, expected, tmp_path, scale=None):
     """SavedModel and float32 TFLite give ``expected`` in a process that cannot import zoo."""
+    def storable(value):  # np.load refuses object arrays without pickle: strings as bytes
+        value = np.asarray(value)
+        return value.astype("S") if value.dtype.kind == "O" else value
+
     np.savez(os.path.join(tmp_path, "inputs.npz"),
-             **{f"{s}/{n}": v for s, values in inputs.items() for n, v in values.items()})
+             **{f"{s}/{n}": storable(v) for s, values in inputs.items() for n, v in values.items()})
     np.savez(os.path.join(tmp_path, "expected.npz"),
-             **{f"{s}/{n}": v for s, values in expected.items() for n, v in values.items()})
+             **{f"{s}/{n}": storable(v) for s, values in expected.items() for n, v in values.items()})
     script = f"SCALE = {dict(scale or {})!r}\n" + LOAD_WITHOUT_ZOO
     # cwd and PYTHONPATH away from the checkout, so `import zoo` could not even succeed
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

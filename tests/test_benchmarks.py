@@ -5,8 +5,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import needs_mnist
 from zoo.core.paths import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # runs the benchmark script in a fresh process
 
 
 @needs_mnist

@@ -7,6 +7,8 @@ import os
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # trains and exports through the CLI, in fresh processes
+
 from tests.conftest import needs_mnist
 from tests.test_core import run_cli
 
@@ -25,6 +27,8 @@ def tiny_export(tmp_path_factory):
     assert os.listdir(os.path.join(run_dir, "logs", "train"))  # TensorBoard events
     result = run_cli("export", "gan", "--run-dir", run_dir, "--output-dir", exported, "--num-eval-samples", "300")
     assert result.returncode == 0, result.stderr[-2000:]
+    # the export ends with what it measured, a row per runtime
+    assert "frechet_distance" in result.stdout and "tflite_int8" in result.stdout.split("done:")[-1]
     return root, os.path.join(exported, "gan")
 
 
@@ -50,12 +54,17 @@ def test_sample_and_evaluate(tiny_export):
     output = str(root / "grid.png")
     result = run_cli("sample", "gan", "--exported-dir", exported, "--num", "16", "--output", output)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"Wrote {output}" in result.stdout
+    assert f"Wrote 16 digits to {output}" in result.stdout
+    assert result.stderr == "", result.stderr  # no start-up chatter from TensorFlow or LiteRT
     with open(output, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    result = run_cli("evaluate", "gan", "--exported-dir", exported, "--variant", "int8", "--num-samples", "200")
+    result = run_cli("evaluate", "gan", "--exported-dir", exported, "--variant", "int8", "--num-samples", "200",
+                     "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout[result.stdout.index("{"):])["num_samples"] == 200
+    table = run_cli("evaluate", "gan", "--exported-dir", exported, "--num-samples", "200")
+    assert table.returncode == 0 and "gan (tflite float32)" in table.stdout
+    assert [line.split()[:1] for line in table.stdout.splitlines() if line.startswith("num_samples")] == [["num_samples"]]
 
 
 @needs_mnist

@@ -59,6 +59,23 @@ def test_missing_data_dir_is_a_clear_error(monkeypatch, tmp_path):
         data.load_mnist("train")
 
 
+def test_relative_data_dir_resolves_against_the_directory_it_was_set_from(fake_data_dir, tmp_path):
+    """A notebook kernel (or any subprocess) runs in another folder but inherits the shell's PWD and the variable."""
+    import subprocess
+    import sys
+
+    elsewhere = tmp_path / "notebooks"
+    elsewhere.mkdir()
+    parent = fake_data_dir.parent
+    env = {**os.environ, data.DATA_DIR_ENV: os.path.relpath(fake_data_dir, parent), "PWD": str(parent)}
+    code = "from zoo.core import data; print(data.load_mnist('train')[0].shape); import os; print(os.environ['ZOO_DATA_DIR'])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    shape, resolved = out.stdout.strip().splitlines()[-2:]
+    assert shape == "(6, 28, 28)"
+    assert resolved == str(fake_data_dir)  # made absolute at import: the kernel's own children see it too
+
+
 def test_offline_without_data_names_the_variable(monkeypatch, tmp_path):
     import keras
 
@@ -111,7 +128,7 @@ def test_atomic_directory_keeps_old_tree_on_failure(tmp_path):
 def test_registry_lists_models_and_rejects_unknown_names():
     assert {"gan", "dcgan"} <= set(registry.model_names())
     with pytest.raises(UnknownModelError, match="unknown model 'gpt5'.*dcgan"):
-        registry.get_model("gpt5")
+        registry.get_recipe("gpt5")
 
 
 def run_cli(*args):
@@ -135,13 +152,30 @@ def test_cli_help_explains_each_command():
 @pytest.mark.parametrize("options, message", [
     (["--epochs", "0"], "epochs must be positive, got 0"),
     (["--batch-size", "-4"], "batch size must be positive, got -4"),
-    (["--preset", "huge"], "unknown preset 'huge'; choose from tiny, base"),
+    (["--preset", "huge"], "invalid choice: 'huge' (choose from tiny, base)"),
 ])
 def test_cli_bad_training_options_are_clear_errors(options, message, tmp_path):
     result = run_cli("train", "dcgan", "--run-dir", str(tmp_path), *options)
     assert result.returncode == 2
-    assert f"error: {message}" in result.stderr
+    assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_help_describes_each_models_own_sample_and_refuses_options_it_has_not():
+    from zoo.__main__ import build_parser, parse
+
+    helps = {name: run_cli("sample", name, "--help").stdout for name in ("gan", "gpt", "diffusion")}
+    assert "PNG" in helps["gan"] and "--num" in helps["gan"] and "--prompt" not in helps["gan"]
+    assert "--prompt" in helps["gpt"] and "--num" not in helps["gpt"] and "PNG" not in helps["gpt"]
+    assert "16 of digit D" in helps["diffusion"] and "--digit" in helps["diffusion"]
+    with pytest.raises(SystemExit):  # an option another model has is an error, not ignored
+        parse(build_parser(), ["sample", "gpt", "--num", "3"])
+    assert parse(build_parser(), ["sample", "gan", "--num", "3"]).num == 3
+
+
+def test_cli_train_help_gives_the_models_presets_and_defaults():
+    result = run_cli("train", "gpt", "--help")
+    assert "tiny, nanogpt_cpu, base" in result.stdout and "25 epochs" in result.stdout
 
 
 def test_cli_sample_without_export_says_how_to_make_one(tmp_path):

@@ -1,6 +1,6 @@
-"""The diffusion model: forward noising, training, guidance, the step loop, export parity and bad input."""
+"""The diffusion model: forward noising, training, guidance, the samplers and the step loop, its app script and
+its own input checks (export, parity and generic bad input: test_every_model.py)."""
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,39 +11,26 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import export_checks
 from zoo.core import export as core_export
 from zoo.core.artifacts import load_exported
 from zoo.core.errors import BadInputError
 from zoo.core.paths import REPO_ROOT
-from zoo.diffusion import export as diffusion_export
+from zoo.diffusion import recipe as diffusion_recipe
 from zoo.diffusion import tflite_sample
 from zoo.diffusion.model import NULL_LABEL, PRESETS, Diffusion, cosine_alpha_bars
 
-STEPS = 4  # DDIM steps of the exported test model
-
-
-def random_tiny_model(**overrides):
-    """A tiny model with random (not zero-initialised) output layers, so every path is exercised."""
-    diffusion = Diffusion(**{**PRESETS["tiny"], **overrides}, seed=0)
-    rng = np.random.default_rng(0)
-    for weight in diffusion.ema_unet.weights:
-        weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
-    return diffusion
+STEPS = diffusion_recipe.GENERATE_STEPS  # DDIM steps of the exported loop
+IMAGE_SCALE = {"images": 10.0}  # see DiffusionRecipe.parity_scale
 
 
 @pytest.fixture(scope="module")
-def model():
-    return random_tiny_model()
+def model(tiny_export):
+    return tiny_export("diffusion")[0]
 
 
 @pytest.fixture(scope="module")
-def exported(model, tmp_path_factory):
-    return core_export.export_model("diffusion", signatures=diffusion_export.signatures(model, steps=STEPS),
-                                    keras_model=model, keras_loader="zoo.diffusion.export:KerasDiffusion",
-                                    output_dir=str(tmp_path_factory.mktemp("export")),
-                                    notes={"alpha_bars": [float(a) for a in model.alpha_bars.numpy()],
-                                           "generate_steps": STEPS})
+def exported(tiny_export):
+    return tiny_export("diffusion")[1]
 
 
 def inputs(batch=3, seed=1):
@@ -93,44 +80,12 @@ def test_guidance_zero_is_the_unconditional_prediction_and_one_the_conditional(m
 def test_the_step_loop_over_denoise_step_equals_generate(model, exported):
     noise, labels, guidance = inputs()
     runner = load_exported(exported, runtime="tflite")
-    looped = diffusion_export.reference_loop(
+    looped = diffusion_recipe.reference_loop(
         lambda x, t, l, w: runner("denoise_step", images_t=x, timestep=t, labels=l, guidance=w)["predicted_noise"],
         model.alpha_bars.numpy(), noise, labels, guidance, steps=STEPS)
     generated = runner("generate", noise=noise, labels=labels, guidance=guidance)["images"]
     np.testing.assert_allclose(looped, generated, atol=1e-5)
     assert 0 <= generated.min() and generated.max() <= 1
-
-
-def parity_case(model, seed):
-    noise, labels, guidance = inputs(3, seed)
-    timestep = np.array([3, 40, 99], np.int32)
-    generated = {"images": np.asarray(model.generate(noise, labels, guidance, steps=STEPS)["images"])}
-    return ({"serving_default": {"noise": noise, "labels": labels, "guidance": guidance},
-             "generate": {"noise": noise, "labels": labels, "guidance": guidance},
-             "denoise_step": {"images_t": noise, "timestep": timestep, "labels": labels, "guidance": guidance}},
-            {"serving_default": generated, "generate": generated,
-             "denoise_step": {k: np.asarray(v) for k, v in model.denoise_step(noise, timestep, labels, guidance).items()}})
-
-
-# Rounding differences between runtimes compound over the DDIM steps (each step divides by
-# sqrt(abar_t), up to 30 at the first step): images get 10 times the tolerance of one network
-# call, and the int8 network's images are checked within 0.3.
-IMAGE_SCALE = {"images": 10.0}
-
-
-def test_parity_every_signature_every_runtime(model, exported):
-    export_checks.check_parity(exported, *parity_case(model, seed=4), tolerances={"tflite_int8": 0.3},
-                               scale=IMAGE_SCALE)
-
-
-def test_tflite_builtin_only_with_the_same_names(exported):
-    export_checks.check_builtin_only(exported)
-    manifest = json.load(open(os.path.join(exported, "manifest.json")))
-    assert sorted(manifest["signatures"]) == ["denoise_step", "generate", "serving_default"]
-
-
-def test_loads_without_zoo(model, exported, tmp_path):
-    export_checks.check_loads_without_zoo(exported, *parity_case(model, seed=5), tmp_path, scale=IMAGE_SCALE)
 
 
 def gaussian_denoiser(alpha_bars, data_std):
@@ -185,6 +140,7 @@ def test_samplers_with_the_exact_denoiser_draw_the_data_distribution(sampler, st
         assert np.abs(again - images).max() > 0.1
 
 
+@pytest.mark.slow
 def test_the_tflite_sampler_script_runs_without_zoo(model, exported, tmp_path):
     """``tflite_sample.py`` copied next to the TFLite file and manifest reproduces ``generate`` with no zoo."""
     for name in ("diffusion.tflite", "manifest.json"):
@@ -224,7 +180,7 @@ assert "zoo" not in sys.modules
 
 
 @pytest.mark.parametrize("runtime", ["tflite", "savedmodel", "keras"])
-def test_bad_input_is_a_clear_error(model, exported, runtime):
+def test_bad_labels_timesteps_and_guidance_are_clear_errors(model, exported, runtime):
     runner = load_exported(exported, runtime=runtime)
     noise, labels, guidance = inputs()
     with pytest.raises(BadInputError, match=r"shape \[batch, 28, 28, 1\]"):
@@ -258,20 +214,21 @@ def test_the_saved_model_itself_refuses_bad_labels_and_timesteps(exported):
 def test_sampling_loops_refuse_bad_settings(model):
     noise, labels, guidance = inputs()
     with pytest.raises(BadInputError, match="labels must be digits 0-9 or 10"):
-        diffusion_export.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise,
+        diffusion_recipe.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise,
                                         np.array([1, 11, 2], np.int32), guidance, steps=2)
     for sampler in ("ddim", "ddpm"):
         with pytest.raises(BadInputError, match="at least 1"):
-            diffusion_export.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise, labels, guidance,
+            diffusion_recipe.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise, labels, guidance,
                                             steps=-3, sampler=sampler)
     with pytest.raises(BadInputError, match="unknown sampler 'euler'"):
-        diffusion_export.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise, labels, guidance,
+        diffusion_recipe.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise, labels, guidance,
                                         sampler="euler")
     with pytest.raises(BadInputError, match=r"noise must have shape \[batch, 28, 28, 1\]"):
-        diffusion_export.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise[:, :27], labels, guidance,
+        diffusion_recipe.reference_loop(lambda *a: a[0], model.alpha_bars.numpy(), noise[:, :27], labels, guidance,
                                         steps=2)
 
 
+@pytest.mark.slow
 def test_cli_sample_ddim_and_ddpm_and_its_errors(exported, tmp_path):
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
     parent = os.path.dirname(exported)
@@ -295,11 +252,15 @@ def test_float16_tflite_generate_survives_the_full_1000_step_schedule(tmp_path):
     in-graph DDIM divided by zero). The tiny preset has T = 100, where this cannot show, so T = 1000."""
     from ai_edge_litert.interpreter import Interpreter
 
-    model = random_tiny_model(num_timesteps=1000)
-    generate = [s for s in diffusion_export.signatures(model, steps=STEPS) if s.name == "generate"]
+    model = Diffusion(**{**PRESETS["tiny"], "num_timesteps": 1000}, seed=0)
+    rng = np.random.default_rng(0)
+    for weight in model.ema_unet.weights:  # random output layers, as DiffusionRecipe.test_model
+        weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
+    steps = 4
+    generate = [s for s in diffusion_recipe.diffusion_signatures(model, steps=steps) if s.name == "generate"]
     core_export.write_saved_model(str(tmp_path / "saved"), generate)
     noise, labels, guidance = inputs(4, seed=2)
-    expected = np.asarray(model.generate(noise, labels, guidance, steps=STEPS)["images"])
+    expected = np.asarray(model.generate(noise, labels, guidance, steps=steps)["images"])
     for variant in ("float32", "float16"):
         flatbuffer = core_export.convert_to_tflite(str(tmp_path / "saved"), ["generate"], variant)
         run = Interpreter(model_content=flatbuffer).get_signature_runner("generate")

@@ -29,6 +29,8 @@ from zoo.core.registry import model_names
 TOLERANCES = {"dcgan": (1e-3, 0.05)}
 DEFAULT_TOLERANCE = (1e-6, 1e-4)
 
+pytestmark = pytest.mark.slow  # trains in fresh processes on logical devices and loopback workers
+
 
 def _environment(data_dir, **extra):
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}

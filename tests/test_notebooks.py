@@ -11,6 +11,8 @@ from zoo.core.paths import REPO_ROOT
 
 NOTEBOOKS = sorted(n for n in os.listdir(os.path.join(REPO_ROOT, "notebooks")) if n.endswith(".ipynb"))
 
+pytestmark = pytest.mark.slow  # executes every notebook
+
 
 def test_every_model_has_a_notebook():
     from zoo.core.registry import model_names

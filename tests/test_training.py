@@ -4,17 +4,14 @@ The loop is the core's (zoo.core.training.fit), so these checks hold for every
 model; the parametrized ones run on every registered model.
 """
 
-import importlib
-
 import numpy as np
 import pytest
 
 from tests.conftest import synthetic_text, write_synthetic_mnist
 from zoo.core import data, training
 from zoo.core.errors import IntegrityError, TrainingDivergedError, ZooError
-from zoo.core.registry import get_model, model_names
-from zoo.gan.model import GAN, PRESETS
-from zoo.vae import train as vae_train
+from zoo.core import commands
+from zoo.core.registry import get_recipe, model_names
 
 TRAIN_IMAGES = 128  # synthetic "digits"; 4 steps an epoch at batch 32
 STEPS_PER_EPOCH = TRAIN_IMAGES // 32
@@ -37,16 +34,11 @@ def synthetic_mnist(monkeypatch, tmp_path_factory):
 
 
 def train(run_dir, model="gan", **options):
-    return get_model(model).entry_point("train")(preset="tiny", batch_size=32, run_dir=str(run_dir), verbose=0,
-                                                 **options)
-
-
-def train_module(name):
-    return importlib.import_module(get_model(name).train.partition(":")[0])
+    return commands.train(model, preset="tiny", batch_size=32, run_dir=str(run_dir), verbose=0, **options)
 
 
 def weights(name, run_dir):
-    model, _, state = train_module(name).load_trained(str(run_dir))
+    model, _, state = commands.load_run(name, str(run_dir))
     return [w.numpy() for w in model.weights], model, state
 
 
@@ -136,7 +128,7 @@ def test_corrupt_checkpoint_falls_back_to_previous(synthetic_mnist, tmp_path, ca
     data_bytes = bytearray(weights_file.read_bytes())
     data_bytes[len(data_bytes) // 2] ^= 0xFF
     weights_file.write_bytes(bytes(data_bytes))
-    model = GAN(**PRESETS["tiny"])
+    model = get_recipe("gan").create_model("tiny")
     model.compile()
     training.build_optimizers(model)
     config = training.CheckpointDirectory(str(tmp_path)).read_state(STEPS_PER_EPOCH)["config"]
@@ -156,7 +148,7 @@ def test_truncated_checkpoint_falls_back_and_training_resumes(synthetic_mnist, t
 
 def test_checkpoint_without_matching_optimizer_state_is_an_error(synthetic_mnist, tmp_path):
     train(tmp_path, "vae", epochs=1)
-    model, _, _ = vae_train.load_trained(str(tmp_path))
+    model, _, _ = commands.load_run("vae", str(tmp_path))
     fresh = model.__class__.from_config(model.get_config())
     fresh.compile()  # another optimizer (RMSprop, unbuilt) than the run's Adam
     config = training.CheckpointDirectory(str(tmp_path)).read_state(STEPS_PER_EPOCH)["config"]
@@ -195,3 +187,10 @@ def test_time_budget_stops_after_the_epoch_that_crosses_it(synthetic_mnist, tmp_
     assert state["epoch"] == 1 and state["step"] == STEPS_PER_EPOCH
     assert "Time budget" in capsys.readouterr().out
     assert training.CheckpointDirectory(str(tmp_path)).steps() == [STEPS_PER_EPOCH]
+
+
+def test_a_first_run_that_fails_leaves_no_run_folder_behind(synthetic_mnist, tmp_path):
+    synthetic_mnist[:] = np.nan  # diverges at step 1, before any checkpoint
+    with pytest.raises(TrainingDivergedError):
+        train(tmp_path / "run", "vae", epochs=1)
+    assert not (tmp_path / "run").exists()

@@ -1,22 +1,15 @@
-"""The VAE: its bounds, training step, export parity across runtimes and bad input."""
-
-import json
-import os
+"""The VAE: its bounds, training step and binarization (export, parity and bad input: test_every_model.py)."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests import export_checks
-from zoo.core import export as core_export
-from zoo.core.artifacts import load_exported
+from zoo.core.artifacts import ModelRunner
 from zoo.core.errors import BadInputError
-from zoo.vae import export as vae_export
+from zoo.core.registry import get_recipe
 from zoo.vae.model import PRESETS, VAE, binarize_fixed, iwae_bound, log_importance_weights
-
-# Logits are of order 10, not 1: their tolerance is scaled up accordingly.
-LOGIT_SCALE = {"logits": 20.0}
+from zoo.vae.recipe import likelihood_bounds
 
 
 def digits(batch=6, seed=0):
@@ -28,27 +21,6 @@ def digits(batch=6, seed=0):
 @pytest.fixture(scope="module")
 def model():
     return VAE(**PRESETS["tiny"])
-
-
-@pytest.fixture(scope="module")
-def exported(model, tmp_path_factory):
-    return core_export.export_model("vae", signatures=vae_export.signatures(model), keras_model=model,
-                                    keras_loader="zoo.vae.export:KerasVAE",
-                                    output_dir=str(tmp_path_factory.mktemp("export")))
-
-
-def parity_case(model, batch, seed):
-    images = digits(batch, seed)
-    latents = np.random.default_rng(seed).standard_normal((batch, model.latent_dim)).astype(np.float32)
-    inputs = {"serving_default": {"latents": latents}, "decode": {"latents": latents},
-              "encode": {"images": images}, "reconstruct": {"images": images}}
-    expected = {
-        "serving_default": {k: np.asarray(v) for k, v in model.decode(latents).items()},
-        "decode": {k: np.asarray(v) for k, v in model.decode(latents).items()},
-        "encode": {k: np.asarray(v) for k, v in model.encode(images).items()},
-        "reconstruct": {k: np.asarray(v) for k, v in model.reconstruct(images).items()},
-    }
-    return inputs, expected
 
 
 def test_shapes_and_ranges(model):
@@ -85,14 +57,14 @@ def test_elbo_is_above_iwae_and_both_finite():
     np.testing.assert_allclose(-np.asarray(iwae_bound(log_weights[:1])), -log_weights[0], rtol=1e-6)
 
 
-def test_likelihood_bounds_through_a_runner(model, exported):
-    runner = load_exported(exported, runtime="savedmodel")
-    bounds = vae_export.likelihood_bounds(runner, digits(5), num_samples=50, progress=False)
+def test_likelihood_bounds_through_a_runner(model):
+    runner = ModelRunner(get_recipe("vae"), model)
+    bounds = likelihood_bounds(runner, digits(5), num_samples=50, progress=False)
     assert np.isfinite(bounds["iwae_nll"]) and bounds["iwae_nll"] <= bounds["negative_elbo"]
     assert bounds["kl_loss"] >= 0
     assert bounds["reconstruction_loss"] == pytest.approx(bounds["negative_elbo"] - bounds["kl_loss"], abs=2e-3)
     with pytest.raises(BadInputError, match="at least 1"):
-        vae_export.likelihood_bounds(runner, digits(2), num_samples=0, progress=False)
+        likelihood_bounds(runner, digits(2), num_samples=0, progress=False)
 
 
 def test_training_lowers_the_loss_and_reports_its_parts():
@@ -115,40 +87,7 @@ def test_binarization_is_dynamic_and_unbiased(model):
     assert abs(first.mean() - 0.3) < 0.03
 
 
-def test_config_round_trip(model, tmp_path):
-    config = model.get_config()
-    assert json.dumps(VAE.from_config(config).get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
-    path = os.path.join(tmp_path, "vae.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
-    assert isinstance(loaded, VAE)
-    images = digits(2)
-    np.testing.assert_allclose(loaded.reconstruct(images)["images"], model.reconstruct(images)["images"], atol=1e-6)
-
-
-def test_parity_every_signature_every_runtime(model, exported):
-    export_checks.check_parity(exported, *parity_case(model, batch=5, seed=1), scale=LOGIT_SCALE)
-
-
-def test_tflite_builtin_only_with_the_same_names(exported):
-    export_checks.check_builtin_only(exported)
-    manifest = json.load(open(os.path.join(exported, "manifest.json")))
-    assert sorted(manifest["signatures"]) == ["decode", "encode", "reconstruct", "serving_default"]
-    assert sorted(manifest["signatures"]["encode"]["outputs"]) == ["log_variance", "mean"]
-
-
-def test_loads_without_zoo(model, exported, tmp_path):
-    export_checks.check_loads_without_zoo(exported, *parity_case(model, batch=2, seed=2), tmp_path, scale=LOGIT_SCALE)
-
-
-def test_bad_input_is_a_clear_error(model, exported):
-    runner = load_exported(exported, runtime="tflite")
-    with pytest.raises(BadInputError, match=r"shape \[batch, 28, 28, 1\]"):
-        runner("encode", images=np.zeros((2, 28, 28), np.float32))
-    with pytest.raises(BadInputError, match="float32"):
-        runner("decode", latents=np.zeros((2, model.latent_dim), np.float64))
-    with pytest.raises(BadInputError, match="unknown signature"):
-        runner("generate", latents=np.zeros((2, model.latent_dim), np.float32))
+def test_model_methods_refuse_bad_input(model):
     with pytest.raises(BadInputError, match=r"latents must have shape \[batch, %d\]" % model.latent_dim):
         model.decode(np.zeros((2, model.latent_dim + 1), np.float32))
     with pytest.raises(BadInputError, match="float32"):

@@ -1,4 +1,9 @@
-"""Command line: ``python -m zoo <command> <model> [options]``."""
+"""Command line: ``python -m zoo <command> <model> [options]``.
+
+Every command is written once (``zoo.core.commands``); a model adds only the
+options its recipe declares, so ``python -m zoo sample gpt --help`` lists the
+GPT's and an option another model has is an error, not silently ignored.
+"""
 
 import argparse
 import contextlib
@@ -7,7 +12,9 @@ import os
 import shlex
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the way
+# Before TensorFlow loads: hide its C++ INFO/WARNING/ERROR start-up lines (a CPU-only machine
+# logs "E0000 ... failed call to cuInit"). TF_CPP_MIN_LOG_LEVEL=0 brings them back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from zoo.core.errors import ZooError  # noqa: E402
 from zoo.core.paths import EXPORTED_DIR  # noqa: E402
@@ -24,11 +31,13 @@ commands:
   evaluate  measure an exported artifact's quality (e.g. classifier Frechet distance)
   serve     print the TF Serving command and write a sample REST request for a model
 
-Run `python -m zoo <command> --help` for a command's options.
+Run `python -m zoo <command> <model> --help` for a command's options for that model.
 """
 
+MODEL_COMMANDS = ("train", "export", "sample", "evaluate")
 
-def _add_common_model_argument(parser):
+
+def _model_argument(parser):
     parser.add_argument("model", help="model name, e.g. dcgan (see `python -m zoo list`)")
 
 
@@ -36,16 +45,15 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="python -m zoo", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="command")
-
     commands.add_parser("list", help="list the models")
 
     train = commands.add_parser("train", help="train a model",
-                                description="Train a model on its dataset. Run again with the same "
-                                "--run-dir to resume from the last checkpoint.")
-    _add_common_model_argument(train)
-    train.add_argument("--preset", default="base", help="network size: base (default) or tiny")
+                                description="Train a model on its dataset. Run again with the same --run-dir to "
+                                "resume from the last checkpoint; Ctrl-C saves a checkpoint first.")
+    _model_argument(train)
+    train.add_argument("--preset", default=None, help="network size (the model's presets; default base)")
     train.add_argument("--epochs", type=int, default=None, help="total epochs, counting resumed ones")
-    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--batch-size", type=int, default=None, help="the global batch, split over replicas")
     train.add_argument("--learning-rate", type=float, default=None)
     train.add_argument("--seed", type=int, default=0, help="seed for weights, noise and shuffling (default 0)")
     train.add_argument("--run-dir", default=None, help="checkpoints, logs and samples (default runs/<model>)")
@@ -60,43 +68,49 @@ def build_parser():
                        help="also checkpoint every N steps (default: each epoch end and every 10 minutes)")
 
     export = commands.add_parser("export", help="export a trained run",
-                                 description="Export the newest checkpoint of a run to SavedModel, "
-                                 "TFLite (float32, float16, int8) and manifest.json, measuring each variant.")
-    _add_common_model_argument(export)
+                                 description="Export the newest checkpoint of a run to SavedModel, TFLite "
+                                 "(float32, float16, int8) and manifest.json, measuring each variant.")
+    _model_argument(export)
     export.add_argument("--run-dir", default=None, help="the training run (default runs/<model>)")
+    export.add_argument("--from-exported", default=None,
+                        help="re-export an exported model folder (its .keras file and training record) instead of "
+                             "a run, e.g. after a change to the export alone")
     export.add_argument("--output-dir", default=EXPORTED_DIR, help="parent folder (default: the repository's exported/)")
     export.add_argument("--version", type=int, default=1, help="SavedModel version folder (default 1)")
-    export.add_argument("--num-eval-samples", type=int, default=None,
-                        help="generated samples per variant for the quality metrics (default: the model's own, "
-                        "10000 for the GANs and the VAE, 200 for the diffusion model, whose samples cost 100 "
-                        "network calls each)")
+
+    runtimes = dict(choices=("tflite", "savedmodel", "keras"), default="tflite",
+                    help="tflite (LiteRT, default), savedmodel (TensorFlow, as TF Serving) or keras (the .keras file)")
+    variants = dict(choices=("float32", "float16", "int8"), default="float32", help="TFLite variant (default float32)")
+    threads = dict(type=int, default=None, help="LiteRT CPU threads (default: LiteRT's own, one)")
 
     sample = commands.add_parser("sample", help="generate from the exported artifact",
-                                 description="Generate from the committed exported artifact after "
-                                 "verifying its sha256 against manifest.json, and write a PNG.")
-    _add_common_model_argument(sample)
-    sample.add_argument("--num", type=int, default=None, help="how many images (default 64)")
+                                 description="Generate from the committed exported artifact after verifying its "
+                                 "sha256 against manifest.json.")
+    _model_argument(sample)
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    sample.add_argument("--noise", default=None, help="a .npy file of noise to use instead of --num/--seed")
-    sample.add_argument("--output", default=None, help="PNG path (default samples/<model>.png)")
-    sample.add_argument("--runtime", choices=("tflite", "savedmodel", "keras"), default="tflite")
-    sample.add_argument("--variant", choices=("float32", "float16", "int8"), default="float32",
-                        help="TFLite variant (default float32)")
-    sample.add_argument("--exported-dir", default=EXPORTED_DIR, help="where the exported models are (default: the repository's exported/)")
+    sample.add_argument("--output", default=None, help="where to write (default samples/<model>.png or .txt)")
+    sample.add_argument("--runtime", **runtimes)
+    sample.add_argument("--variant", **variants)
+    sample.add_argument("--threads", **threads)
+    sample.add_argument("--exported-dir", default=EXPORTED_DIR,
+                        help="where the exported models are (default: the repository's exported/)")
 
-    evaluate = commands.add_parser("evaluate", help="measure an exported artifact's quality")
-    _add_common_model_argument(evaluate)
-    evaluate.add_argument("--runtime", choices=("tflite", "savedmodel", "keras"), default="tflite")
-    evaluate.add_argument("--variant", choices=("float32", "float16", "int8"), default="float32")
-    evaluate.add_argument("--num-samples", type=int, default=10000)
+    evaluate = commands.add_parser("evaluate", help="measure an exported artifact's quality",
+                                   description="Measure an exported artifact's quality, as the manifest's metrics were.")
+    _model_argument(evaluate)
+    evaluate.add_argument("--runtime", **runtimes)
+    evaluate.add_argument("--variant", **variants)
+    evaluate.add_argument("--threads", **threads)
     evaluate.add_argument("--seed", type=int, default=None,
                           help="noise seed (default: the one the manifest's metrics were measured with)")
+    evaluate.add_argument("--json", dest="json_output", action="store_true",
+                          help="print the metrics as JSON (for scripts) instead of a table")
     evaluate.add_argument("--exported-dir", default=EXPORTED_DIR)
 
     serve = commands.add_parser("serve", help="how to serve a model with TF Serving",
                                 description="Print the docker command that serves the exported SavedModel "
                                 "with TF Serving, and write a sample REST request body that fits its signature.")
-    _add_common_model_argument(serve)
+    _model_argument(serve)
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--signature", default="serving_default")
     serve.add_argument("--output", default=None, help="request body path (default <model>_request.json)")
@@ -105,8 +119,27 @@ def build_parser():
     return parser
 
 
+def add_model_options(command_parser, command, recipe):
+    """The recipe's own options, its help text and defaults, on ``command``'s parser."""
+    for option in recipe.options(command):
+        option.add_to(command_parser)
+    if command == "sample":
+        command_parser.description = recipe.sample_help
+    elif command == "evaluate":
+        command_parser.description = recipe.evaluate_help
+    elif command == "train":
+        d = recipe.defaults
+        command_parser.description += (
+            f" {recipe.name} defaults: preset {d['preset']} (of {', '.join(recipe.presets)}), {d['epochs']} epochs, "
+            f"batch {d['batch_size']}, learning rate {d['learning_rate']}.")
+        for action in command_parser._actions:
+            if action.dest == "preset":
+                action.choices = list(recipe.presets)
+                action.help = f"network size: {', '.join(recipe.presets)} (default {d['preset']})"
+
+
 def parse(parser, argv):
-    """Parse ``argv``, adding the options only the named model has (``ModelSpec.add_arguments``)."""
+    """Parse ``argv``, adding the options only the named model has (its recipe's ``options``)."""
     from zoo.core import registry
 
     # First pass without --help, so that `evaluate vae --help` lists the VAE's own options too.
@@ -118,48 +151,60 @@ def parse(parser, argv):
         return parser.parse_args(argv)  # prints the usage error (or the help) as argparse would
     command_parser = parser.model_commands.get(args.command)
     if command_parser is not None and args.model in registry.model_names():
-        spec = registry.get_model(args.model)
-        if spec.add_arguments is not None:
-            spec.add_arguments(args.command, command_parser)
+        add_model_options(command_parser, args.command, registry.get_recipe(args.model))
     return parser.parse_args(argv)
+
+
+def list_models():
+    from zoo.core import registry
+
+    names = registry.model_names()
+    width = max(map(len, names)) + 2
+    lines = []
+    for name in names:
+        recipe = registry.get_recipe(name)
+        exported = os.path.isfile(os.path.join(EXPORTED_DIR, name, "manifest.json"))
+        lines += [f"{name:{width}s}{recipe.summary}", f"{'':{width}s}{recipe.paper}",
+                  f"{'':{width}s}presets: {', '.join(recipe.presets)}; exported artifact: "
+                  f"{'exported/' + name if exported else 'none yet'}"]
+    return "\n".join(lines)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     try:
-        from zoo.core import registry
+        from zoo.core.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+        from zoo.core import commands
 
         args = parse(parser, argv)
         if args.command is None:
             parser.print_help()
             return 0
         if args.command == "list":
-            for name in registry.model_names():
-                spec = registry.get_model(name)
-                exported = os.path.isfile(os.path.join(EXPORTED_DIR, name, "manifest.json"))
-                print(f"{name:8s} {spec.summary}\n{'':8s} {spec.paper}\n"
-                      f"{'':8s} exported artifact: {'exported/' + name if exported else 'none yet'}")
+            print(list_models())
             return 0
-        spec = registry.get_model(args.model)
         if args.command == "serve":
             from zoo.core.serving import serve
 
             serve(args.model, exported_dir=args.exported_dir, port=args.port, signature=args.signature,
                   output=args.output)
             return 0
-        options = {k: v for k, v in vars(args).items() if k not in ("command", "model") and v is not None}
+        options = {k: v for k, v in vars(args).items() if k not in ("command", "model")}
         if args.command == "train":
             options["command"] = "python -m zoo " + shlex.join(argv)
-        result = spec.entry_point(args.command)(**options)
-        if args.command == "sample":
-            print(f"Wrote {result}")
+        result = getattr(commands, args.command)(args.model, **options)
+        if args.command == "export":
+            print(f"Exported to {result}")
         return 0
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print(f"\n{interrupt or 'interrupted; run the same command again to resume from the last checkpoint'}",
+              file=sys.stderr)
         return 130
 
 

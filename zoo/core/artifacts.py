@@ -17,6 +17,7 @@ import numpy as np
 from zoo.core.errors import ArtifactNotFoundError, BadInputError, IntegrityError
 from zoo.core.files import sha256_of
 from zoo.core.paths import EXPORTED_DIR
+from zoo.core.quiet import native_stderr_held
 
 TFLITE_VARIANTS = ("float32", "float16", "int8")
 
@@ -84,6 +85,12 @@ class ExportedModel:
                 raise BadInputError(f"input {name!r} must have shape [{pretty}], got {list(value.shape)}")
             if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                 raise BadInputError(f"input {name!r} contains NaN or infinity")
+            too_long = [(axis, size, limit) for axis, (size, limit) in enumerate(zip(value.shape, spec.get("max_shape", ())))
+                        if limit is not None and size > limit]
+            if too_long:
+                axis, size, limit = too_long[0]
+                raise BadInputError(f"input {name!r} has {size} entries along axis {axis}, more than the {limit} "
+                                    f"the model takes ({spec['meaning']})")
             if "range" in spec and value.size:
                 low, high = spec["range"]
                 if value.min() < low or value.max() > high:
@@ -110,7 +117,8 @@ class TFLiteModel(ExportedModel):
 
         self.path = path
         try:
-            self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+            with native_stderr_held():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
+                self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
         except (ValueError, RuntimeError) as error:
             raise IntegrityError(f"LiteRT cannot load {path}: {error}") from None
         self._runners = {}
@@ -121,6 +129,8 @@ class TFLiteModel(ExportedModel):
                                 f"the TFLite file has {sorted(self.interpreter.get_signature_list())}")
         if signature not in self._runners:
             self._runners[signature] = self.interpreter.get_signature_runner(signature)
+            with native_stderr_held():  # the first call applies XNNPACK and says so on stderr
+                return dict(self._runners[signature](**inputs))
         return dict(self._runners[signature](**inputs))
 
     def op_names(self):
@@ -147,38 +157,75 @@ class SavedModelModel(ExportedModel):
         return {name: value.numpy() for name, value in outputs.items()}
 
 
-class KerasFileModel(ExportedModel):
-    """Base of the runners on an exported ``<model>.keras`` file (loaded with ``safe_mode=True``).
+class SignatureFunctions:
+    """The recipe's signatures of a Keras model in memory, each traced once as a graph
+    with the exported input signature (so the Keras runtime checks its inputs in-graph
+    exactly as the SavedModel does)."""
 
-    A model's subclass implements ``run(signature, inputs)`` with ``self.model``.
+    def __init__(self, signatures):
+        import tensorflow as tf
+
+        self.functions = {
+            s.name: tf.function(s.function, input_signature=[
+                tf.TensorSpec(spec.shape, spec.dtype, name=n) for n, (spec, _) in s.inputs.items()])
+            for s in signatures}
+        self.input_names = {s.name: list(s.inputs) for s in signatures}
+
+    def __call__(self, signature, inputs):
+        import tensorflow as tf
+
+        if signature not in self.functions:
+            raise BadInputError(f"unknown signature {signature!r}; this model has {sorted(self.functions)}")
+        try:
+            outputs = self.functions[signature](*[inputs[n] for n in self.input_names[signature]])
+        except tf.errors.InvalidArgumentError as error:  # the signature's own input checks
+            raise BadInputError(f"signature {signature!r} refused its input: {assertion_message(error)}") from None
+        return {name: np.asarray(value) for name, value in outputs.items()}
+
+
+class KerasFileModel(ExportedModel):
+    """Runs the signatures from an exported ``<model>.keras`` file (loaded with ``safe_mode=True``).
+
+    The functions come from the model's recipe in the registry (the manifest's
+    ``model``), never from the file.
     """
 
     def __init__(self, path, manifest):
         super().__init__(manifest)
         import keras
 
+        from zoo.core.registry import get_recipe
+
+        recipe = get_recipe(manifest["model"])  # imports the model's package: its Keras classes register
         self.path = path
         self.model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        self.functions = SignatureFunctions(recipe.keras_signatures(self.model))
+
+    def run(self, signature, inputs):
+        return self.functions(signature, inputs)
+
+
+class ModelRunner(ExportedModel):
+    """The runners' interface, ``runner(signature, **inputs)``, on a model in memory (mid-training,
+    a notebook): the recipe's signatures, inputs checked as an exported model's are."""
+
+    def __init__(self, recipe, model):
+        from zoo.core.export import signatures_manifest
+
+        signatures = recipe.signatures(model)
+        super().__init__({"model": recipe.name, "signatures": signatures_manifest(signatures)})
+        self.model = model
+        self.functions = SignatureFunctions(signatures)
+
+    def run(self, signature, inputs):
+        return self.functions(signature, inputs)
 
 
 def load_keras_runner(model_dir, manifest):
-    """The Keras runner the manifest names (``keras.loader``), on ``<model>.keras``.
-
-    The ``.keras`` file is loaded with ``safe_mode=True``; the loader class comes
-    from the zoo itself, never from the file.
-    """
+    """The Keras runner on ``<model>.keras``, loaded with ``safe_mode=True``."""
     if "keras" not in manifest:
         raise BadInputError(f"{model_dir} has no Keras file; runtimes available: tflite, savedmodel")
-    module, _, cls = manifest["keras"]["loader"].partition(":")
-    if not module.startswith("zoo."):
-        raise IntegrityError(f"refusing Keras loader {manifest['keras']['loader']!r}: not part of the zoo")
-    import importlib
-
-    from zoo.core.registry import get_model
-
-    get_model(manifest["model"]).entry_point("model")  # registers the model's Keras classes for loading
-    loader = getattr(importlib.import_module(module), cls)
-    return loader(os.path.join(model_dir, manifest["keras"]["path"]), manifest)
+    return KerasFileModel(os.path.join(model_dir, manifest["keras"]["path"]), manifest)
 
 
 def resolve_model_dir(name_or_dir, exported_dir=EXPORTED_DIR):

@@ -22,20 +22,37 @@ _MNIST_FILES = {
 
 
 def data_dir():
-    """The local data directory from ``ZOO_DATA_DIR``, or None if unset.
+    """The local data directory from ``ZOO_DATA_DIR``, as an absolute path, or None if unset.
 
-    A set but missing directory is an error: silently downloading instead would
-    hide a typo in the path.
+    A relative value is resolved against the directory it was set from: the shell's
+    ``$PWD``, which a notebook kernel or a test's subprocess inherits even when it
+    runs in another working directory (``ZOO_DATA_DIR=../shared/datasets jupyter lab``
+    from the repository root, a notebook opened from ``notebooks/``). A set but
+    missing directory is an error: silently downloading instead would hide a typo.
     """
     path = os.environ.get(DATA_DIR_ENV)
     if not path:
         return None
-    if not os.path.isdir(path):
-        raise DataNotFoundError(
-            f"{DATA_DIR_ENV}={path!r} is not a directory. Point it at the folder that "
-            "holds mnist/ (for example ../shared/datasets), or unset it to download."
-        )
-    return path
+    candidates = [path] if os.path.isabs(path) else list(dict.fromkeys(
+        os.path.abspath(os.path.join(base, path)) for base in (os.environ.get("PWD"), os.getcwd()) if base))
+    for candidate in candidates:
+        if os.path.isdir(candidate):
+            return candidate
+    tried = f" (tried {', '.join(candidates)})" if candidates != [path] else ""
+    raise DataNotFoundError(
+        f"{DATA_DIR_ENV}={path!r} is not a directory{tried}. Point it at the folder that "
+        "holds mnist/ (for example ../shared/datasets), or unset it to download."
+    )
+
+
+def resolve_data_dir_variable():
+    """Make a relative ``ZOO_DATA_DIR`` absolute once, so processes started in other folders see the same data."""
+    path = os.environ.get(DATA_DIR_ENV)
+    if path and not os.path.isabs(path):
+        try:
+            os.environ[DATA_DIR_ENV] = data_dir()
+        except DataNotFoundError:
+            pass  # reported, with the paths tried, when data is first loaded
 
 
 def _read_idx(path):

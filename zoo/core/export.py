@@ -52,6 +52,9 @@ class Signature:
         ranges: input name -> (lowest, highest) allowed value, both included. Recorded
             in the manifest and checked by every runner, TFLite included (the converter
             drops a graph's asserts, so a TFLite file cannot refuse e.g. a label out of range).
+        max_shapes: input name -> the largest size of each dimension (None: no limit),
+            e.g. ``[None, 128]`` for tokens that must fit a 128-byte context; recorded
+            and checked like ``ranges``.
     """
 
     name: str
@@ -61,11 +64,27 @@ class Signature:
     tflite: bool = True
     example: Optional[dict] = None
     ranges: Optional[dict] = None
+    max_shapes: Optional[dict] = None
 
 
-def _spec_json(spec, meaning, value_range=None):
+def _spec_json(spec, meaning, value_range=None, max_shape=None):
     return {"dtype": spec.dtype.name, "shape": [None if d is None else int(d) for d in spec.shape],
-            "meaning": meaning, **({"range": list(value_range)} if value_range is not None else {})}
+            "meaning": meaning, **({"range": list(value_range)} if value_range is not None else {}),
+            **({"max_shape": list(max_shape)} if max_shape is not None else {})}
+
+
+def signatures_manifest(signatures):
+    """The manifest's ``signatures`` entry (outputs filled in from the SavedModel by the export)."""
+    return {
+        s.name: {
+            "inputs": {n: _spec_json(spec, meaning, (s.ranges or {}).get(n), (s.max_shapes or {}).get(n))
+                       for n, (spec, meaning) in s.inputs.items()},
+            "outputs": {},
+            "runtimes": ["savedmodel", "tflite", "keras"] if s.tflite else ["savedmodel", "keras"],
+            **({"example": s.example} if s.example else {}),
+        }
+        for s in signatures
+    }
 
 
 def write_saved_model(path, signatures):
@@ -110,32 +129,54 @@ def check_builtin_only(runner):
         raise ZooError(f"{runner.path} uses non-builtin ops {bad}; a plain LiteRT runtime cannot run it")
 
 
-def export_model(name, *, signatures, output_dir, version=1, description="",
-                 paper="", training=None, keras_model=None, keras_loader=None, evaluate_fn=None, samples_fn=None,
-                 primary_metric=None, notes=None, detailed_evaluate_fn=None, detailed_runtime="savedmodel",
-                 samples_file="samples.png"):
-    """Write the exported model of ``name`` under ``output_dir/name``.
+@dataclasses.dataclass
+class ExportPlan:
+    """Everything :func:`export_model` needs to know about one model's export.
 
     Args:
+        name: the model's name (folder and file names).
         signatures: :class:`Signature` list; one must be "serving_default".
-        training: dict for the manifest (command, seed, data, epochs, time).
+        description: one sentence for the manifest.
+        paper: the reference.
+        training: dict for the manifest (command, seed, data, epochs, time): :func:`training_record`.
         keras_model: the Keras model the signatures run, saved as ``<name>.keras``
-            for users who want to fine-tune or inspect it.
-        keras_loader: ``"module:Class"`` of the :class:`ExportedModel` that runs the
-            signatures from that file (recorded in the manifest).
-        evaluate_fn: ``evaluate_fn(runner) -> metrics dict``, run on the Keras model,
-            the SavedModel and each TFLite variant.
-        detailed_evaluate_fn: optional ``detailed_evaluate_fn(runner) -> metrics``, a slower
-            measurement run once, on ``detailed_runtime`` (stored as ``metrics.<runtime>_detailed``).
-        samples_fn: ``samples_fn(runner, path)``, run on the float32 TFLite file; it
+            for users who want to fine-tune or inspect it; the recipe's
+            ``keras_signatures`` runs it again after loading.
+        evaluate: ``evaluate(runner) -> metrics dict``, run on the Keras model, the
+            SavedModel and each TFLite variant.
+        detailed_evaluate: optional slower ``detailed_evaluate(runner) -> metrics``,
+            run once, on ``detailed_runtime`` (stored as ``metrics.<runtime>_detailed``).
+        samples: ``samples(runner, path)``, run on the float32 TFLite file; it
             writes ``samples_file`` (a picture, or text for a language model).
         primary_metric: the metric whose change against float32 decides whether a
             quantized variant is good enough (within 10%, recorded in the manifest).
-        notes: extra manifest entries (e.g. reference metrics, quantization notes).
+        metric_summary: the metrics the end-of-export table shows (default: primary_metric).
+        notes: extra manifest entries (e.g. metric definitions, reference metrics).
+    """
+
+    name: str
+    signatures: list
+    description: str = ""
+    paper: str = ""
+    training: Optional[dict] = None
+    keras_model: Optional[object] = None
+    evaluate: Optional[Callable] = None
+    detailed_evaluate: Optional[Callable] = None
+    detailed_runtime: str = "savedmodel"
+    samples: Optional[Callable] = None
+    samples_file: str = "samples.png"
+    primary_metric: Optional[str] = None
+    metric_summary: Optional[list] = None
+    notes: Optional[dict] = None
+
+
+def export_model(plan, output_dir, version=1):
+    """Write the exported model described by ``plan`` (an :class:`ExportPlan`) under ``output_dir/<name>``.
 
     Returns:
         The path of the exported model folder.
     """
+    name, signatures = plan.name, plan.signatures
     if "serving_default" not in [s.name for s in signatures]:
         raise ValueError("one signature must be named serving_default (TF Serving's default)")
     final_dir = os.path.join(output_dir, name)
@@ -152,33 +193,25 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
                 f.write(convert_to_tflite(os.path.join(tmp, saved_model_rel), tflite_names, variant))
             tflite[variant] = {"path": filename, "quantization": quantization}
         keras_entry = None
-        if keras_model is not None:
-            keras_entry = {"path": f"{name}.keras", "loader": keras_loader}
+        if plan.keras_model is not None:
+            # Loaded through the registry's recipe (the manifest's "model"), never through a class the file names.
+            keras_entry = {"path": f"{name}.keras", "loader": f"zoo.core.registry: {name}"}
             print(f"[export {name}] Keras -> {final_dir}/{keras_entry['path']}")
-            keras_model.save(os.path.join(tmp, keras_entry["path"]))
+            plan.keras_model.save(os.path.join(tmp, keras_entry["path"]))
 
         manifest = {
             "model": name,
-            "description": description,
-            "paper": paper,
+            "description": plan.description,
+            "paper": plan.paper,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "savedmodel": {"path": saved_model_rel, "layout": "TF Serving: <model_base_path>/<version>/saved_model.pb"},
             "tflite": tflite,
             **({"keras": keras_entry} if keras_entry else {}),
-            "signatures": {
-                s.name: {
-                    "inputs": {n: _spec_json(spec, meaning, (s.ranges or {}).get(n))
-                               for n, (spec, meaning) in s.inputs.items()},
-                    "outputs": {},
-                    "runtimes": ["savedmodel", "tflite", "keras"] if s.tflite else ["savedmodel", "keras"],
-                    **({"example": s.example} if s.example else {}),
-                }
-                for s in signatures
-            },
-            "training": training or {},
+            "signatures": signatures_manifest(signatures),
+            "training": plan.training or {},
             "files": [],
             "metrics": {},
-            **(notes or {}),
+            **(plan.notes or {}),
         }
         _fill_output_specs(manifest, os.path.join(tmp, saved_model_rel), signatures)
 
@@ -198,18 +231,18 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
                 if tflite_signatures != set(tflite_names):
                     raise ZooError(f"TFLite {key} has signatures {sorted(tflite_signatures)}, "
                                    f"expected {sorted(tflite_names)}")
-            if evaluate_fn is not None:
+            if plan.evaluate is not None:
                 print(f"[export {name}] measuring {key}")
-                manifest["metrics"][key] = evaluate_fn(runner)
-            if detailed_evaluate_fn is not None and key == detailed_runtime:
+                manifest["metrics"][key] = plan.evaluate(runner)
+            if plan.detailed_evaluate is not None and key == plan.detailed_runtime:
                 print(f"[export {name}] detailed measurement of {key}")
-                manifest["metrics"][f"{key}_detailed"] = detailed_evaluate_fn(runner)
+                manifest["metrics"][f"{key}_detailed"] = plan.detailed_evaluate(runner)
             del runner
             gc.collect()
-        if primary_metric is not None:
-            manifest["quantization_check"] = quantization_check(manifest["metrics"], primary_metric)
-        if samples_fn is not None:
-            samples_fn(makers["tflite_float32"](), os.path.join(tmp, samples_file))
+        if plan.primary_metric is not None:
+            manifest["quantization_check"] = quantization_check(manifest["metrics"], plan.primary_metric)
+        if plan.samples is not None:
+            plan.samples(makers["tflite_float32"](), os.path.join(tmp, plan.samples_file))
 
         for root, _, files in os.walk(tmp):
             for filename in sorted(files):
@@ -218,8 +251,41 @@ def export_model(name, *, signatures, output_dir, version=1, description="",
                 manifest["files"].append({"path": rel, "sha256": sha256_of(path), "bytes": os.path.getsize(path)})
         manifest["files"].sort(key=lambda e: e["path"])
         write_json(os.path.join(tmp, "manifest.json"), manifest)
-    print(f"[export {name}] done: {final_dir}/")
+    print(f"[export {name}] done: {final_dir}/\n")
+    print(export_summary(manifest, plan.metric_summary or ([plan.primary_metric] if plan.primary_metric else [])))
     return final_dir
+
+
+def export_summary(manifest, metrics):
+    """A table of each runtime's file size and ``metrics``, as ``export`` prints it at the end."""
+    sizes = {f["path"]: f["bytes"] for f in manifest["files"]}
+    saved_model_bytes = sum(b for p, b in sizes.items() if p.startswith(manifest["savedmodel"]["path"] + "/"))
+    rows = []
+    for key, values in manifest["metrics"].items():
+        if key.endswith("_detailed"):
+            continue
+        if key.startswith("tflite_"):
+            size = sizes.get(manifest["tflite"][key[len("tflite_"):]]["path"])
+        elif key == "savedmodel":
+            size = saved_model_bytes
+        else:
+            size = sizes.get(manifest.get("keras", {}).get("path"))
+        rows.append([key, *(_format_metric(values.get(m)) for m in metrics),
+                     f"{size / 1e6:.1f} MB" if size else "-"])
+    return format_table(["runtime", *metrics, "size"], rows)
+
+
+def _format_metric(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def format_table(header, rows):
+    """Left-aligned columns, as plain text."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
 
 
 def quantization_check(metrics, metric, tolerance=0.10):

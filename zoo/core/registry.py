@@ -1,63 +1,27 @@
-"""The one map from model names to what the zoo can do with them.
+"""The one map from model names to their recipes.
 
-Each ``zoo/<model>/__init__.py`` calls :func:`register` once; the CLI, the tests and
-the benchmarks iterate :func:`model_names`, so a new model shows up everywhere by
-being added in one place.
+Each ``zoo/<model>/recipe.py`` decorates its :class:`zoo.core.recipe.Recipe`
+subclass with :func:`register`; the CLI, the tests and the benchmarks iterate
+:func:`model_names`, so a new model shows up everywhere by being added in one place.
 """
 
-import dataclasses
 import importlib
 import pkgutil
-from typing import Callable, Optional
 
 from zoo.core.errors import UnknownModelError
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelSpec:
-    """What the zoo knows about one model.
-
-    Args:
-        name: the command-line name, e.g. "dcgan".
-        summary: one line for `python -m zoo list`.
-        paper: the reference, "Authors (year), title".
-        presets: preset names; "tiny" (tests) and "base" (committed artifact).
-        model: ``"module:Class"`` of the Keras model; its module holds ``PRESETS``.
-        train: ``"module:function"`` of ``train(**options)`` -> run directory.
-        export: likewise, ``export(**options)`` -> exported directory.
-        sample: likewise, ``sample(**options)`` -> path of what it wrote.
-        evaluate: likewise, ``evaluate(**options)`` -> dict of metrics.
-
-    Entry points are named, not imported, so `python -m zoo list` and the registry
-    stay cheap; :meth:`entry_point` imports one when it is called.
-        add_arguments: optional ``add_arguments(command, parser)`` for options that
-            only this model has.
-    """
-
-    name: str
-    summary: str
-    paper: str
-    presets: tuple
-    model: str
-    train: str
-    export: str
-    sample: str
-    evaluate: str
-    add_arguments: Optional[Callable] = None
-
-    def entry_point(self, command):
-        module, _, function = getattr(self, command).partition(":")
-        return getattr(importlib.import_module(module), function)
-
 
 _REGISTRY = {}
 
 
-def register(spec):
-    if spec.name in _REGISTRY and _REGISTRY[spec.name] is not spec:
-        raise ValueError(f"model name {spec.name!r} is registered twice")
-    _REGISTRY[spec.name] = spec
-    return spec
+def register(recipe_class):
+    """Class decorator: register one instance of a recipe under its ``name``."""
+    name = recipe_class.name
+    if not name:
+        raise ValueError(f"{recipe_class.__name__} has no name")
+    if name in _REGISTRY and type(_REGISTRY[name]) is not recipe_class:
+        raise ValueError(f"model name {name!r} is registered twice")
+    _REGISTRY[name] = recipe_class()
+    return recipe_class
 
 
 def _import_model_packages():
@@ -65,7 +29,7 @@ def _import_model_packages():
 
     for info in pkgutil.iter_modules(zoo.__path__):
         if info.ispkg and info.name != "core":
-            importlib.import_module(f"zoo.{info.name}")
+            importlib.import_module(f"zoo.{info.name}.recipe")
 
 
 def model_names():
@@ -73,12 +37,11 @@ def model_names():
     return sorted(_REGISTRY)
 
 
-def get_model(name):
-    """The :class:`ModelSpec` registered under ``name``; a clear error otherwise."""
-    names = model_names()
+def get_recipe(name):
+    """The recipe registered under ``name``; a clear error otherwise."""
     if name not in _REGISTRY:
-        raise UnknownModelError(
-            f"unknown model {name!r}; the zoo has: {', '.join(names)} "
-            "(see `python -m zoo list`)"
-        )
+        names = model_names()
+        if name not in _REGISTRY:
+            raise UnknownModelError(
+                f"unknown model {name!r}; the zoo has: {', '.join(names)} (see `python -m zoo list`)")
     return _REGISTRY[name]

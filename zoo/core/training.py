@@ -14,7 +14,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 import warnings
 
@@ -151,10 +153,10 @@ class CheckpointDirectory:
                 print(f"warning: {error}; trying the checkpoint before it", file=sys.stderr)
                 continue
             if state.get("config") != config:
+                changes = "; ".join(config_differences(state.get("config") or {}, config))
                 raise ZooError(
-                    f"the checkpoint in {self._dir(step)} was trained with another configuration "
-                    f"({state.get('config')}) than this run ({config}). Train in a new --run-dir, "
-                    "or pass --fresh to discard it."
+                    f"the checkpoint in {self._dir(step)} was trained with another configuration than this "
+                    f"run (checkpoint -> now: {changes}). Train in a new --run-dir, or pass --fresh to discard it."
                 )
             try:
                 with warnings.catch_warnings(record=True) as caught:
@@ -229,6 +231,41 @@ def check_finite(logs, state, checkpoints):
                 "Try a lower learning rate.")
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped training, after a checkpoint of the last finished step was saved."""
+
+
+class StopSignals:
+    """Turns the first SIGINT (Ctrl-C) or SIGTERM into a request to stop after the current step.
+
+    The trainer then writes a checkpoint of that step and stops, so an interrupted
+    run loses no work. A second Ctrl-C stops at once (Python's default), keeping the
+    checkpoint before it. Only the main thread can own signals; elsewhere this does nothing.
+    """
+
+    def __init__(self):
+        self.received = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signal.Signals(signum).name
+        print(f"\n{self.received} received: stopping after this step and saving a checkpoint "
+              "(Ctrl-C again stops at once)", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+        return False
+
+
 def distributed_step(model, strategy, method):
     """A ``tf.function`` running ``model.<method>`` on every replica; returns the metrics, aggregated.
 
@@ -245,39 +282,18 @@ def distributed_step(model, strategy, method):
     return run
 
 
-def _epoch_dataset(dataset_fn, epoch, skip):
-    dataset = dataset_fn(epoch)
-    return dataset.skip(skip) if skip else dataset
-
-
-def fit(
-    model,
-    dataset_fn,
-    *,
-    run_dir,
-    epochs,
-    config,
-    strategy=None,
-    sample_fn=None,
-    time_budget_seconds=None,
-    fresh=False,
-    verbose="auto",
-    callbacks=(),
-    validation_data=None,
-    checkpoint_every_steps=None,
-    checkpoint_every_seconds=600,
-    log_every_steps=50,
-):
-    """Train ``model`` for ``epochs`` epochs under ``strategy``, resuming where it stopped.
+class Trainer:
+    """Trains ``model`` for ``epochs`` epochs under ``strategy``, resuming where it stopped.
 
     One loop for every strategy (one device, mirrored, multi-worker, TPU), so the
     same run gives the same result wherever it runs: it calls ``model.train_step``
     on each replica and aggregates the model's metrics. Checkpoints hold weights,
     optimizer state, seed generators, epoch and step; they are written at each
-    epoch end and every ``checkpoint_every_steps`` steps / ``checkpoint_every_seconds``
-    seconds, by the chief only. A resumed run skips the batches its epoch already
-    trained on (each epoch's order depends only on the seed and the epoch), so it
-    ends with as many steps, and the same weights, as an uninterrupted run.
+    epoch end, every ``checkpoint_every_steps`` steps / ``checkpoint_every_seconds``
+    seconds and when Ctrl-C or SIGTERM arrives, by the chief only. A resumed run
+    skips the batches its epoch already trained on (each epoch's order depends only
+    on the seed and the epoch), so it ends with as many steps, and the same
+    weights, as an uninterrupted run.
 
     Args:
         model: a compiled Keras model, built under ``strategy.scope()``, whose
@@ -300,116 +316,177 @@ def fit(
             current step, with a checkpoint.
         validation_data: a dataset ``model.test_step`` takes, measured at each epoch
             end (logged as ``val_*``); optional.
-
-    Returns:
-        The final training state: epoch, step, training_seconds, metrics.
     """
-    strategy = strategy or tf.distribute.get_strategy()
-    chief = distribute.is_chief(strategy)
-    checkpoints = CheckpointDirectory(run_dir)
-    if fresh and chief and os.path.isdir(checkpoints.path):
-        shutil.rmtree(checkpoints.path)
-    with strategy.scope():
-        build_optimizers(model)
-    restored = None if fresh else checkpoints.restore_latest(model, config)
-    state = {"epoch": 0, "step": 0, "step_in_epoch": 0, "training_seconds": 0.0, "metrics": {}}
-    if restored:
-        state.update({k: restored[k] for k in state if k in restored})
-        print(f"Resuming from {checkpoints._dir(state['step'])} "
-              f"(epoch {state['epoch'] + 1}, step {state['step']}).")
-    if state["epoch"] >= epochs:
-        print(f"Already trained for {state['epoch']} epochs (asked for {epochs}); nothing to do.")
-        return state
 
-    steps_per_epoch = int(dataset_fn(0).cardinality())
-    if steps_per_epoch < 1:
-        raise ZooError(f"the training dataset has no whole batch (cardinality {steps_per_epoch})")
-    train_step = distributed_step(model, strategy, "train_step")
-    test_step = distributed_step(model, strategy, "test_step") if validation_data is not None else None
-    log_dir = os.path.join(run_dir, "logs")
-    writer = tf.summary.create_file_writer(os.path.join(log_dir, "train")) if chief else None
-    samples_writer = tf.summary.create_file_writer(os.path.join(log_dir, "samples")) if chief and sample_fn else None
-    progress = Progress(verbose, epochs, steps_per_epoch)
-    for callback in callbacks:
-        if hasattr(callback, "set_model"):
-            callback.set_model(model)
+    def __init__(self, model, dataset_fn, *, run_dir, epochs, config, strategy=None, sample_fn=None,
+                 time_budget_seconds=None, fresh=False, verbose="auto", callbacks=(), validation_data=None,
+                 checkpoint_every_steps=None, checkpoint_every_seconds=600, log_every_steps=50, run_record=None):
+        self.run_record = run_record
+        self.model, self.dataset_fn, self.run_dir, self.epochs, self.config = model, dataset_fn, run_dir, epochs, config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.sample_fn, self.time_budget_seconds, self.fresh, self.verbose = sample_fn, time_budget_seconds, fresh, verbose
+        self.callbacks, self.validation_data = list(callbacks), validation_data
+        self.checkpoint_every_steps, self.checkpoint_every_seconds = checkpoint_every_steps, checkpoint_every_seconds
+        self.log_every_steps = log_every_steps
+        self.chief = distribute.is_chief(self.strategy)
+        self.checkpoints = CheckpointDirectory(run_dir)
+        self.state = {"epoch": 0, "step": 0, "step_in_epoch": 0, "training_seconds": 0.0, "metrics": {}}
+        self.stop = StopSignals()
 
-    def save():
-        if chief:
-            checkpoints.save(model, {**state, "config": config})
+    # === Resume ===
+    def restore(self):
+        """Load the newest intact checkpoint (unless ``fresh``) into the model and the state."""
+        if self.fresh and self.chief and os.path.isdir(self.checkpoints.path):
+            shutil.rmtree(self.checkpoints.path)
+        with self.strategy.scope():
+            build_optimizers(self.model)
+        restored = None if self.fresh else self.checkpoints.restore_latest(self.model, self.config)
+        if restored:
+            self.state.update({k: restored[k] for k in self.state if k in restored})
+            print(f"Resuming from {self.checkpoints._dir(self.state['step'])} "
+                  f"(epoch {self.state['epoch'] + 1}, step {self.state['step']}).")
 
-    clock = time.time()
-    last_save = clock
-    model.stop_training = False
-    while state["epoch"] < epochs and not model.stop_training:
-        epoch = state["epoch"]
-        for metric in model.metrics:
+    def save(self):
+        if self.chief:
+            self.checkpoints.save(self.model, {**self.state, "config": self.config})
+        self.last_save = time.time()
+
+    # === The loop ===
+    def run(self):
+        """Train until ``epochs``, the time budget or a stop; returns the final state
+        (epoch, step, training_seconds, metrics)."""
+        self.restore()
+        if self.run_record is not None and self.chief:
+            os.makedirs(self.run_dir, exist_ok=True)
+            write_json(os.path.join(self.run_dir, "run.json"), self.run_record)
+        if self.state["epoch"] >= self.epochs:
+            print(f"Already trained for {self.state['epoch']} epochs (asked for {self.epochs}); nothing to do.")
+            return self.state
+        self.steps_per_epoch = int(self.dataset_fn(0).cardinality())
+        if self.steps_per_epoch < 1:
+            raise ZooError(f"the training dataset has no whole batch (cardinality {self.steps_per_epoch})")
+        self.train_step = distributed_step(self.model, self.strategy, "train_step")
+        self.test_step = (distributed_step(self.model, self.strategy, "test_step")
+                          if self.validation_data is not None else None)
+        log_dir = os.path.join(self.run_dir, "logs")
+        self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "train")) if self.chief else None
+        self.samples_writer = (tf.summary.create_file_writer(os.path.join(log_dir, "samples"))
+                               if self.chief and self.sample_fn else None)
+        self.progress = Progress(self.verbose, self.epochs, self.steps_per_epoch)
+        for callback in self.callbacks:
+            if hasattr(callback, "set_model"):
+                callback.set_model(self.model)
+        self.clock = self.last_save = time.time()
+        self.model.stop_training = False
+        with self.stop:
+            while self.state["epoch"] < self.epochs and not self.model.stop_training:
+                epoch = self.state["epoch"]
+                logs = self.train_epoch(epoch)
+                if self.model.stop_training and self.state["step_in_epoch"] < self.steps_per_epoch:
+                    print(f"Stopped by a callback at step {self.state['step']}.")
+                    break
+                self.end_epoch(epoch, logs)
+                if self.time_budget_seconds and self.state["training_seconds"] >= self.time_budget_seconds:
+                    print(f"Time budget of {self.time_budget_seconds:.0f} s reached after epoch {epoch + 1}.")
+                    break
+        return self.state
+
+    def _callbacks(self, method, *args):
+        for callback in self.callbacks:
+            getattr(callback, method, lambda *a: None)(*args)
+
+    def train_epoch(self, epoch):
+        """The epoch's remaining steps; returns the last logs (the epoch's running means)."""
+        state = self.state
+        for metric in self.model.metrics:
             metric.reset_state()
-        for callback in callbacks:
-            getattr(callback, "on_epoch_begin", lambda *a: None)(epoch)
-        progress.start_epoch(epoch, state["step_in_epoch"])
-        epoch_started = time.time()
-        dataset = strategy.experimental_distribute_dataset(_epoch_dataset(dataset_fn, epoch, state["step_in_epoch"]))
+        self._callbacks("on_epoch_begin", epoch)
+        self.progress.start_epoch(epoch, state["step_in_epoch"])
+        self.epoch_started = time.time()
+        dataset = self.dataset_fn(epoch)
+        if state["step_in_epoch"]:
+            dataset = dataset.skip(state["step_in_epoch"])
         logs = {}
-        for batch in dataset:
-            logs = {name: float(value) for name, value in train_step(batch).items()}
+        for batch in self.strategy.experimental_distribute_dataset(dataset):
+            logs = {name: float(value) for name, value in self.train_step(batch).items()}
             state["step"] += 1
             state["step_in_epoch"] += 1
             now = time.time()
-            state["training_seconds"] += now - clock
-            clock = now
-            check_finite(logs, state, checkpoints)
-            progress.update(state["step_in_epoch"], logs)
-            for callback in callbacks:
-                getattr(callback, "on_train_batch_end", lambda *a: None)(state["step_in_epoch"] - 1, logs)
-            if writer is not None and state["step"] % log_every_steps == 0:
-                with writer.as_default(step=state["step"]):
-                    for name, value in logs.items():
-                        tf.summary.scalar(f"step/{name}", value)
-            due_by_steps = checkpoint_every_steps and state["step"] % checkpoint_every_steps == 0
-            due_by_time = checkpoint_every_seconds and now - last_save >= checkpoint_every_seconds
-            if (due_by_steps or due_by_time or model.stop_training) and state["step_in_epoch"] < steps_per_epoch:
-                save()
-                last_save = time.time()
-            if model.stop_training:
+            state["training_seconds"] += now - self.clock
+            self.clock = now
+            check_finite(logs, state, self.checkpoints)
+            self.progress.update(state["step_in_epoch"], logs)
+            self._callbacks("on_train_batch_end", state["step_in_epoch"] - 1, logs)
+            self._log_step(logs)
+            mid_epoch = state["step_in_epoch"] < self.steps_per_epoch
+            if self.stop.received and mid_epoch:
+                self._stop_for_signal()
+            if mid_epoch and (self._checkpoint_due(now) or self.model.stop_training):
+                self.save()
+            if self.model.stop_training:
                 break
-        if model.stop_training and state["step_in_epoch"] < steps_per_epoch:
-            print(f"Stopped by a callback at step {state['step']}.")
-            break
+        return logs
 
-        if validation_data is not None:
-            for metric in model.metrics:
-                metric.reset_state()
-            for batch in strategy.experimental_distribute_dataset(validation_data):
-                val_logs = test_step(batch)
-            logs.update({f"val_{name}": float(value) for name, value in val_logs.items()})
-            check_finite({k: v for k, v in logs.items() if k.startswith("val_")}, state, checkpoints)
+    def _checkpoint_due(self, now):
+        by_steps = self.checkpoint_every_steps and self.state["step"] % self.checkpoint_every_steps == 0
+        by_time = self.checkpoint_every_seconds and now - self.last_save >= self.checkpoint_every_seconds
+        return bool(by_steps or by_time)
+
+    def _log_step(self, logs):
+        if self.writer is not None and self.state["step"] % self.log_every_steps == 0:
+            with self.writer.as_default(step=self.state["step"]):
+                for name, value in logs.items():
+                    tf.summary.scalar(f"step/{name}", value)
+
+    def validate(self):
+        """``val_*`` metrics of ``validation_data``."""
+        for metric in self.model.metrics:
+            metric.reset_state()
+        for batch in self.strategy.experimental_distribute_dataset(self.validation_data):
+            val_logs = self.test_step(batch)
+        val_logs = {f"val_{name}": float(value) for name, value in val_logs.items()}
+        check_finite(val_logs, self.state, self.checkpoints)
+        return val_logs
+
+    def end_epoch(self, epoch, logs):
+        """Validation, the epoch's checkpoint, logs, a sample picture and the callbacks."""
+        state = self.state
+        if self.validation_data is not None:
+            logs.update(self.validate())
         state["epoch"] = epoch + 1
         state["step_in_epoch"] = 0
         state["metrics"] = logs
-        state["training_seconds"] += time.time() - clock
-        clock = time.time()
-        save()
-        last_save = time.time()
-        progress.end_epoch(steps_per_epoch, logs, time.time() - epoch_started)
-        if writer is not None:
-            with writer.as_default(step=state["epoch"]):
+        state["training_seconds"] += time.time() - self.clock
+        self.clock = time.time()
+        self.save()
+        self.progress.end_epoch(self.steps_per_epoch, logs, time.time() - self.epoch_started)
+        if self.stop.received:
+            self._stop_for_signal()
+        if self.writer is not None:
+            with self.writer.as_default(step=state["epoch"]):
                 for name, value in logs.items():
                     tf.summary.scalar(f"epoch/{name}", value)
-            writer.flush()
-        if samples_writer is not None:
-            images = np.asarray(sample_fn(model))
-            save_image_grid(images, os.path.join(run_dir, "samples", f"epoch-{epoch + 1:04d}.png"),
+            self.writer.flush()
+        if self.samples_writer is not None:
+            images = np.asarray(self.sample_fn(self.model))
+            save_image_grid(images, os.path.join(self.run_dir, "samples", f"epoch-{epoch + 1:04d}.png"),
                             title=f"epoch {epoch + 1}")
-            with samples_writer.as_default():
+            with self.samples_writer.as_default():
                 tf.summary.image("samples", images[:16], step=epoch + 1, max_outputs=16)
-            samples_writer.flush()
-        for callback in callbacks:
-            getattr(callback, "on_epoch_end", lambda *a: None)(epoch, logs)
-        if time_budget_seconds and state["training_seconds"] >= time_budget_seconds:
-            print(f"Time budget of {time_budget_seconds:.0f} s reached after epoch {epoch + 1}.")
-            break
-    return state
+            self.samples_writer.flush()
+        self._callbacks("on_epoch_end", epoch, logs)
+
+    def _stop_for_signal(self):
+        self.save()
+        raise TrainingInterrupted(
+            f"training stopped by {self.stop.received} at step {self.state['step']} (epoch {self.state['epoch'] + 1})"
+            f"; checkpoint saved in {self.checkpoints.path}. Run the same command again to resume from step "
+            f"{self.state['step']}.")
+
+
+def fit(model, dataset_fn, **options):
+    """``Trainer(model, dataset_fn, **options).run()``: train, resuming where a previous run stopped."""
+    return Trainer(model, dataset_fn, **options).run()
 
 
 def start(*, strategy="default", seed=0, epochs=1, batch_size=1, learning_rate=1.0, limit=None, devices=None):
@@ -427,34 +504,40 @@ def start(*, strategy="default", seed=0, epochs=1, batch_size=1, learning_rate=1
     return strategy
 
 
-def run(model, dataset_fn, *, name, config, run_dir, epochs, command, data, strategy, sample_fn=None,
-        time_budget_minutes=None, fresh=False, verbose="auto", callbacks=(), validation_data=None,
-        checkpoint_every_steps=None):
-    """Write ``run.json`` (config, command, data), then :func:`fit`; what every model's ``train`` ends with."""
-    chief = distribute.is_chief(strategy)
-    if chief:
-        os.makedirs(run_dir, exist_ok=True)
-        write_json(os.path.join(run_dir, "run.json"), {"config": config, "command": command, "data": data})
-    state = fit(
-        model,
-        dataset_fn,
-        run_dir=run_dir,
-        epochs=epochs,
-        config=config,
-        strategy=strategy,
-        sample_fn=sample_fn,
-        time_budget_seconds=time_budget_minutes * 60 if time_budget_minutes else None,
-        fresh=fresh,
-        verbose=verbose,
-        callbacks=callbacks,
-        validation_data=validation_data,
-        checkpoint_every_steps=checkpoint_every_steps,
-    )
-    replicas = strategy.num_replicas_in_sync
+def run(model, dataset_fn, *, config, run_dir, command, data, strategy, time_budget_minutes=None, **options):
+    """:class:`Trainer` with ``run.json`` (config, command, data) written once the run's
+    checkpoints are known to fit; what :func:`zoo.core.recipe.train` ends with.
+
+    A run folder this call created is removed again when training fails before its
+    first checkpoint, so a typo leaves nothing behind.
+    """
+    created = not os.path.exists(run_dir)
+    trainer = Trainer(model, dataset_fn, run_dir=run_dir, config=config, strategy=strategy,
+                      time_budget_seconds=time_budget_minutes * 60 if time_budget_minutes else None,
+                      run_record={"config": config, "command": command, "data": data}, **options)
+    try:
+        state = trainer.run()
+    except BaseException:
+        if created and trainer.chief and not trainer.checkpoints.steps():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    replicas = trainer.strategy.num_replicas_in_sync
     print(f"Trained {state['epoch']} epochs ({state['step']} steps, {state['training_seconds']:.0f} s"
           f"{f', {replicas} replicas' if replicas > 1 else ''}). "
           f"Checkpoints, samples and TensorBoard logs are in {run_dir}/")
     return state
+
+
+def config_differences(old, new, prefix=""):
+    """``["key: old -> new", ...]`` for the entries two configs disagree on (nested keys dotted)."""
+    lines = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "(absent)"), new.get(key, "(absent)")
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            lines.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return lines
 
 
 def model_config(model):

@@ -7,7 +7,8 @@ Convolutional Generative Adversarial Networks", https://arxiv.org/abs/1511.06434
 import keras
 from keras import layers
 
-from zoo.gan.model import IMAGE_SHAPE, AdversarialModel
+from zoo.core.adversarial import MNIST_SHAPE as IMAGE_SHAPE
+from zoo.core.adversarial import AdversarialModel
 
 # "tiny" keeps the tests fast; "base" is the committed model, sized so that an
 # epoch of MNIST takes about a minute on a 2-core CPU.
@@ -122,7 +123,7 @@ class DCGAN(AdversarialModel):
         latent_dim: size of the noise vector.
         filters: base width of both networks.
         **kwargs: ``ema_decay``, ``label_smoothing``, ``seed`` (see
-            :class:`zoo.gan.model.AdversarialModel`).
+            :class:`zoo.core.adversarial.AdversarialModel`).
 
     Example:
     >>> import numpy as np

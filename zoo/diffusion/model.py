@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras import layers
 
 from zoo.core import distribute
+from zoo.core.ema import copy_weights, update_moving_average
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -230,8 +231,7 @@ class Diffusion(keras.Model):
         dummy = (tf.zeros([1, *IMAGE_SHAPE]), tf.zeros([1], tf.int32), tf.zeros([1], tf.int32))
         self.unet(dummy)
         self.ema_unet(dummy)
-        for average, weight in zip(self.ema_unet.weights, self.unet.weights):
-            average.assign(weight)
+        copy_weights(self.ema_unet, self.unet)
         self.built = True
 
     @property
@@ -285,10 +285,7 @@ class Diffusion(keras.Model):
         return {"loss": self.loss_tracker.result()}
 
     def _update_ema(self):
-        step = tf.cast(self.optimizer.iterations, tf.float32)
-        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
-        for average, weight in zip(self.ema_unet.weights, self.unet.weights):
-            average.assign(decay * average + (1.0 - decay) * weight)
+        update_moving_average(self.ema_unet.weights, self.unet.weights, self.ema_decay, self.optimizer.iterations)
 
     def denoise_step(self, images_t, timestep, labels, guidance):
         """Guided noise prediction: ``eps(x, none) + guidance * (eps(x, label) - eps(x, none))``.

@@ -79,6 +79,12 @@ class TFLiteGPT:
         return out["logits"][0], out["cache"]
 
     def decode_step(self, token, position, cache):
+        # The TFLite graph cannot refuse these (the converter drops asserts): a position
+        # past the context would fail deep inside a GATHER, one below 0 run silently wrong.
+        if not 0 <= int(position) < self.context_length:
+            raise ValueError(f"position must be in 0..{self.context_length - 1} (the context), got {position}")
+        if not 0 <= int(token) < VOCAB_SIZE:
+            raise ValueError(f"token must be a byte, 0..{VOCAB_SIZE - 1}, got {token}")
         out = self.decode_runner(token=np.asarray([token], np.int32), position=np.asarray([position], np.int32),
                                  cache=cache)
         return out["logits"][0], out["cache"]

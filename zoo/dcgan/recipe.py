@@ -1,0 +1,20 @@
+"""The DCGAN's recipe: the noise -> images family's, with convolutional networks.
+
+    python -m zoo train dcgan --epochs 19
+    python -m zoo export dcgan
+    python -m zoo sample dcgan --num 64
+"""
+
+from zoo.core.image_generation import ImageGeneratorRecipe
+from zoo.core.registry import register
+from zoo.dcgan.model import DCGAN, PRESETS
+
+
+@register
+class DCGANRecipe(ImageGeneratorRecipe):
+    name = "dcgan"
+    summary = "convolutional GAN on MNIST: noise [batch, 64] -> digits [batch, 28, 28, 1]"
+    paper = ("Radford, Metz & Chintala (2016), Unsupervised Representation Learning with "
+             "Deep Convolutional GANs, arXiv:1511.06434")
+    model_class = DCGAN
+    presets = PRESETS

@@ -1,0 +1,339 @@
+"""The diffusion model's recipe: labelled MNIST, a cosine schedule, ``generate`` and ``denoise_step``, guided FD.
+
+    python -m zoo train diffusion --epochs 12
+    python -m zoo export diffusion
+    python -m zoo sample diffusion --digit 7 --guidance 2.0 --steps 50
+
+Signatures (SavedModel and TFLite, builtin ops only):
+- ``serving_default`` / ``generate``: ``noise [b, 28, 28, 1]``, ``labels int32 [b]`` (NULL_LABEL = 10 for
+  unconditional), ``guidance float32 [b]`` -> ``images`` in [0, 1], DDIM with GENERATE_STEPS steps in the graph;
+- ``denoise_step``: ``images_t``, ``timestep int32 [b]``, ``labels``, ``guidance`` -> ``predicted_noise``, for an
+  app's own loop (``reference_loop`` below, over ``tflite_sample``'s NumPy samplers, reproduces ``generate``).
+
+The learning rate follows a cosine decay over the whole run (to 10%), so
+``--epochs`` is part of the run's config. Sampling uses the EMA network.
+"""
+
+import numpy as np
+
+from zoo.core import export as core_export
+from zoo.core.data import mnist_dataset
+from zoo.core.errors import BadInputError
+from zoo.core.plotting import save_image_grid
+from zoo.core.recipe import Option, Recipe, TrainingData
+from zoo.core.registry import register
+from zoo.diffusion import tflite_sample
+from zoo.diffusion.model import IMAGE_SHAPE, NULL_LABEL, NUM_CLASSES, PRESETS, Diffusion, ddim_timesteps
+
+GENERATE_STEPS = 50
+EVAL_SEED = 12345
+
+
+def diffusion_signatures(model, steps=GENERATE_STEPS):
+    import tensorflow as tf
+
+    batch = [None]
+    last_timestep = model.num_timesteps - 1
+    noise = (tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32), "standard-normal starting noise x_T")
+    labels = (tf.TensorSpec(batch, tf.int32), f"digit 0-9, or {NULL_LABEL} for no label (unconditional)")
+    guidance = (tf.TensorSpec(batch, tf.float32), "classifier-free guidance weight: 0 unconditional, 1 conditional")
+    ranges = {"labels": (0, NULL_LABEL)}
+
+    def checked(labels, guidance, timestep=None):
+        """The inputs, after asserts that give TF Serving clients a clear error (TFLite drops them;
+        the zoo's runners check the manifest's ranges instead)."""
+        checks = [
+            tf.debugging.assert_non_negative(labels, message=f"labels must be digits 0-9 or {NULL_LABEL} (no label)"),
+            tf.debugging.assert_less_equal(labels, NULL_LABEL,
+                                           message=f"labels must be digits 0-9 or {NULL_LABEL} (no label)"),
+            tf.debugging.assert_all_finite(guidance, message="guidance must be finite"),
+        ]
+        if timestep is not None:
+            checks += [tf.debugging.assert_non_negative(timestep, message=f"timestep must be in 0..{last_timestep}"),
+                       tf.debugging.assert_less_equal(timestep, last_timestep,
+                                                      message=f"timestep must be in 0..{last_timestep}")]
+        with tf.control_dependencies(checks):
+            return [tf.identity(labels), tf.identity(guidance)] + ([tf.identity(timestep)] if timestep is not None
+                                                                    else [])
+
+    def generate(noise, labels, guidance):
+        labels, guidance = checked(labels, guidance)
+        return model.generate(noise, labels, guidance, steps=steps)
+
+    def denoise_step(images_t, timestep, labels, guidance):
+        labels, guidance, timestep = checked(labels, guidance, timestep)
+        return model.denoise_step(images_t, timestep, labels, guidance)
+
+    generated = {"images": "digits, float32 [batch, 28, 28, 1] in [0, 1]"}
+    inputs = {"noise": noise, "labels": labels, "guidance": guidance}
+    example = {"labels": 7, "guidance": 2.0}
+    return [
+        core_export.Signature("serving_default", generate, inputs, generated, ranges=ranges, example=example),
+        core_export.Signature("generate", generate, inputs, generated, ranges=ranges, example=example),
+        core_export.Signature("denoise_step", denoise_step, {
+            "images_t": (tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32), "the noisy images x_t, in [-1, 1] scale"),
+            "timestep": (tf.TensorSpec(batch, tf.int32), f"t, 0..{last_timestep}"),
+            "labels": labels, "guidance": guidance,
+        }, {"predicted_noise": "guided noise estimate eps, [batch, 28, 28, 1]"},
+            ranges={**ranges, "timestep": (0, last_timestep)}, example={**example, "timestep": min(500, last_timestep)}),
+    ]
+
+
+def check_labels_and_guidance(labels, guidance):
+    labels, guidance = np.asarray(labels), np.asarray(guidance)
+    if labels.size and (labels.min() < 0 or labels.max() > NULL_LABEL):
+        raise BadInputError(f"labels must be digits 0-{NUM_CLASSES - 1} or {NULL_LABEL} (no label), "
+                            f"got values from {labels.min()} to {labels.max()}")
+    if not np.all(np.isfinite(guidance)):
+        raise BadInputError("guidance must be finite")
+
+
+SAMPLERS = {"ddim": tflite_sample.ddim_loop, "ddpm": tflite_sample.ddpm_loop}
+
+
+def reference_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=GENERATE_STEPS, on_step=None,
+                   sampler="ddim", seed=0):
+    """A sampler of ``tflite_sample`` over a ``denoise_step(images_t, timestep, labels, guidance) -> eps`` callable.
+
+    What an app does with the ``denoise_step`` signature: "ddim" with the same
+    noise reproduces ``generate``; "ddpm" is ancestral sampling (``seed`` draws its
+    per-step noise). ``on_step(i, x0_estimate, images)`` can show progress.
+    """
+    if sampler not in SAMPLERS:
+        raise BadInputError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
+    check_labels_and_guidance(labels, guidance)
+    ddim_timesteps(len(alpha_bars), steps)  # refuses steps < 1 with a BadInputError
+    extra = {"seed": seed} if sampler == "ddpm" else {}
+    try:
+        return SAMPLERS[sampler](denoise_step, alpha_bars, noise, labels, guidance, steps=steps, on_step=on_step,
+                                 **extra)
+    except ValueError as error:
+        raise BadInputError(str(error)) from None
+
+
+def guided_samples(runner, num_samples, guidance=2.0, seed=EVAL_SEED, batch_size=100, progress=True, steps=None,
+                   sampler="ddim", in_graph=True):
+    """``num_samples`` digits with labels 0, 1, ..., 9, 0, ... and one guidance weight.
+
+    DDIM with the exported step count runs the in-graph ``generate`` (unless
+    ``in_graph`` is False); other step counts and DDPM run the loop over ``denoise_step``.
+    """
+    import keras
+
+    generate_steps = runner.manifest.get("generate_steps", GENERATE_STEPS)
+    steps = steps or generate_steps
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(num_samples) % NUM_CLASSES).astype(np.int32)
+    images = []
+    bar = keras.utils.Progbar(num_samples, unit_name="image") if progress else None
+    for start in range(0, num_samples, batch_size):
+        n = min(batch_size, num_samples - start)
+        noise = rng.standard_normal((n, *IMAGE_SHAPE)).astype(np.float32)
+        weights = np.full(n, guidance, np.float32)
+        if in_graph and sampler == "ddim" and steps == generate_steps:
+            images.append(runner("generate", noise=noise, labels=labels[start : start + n], guidance=weights)["images"])
+        else:
+            images.append(reference_loop(
+                lambda x, t, l, w: runner("denoise_step", images_t=x, timestep=t, labels=l, guidance=w)[
+                    "predicted_noise"], _alpha_bars(runner), noise, labels[start : start + n], weights, steps=steps,
+                sampler=sampler, seed=seed + start))
+        if bar:
+            bar.add(n)
+    return np.concatenate(images), labels
+
+
+def quality_of(runner, quality, num_samples, guidance=2.0, seed=EVAL_SEED, steps=None, sampler="ddim", **options):
+    """Classifier FD and coverage of guided samples, and how often the classifier reads the asked-for digit."""
+    steps = steps or runner.manifest.get("generate_steps", GENERATE_STEPS)
+    images, labels = guided_samples(runner, num_samples, guidance, seed, steps=steps, sampler=sampler, **options)
+    metrics = quality.evaluate(images)
+    _, classes = quality.features_and_classes(images)
+    metrics["guided_accuracy"] = round(float(np.mean(classes == labels)), 4)
+    metrics["guidance"] = guidance
+    metrics["sampler"] = sampler
+    metrics["steps"] = steps
+    return metrics
+
+
+def _alpha_bars(runner):
+    return np.asarray(runner.manifest["alpha_bars"], np.float32)
+
+
+def check_sampling_options(steps, sampler):
+    if sampler not in SAMPLERS:
+        raise BadInputError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
+    if steps is not None and steps < 1:
+        raise BadInputError(f"--steps must be at least 1, got {steps}")
+
+
+def _sampling_options(default_steps):
+    return [
+        Option("--guidance", type=float, default=2.0,
+               help="classifier-free guidance: 0 unconditional, 1 conditional, more: stronger (default 2)"),
+        Option("--steps", type=int, default=default_steps,
+               help=f"sampling steps (default: the exported in-graph loop's {GENERATE_STEPS}; other counts run "
+                    "the app's loop over denoise_step)"),
+        Option("--sampler", choices=("ddim", "ddpm"), default="ddim",
+               help="ddim: deterministic (default); ddpm: ancestral, fresh noise at every step"),
+    ]
+
+
+@register
+class DiffusionRecipe(Recipe):
+    name = "diffusion"
+    summary = "class-conditional DDPM on MNIST: noise + digit label + guidance -> digits (DDIM)"
+    paper = "Ho, Jain & Abbeel (2020), Denoising Diffusion Probabilistic Models, arXiv:2006.11239"
+    model_class = Diffusion
+    presets = PRESETS
+    defaults = {"preset": "base", "epochs": 30, "batch_size": 128, "learning_rate": 5e-4}
+    eval_seed = EVAL_SEED
+    sample_help = ("Draw digits with classifier-free guidance from the exported model (sha256-checked first) and "
+                   "write a PNG: --digit D draws 16 of digit D (--num to change), without it a row of 10 per digit.")
+    evaluate_help = ("FD, digit coverage and guided accuracy (the classifier reads the asked digit) of guided "
+                     "samples, labels cycling 0-9. 1,000 samples at 50 steps take about 9 minutes on 2 CPU cores.")
+    quick_options = {"export": {"num_eval_samples": 2, "num_detailed_samples": 2},
+                     "evaluate": ["--num-samples", "2", "--steps", "2"],
+                     "sample": ["--digit", "3", "--num", "2", "--steps", "2"]}
+    # Rounding differences between runtimes compound over the DDIM steps (each step divides by
+    # sqrt(abar_t), up to 30 at the first step): images get 10 times the tolerance of one network
+    # call, and the int8 network's images are checked within 0.3.
+    parity_tolerances = {"tflite_int8": 0.3}
+
+    def parity_scale(self, expected):
+        return {"images": 10.0}
+
+    def test_model(self):
+        """The tiny model with random (not zero-initialised) output layers, so every path is exercised."""
+        diffusion = self.create_model("tiny", seed=0)
+        rng = np.random.default_rng(0)
+        for weight in diffusion.ema_unet.weights:
+            weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
+        return diffusion
+
+    def options(self, command):
+        if command == "sample":
+            return [Option("--digit", type=int, default=None, help="the digit to draw, 0-9 (default: a row each)"),
+                    Option("--num", type=int, default=None,
+                           help="how many digits (default: 16 with --digit, else 100, a row of 10 per digit)"),
+                    *_sampling_options(GENERATE_STEPS)]
+        if command == "evaluate":
+            return [Option("--num-samples", type=int, default=1000,
+                           help="guided samples to score (default 1000; the manifest's headline used 2000)"),
+                    *_sampling_options(None)]
+        if command == "export":
+            return [Option("--num-eval-samples", type=int, default=200,
+                           help="guided samples scored per runtime and variant, the same noise for all (default 200)"),
+                    Option("--num-detailed-samples", type=int, default=2000,
+                           help="samples of the SavedModel's headline measurement (default 2000)")]
+        return []
+
+    # === Training ===
+    def training_data(self, model, *, batch_size, seed, limit, **options):
+        def dataset_fn(epoch):
+            return mnist_dataset("train", batch_size=batch_size, seed=seed, epoch=epoch, limit=limit,
+                                 value_range=(-1.0, 1.0), with_labels=True)
+
+        validation = mnist_dataset("test", batch_size=500, shuffle=False, drop_remainder=False,
+                                   value_range=(-1.0, 1.0), with_labels=True,
+                                   limit=None if limit is None else max(limit // 6, 1))
+        return TrainingData(
+            dataset_fn,
+            "MNIST train split (60,000 digits) with labels, pixels in [-1, 1]" if not limit
+            else f"first {limit} MNIST training digits with labels",
+            validation=validation, config={"train_examples": limit or 60000})
+
+    def training_config(self, model, data, *, epochs, **options):
+        return {"learning_rate_schedule": f"cosine decay to 10% over {epochs} epochs", "epochs": epochs,
+                "decay_steps": epochs * int(data.dataset_fn(0).cardinality())}
+
+    def compile(self, model, config):
+        import keras
+
+        schedule = keras.optimizers.schedules.CosineDecay(config["learning_rate"], decay_steps=config["decay_steps"],
+                                                          alpha=0.1)
+        model.compile(optimizer=keras.optimizers.Adam(schedule))
+
+    def epoch_samples(self, model, seed):
+        """A 10 x 10 grid, a row per digit, 25 DDIM steps with guidance 2."""
+        rng = np.random.default_rng(seed)
+        fixed_noise = rng.standard_normal((100, 28, 28, 1)).astype(np.float32)
+        fixed_labels = np.repeat(np.arange(10, dtype=np.int32), 10)
+        return lambda m: m.generate(fixed_noise, fixed_labels, np.full(100, 2.0, np.float32), steps=25)["images"]
+
+    # === Export ===
+    def signatures(self, model):
+        return diffusion_signatures(model)
+
+    def export_plan(self, model, training, num_eval_samples=200, num_detailed_samples=2000):
+        """FD, coverage and guided accuracy of every runtime.
+
+        A 50-step sample costs 100 network calls (two per step, for guidance), so each
+        runtime is measured on ``num_eval_samples`` (the same noise for all, so they
+        compare), and the SavedModel once more on ``num_detailed_samples`` for the headline.
+        """
+        from zoo.core.metrics import MnistQuality
+
+        quality = MnistQuality()
+
+        def samples(runner, path):
+            rng = np.random.default_rng(0)
+            noise = rng.standard_normal((100, *IMAGE_SHAPE)).astype(np.float32)
+            labels = np.repeat(np.arange(NUM_CLASSES, dtype=np.int32), 10)
+            images = runner("generate", noise=noise, labels=labels, guidance=np.full(100, 2.0, np.float32))["images"]
+            save_image_grid(images, path, columns=10,
+                            title=f"diffusion: a row per digit, guidance 2, {GENERATE_STEPS} DDIM steps, diffusion.tflite")
+
+        return core_export.ExportPlan(
+            name=self.name, signatures=self.signatures(model),
+            description="Class-conditional DDPM on MNIST; DDIM sampling with classifier-free guidance.",
+            paper=self.paper, training=training, keras_model=self.keras_model(model),
+            evaluate=lambda runner: quality_of(runner, quality, num_eval_samples),
+            detailed_evaluate=lambda runner: quality_of(runner, quality, num_detailed_samples),
+            samples=samples, primary_metric="frechet_distance",
+            metric_summary=["frechet_distance", "guided_accuracy", "classes_covered"],
+            notes={"alpha_bars": [float(a) for a in model.alpha_bars.numpy()],
+                   "null_label": NULL_LABEL, "generate_steps": GENERATE_STEPS,
+                   "metric_definitions": {
+                       "frechet_distance": f"classifier FD of num_samples guided samples (labels cycling 0-9, "
+                                           f"guidance 2, {GENERATE_STEPS} DDIM steps, noise default_rng({EVAL_SEED})) "
+                                           "to the MNIST test digits; fewer samples than 10,000 bias it upwards",
+                       "guided_accuracy": "fraction of samples the zoo's MNIST classifier reads as the digit asked for"}},
+        )
+
+    # === Use ===
+    def sample(self, runner, *, output, seed, digit=None, num=None, guidance=2.0, steps=GENERATE_STEPS,
+               sampler="ddim"):
+        """DDIM with the exported step count runs the in-graph ``generate``; any other step
+        count, or ancestral DDPM sampling, runs the app's loop over ``denoise_step``."""
+        import keras
+
+        if digit is not None and not 0 <= digit < NUM_CLASSES:
+            raise BadInputError(f"--digit must be 0-{NUM_CLASSES - 1}, got {digit}")
+        check_sampling_options(steps, sampler)
+        num = num or (16 if digit is not None else 100)
+        if num < 1:
+            raise BadInputError(f"--num must be at least 1, got {num}")
+        labels = (np.full(num, digit) if digit is not None else np.arange(num) * NUM_CLASSES // num).astype(np.int32)
+        start = np.random.default_rng(seed).standard_normal((num, *IMAGE_SHAPE)).astype(np.float32)
+        weights = np.full(num, guidance, np.float32)
+        check_labels_and_guidance(labels, weights)
+        if sampler == "ddim" and steps == runner.manifest.get("generate_steps", GENERATE_STEPS):
+            images = runner("generate", noise=start, labels=labels, guidance=weights)["images"]
+        else:
+            bar = keras.utils.Progbar(steps, unit_name="step")
+            images = reference_loop(
+                lambda x, t, l, w: runner("denoise_step", images_t=x, timestep=t, labels=l, guidance=w)[
+                    "predicted_noise"],
+                _alpha_bars(runner), start, labels, weights, steps=steps, sampler=sampler, seed=seed,
+                on_step=lambda i, *_: bar.update(i + 1))
+        what = f"digit {digit}" if digit is not None else "a row per digit"
+        save_image_grid(images, output, columns=int(np.ceil(np.sqrt(num))) if digit is not None else 10,
+                        title=f"diffusion: {what}, guidance {guidance}, {steps} {sampler.upper()} steps")
+        return f"Wrote {num} digits ({what}) to {output}"
+
+    def evaluate(self, runner, *, seed, num_samples=1000, guidance=2.0, steps=None, sampler="ddim"):
+        """FD, coverage and guided accuracy of the exported model's guided samples."""
+        from zoo.core.metrics import MnistQuality
+
+        check_sampling_options(steps, sampler)
+        return quality_of(runner, MnistQuality(), num_samples, guidance, seed, steps=steps, sampler=sampler)

@@ -1,0 +1,520 @@
+"""The GPT's recipe: tiny Shakespeare (or your text) as bytes, nanoGPT's optimizer, five signatures, nats per byte.
+
+    python -m zoo train gpt                                 # the committed model (25 epochs)
+    python -m zoo train gpt --fine-tune-from exported/gpt --text my.txt --epochs 2 --run-dir runs/my-gpt
+    python -m zoo export gpt                                # runs/gpt -> exported/gpt/
+    python -m zoo sample gpt --prompt "ROMEO:" --max-new-tokens 300 --temperature 0.8 --top-p 0.95
+    python -m zoo evaluate gpt --variant int8               # validation loss, nats per byte
+
+Each epoch reads the training text once, as non-overlapping windows of
+``context_length`` bytes, shifted by a random offset and shuffled (both from the
+seed and the epoch, so a resumed run sees the batches an uninterrupted one would).
+The learning rate warms up linearly, then follows a cosine decay to 10% over the
+whole run, so ``--epochs`` is part of the run's config. AdamW with gradient
+clipping (global norm 1) and weight decay on the matrices only, as nanoGPT does.
+
+Signatures (``zoo/gpt/README.md`` has the table, generated from the manifest):
+
+- SavedModel only (strings): ``serving_default``, prompt text in, continuation text out.
+- SavedModel and TFLite: ``logits`` (score text), ``prefill`` + ``decode_step``
+  (the key/value cache as an explicit input and output, for an app's own loop)
+  and ``generate`` (the whole loop in the graph, noise as an input).
+  The SavedModel checks every input's range in the graph; TFLite drops such
+  checks, so the manifest records the ranges and every runner (and the app loop) checks them.
+"""
+
+import hashlib
+import os
+
+import numpy as np
+
+from zoo.core import data
+from zoo.core import export as core_export
+from zoo.core.errors import ArtifactNotFoundError, BadInputError
+from zoo.core.files import write_text
+from zoo.core.recipe import Option, Recipe, TrainingData
+from zoo.core.registry import register
+from zoo.gpt import tflite_generate
+from zoo.gpt.model import GPT, PRESETS, VOCAB_SIZE
+
+NAME = "gpt"
+WARMUP_FRACTION = 0.02  # of all steps, at least 10
+SAMPLE_PROMPT = "\n"
+SAMPLE_BYTES = 300
+EVAL_BATCH = 64
+SAMPLE_PROMPTS = ("ROMEO:", "First Citizen:\nWe are", "JULIET:\nO", "月")
+
+
+def training_text(text=None):
+    """``(train, validation)`` uint8 byte arrays: tiny Shakespeare or the user's UTF-8 file, split 90/10."""
+    if text is None:
+        return data.tiny_shakespeare("train"), data.tiny_shakespeare("validation")
+    content = data.text_bytes(text)
+    return data.split_bytes(content, "train"), data.split_bytes(content, "validation")
+
+
+def _fine_tune_source(path):
+    """``(model, description)`` from an exported folder (its gpt.keras, hash-checked) or a training run."""
+    from zoo.core.artifacts import load_exported
+
+    if path is None:
+        return None, None
+    if os.path.isfile(os.path.join(path, "manifest.json")):
+        model = load_exported(path, runtime="keras").model  # sha256-checked, safe_mode=True
+        return model, f"exported model {path}"
+    if os.path.isfile(os.path.join(path, "run.json")):
+        from zoo.core.commands import load_run
+
+        model, run, state = load_run(NAME, path)
+        return model, f"run {path} at step {state['step']}"
+    raise ArtifactNotFoundError(f"--fine-tune-from {path!r} is neither an exported GPT folder (with manifest.json) "
+                                "nor a training run directory (with run.json)")
+
+
+def _source_description(path):
+    """How ``_fine_tune_source`` describes ``path``, without loading it again."""
+    if os.path.isfile(os.path.join(path, "manifest.json")):
+        return f"exported model {path}"
+    from zoo.core.training import CheckpointDirectory
+
+    return f"run {path} at step {CheckpointDirectory(path).steps()[-1]}"
+
+
+def _weights_sha256(model):
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
+
+
+def adamw_with_warmup(model, config):
+    """AdamW, global-norm clipping at 1, warm-up then cosine decay to 10% (nanoGPT's recipe)."""
+    import keras
+
+    peak = config["learning_rate"]
+    warmup = config["warmup_steps"]
+    schedule = keras.optimizers.schedules.CosineDecay(
+        peak / warmup, decay_steps=max(config["decay_steps"] - warmup, 1), alpha=0.1, warmup_target=peak,
+        warmup_steps=warmup)
+    # gradient clipping (global norm 1) is in GPT.train_step: the optimizer's own would
+    # clip each replica's part of the gradient under tf.distribute
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=0.1, beta_1=0.9, beta_2=0.99)
+    # decay the matrices only: biases and layer-norm scales/offsets keep their values
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    model.compile(optimizer=optimizer)
+
+
+class TextSamples:
+    """After each epoch, continue ``SAMPLE_PROMPT`` (temperature 0.8) into ``<run_dir>/samples/epoch-NNNN.txt``."""
+
+    def __init__(self, run_dir, seed):
+        self.folder = os.path.join(run_dir, "samples")
+        self.noise = np.random.default_rng(seed).uniform(size=(1, SAMPLE_BYTES)).astype(np.float32)
+        self.model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_epoch_end(self, epoch, logs):
+        import tensorflow as tf
+
+        from zoo.core.distribute import is_chief
+        from zoo.core.files import write_text
+
+        if not is_chief(tf.distribute.get_strategy()):
+            return
+        text = continue_text(self.model, SAMPLE_PROMPT, noise=self.noise, temperature=0.8, top_p=0.95)
+        write_text(os.path.join(self.folder, f"epoch-{epoch + 1:04d}.txt"), text)
+        excerpt = text.strip().splitlines()[:3]
+        print("sample: " + " / ".join(excerpt)[:160])
+
+
+def continue_text(model, prompt, *, noise, temperature=0.8, top_k=0, top_p=1.0):
+    """The model's continuation of one prompt (str), decoded leniently (a cut-off UTF-8 sequence becomes U+FFFD)."""
+    prompt_bytes = np.frombuffer(prompt.encode("utf-8"), np.uint8).astype(np.int32)[-model.context_length:]
+    out = model.generate(prompt_bytes[None, :], np.array([len(prompt_bytes)], np.int32),
+                         np.array([noise.shape[1]], np.int32), np.array([temperature], np.float32),
+                         np.array([top_k], np.int32), np.array([top_p], np.float32), noise)
+    count = int(out["num_tokens"][0])
+    return bytes(np.asarray(out["tokens"][0, :count]).astype(np.uint8)).decode("utf-8", errors="replace")
+
+
+def serving_text_function(model):
+    """``serving_default``: prompts (UTF-8 strings) -> continuations, with input checks in the graph.
+
+    Noise comes from ``tf.random.stateless_uniform`` seeded per row by ``seed``,
+    so a TF Serving request is reproducible. Invalid UTF-8 at the end of a
+    continuation (a character cut by ``max_new_tokens`` or the context) becomes U+FFFD.
+    """
+    import tensorflow as tf
+
+    context = model.context_length
+    byte_strings = tf.constant([bytes([i]) for i in range(VOCAB_SIZE)])
+
+    def serve(prompt, max_new_tokens, temperature, top_k, top_p, seed):
+        lengths = tf.strings.length(prompt)  # in bytes
+        checks = [
+            tf.debugging.assert_positive(lengths, message="prompt is empty: give at least one character"),
+            tf.debugging.assert_less_equal(
+                lengths, context,
+                message=f"prompt is longer than the model's context of {context} bytes (UTF-8); shorten it"),
+        ]
+        with tf.control_dependencies(checks):
+            tokens = tf.cast(tf.io.decode_raw(prompt, tf.uint8, fixed_length=context), tf.int32)
+        max_new_tokens, temperature, top_k, top_p = checked_sampling(max_new_tokens, temperature, top_k, top_p)
+        noise = tf.map_fn(lambda s: tf.random.stateless_uniform([context], seed=tf.stack([s, 0])),
+                          tf.cast(seed, tf.int64), fn_output_signature=tf.float32)
+        out = model.generate(tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise)
+        pieces = tf.RaggedTensor.from_tensor(tf.gather(byte_strings, out["tokens"]), lengths=out["num_tokens"])
+        text = tf.strings.unicode_transcode(tf.strings.reduce_join(pieces, axis=1), "UTF-8", "UTF-8",
+                                            errors="replace")
+        return {"text": text}
+
+    return serve
+
+
+def checked_sampling(max_new_tokens, temperature, top_k, top_p):
+    """The sampling options, after in-graph asserts (as :func:`checked_inputs`)."""
+    import tensorflow as tf
+
+    checks = [
+        tf.debugging.assert_non_negative(max_new_tokens, message="max_new_tokens must be >= 0"),
+        tf.debugging.assert_greater_equal(temperature, 0.0, message="temperature must be >= 0 (0 = greedy)"),
+        tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = no limit)"),
+        tf.debugging.assert_greater(top_p, 0.0, message="top_p must be in (0, 1]"),
+        tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must be in (0, 1]"),
+    ]
+    with tf.control_dependencies(checks):
+        return [tf.identity(t) for t in (max_new_tokens, temperature, top_k, top_p)]
+
+
+def checked_inputs(model, tokens=None, lengths=None, token=None, position=None):
+    """The inputs, after in-graph asserts that give TF Serving clients a clear error.
+
+    The TFLite converter drops asserts, so the manifest records the same limits
+    (``range``, ``max_shape``) and every runner checks them before a call.
+    """
+    import tensorflow as tf
+
+    context = model.context_length
+    byte_message = "token values must be bytes, 0..255"
+    checks = []
+    if tokens is not None:
+        checks += [tf.debugging.assert_less_equal(tf.shape(tokens)[1], context,
+                                                  message=f"tokens are longer than the model's context of {context}"),
+                   tf.debugging.assert_non_negative(tokens, message=byte_message),
+                   tf.debugging.assert_less(tokens, VOCAB_SIZE, message=byte_message)]
+    if lengths is not None:
+        checks += [tf.debugging.assert_positive(lengths, message="lengths must be at least 1 (an empty prompt)"),
+                   tf.debugging.assert_less_equal(lengths, tf.shape(tokens)[1],
+                                                  message="lengths must not exceed the tokens' time dimension")]
+    if token is not None:
+        checks += [tf.debugging.assert_non_negative(token, message=byte_message),
+                   tf.debugging.assert_less(token, VOCAB_SIZE, message=byte_message),
+                   tf.debugging.assert_non_negative(position, message=f"position must be in 0..{context - 1}"),
+                   tf.debugging.assert_less(position, context, message=f"position must be in 0..{context - 1}")]
+    with tf.control_dependencies(checks):
+        return [tf.identity(t) for t in (tokens, lengths, token, position) if t is not None]
+
+
+def gpt_signatures(model):
+    import tensorflow as tf
+
+    batch = [None]
+    context, cache_shape = model.context_length, model.cache_shape
+    tokens = (tf.TensorSpec([None, None], tf.int32), "bytes of UTF-8 text, int32 in 0..255, [batch, time]")
+    prompts = (tf.TensorSpec([None, None], tf.int32),
+               f"prompt bytes, right-padded to a common length (1..{context}), [batch, time]")
+    lengths = (tf.TensorSpec(batch, tf.int32), "each prompt's length in bytes (1..time)")
+    cache = (tf.TensorSpec(cache_shape, tf.float32),
+             f"key/value cache [batch, 2 x {model.num_layers} layers x {model.num_heads} heads, {context}, "
+             f"{model.head_dim}]: layer i's keys at channels [2iH, (2i+1)H), its values next")
+    sampling = {
+        "max_new_tokens": (tf.TensorSpec(batch, tf.int32), "bytes to generate per row (stops at the context)"),
+        "temperature": (tf.TensorSpec(batch, tf.float32), "0 = greedy; > 0 divides the logits"),
+        "top_k": (tf.TensorSpec(batch, tf.int32), "sample among the k most likely bytes; 0 = all"),
+        "top_p": (tf.TensorSpec(batch, tf.float32), "nucleus: smallest set of bytes with this mass, in (0, 1]"),
+    }
+    byte_range, max_time = (0, VOCAB_SIZE - 1), [None, context]
+
+    def logits(tokens):
+        return model.logits(*checked_inputs(model, tokens=tokens))
+
+    def prefill(tokens, lengths):
+        return model.prefill(*checked_inputs(model, tokens=tokens, lengths=lengths))
+
+    def decode_step(token, position, cache):
+        return model.decode_step(*checked_inputs(model, token=token, position=position), cache)
+
+    def generate(tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise):
+        tokens, lengths = checked_inputs(model, tokens=tokens, lengths=lengths)
+        return model.generate(tokens, lengths, *checked_sampling(max_new_tokens, temperature, top_k, top_p), noise)
+
+    return [
+        core_export.Signature("serving_default", serving_text_function(model), {
+            "prompt": (tf.TensorSpec(batch, tf.string), f"UTF-8 text to continue, 1..{context} bytes"),
+            **sampling,
+            "seed": (tf.TensorSpec(batch, tf.int32), "seed of this row's sampling noise"),
+        }, {"text": "the continuation only (not the prompt), UTF-8; a cut-off character becomes U+FFFD"},
+            tflite=False, example={"prompt": "ROMEO:", "max_new_tokens": 100, "temperature": 0.8, "top_k": 0,
+                                   "top_p": 0.95, "seed": 0}),
+        core_export.Signature("logits", logits, {"tokens": tokens}, {
+            "logits": "next-byte logits at every position, float32 [batch, time, 256]"},
+            ranges={"tokens": byte_range}, max_shapes={"tokens": max_time}),
+        core_export.Signature("prefill", prefill, {"tokens": prompts, "lengths": lengths}, {
+            "logits": "logits of the byte after each prompt, [batch, 256]",
+            "cache": "the filled key/value cache, for decode_step"},
+            ranges={"tokens": byte_range, "lengths": (1, context)}, max_shapes={"tokens": max_time}),
+        core_export.Signature("decode_step", decode_step, {
+            "token": (tf.TensorSpec(batch, tf.int32), "the byte at position, 0..255"),
+            "position": (tf.TensorSpec(batch, tf.int32), f"its position, 0..{context - 1}"),
+            "cache": cache,
+        }, {"logits": "logits of the byte at position + 1, [batch, 256]", "cache": "the updated cache"},
+            ranges={"token": byte_range, "position": (0, context - 1)}),
+        core_export.Signature("generate", generate, {
+            "tokens": prompts, "lengths": lengths, **sampling,
+            "noise": (tf.TensorSpec([None, context], tf.float32),
+                      "uniform [0, 1) numbers, one per step: the sampling randomness"),
+        }, {"tokens": f"generated bytes [batch, {context}], 0 after each row's num_tokens",
+            "num_tokens": "bytes generated per row: min(max_new_tokens, context - length)"},
+            ranges={"tokens": byte_range, "lengths": (1, context)}, max_shapes={"tokens": max_time}),
+    ]
+
+
+class RunnerGPT:
+    """``prefill``/``decode_step`` of any runner, for :func:`tflite_generate.generate_bytes`."""
+
+    def __init__(self, runner, context_length):
+        self.runner, self.context_length = runner, context_length
+
+    def prefill(self, tokens):
+        out = self.runner("prefill", tokens=np.asarray([tokens], np.int32),
+                          lengths=np.asarray([len(tokens)], np.int32))
+        return out["logits"][0], out["cache"]
+
+    def decode_step(self, token, position, cache):
+        out = self.runner("decode_step", token=np.asarray([token], np.int32),
+                          position=np.asarray([position], np.int32), cache=cache)
+        return out["logits"][0], out["cache"]
+
+
+def context_length_of(runner):
+    return runner.signatures["decode_step"]["inputs"]["cache"]["shape"][2]
+
+
+def validation_loss(runner, data, context_length, max_windows=None, batch_size=EVAL_BATCH):
+    """Mean next-byte cross-entropy (nats per byte) over non-overlapping ``context_length`` windows.
+
+    The windows are those training validates on (``text_dataset`` without shuffle),
+    so the number compares with the run's ``val_loss``.
+    """
+    from zoo.core.data import window_starts
+
+    starts = window_starts(len(data), context_length, shuffle=False)[:max_windows]
+    windows = data[starts[:, None] + np.arange(context_length + 1)[None, :]].astype(np.int32)
+    total = 0.0
+    for i in range(0, len(windows), batch_size):
+        chunk = windows[i : i + batch_size]
+        logits = runner("logits", tokens=chunk[:, :-1])["logits"].astype(np.float64)
+        logits -= logits.max(axis=-1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+        total += -np.take_along_axis(log_probs, chunk[:, 1:, None], axis=-1).sum()
+    return {"validation_loss": round(float(total / windows[:, 1:].size), 4),
+            "validation_bytes": int(windows[:, 1:].size)}
+
+
+def _samples_text(runner, context_length):
+    model = RunnerGPT(runner, context_length)
+    parts = []
+    for i, prompt in enumerate(SAMPLE_PROMPTS):
+        for temperature, label in ((0.0, "greedy"), (0.8, "temperature 0.8, top_p 0.95, seed 0")):
+            out = tflite_generate.generate_bytes(model, prompt.encode("utf-8"), 300, temperature, 0, 0.95, seed=0)
+            parts.append(f"=== {label} ===\n{prompt}{out.decode('utf-8', errors='replace')}\n")
+    return "\n".join(parts)
+
+
+def generate_text(runner, prompt, *, max_new_tokens=200, temperature=0.8, top_k=0, top_p=0.95, seed=0,
+                  slide=True):
+    """The continuation (str) of ``prompt`` through any runner's ``prefill``/``decode_step``.
+
+    Raises :class:`BadInputError` for an empty or too-long prompt and invalid sampling options.
+    """
+    if not isinstance(prompt, str):
+        raise BadInputError(f"the prompt must be text (str), got {type(prompt).__name__}")
+    try:
+        out = tflite_generate.generate_bytes(RunnerGPT(runner, context_length_of(runner)), prompt.encode("utf-8"),
+                                             max_new_tokens, temperature, top_k, top_p, seed=seed, slide=slide)
+    except ValueError as error:
+        raise BadInputError(str(error)) from None
+    return out.decode("utf-8", errors="replace")
+
+
+@register
+class GPTRecipe(Recipe):
+    name = NAME
+    summary = "byte-level GPT on tiny Shakespeare: UTF-8 prompt -> continuation (key/value cache)"
+    paper = ("Radford et al. (2018/2019), Improving Language Understanding by Generative Pre-Training; "
+             "Language Models are Unsupervised Multitask Learners")
+    model_class = GPT
+    presets = PRESETS
+    defaults = {"preset": "base", "epochs": 25, "batch_size": 64, "learning_rate": 1.5e-3}
+    sample_suffix = ".txt"
+    sample_help = ("Continue a prompt with the exported GPT (sha256-checked first) through prefill and decode_step "
+                   "with the key/value cache, sliding past the context; print it and write it to a .txt file.")
+    evaluate_help = "Validation loss (nats per byte) of the exported GPT on tiny Shakespeare's last 10%."
+    quick_options = {"export": {"max_windows": 2}, "evaluate": ["--max-windows", "2"],
+                     "sample": ["--max-new-tokens", "5"]}
+
+    def test_model(self):
+        """The tiny GPT with its token embedding scaled up, so its logits spread over several nats:
+        with the initial 0.02-scale weights all 256 logits lie within ~0.01 of each other, and
+        greedy decoding would compare near-ties across runtimes."""
+        gpt = self.create_model("tiny", seed=0)
+        gpt.token_embedding.embeddings.assign(gpt.token_embedding.embeddings * 40.0)
+        return gpt
+
+    def parity_scale(self, expected):
+        # logits reach ~|20| here; the tolerances are for outputs of order 1
+        scale = float(max(np.abs(expected["logits"]["logits"]).max(), np.abs(expected["decode_step"]["cache"]).max()))
+        return {"logits": scale, "cache": scale}
+
+    def options(self, command):
+        if command == "train":
+            return [Option("--fine-tune-from", default=None,
+                           help="start from a trained model: an exported folder (e.g. exported/gpt) or a run "
+                                "directory (e.g. runs/gpt), instead of random weights"),
+                    Option("--text", default=None,
+                           help="train on this UTF-8 text file (first 90%% train, last 10%% validation) "
+                                "instead of tiny Shakespeare")]
+        if command == "sample":
+            return [Option("--prompt", default="ROMEO:", help="the text to continue (default 'ROMEO:')"),
+                    Option("--max-new-tokens", type=int, default=200, help="bytes to generate (default 200)"),
+                    Option("--temperature", type=float, default=0.8,
+                           help="0 = greedy (always the most likely byte); higher = more random (default 0.8)"),
+                    Option("--top-k", type=int, default=0, help="sample among the k most likely bytes (0: all)"),
+                    Option("--top-p", type=float, default=0.95,
+                           help="nucleus sampling: the most likely bytes up to this probability mass, in (0, 1]")]
+        if command in ("evaluate", "export"):
+            return [Option("--max-windows", type=int, default=None,
+                           help="score only the first N validation windows (default: all)")]
+        return []
+
+    # === Training ===
+    def create_training_model(self, preset, seed, fine_tune_from=None, text=None):
+        source, _ = _fine_tune_source(fine_tune_from)
+        if source is None:
+            return self.create_model(preset, seed)
+        model = GPT(**{**source.get_config(), "seed": seed})
+        model.set_weights(source.get_weights())
+        return model
+
+    def training_data(self, model, *, batch_size, seed, limit, text=None, **options):
+        train_bytes, validation_bytes = training_text(text)
+        window = model.context_length
+        if len(validation_bytes) < window + 1:
+            raise BadInputError(f"the validation part (last 10%) of the text has {len(validation_bytes)} bytes; "
+                                f"at least {window + 1} are needed. Use a longer text.")
+
+        def dataset_fn(epoch):
+            return data.text_dataset(train_bytes, window=window, batch_size=batch_size, seed=seed, epoch=epoch,
+                                     limit=limit)
+
+        validation = data.text_dataset(validation_bytes, window=window, batch_size=64, shuffle=False,
+                                       drop_remainder=False, limit=None if limit is None else max(limit // 4, 1))
+        what = "tiny Shakespeare" if text is None else f"{text}"
+        return TrainingData(
+            dataset_fn,
+            (f"{what}: first 90% ({len(train_bytes):,} bytes) for training, last 10% "
+             f"({len(validation_bytes):,} bytes) for validation, as UTF-8 bytes"
+             + ("" if limit is None else f"; at most {limit} windows an epoch")),
+            validation=validation,
+            config={"train_bytes": int(len(train_bytes)),
+                    "text_sha256": hashlib.sha256(train_bytes.tobytes()).hexdigest(),
+                    **({"text": os.path.abspath(text)} if text else {}),  # export validates on its last 10%
+                    "limit": limit})
+
+    def training_config(self, model, data, *, epochs, fine_tune_from=None, **options):
+        total_steps = epochs * int(data.dataset_fn(0).cardinality())
+        return {
+            **({"preset": "fine-tuned"} if fine_tune_from is not None else {}),
+            "learning_rate_schedule": f"linear warm-up, then cosine decay to 10% over {epochs} epochs",
+            "warmup_steps": max(10, int(WARMUP_FRACTION * total_steps)),
+            "epochs": epochs,
+            "decay_steps": total_steps,
+            # the model has not trained yet: its weights are the source's
+            "fine_tune_from": None if fine_tune_from is None else {
+                "source": _source_description(fine_tune_from), "weights_sha256": _weights_sha256(model)},
+        }
+
+    def compile(self, model, config):
+        adamw_with_warmup(model, config)
+
+    def sample_callbacks(self, run_dir, seed):
+        return [TextSamples(run_dir, seed)]
+
+    # === Export ===
+    def signatures(self, model):
+        return gpt_signatures(model)
+
+    def export_plan(self, model, training, max_windows=None):
+        """The validation loss of every runtime, on the text the run validated on."""
+        validation = training_text(training.get("config", {}).get("text"))[1]
+        context = model.context_length
+
+        def samples(runner, path):
+            write_text(path, f"{NAME}: continuations from gpt.tflite (LiteRT) through prefill/decode_step, "
+                             f"sliding past the {context}-byte context\n\n" + _samples_text(runner, context))
+
+        return core_export.ExportPlan(
+            name=NAME,
+            signatures=self.signatures(model),
+            description="Byte-level GPT trained on tiny Shakespeare; continues UTF-8 text, any language.",
+            paper=self.paper,
+            training=training,
+            keras_model=self.keras_model(model),
+            evaluate=lambda runner: validation_loss(runner, validation, context, max_windows=max_windows),
+            samples=samples,
+            samples_file="samples.txt",
+            primary_metric="validation_loss",
+            notes={"metric_definitions": {
+                "validation_loss": "mean next-byte cross-entropy in nats per byte (lower is better) on the last 10% "
+                                   f"of the text, as non-overlapping {context}-byte windows, each byte predicted "
+                                   "from the bytes before it in its window; through the 'logits' signature",
+                "validation_bytes": "how many bytes were scored",
+            }},
+        )
+
+    # === Use ===
+    def sample(self, runner, *, output, seed, prompt="ROMEO:", max_new_tokens=200, temperature=0.8, top_k=0,
+               top_p=0.95):
+        text = prompt + generate_text(runner, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+                                      top_k=top_k, top_p=top_p, seed=seed)
+        print(text)
+        write_text(output, text + "\n")
+        return f"Wrote {len(text.encode('utf-8'))} bytes of text to {output}"
+
+    def evaluate(self, runner, *, seed, max_windows=None):
+        return validation_loss(runner, data.tiny_shakespeare("validation"), context_length_of(runner),
+                               max_windows=max_windows)
+
+    def test_inputs(self, signature, manifest_entry, batch=2, seed=0):
+        inputs = super().test_inputs(signature, manifest_entry, batch, seed)
+        rng = np.random.default_rng(seed)
+        context = manifest_entry["inputs"]["cache"]["shape"][2] if "cache" in manifest_entry["inputs"] else 8
+        for name in ("tokens", "token"):
+            if name in inputs:
+                inputs[name] = rng.integers(0, VOCAB_SIZE, inputs[name].shape).astype(np.int32)
+        if "lengths" in inputs:
+            inputs["lengths"] = np.full(batch, inputs["tokens"].shape[1], np.int32)
+        if "position" in inputs:
+            inputs["position"] = np.minimum(np.arange(batch, dtype=np.int32), context - 1)
+        if "noise" in inputs:
+            inputs["noise"] = rng.uniform(size=inputs["noise"].shape).astype(np.float32)
+        for name in ("top_p",):
+            if name in inputs:
+                inputs[name] = np.full(batch, 0.9, np.float32)
+        if "max_new_tokens" in inputs:
+            inputs["max_new_tokens"] = np.full(batch, 5, np.int32)
+        if "temperature" in inputs and "prompt" not in inputs:
+            inputs["temperature"] = np.full(batch, 0.8, np.float32)
+        return inputs
