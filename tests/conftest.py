@@ -5,6 +5,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import pytest  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+    """A test that needs a tiny model exported (seconds to a minute per model) is slow: ``-m "not slow"`` skips it."""
+    for item in items:
+        if "tiny_export" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def has_mnist():
     from zoo.core.data import data_dir
     from zoo.core.errors import DataNotFoundError

@@ -15,6 +15,7 @@ from zoo.core import export as core_export
 from zoo.core.artifacts import load_exported
 from zoo.core.errors import BadInputError
 from zoo.core.paths import REPO_ROOT
+from zoo.core.registry import get_recipe
 from zoo.diffusion import recipe as diffusion_recipe
 from zoo.diffusion import tflite_sample
 from zoo.diffusion.model import NULL_LABEL, PRESETS, Diffusion, cosine_alpha_bars
@@ -24,8 +25,8 @@ IMAGE_SCALE = {"images": 10.0}  # see DiffusionRecipe.parity_scale
 
 
 @pytest.fixture(scope="module")
-def model(tiny_export):
-    return tiny_export("diffusion")[0]
+def model():
+    return get_recipe("diffusion").test_model()
 
 
 @pytest.fixture(scope="module")

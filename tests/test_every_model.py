@@ -1,4 +1,5 @@
 """The checks every registered model passes, by being registered: ``pytest -k dcgan`` selects one model's.
+The ones on an export are slow (conftest marks every test that uses ``tiny_export``).
 
 Each model runs on its recipe's tiny test model (``Recipe.test_model``), exported
 with the recipe's own export plan at its quick settings into a temporary folder,
@@ -59,7 +60,8 @@ def parity_case(recipe, model, exported, seed):
     return inputs, expected
 
 
-def test_config_round_trip_and_safe_keras_reload(recipe, model, tmp_path):
+def test_config_round_trip_and_safe_keras_reload(recipe, tmp_path):
+    model = recipe.test_model()
     config = model.get_config()
     rebuilt = model.__class__.from_config(config)
     assert json.dumps(rebuilt.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)

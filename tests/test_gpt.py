@@ -26,8 +26,8 @@ CONTEXT = PRESETS["tiny"]["context_length"]
 
 
 @pytest.fixture(scope="module")
-def model(tiny_export):
-    return tiny_export("gpt")[0]
+def model():
+    return get_recipe("gpt").test_model()
 
 
 @pytest.fixture(scope="module")
