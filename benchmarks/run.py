@@ -1,17 +1,20 @@
-"""Quality, speed, size and memory of every model in the zoo and every exported variant.
+"""Quality, speed, size and memory of every registered model with an export, in every runtime and variant.
 
-    python benchmarks/run.py            # full run, writes BENCHMARKS.md (about 10 minutes on 2 cores)
+    python benchmarks/run.py            # full run, writes BENCHMARKS.md (about half an hour on 2 cores)
     python benchmarks/run.py --quick    # smoke run with few samples and repeats
+    python benchmarks/run.py --models gan,gpt
 
-For each image model with an exported artifact (the GPT and the diffusion model have their own
-scripts, ``benchmarks/gpt.py`` and ``benchmarks/diffusion.py``) and
-each runtime (Keras ``.keras``, SavedModel, TFLite float32 / float16 / int8):
-- quality: the model's metric on a fixed seed (classifier Fréchet distance and class
-  coverage for the MNIST image generators);
-- latency of ``serving_default`` at batch 1 and batch 64, median of repeated runs after
-  warm-up, each runtime in a fresh process, which also gives its peak memory (max RSS);
+For each model (its recipe says which signature to time and which metric fits it) and each
+runtime (Keras ``.keras``, SavedModel, TFLite float32 / float16 / int8):
+- quality: the recipe's ``evaluate`` with its ``benchmark_options`` (classifier FD for the
+  image generators, likelihood bounds for the VAE, nats per byte for the GPT, guided FD and
+  accuracy for the diffusion model), on the recipe's fixed seed;
+- latency of the recipe's ``benchmark_signature`` at batch 1 and batch 64, median of repeated
+  calls after warm-up, each runtime in a fresh process, which also gives its peak memory;
 - size on disk;
-and for each model the training throughput of its ``train_step`` (examples per second).
+and for each model the training throughput of its ``train_step`` on its own training data
+(examples per second at its default batch size). The GPT-vs-nanoGPT and the diffusion
+step studies stay in ``benchmarks/gpt.py`` and ``benchmarks/diffusion.py``.
 """
 
 import argparse
@@ -31,11 +34,10 @@ import numpy as np  # noqa: E402
 
 from zoo.core.artifacts import load_exported, read_manifest  # noqa: E402
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
-from zoo.core.serving import example_inputs  # noqa: E402
+from zoo.core.registry import get_recipe, model_names  # noqa: E402
 
-# Models measured by their own script: the GPT's text and the diffusion model's samplers
-# (a 50-step sample costs 100 network calls, too slow for 10,000 samples per runtime here).
-OWN_BENCHMARKS = {"gpt": "benchmarks/gpt.py", "diffusion": "benchmarks/diffusion.py"}
+STUDIES = {"gpt": "benchmarks/gpt.py (against nanoGPT; cache speed)",
+           "diffusion": "benchmarks/diffusion.py (sampling steps against quality and time)"}
 RUNTIMES = [("keras", None), ("savedmodel", None), ("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8")]
 BATCHES = (1, 64)
 
@@ -45,20 +47,21 @@ def runtime_key(runtime, variant):
 
 
 def measure_latency(model_dir, runtime, variant, repeats, warmup=3):
-    """In this process: load one runtime, time serving_default; returns ms and peak RSS."""
+    """In this process: load one runtime, time the recipe's benchmark signature; returns ms and peak RSS."""
     started = time.perf_counter()
     runner = load_exported(model_dir, runtime=runtime, variant=variant or "float32")
     load_seconds = time.perf_counter() - started
-    signature = runner.signatures["serving_default"]
-    result = {"load_seconds": round(load_seconds, 3)}
+    recipe = get_recipe(runner.manifest["model"])
+    signature = recipe.benchmark_signature
+    result = {"load_seconds": round(load_seconds, 3), "signature": signature}
     for batch in BATCHES:
-        inputs = example_inputs(signature, batch=batch)
+        inputs = recipe.test_inputs(signature, runner.signatures[signature], batch=batch)
         for _ in range(warmup):
-            runner("serving_default", **inputs)
+            runner(signature, **inputs)
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            runner("serving_default", **inputs)
+            runner(signature, **inputs)
             times.append((time.perf_counter() - start) * 1000)
         result[f"latency_ms_batch{batch}"] = round(statistics.median(times), 3)
     result["peak_rss_mb"] = peak_rss_mb()
@@ -94,39 +97,37 @@ def disk_size(model_dir, manifest, runtime, variant):
     return sum(e["bytes"] for e in manifest["files"] if e["path"] == prefix or e["path"].startswith(prefix))
 
 
-def training_throughput(name, steps, batch_size=128):
-    """Examples per second of the base preset's train_step on synthetic MNIST-shaped batches."""
+def training_throughput(name, steps):
+    """Examples per second of the default preset's ``train_step`` on the model's own training data,
+    at its default batch size (input pipeline included, tracing and warm-up excluded)."""
     import tensorflow as tf
 
-    from zoo.core.registry import get_recipe
-    from zoo.core.training import set_seed
+    from zoo.core.training import build_optimizers, set_seed
 
+    recipe = get_recipe(name)
     set_seed(0)
-    model = get_recipe(name).create_model("base")
-    model.compile()
-    images = np.random.default_rng(0).uniform(-1, 1, (batch_size * (steps + 2), 28, 28, 1)).astype(np.float32)
-    dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
-    model.fit(dataset.take(2), epochs=1, verbose=0, shuffle=False)  # trace and warm up
+    batch_size = recipe.defaults["batch_size"]
+    model = recipe.create_model(recipe.defaults["preset"], seed=0)
+    data = recipe.training_data(model, batch_size=batch_size, seed=0, limit=batch_size * (steps + 2))
+    recipe.compile(model, {"learning_rate": recipe.defaults["learning_rate"], **data.config,
+                           **recipe.training_config(model, data, epochs=1)})
+    build_optimizers(model)
+    step = tf.function(model.train_step)
+    batches = iter(data.dataset_fn(0))
+    for _ in range(2):  # trace and warm up
+        step(next(batches))
     start = time.perf_counter()
-    model.fit(dataset.skip(2), epochs=1, verbose=0, shuffle=False)
-    seconds = time.perf_counter() - start
-    return round(steps * batch_size / seconds, 1)
+    for _ in range(steps):
+        logs = step(next(batches))
+    float(next(iter(logs.values())))  # wait for the last step
+    return {"examples_per_second": round(steps * batch_size / (time.perf_counter() - start), 1),
+            "batch_size": batch_size, "preset": recipe.defaults["preset"]}
 
 
-def quality(name, model_dir, runtime, variant, num_samples):
-    from zoo.core.export import noise_batches
-    from zoo.core.metrics import MnistQuality
-    from zoo.core.image_generation import generate_from_runner, serving_input
-    from zoo.core.registry import get_recipe
-
-    EVAL_SEED = get_recipe(name).eval_seed
-
+def quality(name, model_dir, runtime, variant, options):
+    recipe = get_recipe(name)
     runner = load_exported(model_dir, runtime=runtime, variant=variant or "float32")
-    latent_dim = serving_input(runner)[1]["shape"][1]
-    images = generate_from_runner(runner, noise_batches(latent_dim, num_samples, EVAL_SEED))
-    if not hasattr(quality, "metric"):
-        quality.metric = MnistQuality()
-    return quality.metric.evaluate(images)
+    return recipe.evaluate(runner, seed=recipe.eval_seed, **options)
 
 
 def machine():
@@ -139,6 +140,12 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
+def _cell(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
 def write_markdown(results, path, command, seconds):
     lines = [
         "# Benchmarks",
@@ -147,32 +154,38 @@ def write_markdown(results, path, command, seconds):
         "",
         f"    {command}",
         "",
-        "Latency: median of repeated `serving_default` calls after 3 warm-up calls, each runtime",
-        "in a fresh process (which also gives peak memory: max resident set size of that process,",
-        "runtime and model loaded, both batch sizes run). Quality: classifier Fréchet distance (FD)",
-        f"to the MNIST test digits on {results['num_samples']} samples from a fixed seed, and the number of",
-        "digits that get at least 1% of the samples. Training throughput: `train_step` of the",
-        "base preset at batch 128 on synthetic batches (no input pipeline).",
+        "Every registered model with an export, every runtime. Latency: median of repeated calls of the",
+        "model's benchmark signature (named per model: one network call) after 3 warm-up calls, each runtime",
+        "in a fresh process, which also gives peak memory (max resident set size of that process, runtime",
+        "and model loaded, both batch sizes run). Quality: the model's own metric, through that runtime,",
+        "with the options stated per model, on its fixed seed. Training throughput: the default preset's",
+        "`train_step` at the default batch size on the model's own data (input pipeline included).",
         "",
         "![variants compared](benchmarks/results/benchmarks.png)",
         "",
     ]
     for name, model in results["models"].items():
+        metrics = model["metrics"]
+        training = model["training"]
         lines += [
             f"## {name}",
             "",
-            f"Training throughput: {model['training_examples_per_second']} images/s. "
-            f"Real-data floor of the FD: {model['floor_frechet_distance']}.",
+            f"Timed signature: `{model['signature']}`. Quality: `evaluate` with {model['quality_options'] or 'defaults'}. "
+            f"Training: {training['examples_per_second']:,} examples/s (preset {training['preset']}, batch "
+            f"{training['batch_size']}).",
+            *([f"Further study: {STUDIES[name]}."] if name in STUDIES else []),
             "",
-            "| runtime | size | FD | digits | latency batch 1 | latency batch 64 | images/s at 64 | peak memory |",
-            "|---|---|---|---|---|---|---|---|",
+            "| runtime | size | " + " | ".join(metrics) + " | latency batch 1 | latency batch 64 | calls/s at 64 "
+            "| peak memory |",
+            "|---|---|" + "---|" * len(metrics) + "---|---|---|---|",
         ]
         for key, row in model["runtimes"].items():
             per_second = 64 / (row["latency_ms_batch64"] / 1000)
             lines.append(
-                f"| {key} | {row['bytes'] / 1e6:.2f} MB | {row['frechet_distance']:.2f} | {row['classes_covered']} "
-                f"| {row['latency_ms_batch1']:.2f} ms | {row['latency_ms_batch64']:.2f} ms | {per_second:,.0f} "
-                f"| {row['peak_rss_mb']:.0f} MB |")
+                f"| {key} | {row['bytes'] / 1e6:.2f} MB | "
+                + " | ".join(_cell(row["quality"].get(m, "-")) for m in metrics)
+                + f" | {row['latency_ms_batch1']:.2f} ms | {row['latency_ms_batch64']:.2f} ms | {per_second:,.0f} "
+                  f"| {row['peak_rss_mb']:.0f} MB |")
         lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
@@ -185,25 +198,50 @@ def plot(results, path):
     import matplotlib.pyplot as plt
 
     names = list(results["models"])
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    figure, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    positions, labels = [], []
     for m, name in enumerate(names):
         rows = results["models"][name]["runtimes"]
+        metric = results["models"][name]["metrics"][0]
         keys = list(rows)
         x = np.arange(len(keys)) + m * (len(keys) + 1)
-        axes[0].bar(x, [rows[k]["frechet_distance"] for k in keys], color=f"C{m}", label=name)
-        axes[1].bar(x, [rows[k]["latency_ms_batch64"] for k in keys], color=f"C{m}")
+        float32 = rows["tflite_float32"]["quality"][metric]
+        axes[0].bar(x, [rows[k]["quality"][metric] / float32 for k in keys], color=f"C{m}", label=f"{name}: {metric}")
+        axes[1].bar(x, [rows[k]["latency_ms_batch1"] for k in keys], color=f"C{m}")
         axes[2].bar(x, [rows[k]["bytes"] / 1e6 for k in keys], color=f"C{m}")
-    labels = [f"{k}" for name in names for k in results["models"][name]["runtimes"]]
-    positions = [m * (len(results["models"][n]["runtimes"]) + 1) + i
-                 for m, n in enumerate(names) for i in range(len(results["models"][n]["runtimes"]))]
-    for axis, title in zip(axes, ("classifier FD (lower is better)", "latency at batch 64 (ms)", "size on disk (MB)")):
+        positions += list(x)
+        labels += keys
+    titles = ("quality metric / float32 TFLite's (1 = same)", "latency at batch 1 (ms, log)", "size on disk (MB)")
+    for axis, title in zip(axes, titles):
         axis.set_xticks(positions)
-        axis.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+        axis.set_xticklabels(labels, rotation=70, ha="right", fontsize=6)
         axis.set_title(title, fontsize=10)
-    axes[0].legend()
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def benchmark_model(name, exported_dir, repeats, train_steps, quick):
+    recipe = get_recipe(name)
+    model_dir = os.path.join(exported_dir, name)
+    manifest = read_manifest(model_dir)
+    options = dict(recipe.quick_options.get("evaluate", {}) if quick else recipe.benchmark_options)
+    print(f"[{name}] training throughput", flush=True)
+    model = {"signature": recipe.benchmark_signature, "metrics": recipe.metrics, "quality_options": options,
+             "training": training_throughput(name, train_steps), "runtimes": {}}
+    for runtime, variant in RUNTIMES:
+        key = runtime_key(runtime, variant)
+        print(f"[{name}] {key}", flush=True)
+        row = {"bytes": disk_size(model_dir, manifest, runtime, variant)}
+        row.update(measure_in_subprocess(model_dir, runtime, variant, repeats))
+        started = time.perf_counter()
+        row["quality"] = {k: v for k, v in quality(name, model_dir, runtime, variant, options).items()
+                          if isinstance(v, (int, float, str))}
+        row["quality_seconds"] = round(time.perf_counter() - started, 1)
+        model["runtimes"][key] = row
+    return model
 
 
 def main():
@@ -212,7 +250,7 @@ def main():
     parser.add_argument("--output", default=os.path.join(REPO_ROOT, "BENCHMARKS.md"))
     parser.add_argument("--results-dir", default=os.path.join(REPO_ROOT, "benchmarks", "results"))
     parser.add_argument("--exported-dir", default=EXPORTED_DIR)
-    parser.add_argument("--models", default=None, help="comma-separated (default: every exported model)")
+    parser.add_argument("--models", default=None, help="comma-separated (default: every model with an export)")
     parser.add_argument("--worker", nargs=3, metavar=("MODEL_DIR", "RUNTIME", "VARIANT"), help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args()
@@ -222,39 +260,18 @@ def main():
         print(json.dumps(measure_latency(model_dir, runtime, None if variant == "-" else variant, args.repeats)))
         return
 
-    from zoo.core.registry import model_names
-
     started = time.time()
-    repeats = args.repeats or (5 if args.quick else 50)
-    num_samples = 500 if args.quick else 10000
-    train_steps = 3 if args.quick else 30
-    names = args.models.split(",") if args.models else [  # the one-pass image models
-        n for n in model_names() if n not in OWN_BENCHMARKS
-        and os.path.isfile(os.path.join(args.exported_dir, n, "manifest.json"))
-        and "images" in read_manifest(os.path.join(args.exported_dir, n), verify=False)["signatures"][
-            "serving_default"]["outputs"]]
-    results = {"date": datetime.date.today().isoformat(), "machine": machine(), "num_samples": num_samples,
-               "repeats": repeats, "models": {}}
+    repeats = args.repeats or (5 if args.quick else 30)
+    train_steps = 3 if args.quick else 20
+    names = args.models.split(",") if args.models else [
+        n for n in model_names() if os.path.isfile(os.path.join(args.exported_dir, n, "manifest.json"))]
+    results = {"date": datetime.date.today().isoformat(), "machine": machine(), "repeats": repeats, "models": {}}
     for name in names:
-        model_dir = os.path.join(args.exported_dir, name)
-        manifest = read_manifest(model_dir)
-        print(f"[{name}] training throughput")
-        model = {"training_examples_per_second": training_throughput(name, train_steps), "runtimes": {}}
-        from zoo.core.metrics import MnistQuality
-
-        model["floor_frechet_distance"] = MnistQuality().real_data_floor(num_samples)["frechet_distance"]
-        for runtime, variant in RUNTIMES:
-            key = runtime_key(runtime, variant)
-            print(f"[{name}] {key}")
-            row = {"bytes": disk_size(model_dir, manifest, runtime, variant)}
-            row.update(measure_in_subprocess(model_dir, runtime, variant, repeats))
-            metrics = quality(name, model_dir, runtime, variant, num_samples)
-            row.update({"frechet_distance": metrics["frechet_distance"], "classes_covered": metrics["classes_covered"]})
-            model["runtimes"][key] = row
-        results["models"][name] = model
+        results["models"][name] = benchmark_model(name, args.exported_dir, repeats, train_steps, args.quick)
     seconds = time.time() - started
     results["seconds"] = round(seconds, 1)
-    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
+        f" --models {args.models}" if args.models else "")
     os.makedirs(args.results_dir, exist_ok=True)
     with open(os.path.join(args.results_dir, "benchmarks.json"), "w") as f:
         json.dump(results, f, indent=2)

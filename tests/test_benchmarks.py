@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 import pytest
 
 from tests.conftest import needs_mnist
@@ -14,23 +16,27 @@ pytestmark = pytest.mark.slow  # runs the benchmark script in a fresh process
 
 
 @needs_mnist
-def test_benchmark_quick_mode(tmp_path):
+def test_benchmark_quick_mode_on_an_image_model_and_the_text_model(tmp_path):
     output = tmp_path / "BENCHMARKS.md"
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "benchmarks", "run.py"), "--quick", "--models", "gan",
+        [sys.executable, os.path.join(REPO_ROOT, "benchmarks", "run.py"), "--quick", "--models", "gan,gpt",
          "--output", str(output), "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.load(open(tmp_path / "benchmarks.json"))
-    rows = results["models"]["gan"]["runtimes"]
-    assert list(rows) == ["keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_int8"]
-    for key, row in rows.items():
-        assert row["latency_ms_batch1"] > 0 and row["latency_ms_batch64"] > 0, key
-        assert row["peak_rss_mb"] > 10 and row["bytes"] > 100_000, key
-        assert row["classes_covered"] == 10, key
-    # int8 weights are a quarter of float32's; the file shows it
-    assert rows["tflite_int8"]["bytes"] < rows["tflite_float32"]["bytes"] / 3
-    assert results["models"]["gan"]["training_examples_per_second"] > 0
+    for name, signature, metric in (("gan", "serving_default", "frechet_distance"),
+                                    ("gpt", "decode_step", "validation_loss")):
+        model = results["models"][name]
+        rows = model["runtimes"]
+        assert list(rows) == ["keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_int8"]
+        assert model["signature"] == signature and model["training"]["examples_per_second"] > 0
+        for key, row in rows.items():
+            assert row["latency_ms_batch1"] > 0 and row["latency_ms_batch64"] > 0, key
+            assert row["peak_rss_mb"] > 10 and row["bytes"] > 100_000, key
+            assert np.isfinite(row["quality"][metric]), key
+        # int8 weights are a quarter of float32's; the file shows it
+        assert rows["tflite_int8"]["bytes"] < rows["tflite_float32"]["bytes"] / 3
     text = output.read_text()
-    assert "| tflite_int8 |" in text and "python benchmarks/run.py --quick" in text
+    assert "| tflite_int8 |" in text and "python benchmarks/run.py --quick --models gan,gpt" in text
+    assert "validation_loss" in text and "`decode_step`" in text
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000

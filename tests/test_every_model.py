@@ -186,13 +186,16 @@ def test_the_saved_model_itself_refuses_out_of_range_inputs(recipe, exported):
 def test_cli_sample_and_evaluate_on_a_tiny_export(recipe, exported, synthetic_data, tmp_path, capsys):
     from zoo.__main__ import main
 
+    def command_line(options):
+        return [a for key, value in options.items() for a in (f"--{key.replace('_', '-')}", str(value))]
+
     parent = os.path.dirname(exported)
     output = str(tmp_path / f"out{recipe.sample_suffix}")
     assert main(["sample", recipe.name, "--exported-dir", parent, "--output", output,
-                 *recipe.quick_options.get("sample", [])]) == 0
+                 *command_line(recipe.quick_options.get("sample", {}))]) == 0
     assert os.path.getsize(output) > 0
     assert main(["evaluate", recipe.name, "--exported-dir", parent, "--json",
-                 *recipe.quick_options.get("evaluate", [])]) == 0
+                 *command_line(recipe.quick_options.get("evaluate", {}))]) == 0
     printed = capsys.readouterr().out
     metrics = json.loads(printed[printed.index("{"):])
     assert metrics["model"] == recipe.name and len(metrics) > 3

@@ -136,6 +136,8 @@ def export(name, *, run_dir=None, output_dir=EXPORTED_DIR, version=1, from_expor
         model, run, state = load_run(recipe, run_dir)
         training = training_record(run, state)
     plan = recipe.export_plan(model, training, **options)
+    if from_exported is not None:
+        plan.keras_file = runner.path  # the model is unchanged: ship its file as it was
     return export_model(plan, output_dir, version)
 
 

@@ -19,6 +19,7 @@ import functools
 import gc
 import os
 import platform
+import shutil
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -142,6 +143,9 @@ class ExportPlan:
         keras_model: the Keras model the signatures run, saved as ``<name>.keras``
             for users who want to fine-tune or inspect it; the recipe's
             ``keras_signatures`` runs it again after loading.
+        keras_file: an existing ``.keras`` file of ``keras_model`` to ship byte for byte
+            instead of saving it again (a re-export of an unchanged model adds no new
+            copy of its weights to the repository's history).
         evaluate: ``evaluate(runner) -> metrics dict``, run on the Keras model, the
             SavedModel and each TFLite variant.
         detailed_evaluate: optional slower ``detailed_evaluate(runner) -> metrics``,
@@ -160,6 +164,7 @@ class ExportPlan:
     paper: str = ""
     training: Optional[dict] = None
     keras_model: Optional[object] = None
+    keras_file: Optional[str] = None
     evaluate: Optional[Callable] = None
     detailed_evaluate: Optional[Callable] = None
     detailed_runtime: str = "savedmodel"
@@ -197,7 +202,10 @@ def export_model(plan, output_dir, version=1):
             # Loaded through the registry's recipe (the manifest's "model"), never through a class the file names.
             keras_entry = {"path": f"{name}.keras", "loader": f"zoo.core.registry: {name}"}
             print(f"[export {name}] Keras -> {final_dir}/{keras_entry['path']}")
-            plan.keras_model.save(os.path.join(tmp, keras_entry["path"]))
+            if plan.keras_file is not None:
+                shutil.copyfile(plan.keras_file, os.path.join(tmp, keras_entry["path"]))
+            else:
+                plan.keras_model.save(os.path.join(tmp, keras_entry["path"]))
 
         manifest = {
             "model": name,

@@ -95,8 +95,9 @@ class ImageGeneratorRecipe(Recipe):
                    "and write a PNG grid.")
     evaluate_help = ("Classifier Fréchet distance and digit coverage of the exported generator's samples "
                      "(10,000 samples: about a minute).")
-    quick_options = {"export": {"num_eval_samples": 50}, "evaluate": ["--num-samples", "50"],
-                     "sample": ["--num", "4"]}
+    metrics = ["frechet_distance", "classes_covered"]
+    quick_options = {"export": {"num_eval_samples": 50}, "evaluate": {"num_samples": 50}, "sample": {"num": 4}}
+    benchmark_options = {"num_samples": 10000}
 
     def options(self, command):
         if command == "sample":
@@ -164,8 +165,8 @@ class ImageGeneratorRecipe(Recipe):
             keras_model=generator,
             evaluate=lambda runner: quality.evaluate(generate_from_runner(runner, batches)),
             samples=samples,
-            primary_metric="frechet_distance",
-            metric_summary=["frechet_distance", "classes_covered"],
+            primary_metric=self.metrics[0],
+            metric_summary=self.metrics,
             notes={
                 "metric_definitions": {
                     **FD_DEFINITIONS,

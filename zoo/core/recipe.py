@@ -159,9 +159,19 @@ class Recipe:
         raise NotImplementedError
 
     # === What the shared tests (tests/test_every_model.py) and benchmarks use ===
+    metrics = []
+    """The metrics the export's and the benchmark's tables show; the first decides whether a
+    quantized variant is good enough (within 10% of float32's)."""
+
     quick_options = {}
-    """command -> options for a seconds-long run on a tiny model: ``"export"`` keyword
-    arguments of :meth:`export_plan`, ``"sample"`` and ``"evaluate"`` command-line arguments."""
+    """command -> keyword options for a seconds-long run on a tiny model: of :meth:`export_plan`
+    for ``"export"``, of :meth:`sample` and :meth:`evaluate` (given on the command line by the tests)."""
+
+    benchmark_signature = "serving_default"
+    """The signature ``benchmarks/run.py`` times in every runtime (one network call, ideally)."""
+
+    benchmark_options = {}
+    """Keyword options of :meth:`evaluate` for ``benchmarks/run.py``'s quality column."""
 
     def test_model(self):
         """A tiny model whose every path is exercised (default: the ``tiny`` preset, untrained)."""

@@ -191,9 +191,11 @@ class DiffusionRecipe(Recipe):
                    "write a PNG: --digit D draws 16 of digit D (--num to change), without it a row of 10 per digit.")
     evaluate_help = ("FD, digit coverage and guided accuracy (the classifier reads the asked digit) of guided "
                      "samples, labels cycling 0-9. 1,000 samples at 50 steps take about 9 minutes on 2 CPU cores.")
+    metrics = ["frechet_distance", "guided_accuracy", "classes_covered"]
     quick_options = {"export": {"num_eval_samples": 2, "num_detailed_samples": 2},
-                     "evaluate": ["--num-samples", "2", "--steps", "2"],
-                     "sample": ["--digit", "3", "--num", "2", "--steps", "2"]}
+                     "evaluate": {"num_samples": 2, "steps": 2}, "sample": {"digit": 3, "num": 2, "steps": 2}}
+    benchmark_signature = "denoise_step"  # one network call; generate is 50 of them (100 with guidance)
+    benchmark_options = {"num_samples": 100}
     # Rounding differences between runtimes compound over the DDIM steps (each step divides by
     # sqrt(abar_t), up to 30 at the first step): images get 10 times the tolerance of one network
     # call, and the int8 network's images are checked within 0.3.
@@ -289,8 +291,7 @@ class DiffusionRecipe(Recipe):
             paper=self.paper, training=training, keras_model=self.keras_model(model),
             evaluate=lambda runner: quality_of(runner, quality, num_eval_samples),
             detailed_evaluate=lambda runner: quality_of(runner, quality, num_detailed_samples),
-            samples=samples, primary_metric="frechet_distance",
-            metric_summary=["frechet_distance", "guided_accuracy", "classes_covered"],
+            samples=samples, primary_metric=self.metrics[0], metric_summary=self.metrics,
             notes={"alpha_bars": [float(a) for a in model.alpha_bars.numpy()],
                    "null_label": NULL_LABEL, "generate_steps": GENERATE_STEPS,
                    "metric_definitions": {

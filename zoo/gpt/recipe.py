@@ -362,8 +362,10 @@ class GPTRecipe(Recipe):
     sample_help = ("Continue a prompt with the exported GPT (sha256-checked first) through prefill and decode_step "
                    "with the key/value cache, sliding past the context; print it and write it to a .txt file.")
     evaluate_help = "Validation loss (nats per byte) of the exported GPT on tiny Shakespeare's last 10%."
-    quick_options = {"export": {"max_windows": 2}, "evaluate": ["--max-windows", "2"],
-                     "sample": ["--max-new-tokens", "5"]}
+    metrics = ["validation_loss"]
+    quick_options = {"export": {"max_windows": 2}, "evaluate": {"max_windows": 2}, "sample": {"max_new_tokens": 5}}
+    benchmark_signature = "decode_step"  # one byte through the key/value cache: what an app calls per byte
+    benchmark_options = {"max_windows": None}
 
     def test_model(self):
         """The tiny GPT with its token embedding scaled up, so its logits spread over several nats:
@@ -475,7 +477,7 @@ class GPTRecipe(Recipe):
             evaluate=lambda runner: validation_loss(runner, validation, context, max_windows=max_windows),
             samples=samples,
             samples_file="samples.txt",
-            primary_metric="validation_loss",
+            primary_metric=self.metrics[0],
             notes={"metric_definitions": {
                 "validation_loss": "mean next-byte cross-entropy in nats per byte (lower is better) on the last 10% "
                                    f"of the text, as non-overlapping {context}-byte windows, each byte predicted "
