@@ -7,7 +7,7 @@ model; the parametrized ones run on every registered model.
 import numpy as np
 import pytest
 
-from tests.conftest import synthetic_text, write_synthetic_mnist
+from tests.conftest import synthetic_text
 from zoo.core import data, training
 from zoo.core.errors import IntegrityError, TrainingDivergedError, ZooError
 from zoo.core import commands
@@ -176,13 +176,6 @@ def test_same_seed_same_weights(name, synthetic_mnist, tmp_path):
     other = weights_after_training(tmp_path / "c", seed=4)
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
     assert not all(np.array_equal(a, c) for a, c in zip(first, other))
-
-
-def test_synthetic_mnist_files_read_like_the_real_ones(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.DATA_DIR_ENV, write_synthetic_mnist(tmp_path, train=10, test=3))
-    images, labels = data.mnist_images("train")
-    assert images.shape == (10, 28, 28, 1) and labels.shape == (10,)
-    assert 0.0 <= images.min() and images.max() <= 1.0
 
 
 def test_time_budget_stops_after_the_epoch_that_crosses_it(synthetic_mnist, tmp_path, capsys):

@@ -59,6 +59,13 @@ def sample_grid(runner, name, *, output, seed, num=64, noise=None):
     return f"Wrote {len(images)} digits to {output}"
 
 
+def standard_normal_sample_options(input_name):
+    """``sample``'s options for a model drawn from a standard-normal input (``--num``, ``--noise``)."""
+    return [Option("--num", type=int, default=64, help="how many digits (default 64)"),
+            Option("--noise", default=None,
+                   help=f"a .npy file of float32 {input_name} [n, latent_dim] to use instead of --num/--seed")]
+
+
 def runtime_label(runner):
     from zoo.core.artifacts import KerasFileModel, SavedModelModel
 
@@ -101,9 +108,7 @@ class ImageGeneratorRecipe(Recipe):
 
     def options(self, command):
         if command == "sample":
-            return [Option("--num", type=int, default=64, help="how many digits (default 64)"),
-                    Option("--noise", default=None,
-                           help="a .npy file of float32 noise [n, latent_dim] to use instead of --num/--seed")]
+            return standard_normal_sample_options("noise")
         if command == "evaluate":
             return [Option("--num-samples", type=int, default=10000,
                            help="generated digits to score (default 10000, as the manifest's metrics)")]

@@ -19,6 +19,7 @@ import numpy as np
 from zoo.core import export as core_export
 from zoo.core.data import mnist_dataset
 from zoo.core.errors import BadInputError
+from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
 from zoo.core.plotting import save_image_grid
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
@@ -56,11 +57,13 @@ def diffusion_signatures(model, steps=GENERATE_STEPS):
             return [tf.identity(labels), tf.identity(guidance)] + ([tf.identity(timestep)] if timestep is not None
                                                                     else [])
 
-    def generate(noise, labels, guidance):
+    # Named unlike the model's methods: autograph caches converted functions by name and once
+    # confused this 3-argument closure with Diffusion.generate (self + 3) when both were traced.
+    def generate_digits(noise, labels, guidance):
         labels, guidance = checked(labels, guidance)
         return model.generate(noise, labels, guidance, steps=steps)
 
-    def denoise_step(images_t, timestep, labels, guidance):
+    def guided_noise(images_t, timestep, labels, guidance):
         labels, guidance, timestep = checked(labels, guidance, timestep)
         return model.denoise_step(images_t, timestep, labels, guidance)
 
@@ -68,9 +71,9 @@ def diffusion_signatures(model, steps=GENERATE_STEPS):
     inputs = {"noise": noise, "labels": labels, "guidance": guidance}
     example = {"labels": 7, "guidance": 2.0}
     return [
-        core_export.Signature("serving_default", generate, inputs, generated, ranges=ranges, example=example),
-        core_export.Signature("generate", generate, inputs, generated, ranges=ranges, example=example),
-        core_export.Signature("denoise_step", denoise_step, {
+        core_export.Signature("serving_default", generate_digits, inputs, generated, ranges=ranges, example=example),
+        core_export.Signature("generate", generate_digits, inputs, generated, ranges=ranges, example=example),
+        core_export.Signature("denoise_step", guided_noise, {
             "images_t": (tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32), "the noisy images x_t, in [-1, 1] scale"),
             "timestep": (tf.TensorSpec(batch, tf.int32), f"t, 0..{last_timestep}"),
             "labels": labels, "guidance": guidance,
@@ -245,15 +248,10 @@ class DiffusionRecipe(Recipe):
             validation=validation, config={"train_examples": limit or 60000})
 
     def training_config(self, model, data, *, epochs, **options):
-        return {"learning_rate_schedule": f"cosine decay to 10% over {epochs} epochs", "epochs": epochs,
-                "decay_steps": epochs * int(data.dataset_fn(0).cardinality())}
+        return cosine_decay_config(data, epochs)
 
     def compile(self, model, config):
-        import keras
-
-        schedule = keras.optimizers.schedules.CosineDecay(config["learning_rate"], decay_steps=config["decay_steps"],
-                                                          alpha=0.1)
-        model.compile(optimizer=keras.optimizers.Adam(schedule))
+        adam_with_cosine_decay(model, config)
 
     def epoch_samples(self, model, seed):
         """A 10 x 10 grid, a row per digit, 25 DDIM steps with guidance 2."""

@@ -237,16 +237,18 @@ def gpt_signatures(model):
     }
     byte_range, max_time = (0, VOCAB_SIZE - 1), [None, context]
 
-    def logits(tokens):
+    # Named unlike the model's methods: autograph caches converted functions by name (see the
+    # diffusion recipe) and could confuse a closure with the method of the same name.
+    def checked_logits(tokens):
         return model.logits(*checked_inputs(model, tokens=tokens))
 
-    def prefill(tokens, lengths):
+    def checked_prefill(tokens, lengths):
         return model.prefill(*checked_inputs(model, tokens=tokens, lengths=lengths))
 
-    def decode_step(token, position, cache):
+    def checked_decode_step(token, position, cache):
         return model.decode_step(*checked_inputs(model, token=token, position=position), cache)
 
-    def generate(tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise):
+    def checked_generate(tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise):
         tokens, lengths = checked_inputs(model, tokens=tokens, lengths=lengths)
         return model.generate(tokens, lengths, *checked_sampling(max_new_tokens, temperature, top_k, top_p), noise)
 
@@ -258,20 +260,20 @@ def gpt_signatures(model):
         }, {"text": "the continuation only (not the prompt), UTF-8; a cut-off character becomes U+FFFD"},
             tflite=False, example={"prompt": "ROMEO:", "max_new_tokens": 100, "temperature": 0.8, "top_k": 0,
                                    "top_p": 0.95, "seed": 0}),
-        core_export.Signature("logits", logits, {"tokens": tokens}, {
+        core_export.Signature("logits", checked_logits, {"tokens": tokens}, {
             "logits": "next-byte logits at every position, float32 [batch, time, 256]"},
             ranges={"tokens": byte_range}, max_shapes={"tokens": max_time}),
-        core_export.Signature("prefill", prefill, {"tokens": prompts, "lengths": lengths}, {
+        core_export.Signature("prefill", checked_prefill, {"tokens": prompts, "lengths": lengths}, {
             "logits": "logits of the byte after each prompt, [batch, 256]",
             "cache": "the filled key/value cache, for decode_step"},
             ranges={"tokens": byte_range, "lengths": (1, context)}, max_shapes={"tokens": max_time}),
-        core_export.Signature("decode_step", decode_step, {
+        core_export.Signature("decode_step", checked_decode_step, {
             "token": (tf.TensorSpec(batch, tf.int32), "the byte at position, 0..255"),
             "position": (tf.TensorSpec(batch, tf.int32), f"its position, 0..{context - 1}"),
             "cache": cache,
         }, {"logits": "logits of the byte at position + 1, [batch, 256]", "cache": "the updated cache"},
             ranges={"token": byte_range, "position": (0, context - 1)}),
-        core_export.Signature("generate", generate, {
+        core_export.Signature("generate", checked_generate, {
             "tokens": prompts, "lengths": lengths, **sampling,
             "noise": (tf.TensorSpec([None, context], tf.float32),
                       "uniform [0, 1) numbers, one per step: the sampling randomness"),

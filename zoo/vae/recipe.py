@@ -18,7 +18,8 @@ import numpy as np
 from zoo.core import export as core_export
 from zoo.core.data import mnist_dataset
 from zoo.core.errors import BadInputError
-from zoo.core.image_generation import sample_grid
+from zoo.core.image_generation import sample_grid, standard_normal_sample_options
+from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
 from zoo.core.plotting import save_image_grid
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
@@ -108,15 +109,6 @@ def prior_samples(runner, latent_dim, num_samples, seed):
     return np.concatenate([runner("decode", latents=z)["images"] for z in batches])
 
 
-def cosine_adam(model, config):
-    """Adam with the run's cosine learning-rate schedule (10% of the peak at the end)."""
-    import keras
-
-    schedule = keras.optimizers.schedules.CosineDecay(config["learning_rate"], decay_steps=config["decay_steps"],
-                                                      alpha=0.1)
-    model.compile(optimizer=keras.optimizers.Adam(schedule))
-
-
 @register
 class VAERecipe(Recipe):
     name = "vae"
@@ -142,9 +134,7 @@ class VAERecipe(Recipe):
 
     def options(self, command):
         if command == "sample":
-            return [Option("--num", type=int, default=64, help="how many digits (default 64)"),
-                    Option("--noise", default=None,
-                           help="a .npy file of float32 latents [n, latent_dim] to use instead of --num/--seed")]
+            return standard_normal_sample_options("latents")
         if command == "evaluate":
             return [Option("--num-samples", type=int, default=10000,
                            help="test digits scored and prior samples drawn (default 10000)"),
@@ -171,11 +161,10 @@ class VAERecipe(Recipe):
             validation=validation, config={"train_examples": limit or 60000})
 
     def training_config(self, model, data, *, epochs, **options):
-        return {"learning_rate_schedule": f"cosine decay to 10% over {epochs} epochs", "epochs": epochs,
-                "decay_steps": epochs * int(data.dataset_fn(0).cardinality())}
+        return cosine_decay_config(data, epochs)
 
     def compile(self, model, config):
-        cosine_adam(model, config)
+        adam_with_cosine_decay(model, config)
 
     def epoch_samples(self, model, seed):
         fixed_latents = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")

@@ -1,0 +1,17 @@
+"""Optimizer recipes more than one model trains with."""
+
+
+def cosine_decay_config(data, epochs):
+    """The run-config entries of a cosine learning-rate decay over the whole run: part of the
+    config, so a resume with another ``--epochs`` (another schedule) is refused, not silently mixed."""
+    return {"learning_rate_schedule": f"cosine decay to 10% over {epochs} epochs", "epochs": epochs,
+            "decay_steps": epochs * int(data.dataset_fn(0).cardinality())}
+
+
+def adam_with_cosine_decay(model, config):
+    """Adam whose learning rate decays from ``config["learning_rate"]`` to 10% of it over ``decay_steps``."""
+    import keras
+
+    schedule = keras.optimizers.schedules.CosineDecay(config["learning_rate"], decay_steps=config["decay_steps"],
+                                                      alpha=0.1)
+    model.compile(optimizer=keras.optimizers.Adam(schedule))
