@@ -6,9 +6,15 @@
 Each runs in a fresh kernel started in notebooks/, as a learner would open it, with its
 training runs and exports under notebooks/notebook_runs/ (not committed). The tests run the
 same notebooks on tiny settings in memory and never write them.
+
+TensorFlow's C++ libraries write log lines to stderr while they load and convert ("I0000 ...
+oneDNN custom operations are on", "E0000 ... failed call to cuInit" on a machine without a
+GPU, "W0000 ... Ignored output_format"); they are not results, so the saved outputs leave them
+out (every other line, stderr included, is kept).
 """
 
 import os
+import re
 import sys
 import time
 
@@ -16,6 +22,24 @@ import nbformat
 from nbclient import NotebookClient
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+NATIVE_LOG_LINE = re.compile(r"^([IWE]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]|WARNING: All log messages before "
+                             r"absl::InitializeLog|To enable the following instructions|INFO:tensorflow:Assets written)")
+
+
+def without_native_logs(notebook):
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for output in cell.outputs:
+            if output.output_type == "stream" and output.name == "stderr":
+                output.text = "".join(line for line in output.text.splitlines(keepends=True)
+                                      if not NATIVE_LOG_LINE.match(line))
+                if not output.text.strip():
+                    continue
+            kept.append(output)
+        cell.outputs = kept
+    return notebook
 
 
 def execute(name):
@@ -28,7 +52,7 @@ def execute(name):
     finally:
         if env_tiny is not None:
             os.environ["ZOO_NOTEBOOK_TINY"] = env_tiny
-    nbformat.write(notebook, path)
+    nbformat.write(without_native_logs(notebook), path)
     print(f"{name}: {time.time() - started:.0f} s", flush=True)
 
 
