@@ -1,6 +1,6 @@
 """Resume, NaN guard, checkpoint integrity and reproducibility of the shared training loop.
 
-The loop is the core's (zoo.core.training.fit), so these checks hold for every
+The loop is the core's (zoo.core.training.Trainer), so these checks hold for every
 model; the parametrized ones run on every registered model.
 """
 

@@ -150,9 +150,14 @@ def parse(parser, argv):
     except SystemExit:
         return parser.parse_args(argv)  # prints the usage error (or the help) as argparse would
     command_parser = parser.model_commands.get(args.command)
-    if command_parser is not None and args.model in registry.model_names():
-        add_model_options(command_parser, args.command, registry.get_recipe(args.model))
-    return parser.parse_args(argv)
+    if command_parser is None or args.model not in registry.model_names():
+        return parser.parse_args(argv)
+    add_model_options(command_parser, args.command, registry.get_recipe(args.model))
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # e.g. an option another model has: say so in this command's own usage
+        command_parser.error(f"{args.model} has no option {' '.join(unknown)} for {args.command}; "
+                             f"see `python -m zoo {args.command} {args.model} --help`")
+    return args
 
 
 def list_models():

@@ -1,6 +1,6 @@
 """tf.distribute for every model: strategies, loss scaling and randomness per replica.
 
-The zoo trains with one loop (``zoo.core.training.fit``) under any
+The zoo trains with one loop (``zoo.core.training.Trainer``) under any
 ``tf.distribute.Strategy``: the default one (one device), ``MirroredStrategy``
 (several GPUs, or logical CPUs, in one machine), ``MultiWorkerMirroredStrategy``
 (several machines, configured by ``TF_CONFIG``) and ``TPUStrategy``.

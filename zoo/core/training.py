@@ -1,12 +1,12 @@
 """What every model's training shares: one loop for every ``tf.distribute`` strategy,
 seeding, step checkpoints that resume to the very run an uninterrupted one would
-have been, a guard against NaN losses, TensorBoard, sample pictures per epoch and
-a time budget.
+have been, a guard against NaN losses, Ctrl-C and SIGTERM that save before they stop,
+TensorBoard, sample pictures per epoch and a time budget.
 
-A model's ``train.py`` calls :func:`start` (options, strategy, seed), builds and
-compiles its model under ``strategy.scope()``, and ends with :func:`run`. The
-model owns ``train_step`` (using ``zoo.core.distribute.scale_loss`` and
-``draw_for_global_batch``, so N replicas compute what one device would) and its
+:func:`zoo.core.commands.train` calls :func:`start` (options, strategy, seed), builds
+and compiles the recipe's model under ``strategy.scope()`` and ends with :func:`run`
+(a :class:`Trainer`). The model owns ``train_step`` (using ``zoo.core.distribute.scale_loss``
+and ``draw_for_global_batch``, so N replicas compute what one device would) and its
 optimizers, as attributes, so ``save_weights`` stores their state with the weights.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.core import distribute
-from zoo.core.errors import ArtifactNotFoundError, BadInputError, IntegrityError, TrainingDivergedError, ZooError
+from zoo.core.errors import BadInputError, IntegrityError, TrainingDivergedError, ZooError
 from zoo.core.files import atomic_directory, sha256_of, write_json
 from zoo.core.plotting import save_image_grid
 
@@ -44,13 +44,6 @@ def set_seed(seed, deterministic=True):
         tf.config.experimental.enable_op_determinism()
 
 
-def build_from_preset(model_class, presets, preset, seed):
-    """``model_class(**presets[preset], seed=seed)``, with a clear error for an unknown preset."""
-    if preset not in presets:
-        raise BadInputError(f"unknown preset {preset!r}; choose from {', '.join(presets)}")
-    return model_class(**presets[preset], seed=seed)
-
-
 def check_positive(**options):
     """A clear error for the first option that is not > 0 (epochs, batch size, learning rate...)."""
     for option, value in options.items():
@@ -65,32 +58,6 @@ def _seed_states(model):
     run draws the same noise as an uninterrupted one.
     """
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
-
-
-def load_run(model_class, presets, run_dir, compile_fn=None):
-    """``(model, run, state)``: the model rebuilt from ``run.json``'s config and the newest intact checkpoint.
-
-    Args:
-        compile_fn: ``compile_fn(model, config)`` compiles with the optimizers the run
-            trained with (default ``model.compile()``), so their state loads too.
-    """
-    checkpoints = CheckpointDirectory(run_dir)
-    if not checkpoints.steps():
-        raise ArtifactNotFoundError(f"no checkpoint in {run_dir}; train first (python -m zoo train ...)")
-    with open(os.path.join(run_dir, "run.json")) as f:
-        run = json.load(f)
-    config = run["config"]
-    if config["preset"] in presets:
-        model = build_from_preset(model_class, presets, config["preset"], config["seed"])
-    else:  # e.g. a fine-tuned run, sized by the model it started from
-        model = model_class(**config["model_config"])
-    if compile_fn is None:
-        model.compile()
-    else:
-        compile_fn(model, config)
-    build_optimizers(model)
-    state = checkpoints.restore_latest(model, config)
-    return model, run, state
 
 
 class CheckpointDirectory:
@@ -482,11 +449,6 @@ class Trainer:
             f"training stopped by {self.stop.received} at step {self.state['step']} (epoch {self.state['epoch'] + 1})"
             f"; checkpoint saved in {self.checkpoints.path}. Run the same command again to resume from step "
             f"{self.state['step']}.")
-
-
-def fit(model, dataset_fn, **options):
-    """``Trainer(model, dataset_fn, **options).run()``: train, resuming where a previous run stopped."""
-    return Trainer(model, dataset_fn, **options).run()
 
 
 def start(*, strategy="default", seed=0, epochs=1, batch_size=1, learning_rate=1.0, limit=None, devices=None):
