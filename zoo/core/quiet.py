@@ -40,4 +40,4 @@ def native_stderr_held():
 def import_tensorflow_quietly():
     """``import tensorflow`` with the libraries' load-time lines kept off stderr."""
     with native_stderr_held():
-        import tensorflow  # noqa: F401
+        import tensorflow  # noqa: F401  (loaded here, quietly, for the rest of the process)

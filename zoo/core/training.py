@@ -28,6 +28,7 @@ from zoo.core import distribute
 from zoo.core.errors import BadInputError, IntegrityError, TrainingDivergedError, ZooError
 from zoo.core.files import atomic_directory, sha256_of, write_json
 from zoo.core.plotting import save_image_grid
+from zoo.core.progress import interactive
 
 WEIGHTS_FILE = "checkpoint.weights.h5"
 STATE_FILE = "state.json"
@@ -155,7 +156,8 @@ class Progress:
     """A progress bar per epoch (``verbose=1``), one line per epoch (2) or nothing (0)."""
 
     def __init__(self, verbose, epochs, steps_per_epoch):
-        self.verbose = 1 if verbose == "auto" else int(verbose)
+        # "auto": a bar on a terminal, a line per epoch in a notebook or a log (where redraws pile up)
+        self.verbose = (1 if interactive() else 2) if verbose == "auto" else int(verbose)
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.bar = None
 

@@ -21,6 +21,7 @@ from zoo.core.data import mnist_dataset
 from zoo.core.errors import BadInputError
 from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
 from zoo.core.plotting import save_image_grid
+from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
 from zoo.diffusion import tflite_sample
@@ -121,14 +122,12 @@ def guided_samples(runner, num_samples, guidance=2.0, seed=EVAL_SEED, batch_size
     DDIM with the exported step count runs the in-graph ``generate`` (unless
     ``in_graph`` is False); other step counts and DDPM run the loop over ``denoise_step``.
     """
-    import keras
-
     generate_steps = runner.manifest.get("generate_steps", GENERATE_STEPS)
     steps = steps or generate_steps
     rng = np.random.default_rng(seed)
     labels = (np.arange(num_samples) % NUM_CLASSES).astype(np.int32)
     images = []
-    bar = keras.utils.Progbar(num_samples, unit_name="image") if progress else None
+    bar = progress_bar(num_samples, unit_name="image") if progress else None
     for start in range(0, num_samples, batch_size):
         n = min(batch_size, num_samples - start)
         noise = rng.standard_normal((n, *IMAGE_SHAPE)).astype(np.float32)
@@ -304,8 +303,6 @@ class DiffusionRecipe(Recipe):
                sampler="ddim"):
         """DDIM with the exported step count runs the in-graph ``generate``; any other step
         count, or ancestral DDPM sampling, runs the app's loop over ``denoise_step``."""
-        import keras
-
         if digit is not None and not 0 <= digit < NUM_CLASSES:
             raise BadInputError(f"--digit must be 0-{NUM_CLASSES - 1}, got {digit}")
         check_sampling_options(steps, sampler)
@@ -319,12 +316,12 @@ class DiffusionRecipe(Recipe):
         if sampler == "ddim" and steps == runner.manifest.get("generate_steps", GENERATE_STEPS):
             images = runner("generate", noise=start, labels=labels, guidance=weights)["images"]
         else:
-            bar = keras.utils.Progbar(steps, unit_name="step")
+            bar = progress_bar(steps, unit_name="step")
             images = reference_loop(
                 lambda x, t, l, w: runner("denoise_step", images_t=x, timestep=t, labels=l, guidance=w)[
                     "predicted_noise"],
                 _alpha_bars(runner), start, labels, weights, steps=steps, sampler=sampler, seed=seed,
-                on_step=lambda i, *_: bar.update(i + 1))
+                on_step=(lambda i, *_: bar.update(i + 1)) if bar else None)
         what = f"digit {digit}" if digit is not None else "a row per digit"
         save_image_grid(images, output, columns=int(np.ceil(np.sqrt(num))) if digit is not None else 10,
                         title=f"diffusion: {what}, guidance {guidance}, {steps} {sampler.upper()} steps")
