@@ -46,16 +46,17 @@ def runtime_key(runtime, variant):
     return runtime if variant is None else f"{runtime}_{variant}"
 
 
-def measure_latency(model_dir, runtime, variant, repeats, warmup=3):
-    """In this process: load one runtime, time the recipe's benchmark signature; returns ms and peak RSS."""
+def measure_latency(model_dir, runtime, variant, repeats, inputs_path, warmup=3):
+    """In this process (which imports no TensorFlow for a TFLite file, so its peak memory is LiteRT's):
+    load one runtime, time the signature on the inputs the parent wrote; returns ms and peak RSS."""
     started = time.perf_counter()
     runner = load_exported(model_dir, runtime=runtime, variant=variant or "float32")
     load_seconds = time.perf_counter() - started
-    recipe = get_recipe(runner.manifest["model"])
-    signature = recipe.benchmark_signature
+    stored = np.load(inputs_path)
+    signature = str(stored["signature"])
     result = {"load_seconds": round(load_seconds, 3), "signature": signature}
     for batch in BATCHES:
-        inputs = recipe.test_inputs(signature, runner.signatures[signature], batch=batch)
+        inputs = {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(f"{batch}/")}
         for _ in range(warmup):
             runner(signature, **inputs)
         times = []
@@ -78,9 +79,19 @@ def peak_rss_mb():
         return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def measure_in_subprocess(model_dir, runtime, variant, repeats):
+def write_inputs(name, model_dir, path):
+    """The benchmark signature's inputs at each batch size, from the recipe, for the workers."""
+    recipe = get_recipe(name)
+    entry = read_manifest(model_dir, verify=False)["signatures"][recipe.benchmark_signature]
+    arrays = {f"{batch}/{k}": v for batch in BATCHES
+              for k, v in recipe.test_inputs(recipe.benchmark_signature, entry, batch=batch).items()}
+    np.savez(path, signature=np.array(recipe.benchmark_signature), **arrays)
+    return path
+
+
+def measure_in_subprocess(model_dir, runtime, variant, repeats, inputs_path):
     command = [sys.executable, os.path.abspath(__file__), "--worker", model_dir, runtime, variant or "-",
-               "--repeats", str(repeats)]
+               "--repeats", str(repeats), "--inputs", inputs_path]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker {runtime} {variant} failed:\n{done.stderr[-3000:]}")
@@ -223,23 +234,32 @@ def plot(results, path):
     plt.close(figure)
 
 
-def benchmark_model(name, exported_dir, repeats, train_steps, quick):
+def benchmark_model(name, exported_dir, repeats, train_steps, quick, inputs_path, previous=None):
+    """Every measurement of one model; with ``previous`` (an earlier result of the same model), only
+    latency, memory and size are measured again and quality and training are kept from it."""
     recipe = get_recipe(name)
     model_dir = os.path.join(exported_dir, name)
     manifest = read_manifest(model_dir)
     options = dict(recipe.quick_options.get("evaluate", {}) if quick else recipe.benchmark_options)
-    print(f"[{name}] training throughput", flush=True)
+    write_inputs(name, model_dir, inputs_path)
+    if previous is None:
+        print(f"[{name}] training throughput", flush=True)
     model = {"signature": recipe.benchmark_signature, "metrics": recipe.metrics, "quality_options": options,
-             "training": training_throughput(name, train_steps), "runtimes": {}}
+             "training": previous["training"] if previous else training_throughput(name, train_steps),
+             "runtimes": {}}
     for runtime, variant in RUNTIMES:
         key = runtime_key(runtime, variant)
         print(f"[{name}] {key}", flush=True)
         row = {"bytes": disk_size(model_dir, manifest, runtime, variant)}
-        row.update(measure_in_subprocess(model_dir, runtime, variant, repeats))
-        started = time.perf_counter()
-        row["quality"] = {k: v for k, v in quality(name, model_dir, runtime, variant, options).items()
-                          if isinstance(v, (int, float, str))}
-        row["quality_seconds"] = round(time.perf_counter() - started, 1)
+        row.update(measure_in_subprocess(model_dir, runtime, variant, repeats, inputs_path))
+        if previous:
+            row["quality"], row["quality_seconds"] = (previous["runtimes"][key]["quality"],
+                                                      previous["runtimes"][key]["quality_seconds"])
+        else:
+            started = time.perf_counter()
+            row["quality"] = {k: v for k, v in quality(name, model_dir, runtime, variant, options).items()
+                              if isinstance(v, (int, float, str))}
+            row["quality_seconds"] = round(time.perf_counter() - started, 1)
         model["runtimes"][key] = row
     return model
 
@@ -253,11 +273,15 @@ def main():
     parser.add_argument("--models", default=None, help="comma-separated (default: every model with an export)")
     parser.add_argument("--worker", nargs=3, metavar=("MODEL_DIR", "RUNTIME", "VARIANT"), help=argparse.SUPPRESS)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--inputs", help=argparse.SUPPRESS)
+    parser.add_argument("--latency-only", action="store_true",
+                        help="measure latency, memory and size again; keep quality and training from the results file")
     args = parser.parse_args()
 
     if args.worker:
         model_dir, runtime, variant = args.worker
-        print(json.dumps(measure_latency(model_dir, runtime, None if variant == "-" else variant, args.repeats)))
+        print(json.dumps(measure_latency(model_dir, runtime, None if variant == "-" else variant, args.repeats,
+                                         args.inputs)))
         return
 
     started = time.time()
@@ -265,13 +289,24 @@ def main():
     train_steps = 3 if args.quick else 20
     names = args.models.split(",") if args.models else [
         n for n in model_names() if os.path.isfile(os.path.join(args.exported_dir, n, "manifest.json"))]
+    previous = {}
+    if args.latency_only:
+        with open(os.path.join(args.results_dir, "benchmarks.json")) as f:
+            previous = json.load(f)
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "repeats": repeats, "models": {}}
+    inputs_path = os.path.join(args.results_dir, ".benchmark-inputs.tmp.npz")
+    os.makedirs(args.results_dir, exist_ok=True)
     for name in names:
-        results["models"][name] = benchmark_model(name, args.exported_dir, repeats, train_steps, args.quick)
-    seconds = time.time() - started
+        results["models"][name] = benchmark_model(name, args.exported_dir, repeats, train_steps, args.quick,
+                                                  inputs_path, previous.get("models", {}).get(name))
+    os.remove(inputs_path)
+    seconds = time.time() - started + (previous.get("seconds", 0) if previous else 0)
     results["seconds"] = round(seconds, 1)
+    if previous:
+        results["quality_and_training_measured"] = previous.get("quality_and_training_measured", previous["date"])
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
-        f" --models {args.models}" if args.models else "")
+        f" --models {args.models}" if args.models else "") + (
+        " (then --latency-only: latency, memory and size measured again)" if args.latency_only else "")
     os.makedirs(args.results_dir, exist_ok=True)
     with open(os.path.join(args.results_dir, "benchmarks.json"), "w") as f:
         json.dump(results, f, indent=2)
