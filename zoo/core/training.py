@@ -428,6 +428,11 @@ class Trainer:
         state["training_seconds"] += time.time() - self.clock
         self.clock = time.time()
         self.save()
+        if distribute.is_chief(self.strategy):
+            # one line per epoch, for learning curves against training time (read_history)
+            with open(os.path.join(self.run_dir, HISTORY_FILE), "a") as f:
+                f.write(json.dumps({"epoch": state["epoch"], "step": state["step"],
+                                    "training_seconds": round(state["training_seconds"], 1), **logs}) + "\n")
         self.progress.end_epoch(self.steps_per_epoch, logs, time.time() - self.epoch_started)
         if self.stop.received:
             self._stop_for_signal()
@@ -451,6 +456,26 @@ class Trainer:
             f"training stopped by {self.stop.received} at step {self.state['step']} (epoch {self.state['epoch'] + 1})"
             f"; checkpoint saved in {self.checkpoints.path}. Run the same command again to resume from step "
             f"{self.state['step']}.")
+
+
+HISTORY_FILE = "history.jsonl"
+
+
+def read_history(run_dir):
+    """The run's per-epoch ``{"epoch", "step", "training_seconds", metrics...}``, one per epoch (the
+    newest line wins where a resumed run repeated an epoch)."""
+    path = os.path.join(run_dir, HISTORY_FILE)
+    if not os.path.isfile(path):
+        return []
+    epochs = {}
+    with open(path) as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            epochs[entry["epoch"]] = entry
+    return [epochs[e] for e in sorted(epochs)]
 
 
 def start(*, strategy="default", seed=0, epochs=1, batch_size=1, learning_rate=1.0, limit=None, devices=None):
