@@ -92,9 +92,10 @@ class ExportedModel:
                 raise BadInputError(f"input {name!r} has {size} entries along axis {axis}, more than the {limit} "
                                     f"the model takes ({spec['meaning']})")
             if "range" in spec and value.size:
-                low, high = spec["range"]
-                if value.min() < low or value.max() > high:
-                    raise BadInputError(f"input {name!r} must be in [{low}, {high}] ({spec['meaning']}), "
+                low, high = spec["range"]  # None: unbounded on that side
+                if (low is not None and value.min() < low) or (high is not None and value.max() > high):
+                    raise BadInputError(f"input {name!r} must be in [{low}, {'inf' if high is None else high}] "
+                                        f"({spec['meaning']}), "
                                         f"got values from {value.min()} to {value.max()}")
             if value.ndim and value.shape[0] == 0:
                 raise BadInputError(f"input {name!r} has an empty batch")

@@ -24,8 +24,8 @@ import tensorflow as tf
 from keras import layers
 
 from zoo.core import distribute
+from zoo.core.text_generation import VOCAB_SIZE, sample_token
 
-VOCAB_SIZE = 256  # byte values
 GRADIENT_CLIP_NORM = 1.0  # of the global batch's gradient, as nanoGPT clips
 NEG_INF = -1e9  # added to masked attention scores; finite, so no NaN from an all-masked row
 
@@ -321,32 +321,3 @@ class GPT(keras.Model):
         return {**super().get_config(), "num_layers": self.num_layers, "num_heads": self.num_heads,
                 "hidden_dim": self.hidden_dim, "context_length": self.context_length, "dropout": self.dropout,
                 "seed": self.seed}
-
-
-def sample_token(logits, temperature, top_k, top_p, uniform):
-    """One byte per row from ``logits [batch, 256]``, by inverse-CDF sampling with ``uniform [batch]``.
-
-    The bytes are sorted by probability (``top_k`` with k = 256), cut to the
-    ``top_k`` most likely and to the smallest set whose probability reaches
-    ``top_p``; the chosen one is the first whose cumulative kept probability
-    exceeds ``uniform`` times their total. Temperature <= 0 is greedy (argmax). One
-    uniform number per byte and builtin TFLite ops only; ``zoo/gpt/tflite_generate.py``
-    does the same in NumPy.
-    """
-    greedy = tf.cast(tf.argmax(logits, axis=-1), tf.int32)
-    scaled = logits / tf.expand_dims(tf.maximum(temperature, 1e-6), 1)
-    sorted_logits, order = tf.math.top_k(scaled, k=VOCAB_SIZE)
-    probs = tf.nn.softmax(sorted_logits, axis=-1)
-    rank = tf.expand_dims(tf.range(VOCAB_SIZE), 0)
-    top_k, top_p = tf.expand_dims(top_k, 1), tf.expand_dims(top_p, 1)
-    keep_k = tf.logical_or(top_k <= 0, rank < top_k)
-    keep_p = (tf.cumsum(probs, axis=-1) - probs) < top_p  # the byte that crosses top_p is kept
-    # the most likely byte always stays, so out-of-range top_k/top_p (which the hosts
-    # reject with an error) can never pick from an empty set in the graph
-    keep = tf.logical_or(tf.logical_and(keep_k, keep_p), rank == 0)
-    kept = probs * tf.cast(keep, tf.float32)
-    cumulative = tf.cumsum(kept, axis=-1)
-    threshold = tf.expand_dims(uniform, 1) * cumulative[:, -1:]
-    index = tf.minimum(tf.reduce_sum(tf.cast(cumulative <= threshold, tf.int32), axis=-1), VOCAB_SIZE - 1)
-    sampled = tf.reduce_sum(order * tf.one_hot(index, VOCAB_SIZE, dtype=tf.int32), axis=-1)
-    return tf.where(temperature > 0, sampled, greedy)

@@ -34,6 +34,8 @@ from zoo.core.errors import ArtifactNotFoundError, BadInputError
 from zoo.core.files import write_text
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
+from zoo.core.text_generation import (SERVING_EXAMPLE, TextSamples, checked_sampling, sampling_specs,
+                                      serving_text_function, serving_text_inputs, text_test_inputs)
 from zoo.gpt import tflite_generate
 from zoo.gpt.model import GPT, PRESETS, VOCAB_SIZE
 
@@ -104,90 +106,6 @@ def adamw_with_warmup(model, config):
     model.compile(optimizer=optimizer)
 
 
-class TextSamples:
-    """After each epoch, continue ``SAMPLE_PROMPT`` (temperature 0.8) into ``<run_dir>/samples/epoch-NNNN.txt``."""
-
-    def __init__(self, run_dir, seed):
-        self.folder = os.path.join(run_dir, "samples")
-        self.noise = np.random.default_rng(seed).uniform(size=(1, SAMPLE_BYTES)).astype(np.float32)
-        self.model = None
-
-    def set_model(self, model):
-        self.model = model
-
-    def on_epoch_end(self, epoch, logs):
-        import tensorflow as tf
-
-        from zoo.core.distribute import is_chief
-        from zoo.core.files import write_text
-
-        if not is_chief(tf.distribute.get_strategy()):
-            return
-        text = continue_text(self.model, SAMPLE_PROMPT, noise=self.noise, temperature=0.8, top_p=0.95)
-        write_text(os.path.join(self.folder, f"epoch-{epoch + 1:04d}.txt"), text)
-        excerpt = text.strip().splitlines()[:3]
-        print("sample: " + " / ".join(excerpt)[:160])
-
-
-def continue_text(model, prompt, *, noise, temperature=0.8, top_k=0, top_p=1.0):
-    """The model's continuation of one prompt (str), decoded leniently (a cut-off UTF-8 sequence becomes U+FFFD)."""
-    prompt_bytes = np.frombuffer(prompt.encode("utf-8"), np.uint8).astype(np.int32)[-model.context_length:]
-    out = model.generate(prompt_bytes[None, :], np.array([len(prompt_bytes)], np.int32),
-                         np.array([noise.shape[1]], np.int32), np.array([temperature], np.float32),
-                         np.array([top_k], np.int32), np.array([top_p], np.float32), noise)
-    count = int(out["num_tokens"][0])
-    return bytes(np.asarray(out["tokens"][0, :count]).astype(np.uint8)).decode("utf-8", errors="replace")
-
-
-def serving_text_function(model):
-    """``serving_default``: prompts (UTF-8 strings) -> continuations, with input checks in the graph.
-
-    Noise comes from ``tf.random.stateless_uniform`` seeded per row by ``seed``,
-    so a TF Serving request is reproducible. Invalid UTF-8 at the end of a
-    continuation (a character cut by ``max_new_tokens`` or the context) becomes U+FFFD.
-    """
-    import tensorflow as tf
-
-    context = model.context_length
-    byte_strings = tf.constant([bytes([i]) for i in range(VOCAB_SIZE)])
-
-    def serve(prompt, max_new_tokens, temperature, top_k, top_p, seed):
-        lengths = tf.strings.length(prompt)  # in bytes
-        checks = [
-            tf.debugging.assert_positive(lengths, message="prompt is empty: give at least one character"),
-            tf.debugging.assert_less_equal(
-                lengths, context,
-                message=f"prompt is longer than the model's context of {context} bytes (UTF-8); shorten it"),
-        ]
-        with tf.control_dependencies(checks):
-            tokens = tf.cast(tf.io.decode_raw(prompt, tf.uint8, fixed_length=context), tf.int32)
-        max_new_tokens, temperature, top_k, top_p = checked_sampling(max_new_tokens, temperature, top_k, top_p)
-        noise = tf.map_fn(lambda s: tf.random.stateless_uniform([context], seed=tf.stack([s, 0])),
-                          tf.cast(seed, tf.int64), fn_output_signature=tf.float32)
-        out = model.generate(tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise)
-        pieces = tf.RaggedTensor.from_tensor(tf.gather(byte_strings, out["tokens"]), lengths=out["num_tokens"])
-        text = tf.strings.unicode_transcode(tf.strings.reduce_join(pieces, axis=1), "UTF-8", "UTF-8",
-                                            errors="replace")
-        return {"text": text}
-
-    return serve
-
-
-def checked_sampling(max_new_tokens, temperature, top_k, top_p):
-    """The sampling options, after in-graph asserts (as :func:`checked_inputs`)."""
-    import tensorflow as tf
-
-    checks = [
-        tf.debugging.assert_non_negative(max_new_tokens, message="max_new_tokens must be >= 0"),
-        tf.debugging.assert_greater_equal(temperature, 0.0, message="temperature must be >= 0 (0 = greedy)"),
-        tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 = no limit)"),
-        tf.debugging.assert_greater(top_p, 0.0, message="top_p must be in (0, 1]"),
-        tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must be in (0, 1]"),
-    ]
-    with tf.control_dependencies(checks):
-        return [tf.identity(t) for t in (max_new_tokens, temperature, top_k, top_p)]
-
-
 def checked_inputs(model, tokens=None, lengths=None, token=None, position=None):
     """The inputs, after in-graph asserts that give TF Serving clients a clear error.
 
@@ -229,12 +147,7 @@ def gpt_signatures(model):
     cache = (tf.TensorSpec(cache_shape, tf.float32),
              f"key/value cache [batch, 2 x {model.num_layers} layers x {model.num_heads} heads, {context}, "
              f"{model.head_dim}]: layer i's keys at channels [2iH, (2i+1)H), its values next")
-    sampling = {
-        "max_new_tokens": (tf.TensorSpec(batch, tf.int32), "bytes to generate per row (stops at the context)"),
-        "temperature": (tf.TensorSpec(batch, tf.float32), "0 = greedy; > 0 divides the logits"),
-        "top_k": (tf.TensorSpec(batch, tf.int32), "sample among the k most likely bytes; 0 = all"),
-        "top_p": (tf.TensorSpec(batch, tf.float32), "nucleus: smallest set of bytes with this mass, in (0, 1]"),
-    }
+    sampling = sampling_specs("bytes to generate per row (stops at the context)")
     byte_range, max_time = (0, VOCAB_SIZE - 1), [None, context]
 
     # Named unlike the model's methods: autograph caches converted functions by name (see the
@@ -253,13 +166,12 @@ def gpt_signatures(model):
         return model.generate(tokens, lengths, *checked_sampling(max_new_tokens, temperature, top_k, top_p), noise)
 
     return [
-        core_export.Signature("serving_default", serving_text_function(model), {
-            "prompt": (tf.TensorSpec(batch, tf.string), f"UTF-8 text to continue, 1..{context} bytes"),
-            **sampling,
-            "seed": (tf.TensorSpec(batch, tf.int32), "seed of this row's sampling noise"),
-        }, {"text": "the continuation only (not the prompt), UTF-8; a cut-off character becomes U+FFFD"},
-            tflite=False, example={"prompt": "ROMEO:", "max_new_tokens": 100, "temperature": 0.8, "top_k": 0,
-                                   "top_p": 0.95, "seed": 0}),
+        core_export.Signature(
+            "serving_default",
+            serving_text_function(model.generate, max_prompt_bytes=context, max_new_tokens=context),
+            serving_text_inputs(context, context),
+            {"text": "the continuation only (not the prompt), UTF-8; a cut-off character becomes U+FFFD"},
+            tflite=False, example=SERVING_EXAMPLE),
         core_export.Signature("logits", checked_logits, {"tokens": tokens}, {
             "logits": "next-byte logits at every position, float32 [batch, time, 256]"},
             ranges={"tokens": byte_range}, max_shapes={"tokens": max_time}),
@@ -454,7 +366,7 @@ class GPTRecipe(Recipe):
         adamw_with_warmup(model, config)
 
     def sample_callbacks(self, run_dir, seed):
-        return [TextSamples(run_dir, seed)]
+        return [TextSamples(run_dir, seed, prompt=SAMPLE_PROMPT, num_bytes=SAMPLE_BYTES)]
 
     # === Export ===
     def signatures(self, model):
@@ -503,22 +415,5 @@ class GPTRecipe(Recipe):
 
     def test_inputs(self, signature, manifest_entry, batch=2, seed=0):
         inputs = super().test_inputs(signature, manifest_entry, batch, seed)
-        rng = np.random.default_rng(seed)
         context = manifest_entry["inputs"]["cache"]["shape"][2] if "cache" in manifest_entry["inputs"] else 8
-        for name in ("tokens", "token"):
-            if name in inputs:
-                inputs[name] = rng.integers(0, VOCAB_SIZE, inputs[name].shape).astype(np.int32)
-        if "lengths" in inputs:
-            inputs["lengths"] = np.full(batch, inputs["tokens"].shape[1], np.int32)
-        if "position" in inputs:
-            inputs["position"] = np.minimum(np.arange(batch, dtype=np.int32), context - 1)
-        if "noise" in inputs:
-            inputs["noise"] = rng.uniform(size=inputs["noise"].shape).astype(np.float32)
-        for name in ("top_p",):
-            if name in inputs:
-                inputs[name] = np.full(batch, 0.9, np.float32)
-        if "max_new_tokens" in inputs:
-            inputs["max_new_tokens"] = np.full(batch, 5, np.int32)
-        if "temperature" in inputs and "prompt" not in inputs:
-            inputs["temperature"] = np.full(batch, 0.8, np.float32)
-        return inputs
+        return text_test_inputs(inputs, batch, seed, context_length=context)

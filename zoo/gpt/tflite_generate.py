@@ -2,8 +2,9 @@
 
     python zoo/gpt/tflite_generate.py exported/gpt/gpt.tflite --prompt "ROMEO:" --max-new-tokens 300
 
-This file imports nothing from the zoo, so it can be copied into any project
-next to ``gpt.tflite``. It runs the ``prefill`` signature once on the prompt,
+This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/litert_text.py`` (the
+byte sampler it shares with the character LSTM's loop): copy the two files next
+to ``gpt.tflite`` in any project. It runs the ``prefill`` signature once on the prompt,
 then ``decode_step`` once per new byte with the key/value cache passed in and out
 (each byte costs one position, not a re-run of the prefix). Sampling is the same
 inverse-CDF rule the in-graph ``generate`` signature uses, so with the same noise
@@ -17,48 +18,17 @@ cut-off sequences replaced by U+FFFD, never an exception.
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
 
-VOCAB_SIZE = 256
-
-
-def check_generation_options(prompt_bytes, context_length, max_new_tokens, temperature, top_k, top_p):
-    """A ValueError that says what to change, for any option the model cannot honour."""
-    if len(prompt_bytes) == 0:
-        raise ValueError("the prompt is empty: give at least one character to continue")
-    if len(prompt_bytes) > context_length:
-        raise ValueError(f"the prompt is {len(prompt_bytes)} bytes (UTF-8), longer than the model's context of "
-                         f"{context_length} bytes; shorten it (e.g. keep its last {context_length} bytes)")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    if not temperature >= 0:  # also rejects NaN
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if top_k < 0:
-        raise ValueError(f"top_k must be >= 0 (0 = no limit), got {top_k}")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1] (1 = no limit), got {top_p}")
-
-
-def sample_token(logits, temperature, top_k, top_p, uniform):
-    """One byte from ``logits [256]``: NumPy twin of ``zoo.gpt.model.sample_token``."""
-    logits = np.asarray(logits, np.float32)
-    if temperature <= 0:
-        return int(np.argmax(logits))
-    scaled = logits / np.float32(max(temperature, 1e-6))
-    order = np.argsort(-scaled, kind="stable")  # like top_k: ties keep the lower byte first
-    sorted_logits = scaled[order]
-    exp = np.exp(sorted_logits - sorted_logits[0])
-    probs = (exp / exp.sum(dtype=np.float32)).astype(np.float32)
-    rank = np.arange(VOCAB_SIZE)
-    keep_k = np.full(VOCAB_SIZE, True) if top_k <= 0 else rank < top_k
-    keep_p = (np.cumsum(probs, dtype=np.float32) - probs) < np.float32(top_p)
-    kept = probs * ((keep_k & keep_p) | (rank == 0))
-    cumulative = np.cumsum(kept, dtype=np.float32)
-    threshold = np.float32(uniform) * cumulative[-1]
-    index = min(int(np.sum(cumulative <= threshold)), VOCAB_SIZE - 1)
-    return int(order[index])
+try:
+    from zoo.core.litert_text import (add_sampling_arguments, check_generation_options, check_token, sample_token,
+                                      sampling_noise)
+except ImportError:  # run as a script in the repository, or copied into an app next to litert_text.py
+    sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "core"))
+    from litert_text import add_sampling_arguments, check_generation_options, check_token, sample_token, sampling_noise
 
 
 class TFLiteGPT:
@@ -83,8 +53,7 @@ class TFLiteGPT:
         # past the context would fail deep inside a GATHER, one below 0 run silently wrong.
         if not 0 <= int(position) < self.context_length:
             raise ValueError(f"position must be in 0..{self.context_length - 1} (the context), got {position}")
-        if not 0 <= int(token) < VOCAB_SIZE:
-            raise ValueError(f"token must be a byte, 0..{VOCAB_SIZE - 1}, got {token}")
+        check_token(token)
         out = self.decode_runner(token=np.asarray([token], np.int32), position=np.asarray([position], np.int32),
                                  cache=cache)
         return out["logits"][0], out["cache"]
@@ -103,11 +72,8 @@ def generate_bytes(model, prompt_bytes, max_new_tokens, temperature=0.0, top_k=0
     """
     prompt_bytes = list(prompt_bytes)
     context = model.context_length
-    check_generation_options(prompt_bytes, context, max_new_tokens, temperature, top_k, top_p)
-    if noise is None:
-        noise = np.random.default_rng(seed).uniform(size=max_new_tokens).astype(np.float32)
-    if len(noise) < max_new_tokens:
-        raise ValueError(f"noise has {len(noise)} numbers, max_new_tokens is {max_new_tokens}")
+    check_generation_options(prompt_bytes, max_new_tokens, temperature, top_k, top_p, context_length=context)
+    noise = sampling_noise(noise, seed, max_new_tokens)
     text = list(prompt_bytes)
     generated = []
     logits, cache = model.prefill(text)
@@ -132,12 +98,7 @@ def generate_bytes(model, prompt_bytes, max_new_tokens, temperature=0.0, top_k=0
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tflite", help="path of gpt.tflite (or a quantized variant)")
-    parser.add_argument("--prompt", default="ROMEO:")
-    parser.add_argument("--max-new-tokens", type=int, default=300)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--top-k", type=int, default=0)
-    parser.add_argument("--top-p", type=float, default=0.95)
-    parser.add_argument("--seed", type=int, default=0)
+    add_sampling_arguments(parser)
     parser.add_argument("--no-slide", action="store_true", help="stop at the context limit")
     args = parser.parse_args(argv)
     try:

@@ -1,0 +1,106 @@
+"""Stream text of any length from the character LSTM's TFLite file, as a phone app would: NumPy and LiteRT only.
+
+    python zoo/charrnn/tflite_generate.py exported/charrnn/charrnn.tflite --prompt "ROMEO:" --max-new-tokens 5000
+
+This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/litert_text.py`` (the
+byte sampler it shares with the GPT's loop): copy the two files next to
+``charrnn.tflite`` in any project. It calls the ``step`` signature once per
+byte, prompt and output alike, with the state passed in and out: memory stays at
+one ``[1, S]`` state however long the text grows (no context to fill or slide).
+Sampling is the inverse-CDF rule of the in-graph ``generate`` signature, so with
+the same noise both pick the same bytes. Bytes are printed as they come; invalid
+or cut-off UTF-8 is replaced by U+FFFD, never an exception.
+"""
+
+import argparse
+import codecs
+import os
+import sys
+
+import numpy as np
+
+try:
+    from zoo.core.litert_text import (add_sampling_arguments, check_generation_options, check_token, sample_token,
+                                      sampling_noise)
+except ImportError:  # run as a script in the repository, or copied into an app next to litert_text.py
+    sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "core"))
+    from litert_text import add_sampling_arguments, check_generation_options, check_token, sample_token, sampling_noise
+
+
+class TFLiteCharRNN:
+    """The ``step`` signature of a character-LSTM TFLite file."""
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        if "step" not in self.interpreter.get_signature_list():
+            raise ValueError(f"{path} has no 'step' signature: is it the character LSTM's TFLite file?")
+        self.step_runner = self.interpreter.get_signature_runner("step")
+        self.state_size = int(self.step_runner.get_input_details()["state"]["shape_signature"][1])
+
+    def zero_state(self):
+        return np.zeros((1, self.state_size), np.float32)
+
+    def step(self, token, state):
+        # The TFLite graph cannot refuse these (the converter drops asserts): a byte out of range
+        # would read past the embedding table.
+        check_token(token)
+        state = np.asarray(state, np.float32)
+        if state.shape != (1, self.state_size):
+            raise ValueError(f"state must have shape [1, {self.state_size}], got {list(state.shape)}")
+        out = self.step_runner(token=np.asarray([token], np.int32), state=state)
+        return out["logits"][0], out["state"]
+
+
+def generate_bytes(model, prompt_bytes, max_new_tokens, temperature=0.0, top_k=0, top_p=1.0, noise=None, seed=0,
+                   on_token=None, state=None):
+    """Continue ``prompt_bytes`` by ``max_new_tokens`` bytes through ``model.step``; returns the new bytes.
+
+    Args:
+        noise: ``[max_new_tokens]`` uniform numbers in [0, 1) (default: ``numpy.random.default_rng(seed)``).
+        on_token: called with each new byte (e.g. to stream it to the screen).
+        state: the state to start from (default: zeros, the start of a text).
+    """
+    prompt_bytes = list(prompt_bytes)
+    check_generation_options(prompt_bytes, max_new_tokens, temperature, top_k, top_p)
+    noise = sampling_noise(noise, seed, max_new_tokens)
+    state = model.zero_state() if state is None else state
+    for token in prompt_bytes:
+        logits, state = model.step(token, state)
+    generated = []
+    for i in range(max_new_tokens):
+        token = sample_token(logits, temperature, top_k, top_p, noise[i])
+        generated.append(token)
+        if on_token is not None:
+            on_token(token)
+        if i + 1 < max_new_tokens:
+            logits, state = model.step(token, state)
+    return bytes(generated)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tflite", help="path of charrnn.tflite (or a quantized variant)")
+    add_sampling_arguments(parser, max_new_tokens=1000)
+    args = parser.parse_args(argv)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def stream(token):
+        sys.stdout.write(decoder.decode(bytes([token])))
+        sys.stdout.flush()
+
+    try:
+        model = TFLiteCharRNN(args.tflite)
+        sys.stdout.write(args.prompt)
+        generate_bytes(model, args.prompt.encode("utf-8"), args.max_new_tokens, args.temperature, args.top_k,
+                       args.top_p, seed=args.seed, on_token=stream)
+    except (ValueError, OSError) as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(decoder.decode(b"", final=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
