@@ -141,8 +141,10 @@ def _bad_values(spec, valid):
     yield "shape", valid[..., None]
     if "range" in spec:
         low, high = spec["range"]
-        yield "range", np.full_like(valid, high + 1)
-        yield "range", np.full_like(valid, low - 1)
+        if high is not None:
+            yield "range", np.full_like(valid, high + 1)
+        if low is not None:
+            yield "range", np.full_like(valid, low - 1)
     if "max_shape" in spec:
         limit = [d for d in spec["max_shape"] if d is not None][0]
         axis = spec["max_shape"].index(limit)

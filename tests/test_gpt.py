@@ -187,6 +187,7 @@ def test_strings_only_in_the_saved_model(exported):
 
 def test_the_app_loop_runs_from_a_copy_without_zoo(exported, tmp_path):
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "gpt", "tflite_generate.py"), tmp_path)
+    shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "litert_text.py"), tmp_path)  # the byte sampler it shares
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run([sys.executable, "tflite_generate.py", os.path.join(exported, "gpt.tflite"),
                              "--prompt", "ROMEO:", "--max-new-tokens", "40", "--temperature", "0"],

@@ -93,7 +93,7 @@ def _lu_of_random_rotation(channels, seed):
 
 def _nilpotent_inverse(strict, channels):
     """(I + N)^-1 = sum_k (-N)^k for a strictly triangular N: exact after ``channels`` terms."""
-    identity = tf.eye(channels)
+    identity = tf.eye(channels, dtype=strict.dtype)
     result, power = identity, identity
     for _ in range(channels - 1):
         power = -tf.matmul(power, strict)
@@ -126,8 +126,8 @@ class InvertibleConv1x1(layers.Layer):
         self.upper = self.add_weight(shape=(c, c), initializer=const(np.triu(upper, 1)), name="upper")
         self.log_diagonal = self.add_weight(shape=(c,), initializer=const(np.log(np.abs(diagonal))),
                                             name="log_diagonal")
-        self.lower_mask = tf.constant(np.tril(np.ones((c, c)), -1), tf.float32)
-        self.upper_mask = tf.constant(np.triu(np.ones((c, c)), 1), tf.float32)
+        self.lower_mask = tf.constant(np.tril(np.ones((c, c)), -1), self.variable_dtype)
+        self.upper_mask = tf.constant(np.triu(np.ones((c, c)), 1), self.variable_dtype)
 
     def _parts(self):
         strict_lower = self.lower * self.lower_mask
@@ -137,7 +137,7 @@ class InvertibleConv1x1(layers.Layer):
 
     def weight_matrix(self):
         strict_lower, strict_upper, diagonal = self._parts()
-        eye = tf.eye(self.channels)
+        eye = tf.eye(self.channels, dtype=diagonal.dtype)
         return tf.matmul(self.permutation, tf.matmul(eye + strict_lower, strict_upper + tf.linalg.diag(diagonal)))
 
     def inverse_matrix(self):
@@ -182,10 +182,11 @@ class AffineCoupling(layers.Layer):
         c = int(input_shape[-1])
         self.half = c // 2
         h = self.hidden_channels
+        policy = self.dtype_policy  # float64 copies in the Jacobian tests
         self.net = keras.Sequential([
-            layers.Conv2D(h, 3, padding="same", activation="relu"),
-            layers.Conv2D(h, 1, activation="relu"),
-            layers.Conv2D(2 * (c - self.half), 3, padding="same", kernel_initializer="zeros"),
+            layers.Conv2D(h, 3, padding="same", activation="relu", dtype=policy),
+            layers.Conv2D(h, 1, activation="relu", dtype=policy),
+            layers.Conv2D(2 * (c - self.half), 3, padding="same", kernel_initializer="zeros", dtype=policy),
         ], name="net")
         self.net.build((None, input_shape[1], input_shape[2], self.half))
 
