@@ -6,10 +6,25 @@ import pytest  # noqa: E402
 
 
 def pytest_collection_modifyitems(items):
-    """A test that needs a tiny model exported (seconds to a minute per model) is slow: ``-m "not slow"`` skips it."""
+    """A test that needs a tiny model exported (seconds to a minute per model) is slow: ``-m "not slow"`` skips it.
+
+    Under pytest-xdist (``-n 2 --dist loadgroup``, pytest.ini) the tests of one model stay on one worker
+    (group = the model's name: its parametrized shared checks and its own test file), so each worker exports
+    a tiny model once, not every worker every model.
+    """
+    from zoo.core.registry import model_names
+
+    names = set(model_names())
     for item in items:
         if "tiny_export" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+        callspec = getattr(item, "callspec", None)
+        model = callspec.params.get("name") if callspec is not None else None
+        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+        if model is None and module.startswith("test_") and module[5:] in names:
+            model = module[5:]
+        if model in names:
+            item.add_marker(pytest.mark.xdist_group(model))
 
 
 def has_mnist():
@@ -101,3 +116,11 @@ def tiny_export(synthetic_data_dir, tmp_path_factory):
         return made[name]
 
     return export
+
+
+def shadow_the_zoo(folder):
+    """Make ``import zoo`` fail for a script run from ``folder`` (the zoo is pip-installed in development), so
+    an app script copied there is tested as it runs in an app: with its own files only."""
+    os.makedirs(os.path.join(folder, "zoo"), exist_ok=True)
+    with open(os.path.join(folder, "zoo", "__init__.py"), "w") as f:
+        f.write('raise ImportError("the zoo is not installed in this app")\n')

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.conftest import shadow_the_zoo
 from tests.export_checks import runners
 from zoo.charrnn import tflite_generate
 from zoo.charrnn.model import PRESETS, CharRNN
@@ -153,6 +154,7 @@ def test_bad_input_is_a_clear_error_in_every_runtime_the_app_and_the_cli(exporte
 def test_the_app_loop_runs_as_a_copied_script_without_the_zoo(exported, tmp_path):
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "charrnn", "tflite_generate.py"), tmp_path)
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "litert_text.py"), tmp_path)
+    shadow_the_zoo(tmp_path)
     result = subprocess.run([sys.executable, "tflite_generate.py", os.path.join(exported, "charrnn.tflite"),
                              "--prompt", "月", "--max-new-tokens", "20", "--temperature", "0"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import zoo
-from tests.conftest import synthetic_text
+from tests.conftest import shadow_the_zoo, synthetic_text
 from zoo.core.artifacts import ModelRunner, load_exported
 from zoo.core.errors import BadInputError
 from zoo.core.paths import REPO_ROOT
@@ -188,6 +188,7 @@ def test_strings_only_in_the_saved_model(exported):
 def test_the_app_loop_runs_from_a_copy_without_zoo(exported, tmp_path):
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "gpt", "tflite_generate.py"), tmp_path)
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "litert_text.py"), tmp_path)  # the byte sampler it shares
+    shadow_the_zoo(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run([sys.executable, "tflite_generate.py", os.path.join(exported, "gpt.tflite"),
                              "--prompt", "ROMEO:", "--max-new-tokens", "40", "--temperature", "0"],

@@ -133,8 +133,10 @@ def export(name, *, run_dir=None, output_dir=EXPORTED_DIR, version=1, from_expor
         runner = load(from_exported, runtime="keras")
         model, training = runner.model, runner.manifest["training"]
     else:
+        from zoo.core.training import read_history
+
         model, run, state = load_run(recipe, run_dir)
-        training = training_record(run, state)
+        training = training_record(run, state, read_history(run_dir or default_run_dir(recipe.name)))
     plan = recipe.export_plan(model, training, **options)
     if from_exported is not None:
         plan.keras_file = runner.path  # the model is unchanged: ship its file as it was

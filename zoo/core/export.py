@@ -336,8 +336,11 @@ def inference_copy(model):
     return copy
 
 
-def training_record(run, state):
-    """The manifest's ``training`` entry, from a run's ``run.json`` and its final checkpoint state."""
+def training_record(run, state, history=()):
+    """The manifest's ``training`` entry, from a run's ``run.json``, its final checkpoint state and its
+    per-epoch history (the learning curve: metrics against training time)."""
+    curve = [{key: round(value, 4) if isinstance(value, float) else value for key, value in entry.items()}
+             for entry in history if entry["epoch"] <= state["epoch"]]
     return {
         "command": run["command"],
         "seed": run["config"]["seed"],
@@ -349,6 +352,7 @@ def training_record(run, state):
         "training_seconds": round(state["training_seconds"], 1),
         "hardware": machine_description(),
         "final_losses": state["metrics"],
+        **({"learning_curve": curve} if curve else {}),
     }
 
 
