@@ -30,7 +30,7 @@ from zoo.core.text_generation import VOCAB_SIZE, sample_token
 GRADIENT_CLIP_NORM = 5.0  # char-rnn's grad_clip
 
 PRESETS = {
-    "tiny": {"num_layers": 2, "units": 16, "embedding_dim": 8, "window": 8, "windows_per_example": 3},
+    "tiny": {"num_layers": 2, "units": 16, "embedding_dim": 8, "window": 8, "windows_per_example": 4},
     "base": {"num_layers": 2, "units": 512, "embedding_dim": 64, "dropout": 0.2, "window": 64,
              "windows_per_example": 8},
 }
@@ -93,6 +93,11 @@ class CharRNN(keras.Model):
     @property
     def metrics(self):
         return [self.loss_tracker]
+
+    @property
+    def optimizer_updates_per_step(self):
+        """``train_step`` updates the weights once per window (truncated BPTT)."""
+        return self.windows_per_example
 
     def check_state(self, state):
         return check_float_input(state, "state", (None, self.state_size))
