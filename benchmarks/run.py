@@ -37,6 +37,7 @@ from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
 from zoo.core.registry import get_recipe, model_names  # noqa: E402
 
 STUDIES = {"gpt": "benchmarks/gpt.py (against nanoGPT; cache speed)",
+           "charrnn": "benchmarks/charrnn.py (against the GPT: loss at equal training time, generation speed, memory)",
            "diffusion": "benchmarks/diffusion.py (sampling steps against quality and time)"}
 RUNTIMES = [("keras", None), ("savedmodel", None), ("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8")]
 BATCHES = (1, 64)
@@ -161,10 +162,12 @@ def write_markdown(results, path, command, seconds):
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {results['date']} on {results['machine']} (no GPU), in {seconds / 60:.1f} minutes, with",
-        "",
-        f"    {command}",
-        "",
+        *([f"Measured {results['date']} on {results['machine']} (no GPU), in {seconds / 60:.1f} minutes, with",
+           "", f"    {command}", ""] if "seconds_of_earlier_models" not in results else [
+            f"Measured on {results['machine']} (no GPU): a full run of `python benchmarks/run.py`, then",
+            "", f"    {command}", "",
+            f"for the models added since ({results['date']}, {seconds / 60:.1f} minutes); each model says when it "
+            "was measured.", ""]),
         "Every registered model with an export, every runtime. Latency: median of repeated calls of the",
         "model's benchmark signature (named per model: one network call) after 3 warm-up calls, each runtime",
         "in a fresh process, which also gives peak memory (max resident set size of that process, runtime",
@@ -181,6 +184,7 @@ def write_markdown(results, path, command, seconds):
         lines += [
             f"## {name}",
             "",
+            *([f"Measured {model['date']}."] if model.get("date") and model["date"] != results["date"] else []),
             f"Timed signature: `{model['signature']}`. Quality: `evaluate` with {model['quality_options'] or 'defaults'}. "
             f"Training: {training['examples_per_second']:,} examples/s (preset {training['preset']}, batch "
             f"{training['batch_size']}).",
@@ -295,11 +299,19 @@ def main():
         with open(os.path.join(args.results_dir, "benchmarks.json")) as f:
             previous = json.load(f)
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "repeats": repeats, "models": {}}
+    results_file = os.path.join(args.results_dir, "benchmarks.json")
+    if args.models and not args.quick and os.path.isfile(results_file):
+        # measuring some models adds them to (or updates them in) the full results, each with its date
+        with open(results_file) as f:
+            earlier = json.load(f)
+        results["models"] = {name: {"date": earlier["date"], **entry} for name, entry in earlier["models"].items()}
+        results["seconds_of_earlier_models"] = earlier.get("seconds", 0)
     inputs_path = os.path.join(args.results_dir, ".benchmark-inputs.tmp.npz")
     os.makedirs(args.results_dir, exist_ok=True)
     for name in names:
         results["models"][name] = benchmark_model(name, args.exported_dir, repeats, train_steps, args.quick,
                                                   inputs_path, previous.get("models", {}).get(name))
+        results["models"][name]["date"] = results["date"]
     os.remove(inputs_path)
     seconds = time.time() - started + (previous.get("seconds", 0) if previous else 0)
     results["seconds"] = round(seconds, 1)
