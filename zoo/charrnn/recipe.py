@@ -177,7 +177,7 @@ class CharRNNRecipe(Recipe):
     metrics = ["validation_loss"]
     quick_options = {"export": {"max_bytes": 50}, "evaluate": {"max_bytes": 50}, "sample": {"max_new_tokens": 5}}
     benchmark_signature = "step"
-    benchmark_options = {"max_bytes": None}
+    benchmark_options = {"max_bytes": 20000}  # the first 20,000 validation bytes streamed (all: evaluate)
 
     def test_model(self):
         """The tiny model with its head scaled up, so greedy decoding compares clear winners, not near-ties."""
