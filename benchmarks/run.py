@@ -189,6 +189,7 @@ def write_markdown(results, path, command, seconds):
             f"Training: {training['examples_per_second']:,} examples/s (preset {training['preset']}, batch "
             f"{training['batch_size']}).",
             *([f"Further study: {STUDIES[name]}."] if name in STUDIES else []),
+            *study_summary(name),
             "",
             "| runtime | size | " + " | ".join(metrics) + " | latency batch 1 | latency batch 64 | calls/s at 64 "
             "| peak memory |",
@@ -204,6 +205,30 @@ def write_markdown(results, path, command, seconds):
         lines.append("")
     with open(path, "w") as f:
         f.write("\n".join(lines))
+
+
+def study_summary(name):
+    """Lines quoting a model's own study (``benchmarks/results/<name>.json``) where one has a short summary."""
+    path = os.path.join(REPO_ROOT, "benchmarks", "results", f"{name}.json")
+    if name != "charrnn" or not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        study = json.load(f)
+    generation, memory = study["generation"], study["memory"]
+    lines = ["", f"Against the GPT ({generation['protocol']}):", "",
+             "| | character LSTM | GPT |", "|---|---|---|"]
+    for count in (100, 2000):
+        lines.append(f"| greedy generation, {count:,} new bytes | {generation[f'charrnn_{count}_bytes_per_second']:,.0f} "
+                     f"bytes/s | {generation[f'gpt_{count}_bytes_per_second']:,.0f} bytes/s |")
+    lines.append(f"| generation memory per text, besides the weights | state {memory['charrnn_state_bytes'] / 1024:,.0f} "
+                 f"KiB, at any length | key/value cache {memory['gpt_cache_bytes'] / 1024:,.0f} KiB, 128 bytes of context |")
+    if "equal_training_time" in study:
+        equal = study["equal_training_time"]
+        lines.append(f"| validation loss after {equal['budget_minutes']:g} minutes of training each, 128-byte windows "
+                     f"| {equal['charrnn']['windowed_128_validation_loss']:.3f} "
+                     f"(streamed: {equal['charrnn']['streamed_validation_loss']:.3f}) "
+                     f"| {equal['gpt']['windowed_128_validation_loss']:.3f} |")
+    return lines
 
 
 def plot(results, path):
