@@ -29,8 +29,9 @@ from zoo.core.files import write_text
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
-from zoo.core.text_generation import (SERVING_EXAMPLE, VOCAB_SIZE, TextSamples, checked_sampling, sampling_specs,
-                                      serving_text_function, serving_text_inputs, text_test_inputs)
+from zoo.core.text_generation import (SERVING_EXAMPLE, VOCAB_SIZE, TextSamples, checked_sampling, sampling_options,
+                                      sampling_specs, serving_text_function, serving_text_inputs, text_test_inputs,
+                                      write_continuation)
 from zoo.charrnn import tflite_generate
 from zoo.charrnn.model import PRESETS, CharRNN
 
@@ -192,13 +193,7 @@ class CharRNNRecipe(Recipe):
 
     def options(self, command):
         if command == "sample":
-            return [Option("--prompt", default="ROMEO:", help="the text to continue (default 'ROMEO:'), any length"),
-                    Option("--max-new-tokens", type=int, default=500, help="bytes to generate (default 500)"),
-                    Option("--temperature", type=float, default=0.8,
-                           help="0 = greedy (always the most likely byte); higher = more random (default 0.8)"),
-                    Option("--top-k", type=int, default=0, help="sample among the k most likely bytes (0: all)"),
-                    Option("--top-p", type=float, default=0.95,
-                           help="nucleus sampling: the most likely bytes up to this probability mass, in (0, 1]")]
+            return sampling_options("the text to continue (default 'ROMEO:'), any length", max_new_tokens=500)
         if command in ("evaluate", "export"):
             return [Option("--max-bytes", type=int, default=None,
                            help="score only the first N validation bytes (default: all 111,540)")]
@@ -271,11 +266,9 @@ class CharRNNRecipe(Recipe):
     # === Use ===
     def sample(self, runner, *, output, seed, prompt="ROMEO:", max_new_tokens=500, temperature=0.8, top_k=0,
                top_p=0.95):
-        text = prompt + generate_text(runner, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
-                                      top_k=top_k, top_p=top_p, seed=seed)
-        print(text)
-        write_text(output, text + "\n")
-        return f"Wrote {len(text.encode('utf-8'))} bytes of text to {output}"
+        return write_continuation(output, prompt, generate_text(
+            runner, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+            seed=seed))
 
     def evaluate(self, runner, *, seed, max_bytes=None):
         return stream_loss(runner, data.tiny_shakespeare("validation"), max_bytes=max_bytes)

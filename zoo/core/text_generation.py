@@ -193,3 +193,27 @@ def text_test_inputs(inputs, batch, seed, context_length=8):
     if "temperature" in inputs and "prompt" not in inputs:
         inputs["temperature"] = np.full(batch, 0.8, np.float32)
     return inputs
+
+
+def sampling_options(prompt_help, max_new_tokens):
+    """``python -m zoo sample``'s options for a byte-level text model."""
+    from zoo.core.recipe import Option
+
+    return [Option("--prompt", default="ROMEO:", help=prompt_help),
+            Option("--max-new-tokens", type=int, default=max_new_tokens,
+                   help=f"bytes to generate (default {max_new_tokens})"),
+            Option("--temperature", type=float, default=0.8,
+                   help="0 = greedy (always the most likely byte); higher = more random (default 0.8)"),
+            Option("--top-k", type=int, default=0, help="sample among the k most likely bytes (0: all)"),
+            Option("--top-p", type=float, default=0.95,
+                   help="nucleus sampling: the most likely bytes up to this probability mass, in (0, 1]")]
+
+
+def write_continuation(output, prompt, continuation):
+    """Print prompt + continuation, write it to ``output``; the ``sample`` command's one-line report."""
+    from zoo.core.files import write_text
+
+    text = prompt + continuation
+    print(text)
+    write_text(output, text + "\n")
+    return f"Wrote {len(text.encode('utf-8'))} bytes of text to {output}"

@@ -34,8 +34,9 @@ from zoo.core.errors import ArtifactNotFoundError, BadInputError
 from zoo.core.files import write_text
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
-from zoo.core.text_generation import (SERVING_EXAMPLE, TextSamples, checked_sampling, sampling_specs,
-                                      serving_text_function, serving_text_inputs, text_test_inputs)
+from zoo.core.text_generation import (SERVING_EXAMPLE, TextSamples, checked_sampling, sampling_options,
+                                      sampling_specs, serving_text_function, serving_text_inputs, text_test_inputs,
+                                      write_continuation)
 from zoo.gpt import tflite_generate
 from zoo.gpt.model import GPT, PRESETS, VOCAB_SIZE
 
@@ -303,13 +304,7 @@ class GPTRecipe(Recipe):
                            help="train on this UTF-8 text file (first 90%% train, last 10%% validation) "
                                 "instead of tiny Shakespeare")]
         if command == "sample":
-            return [Option("--prompt", default="ROMEO:", help="the text to continue (default 'ROMEO:')"),
-                    Option("--max-new-tokens", type=int, default=200, help="bytes to generate (default 200)"),
-                    Option("--temperature", type=float, default=0.8,
-                           help="0 = greedy (always the most likely byte); higher = more random (default 0.8)"),
-                    Option("--top-k", type=int, default=0, help="sample among the k most likely bytes (0: all)"),
-                    Option("--top-p", type=float, default=0.95,
-                           help="nucleus sampling: the most likely bytes up to this probability mass, in (0, 1]")]
+            return sampling_options("the text to continue (default 'ROMEO:')", max_new_tokens=200)
         if command in ("evaluate", "export"):
             return [Option("--max-windows", type=int, default=None,
                            help="score only the first N validation windows (default: all)")]
@@ -403,11 +398,9 @@ class GPTRecipe(Recipe):
     # === Use ===
     def sample(self, runner, *, output, seed, prompt="ROMEO:", max_new_tokens=200, temperature=0.8, top_k=0,
                top_p=0.95):
-        text = prompt + generate_text(runner, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
-                                      top_k=top_k, top_p=top_p, seed=seed)
-        print(text)
-        write_text(output, text + "\n")
-        return f"Wrote {len(text.encode('utf-8'))} bytes of text to {output}"
+        return write_continuation(output, prompt, generate_text(
+            runner, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+            seed=seed))
 
     def evaluate(self, runner, *, seed, max_windows=None):
         return validation_loss(runner, data.tiny_shakespeare("validation"), context_length_of(runner),
