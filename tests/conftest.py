@@ -63,7 +63,27 @@ def write_synthetic_mnist(folder, train=128, test=64, seed=0, nan=False):
     os.makedirs(os.path.join(folder, "tinyshakespeare"), exist_ok=True)
     with open(os.path.join(folder, "tinyshakespeare", "input.txt"), "wb") as f:
         f.write(synthetic_text(8000, seed))  # for the text models
+    write_synthetic_fsdd(os.path.join(folder, "fsdd", "recordings"), seed=seed)
     return str(folder)
+
+
+FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+
+
+def write_synthetic_fsdd(folder, takes=(0, 5, 6), seed=0):
+    """Noisy tones as FSDD recordings ``{digit}_{speaker}_{take}.wav`` (16-bit mono, 8 kHz, 0.1-0.3 s):
+    take 0 is the test split, 5 and 6 training."""
+    import numpy as np
+
+    from zoo.core.audio import write_wav
+
+    rng = np.random.default_rng(seed)
+    for digit in range(10):
+        for s, speaker in enumerate(FSDD_SPEAKERS):
+            for take in takes:
+                t = np.arange(int(rng.integers(800, 2400))) / 8000.0
+                clip = 0.3 * np.sin(2 * np.pi * (200 + 50 * digit + 10 * s) * t) + 0.02 * rng.standard_normal(len(t))
+                write_wav(os.path.join(folder, f"{digit}_{speaker}_{take}.wav"), clip)
 
 
 def synthetic_text(num_bytes, seed=0):

@@ -229,3 +229,93 @@ def text_dataset(data, *, window, batch_size, seed=0, epoch=0, shuffle=True, dro
     windows = data[index].astype(np.int32)
     dataset = tf.data.Dataset.from_tensor_slices((windows[:, :-1], windows[:, 1:]))
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+FSDD_URL = "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.tar.gz"
+FSDD_TEST_INDICES = range(0, 5)  # the dataset's official split: takes 0-4 test, 5-49 train
+
+
+class SpokenDigits:
+    """The Free Spoken Digit Dataset, one second per clip (see :func:`spoken_digits`).
+
+    Attributes:
+        audio: float32 ``[n, 8000]`` in [-1, 1], 8 kHz, zero-padded or trimmed to one second.
+        digits: int32 ``[n]``, 0-9.
+        speakers: int32 ``[n]``, indices into ``speaker_names``.
+        lengths: int32 ``[n]``, each recording's length in samples before padding or trimming.
+        speaker_names: the six speakers, sorted (the index a model's ``speaker`` input takes).
+        files: each clip's file name.
+    """
+
+    def __init__(self, audio, digits, speakers, lengths, speaker_names, files):
+        self.audio, self.digits, self.speakers, self.lengths = audio, digits, speakers, lengths
+        self.speaker_names, self.files = speaker_names, files
+
+    def __len__(self):
+        return len(self.digits)
+
+    @property
+    def num_trimmed(self):
+        """How many recordings are longer than one second (their end is cut)."""
+        from zoo.core.audio import CLIP_SAMPLES
+
+        return int(np.sum(self.lengths > CLIP_SAMPLES))
+
+
+def _fsdd_folder():
+    root = data_dir()
+    if root is not None:
+        folder = os.path.join(root, "fsdd", "recordings")
+        if os.path.isdir(folder):
+            return folder
+    try:
+        import keras
+
+        extracted = keras.utils.get_file("free-spoken-digit-dataset-1.0.10.tar.gz", FSDD_URL, extract=True)
+        for candidate in (os.path.join(extracted, "free-spoken-digit-dataset-1.0.10", "recordings"),
+                          os.path.join(extracted, "recordings")):
+            if os.path.isdir(candidate):
+                return candidate
+        raise FileNotFoundError(f"no recordings/ folder in {extracted}")
+    except Exception as error:  # offline, proxy, disk full: all mean the same to the user
+        where = f"{DATA_DIR_ENV}={root!r} has no fsdd/recordings/" if root else f"{DATA_DIR_ENV} is not set"
+        raise DataNotFoundError(
+            f"the Free Spoken Digit Dataset is not available: {where} and the download failed ({error}). "
+            f"Set {DATA_DIR_ENV} to a folder containing fsdd/recordings/{{digit}}_{{speaker}}_{{index}}.wav."
+        ) from None
+
+
+def spoken_digits(split="train", limit=None):
+    """The Free Spoken Digit Dataset's ``split`` ("train": takes 5-49, 2,700 clips; "test": takes 0-4, 300).
+
+    Read from ``$ZOO_DATA_DIR/fsdd/recordings/`` (``{digit}_{speaker}_{index}.wav``,
+    16-bit mono at 8 kHz); without it, downloaded from the dataset's release. A file
+    that is not such a WAV stops loading with its name in the message.
+    """
+    from zoo.core.audio import fit_to_clip, read_wav
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = _fsdd_folder()
+    entries = []
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".wav"):
+            continue
+        parts = name[:-4].split("_")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit() or int(parts[0]) > 9:
+            raise DataNotFoundError(f"{os.path.join(folder, name)}: expected a name like 7_jackson_12.wav")
+        entries.append((int(parts[0]), parts[1], int(parts[2]), name))
+    if not entries:
+        raise DataNotFoundError(f"{folder} holds no .wav recordings")
+    speaker_names = sorted({speaker for _, speaker, _, _ in entries})
+    test = split == "test"
+    chosen = [e for e in entries if (e[2] in FSDD_TEST_INDICES) == test][:limit]
+    audio, lengths = [], []
+    for _, _, _, name in chosen:
+        samples = read_wav(os.path.join(folder, name))
+        lengths.append(len(samples))
+        audio.append(fit_to_clip(samples))
+    index = {name: i for i, name in enumerate(speaker_names)}
+    return SpokenDigits(np.stack(audio).astype(np.float32), np.array([e[0] for e in chosen], np.int32),
+                        np.array([index[e[1]] for e in chosen], np.int32), np.array(lengths, np.int32),
+                        speaker_names, [e[3] for e in chosen])

@@ -74,17 +74,42 @@ def save_classifier(model, output_dir, details):
     """Save the classifier's weights without optimizer state (a third of the size), atomically."""
     inference_copy = build_classifier()
     inference_copy.set_weights(model.get_weights())
+    save_checked_model(inference_copy, output_dir, CLASSIFIER_FILE, {
+        "model": "mnist_classifier",
+        "purpose": "feature extractor for the classifier Fréchet distance and class coverage of MNIST generators",
+        "feature_layer": FEATURE_LAYER,
+        "input": "images float32 [batch, 28, 28, 1] in [0, 1]",
+        **details,
+    })
+
+
+def save_checked_model(model, output_dir, filename, manifest):
+    """Write ``model`` as ``output_dir/filename`` with a manifest holding its sha256, atomically."""
     with atomic_directory(output_dir) as tmp:
-        path = os.path.join(tmp, CLASSIFIER_FILE)
-        inference_copy.save(path)
+        path = os.path.join(tmp, filename)
+        model.save(path)
         write_json(os.path.join(tmp, "manifest.json"), {
-            "model": "mnist_classifier",
-            "purpose": "feature extractor for the classifier Fréchet distance and class coverage of MNIST generators",
-            "files": [{"path": CLASSIFIER_FILE, "sha256": sha256_of(path), "bytes": os.path.getsize(path)}],
-            "feature_layer": FEATURE_LAYER,
-            "input": "images float32 [batch, 28, 28, 1] in [0, 1]",
-            **details,
+            "model": manifest["model"], "purpose": manifest["purpose"],
+            "files": [{"path": filename, "sha256": sha256_of(path), "bytes": os.path.getsize(path)}],
+            **{k: v for k, v in manifest.items() if k not in ("model", "purpose")},
         })
+
+
+def load_checked_model(directory, train_command):
+    """``(keras model, manifest)`` of a metric's classifier, its sha256 checked, loaded with ``safe_mode``."""
+    import keras
+
+    manifest_path = os.path.join(directory, "manifest.json")
+    if not os.path.isfile(manifest_path):
+        raise ArtifactNotFoundError(f"the metric's classifier is missing ({manifest_path}); "
+                                    f"train it with `{train_command}`")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    entry = manifest["files"][0]
+    path = os.path.join(directory, entry["path"])
+    if sha256_of(path) != entry["sha256"]:
+        raise IntegrityError(f"{path} does not match the sha256 in {manifest_path}")
+    return keras.saving.load_model(path, safe_mode=True), manifest
 
 
 def frechet_distance(mean_a, cov_a, mean_b, cov_b):
@@ -101,6 +126,11 @@ def frechet_distance(mean_a, cov_a, mean_b, cov_b):
     return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt)
 
 
+def feature_stats(features):
+    """The mean and covariance of ``features [n, d]``: what the Fréchet distance compares."""
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
 class MnistQuality:
     """Classifier Fréchet distance and class coverage of generated MNIST digits.
 
@@ -111,18 +141,7 @@ class MnistQuality:
     def __init__(self, classifier_dir=CLASSIFIER_DIR):
         import keras
 
-        manifest_path = os.path.join(classifier_dir, "manifest.json")
-        if not os.path.isfile(manifest_path):
-            raise ArtifactNotFoundError(
-                f"the metric's MNIST classifier is missing ({manifest_path}); "
-                "train it with `python -m zoo.core.metrics`")
-        with open(manifest_path) as f:
-            self.manifest = json.load(f)
-        entry = self.manifest["files"][0]
-        path = os.path.join(classifier_dir, entry["path"])
-        if sha256_of(path) != entry["sha256"]:
-            raise IntegrityError(f"{path} does not match the sha256 in {manifest_path}")
-        classifier = keras.saving.load_model(path, safe_mode=True)
+        classifier, self.manifest = load_checked_model(classifier_dir, "python -m zoo.core.metrics")
         self.model = keras.Model(classifier.inputs,
                                  [classifier.get_layer(FEATURE_LAYER).output, classifier.output])
         self._reference = None
@@ -136,7 +155,7 @@ class MnistQuality:
 
     @staticmethod
     def _stats(features):
-        return features.mean(axis=0), np.cov(features, rowvar=False)
+        return feature_stats(features)
 
     def reference(self):
         """Feature statistics of the 10,000 MNIST test digits (computed once)."""
