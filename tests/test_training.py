@@ -20,7 +20,8 @@ MODELS = model_names()  # every registered model gets the fault checks
 
 @pytest.fixture
 def synthetic_mnist(monkeypatch, tmp_path_factory):
-    """MNIST replaced by random images; ``images[...] = nan`` poisons them."""
+    """MNIST replaced by random images (``images[...] = nan`` poisons them), tiny Shakespeare by random text and
+    the spoken digits by random noise."""
     images = np.random.default_rng(0).uniform(0, 1, (TRAIN_IMAGES, 28, 28, 1)).astype(np.float32)
 
     def fake_mnist_images(split="train", limit=None):
@@ -30,6 +31,21 @@ def synthetic_mnist(monkeypatch, tmp_path_factory):
     # and tiny Shakespeare by random text: 128 windows of the tiny GPT's 32 bytes, whatever the epoch's shift
     text = np.frombuffer(synthetic_text(4587), np.uint8)  # int(4587 * 0.9) = 129 * 32 training bytes
     monkeypatch.setattr(data, "tiny_shakespeare", lambda split="train": data.split_bytes(text, split))
+    # and the spoken digits by random noise clips: 128 for training, 32 for validation
+    rng = np.random.default_rng(1)
+    clips = {split: data.SpokenDigits(rng.uniform(-0.5, 0.5, (count, 8000)).astype(np.float32),
+                                      np.arange(count, dtype=np.int32) % 10, np.arange(count, dtype=np.int32) % 6,
+                                      rng.integers(1000, 9000, count).astype(np.int32),
+                                      ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"],
+                                      [f"{i % 10}_x_{i}.wav" for i in range(count)])
+             for split, count in (("train", TRAIN_IMAGES), ("test", 32))}
+
+    def fake_spoken_digits(split="train", limit=None):
+        full = clips[split]
+        return data.SpokenDigits(full.audio[:limit], full.digits[:limit], full.speakers[:limit], full.lengths[:limit],
+                                 full.speaker_names, full.files[:limit])
+
+    monkeypatch.setattr(data, "spoken_digits", fake_spoken_digits)
     return images
 
 

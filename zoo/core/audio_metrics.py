@@ -111,7 +111,7 @@ class SpokenDigitQuality:
         import keras
 
         classifier, self.manifest = load_checked_model(classifier_dir, TRAIN_COMMAND)
-        self.model = keras.Model(classifier.inputs, [classifier.get_layer(FEATURE_LAYER).output, *classifier.outputs])
+        self.model = keras.Model(classifier.inputs[0], [classifier.get_layer(FEATURE_LAYER).output, *classifier.outputs])
         self._reference = None
 
     def features_and_classes(self, audio, batch_size=300):

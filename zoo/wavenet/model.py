@@ -98,7 +98,10 @@ class WaveNet(keras.Model):
                                                 embeddings_initializer=keras.initializers.RandomNormal(seed=seed))
         self.speaker_embedding = layers.Embedding(self.num_speakers, 16, name="speaker_embedding",
                                                   embeddings_initializer=keras.initializers.RandomNormal(seed=seed + 1))
-        self.predictor_hidden = [layers.Dense(self.predictor_units, activation="relu", name=f"predictor_hidden{i}",
+        # ReLU applied after the layer, as a Maximum op: TF 2.21's oneDNN fusion of a 2-D MatMul + BiasAdd + Relu
+        # reads the kernel one step late inside a training tf.function (a weight set between two steps is not seen
+        # by the next one; tested by the shared NaN test).
+        self.predictor_hidden = [layers.Dense(self.predictor_units, name=f"predictor_hidden{i}",
                                               kernel_initializer=_init(seed, 10 + i)) for i in range(2)]
         self.predictor_output = layers.Dense(MEL_FRAMES * MEL_BINS, name="predictor_output",
                                              kernel_initializer=_init(seed, 12))
@@ -152,7 +155,7 @@ class WaveNet(keras.Model):
         """``digit, speaker int32 [batch]`` -> normalised log-mel ``[batch, 100, 40]``."""
         x = tf.concat([self.digit_embedding(digit), self.speaker_embedding(speaker)], axis=-1)
         for layer in self.predictor_hidden:
-            x = layer(x)
+            x = tf.maximum(layer(x), 0.0)
         return tf.reshape(self.predictor_output(x), [-1, MEL_FRAMES, MEL_BINS])
 
     @staticmethod

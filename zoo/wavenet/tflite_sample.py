@@ -1,0 +1,151 @@
+"""Say a digit with the WaveNet's TFLite file, one sample per call, as a phone app streams audio: NumPy and LiteRT only.
+
+    python zoo/wavenet/tflite_sample.py exported/wavenet/wavenet.tflite --digit 7 --speaker jackson --output seven.wav
+
+Copy this file next to ``wavenet.tflite`` and its ``manifest.json`` in any project:
+it imports nothing from the zoo. It checks the file's sha256 against the manifest,
+calls ``condition`` once (the predicted mel frames, projected for every layer), then
+``step`` 8,000 times with the fast-WaveNet queues passed in and out as ``state``:
+memory stays at one ``[batch, S]`` state, and an app can play each 10 ms frame as
+soon as its 80 samples are out (``on_frame``). With the same noise it gives the same
+samples as the in-graph ``serving_default`` loop. The WAV is written with Python's
+``wave`` module.
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+import wave
+
+import numpy as np
+
+SAMPLE_RATE = 8000
+CLIP_SAMPLES = 8000
+HOP_LENGTH = 80
+
+
+def verified_manifest(path):
+    """The ``manifest.json`` beside ``path``, after checking ``path``'s sha256 against it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    manifest_path = os.path.join(folder, "manifest.json")
+    if not os.path.isfile(manifest_path):
+        raise ValueError(f"no manifest.json next to {path}: it lists the speakers and the file's sha256")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    entries = {e["path"]: e["sha256"] for e in manifest.get("files", [])}
+    name = os.path.basename(path)
+    if name not in entries:
+        raise ValueError(f"{manifest_path} does not list {name}")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != entries[name]:
+        raise ValueError(f"{path} does not match the sha256 in {manifest_path}: re-download it")
+    return manifest
+
+
+class TFLiteWaveNet:
+    """The ``condition`` and ``step`` signatures of the WaveNet's TFLite file."""
+
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.manifest = verified_manifest(path)
+        self.speakers = self.manifest["speakers"]
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        missing = {"condition", "step"} - set(self.interpreter.get_signature_list())
+        if missing:
+            raise ValueError(f"{path} has no {sorted(missing)} signature: is it the WaveNet's TFLite file?")
+        self.condition_runner = self.interpreter.get_signature_runner("condition")
+        self.step_runner = self.interpreter.get_signature_runner("step")
+        self.state_size = int(self.step_runner.get_input_details()["state"]["shape_signature"][1])
+
+    def speaker_index(self, speaker):
+        if isinstance(speaker, str) and speaker.isdigit():
+            speaker = int(speaker)
+        if isinstance(speaker, (int, np.integer)) and 0 <= speaker < len(self.speakers):
+            return int(speaker)
+        if isinstance(speaker, str) and speaker.lower() in self.speakers:
+            return self.speakers.index(speaker.lower())
+        raise ValueError(f"unknown speaker {speaker!r}; choose one of {', '.join(self.speakers)} "
+                         f"(or 0-{len(self.speakers) - 1})")
+
+    def speak(self, digits, speakers, noise=None, seed=0, on_frame=None):
+        """Clips ``[batch, 8000]`` in [-1, 1] of ``digits`` said by ``speakers`` (names or indices).
+
+        Args:
+            noise: ``[batch, 8000]`` uniform numbers in [0, 1) (default: ``numpy.random.default_rng(seed)``).
+            on_frame: called with each frame's ``[batch, 80]`` samples as soon as they are out.
+        """
+        # The TFLite graph cannot refuse bad values (the converter drops asserts): an index out of
+        # range would read past an embedding table, so they are checked here.
+        digits = np.atleast_1d(np.asarray(digits))
+        if digits.dtype.kind not in "iu" or digits.ndim != 1 or digits.min() < 0 or digits.max() > 9:
+            raise ValueError(f"digits must be integers 0-9, got {digits.tolist()}")
+        voices = np.array([self.speaker_index(s) for s in np.atleast_1d(speakers).tolist()], np.int32)
+        if len(voices) != len(digits):
+            raise ValueError(f"{len(digits)} digits but {len(voices)} speakers")
+        batch = len(digits)
+        if noise is None:
+            noise = np.random.default_rng(seed).random((batch, CLIP_SAMPLES), dtype=np.float32)
+        noise = np.asarray(noise, np.float32)
+        if noise.shape != (batch, CLIP_SAMPLES) or noise.min() < 0 or noise.max() > 1:
+            raise ValueError(f"noise must be uniform numbers in [0, 1) of shape [{batch}, {CLIP_SAMPLES}], "
+                             f"got shape {list(noise.shape)}")
+        conditioning = self.condition_runner(digit=digits.astype(np.int32), speaker=voices)["conditioning"]
+        state = np.zeros((batch, self.state_size), np.float32)
+        sample = np.zeros(batch, np.float32)
+        audio = np.zeros((batch, CLIP_SAMPLES), np.float32)
+        for t in range(CLIP_SAMPLES):
+            out = self.step_runner(conditioning=conditioning[:, t // HOP_LENGTH], sample=sample,
+                                   noise=noise[:, t], state=state)
+            sample, state = out["audio"], out["state"]
+            audio[:, t] = sample
+            if on_frame is not None and (t + 1) % HOP_LENGTH == 0:
+                on_frame(audio[:, t + 1 - HOP_LENGTH : t + 1])
+        return audio
+
+
+def wav_bytes(clip):
+    """A 16-bit mono WAV at 8 kHz of one clip in [-1, 1]."""
+    pcm = np.round(np.clip(clip, -1.0, 1.0) * 32767.0).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(SAMPLE_RATE)
+        f.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Say a digit with the WaveNet TFLite file (NumPy + LiteRT only).")
+    parser.add_argument("model", help="path to wavenet.tflite (its manifest.json beside it)")
+    parser.add_argument("--digit", type=int, default=7, help="0-9 (default 7)")
+    parser.add_argument("--speaker", default="jackson", help="a speaker's name or index (default jackson)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="LiteRT threads (default: LiteRT's)")
+    parser.add_argument("--output", default="wavenet.wav", help="the WAV to write (default wavenet.wav)")
+    args = parser.parse_args(argv)
+    try:
+        model = TFLiteWaveNet(args.model, num_threads=args.threads)
+        start = time.perf_counter()
+        clip = model.speak([args.digit], [args.speaker], seed=args.seed)[0]
+        seconds = time.perf_counter() - start
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    with open(args.output, "wb") as f:
+        f.write(wav_bytes(clip))
+    print(f"wrote {args.output}: '{args.digit}' by {model.speakers[model.speaker_index(args.speaker)]}, 1 s at "
+          f"{SAMPLE_RATE} Hz, in {seconds:.2f} s (real-time factor {seconds / (CLIP_SAMPLES / SAMPLE_RATE):.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
