@@ -200,3 +200,48 @@ def test_committed_flow_bits_per_dim_reproduce():
     images, _ = mnist_images("test")
     bits_all = bits_per_dim(runner, images, seed=EVAL_SEED, progress=False)
     assert round(float(bits_all.mean()), 4) == runner.manifest["metrics"]["tflite_float32"]["bits_per_dim"]
+
+
+def _has_fsdd():
+    from zoo.core.data import data_dir
+
+    try:
+        root = data_dir()
+    except Exception:
+        return False
+    return bool(root) and os.path.isdir(os.path.join(root, "fsdd", "recordings"))
+
+
+needs_fsdd = pytest.mark.skipif(not _has_fsdd(), reason="needs FSDD: set ZOO_DATA_DIR (CI sets ../shared/datasets)")
+
+
+def test_committed_wavenet_is_intact_builtin_only_and_meets_the_targets():
+    model_dir = os.path.join(EXPORTED_DIR, "wavenet")
+    manifest = read_manifest(model_dir)
+    check_builtin_only(model_dir)
+    metrics, reference = manifest["metrics"], manifest["reference_metrics"]
+    assert all(m["num_samples"] == 300 for m in metrics.values())
+    assert metrics["tflite_float32"]["digit_accuracy"] >= 0.90
+    # far below the blurry-average baseline, not only recognisable
+    assert metrics["tflite_float32"]["frechet_distance"] <= reference["griffin_lim_digit_means"]["frechet_distance"] / 3
+    assert sorted(os.listdir(os.path.join(model_dir, "samples"))) == sorted(
+        [f"{d}_{manifest['speakers'][d % 6]}.wav" for d in range(10)] + ["spectrograms.png"])
+
+
+@needs_fsdd
+def test_committed_wavenet_metrics_reproduce():
+    """The manifest's protocol: 5 clips of every digit in every voice from the evaluation seed, in LiteRT."""
+    from zoo.wavenet.recipe import quality
+
+    runner = load_exported("wavenet", runtime="tflite")
+    measured = quality(runner, progress=False)
+    assert measured == runner.manifest["metrics"]["tflite_float32"]
+
+
+def test_committed_wavenet_says_a_digit_from_the_cli(tmp_path):
+    from zoo.core.audio import read_wav
+
+    output = str(tmp_path / "seven.wav")
+    result = run_cli("sample", "wavenet", "--digit", "7", "--speaker", "jackson", "--output", output)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert read_wav(output).shape == (8000,)

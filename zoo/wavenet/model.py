@@ -93,6 +93,8 @@ class WaveNet(keras.Model):
         self.receptive_field = 1 + sum(self.dilations)
         self.state_size = R * sum(self.dilations)
         self.conditioning_size = 2 * R * L
+        # the arithmetic of one generated sample: input, every layer's two taps and 1x1, the output head
+        self.step_multiply_adds = R + L * (2 * R * 2 * R + R * (R + S)) + S * S + S * MU_LAW_CHANNELS
         # === Mel predictor ===
         self.digit_embedding = layers.Embedding(10, 32, name="digit_embedding",
                                                 embeddings_initializer=keras.initializers.RandomNormal(seed=seed))

@@ -1,0 +1,109 @@
+"""How fast the WaveNet speaks on this CPU: real-time factor in LiteRT, and where the time goes.
+
+    python benchmarks/wavenet.py                      # the committed export
+    python benchmarks/wavenet.py --exported-dir /tmp/exports --repeats 1
+
+Real-time factor (RTF) = seconds of compute per second of audio (below 1: faster than
+real time). Measured on each TFLite variant's in-graph loop (``serving_default``: one
+``invoke`` makes whole clips) at batch 1 and 16 with 1 and 2 LiteRT threads, and on the
+app's loop (``zoo/wavenet/tflite_sample.py``: 8,000 ``step`` calls from Python) at batch 1.
+A batch of 16 clips is 16 seconds of audio: its RTF is per second of audio, so it shows
+what batching buys a server. Where the time goes: the ``condition`` call (once per clip)
+against the 8,000 steps, and one ``step`` call's time against the arithmetic it does.
+
+Writes ``benchmarks/results/wavenet.json``; the model card and BENCHMARKS.md quote it.
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+
+RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "wavenet.json")
+SECONDS_PER_CLIP = 1.0
+
+
+def best_time(function, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def in_graph_rtf(path, manifest, batch, threads, repeats):
+    from zoo.core.artifacts import TFLiteModel
+
+    runner = TFLiteModel(path, manifest, num_threads=threads)
+    rng = np.random.default_rng(0)
+    inputs = {"digit": (np.arange(batch) % 10).astype(np.int32), "speaker": (np.arange(batch) % 6).astype(np.int32),
+              "noise": rng.random((batch, 8000), dtype=np.float32)}
+    runner("serving_default", **inputs)  # warm-up: XNNPACK's first-call setup
+    return round(best_time(lambda: runner("serving_default", **inputs), repeats) / (batch * SECONDS_PER_CLIP), 3)
+
+
+def app_loop(folder, threads, repeats):
+    sys.path.insert(0, os.path.join(REPO_ROOT, "zoo", "wavenet"))
+    import tflite_sample
+
+    app = tflite_sample.TFLiteWaveNet(os.path.join(folder, "wavenet.tflite"), num_threads=threads)
+    app.speak([7], ["jackson"])
+    total = best_time(lambda: app.speak([7], ["jackson"]), repeats)
+    condition = best_time(lambda: app.condition_runner(digit=np.array([7], np.int32),
+                                                       speaker=np.array([1], np.int32)), 20)
+    conditioning = app.condition_runner(digit=np.array([7], np.int32), speaker=np.array([1], np.int32))["conditioning"]
+    state = np.zeros((1, app.state_size), np.float32)
+    zero = np.zeros(1, np.float32)
+    calls = 2000
+    start = time.perf_counter()
+    for _ in range(calls):
+        app.step_runner(conditioning=conditioning[:, 0], sample=zero, noise=zero + 0.5, state=state)
+    step = (time.perf_counter() - start) / calls
+    return {"rtf_batch1": round(total / SECONDS_PER_CLIP, 3), "condition_ms": round(condition * 1e3, 3),
+            "step_us": round(step * 1e6, 1), "python_loop_share": round(1 - 8000 * step / total, 3)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exported-dir", default=EXPORTED_DIR)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--output", default=RESULTS)
+    args = parser.parse_args()
+    from zoo.core.artifacts import read_manifest
+
+    folder = os.path.join(args.exported_dir, "wavenet")
+    manifest = read_manifest(folder)
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
+               "in_graph": {}}
+    for variant, entry in manifest["tflite"].items():
+        path = os.path.join(folder, entry["path"])
+        for batch in (1, 16):
+            for threads in (1, 2):
+                key = f"{variant}_batch{batch}_threads{threads}"
+                results["in_graph"][key] = in_graph_rtf(path, manifest, batch, threads, args.repeats)
+                print(f"{key}: RTF {results['in_graph'][key]}", flush=True)
+    results["app_loop_float32_threads1"] = app_loop(folder, 1, args.repeats)
+    print("app loop:", results["app_loop_float32_threads1"])
+    multiply_adds = manifest["step_multiply_adds"]
+    step_us = results["app_loop_float32_threads1"]["step_us"]
+    results["step_multiply_adds"] = multiply_adds
+    results["step_gflops_achieved"] = round(2 * multiply_adds / (step_us * 1e-6) / 1e9, 2)
+    print(f"one step: {multiply_adds:,} multiply-adds in {step_us} us = {results['step_gflops_achieved']} GFLOP/s")
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
