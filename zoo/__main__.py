@@ -88,7 +88,7 @@ def build_parser():
                                  "sha256 against manifest.json.")
     _model_argument(sample)
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    sample.add_argument("--output", default=None, help="where to write (default samples/<model>.png or .txt)")
+    sample.add_argument("--output", default=None, help="where to write (default samples/<model>.png, .txt or .wav)")
     sample.add_argument("--runtime", **runtimes)
     sample.add_argument("--variant", **variants)
     sample.add_argument("--threads", **threads)
