@@ -13,13 +13,12 @@ retrain it with ``python -m zoo.core.audio_metrics`` (numbers measured with one
 classifier compare only with numbers measured with the same one).
 """
 
-import argparse
 import datetime
 import os
 
 import numpy as np
 
-from zoo.core.metrics import feature_stats, frechet_distance, load_checked_model, save_checked_model
+from zoo.core.metrics import classifier_main, feature_stats, frechet_distance, load_checked_model, save_checked_model
 from zoo.core.paths import EXPORTED_DIR
 
 CLASSIFIER_DIR = os.path.join(EXPORTED_DIR, "fsdd_classifier")
@@ -178,13 +177,8 @@ def evaluation_requests(per_pair=5, num_speakers=6):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=TRAIN_COMMAND,
-                                     description="Train the spoken-digit classifier behind the zoo's audio metrics.")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", default=CLASSIFIER_DIR)
-    args = parser.parse_args(argv)
-    train_classifier(args.output_dir, args.epochs, args.seed)
+    classifier_main(argv, TRAIN_COMMAND, "Train the spoken-digit classifier behind the zoo's audio metrics.",
+                    train_classifier, 30, CLASSIFIER_DIR)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,13 @@ def data_dir():
     )
 
 
+def unavailable(dataset, root, relative_path, error):
+    """The error for a dataset that is neither under ``ZOO_DATA_DIR`` nor downloadable: what to set."""
+    where = f"{DATA_DIR_ENV}={root!r} has no {relative_path}" if root else f"{DATA_DIR_ENV} is not set"
+    return DataNotFoundError(f"{dataset} is not available: {where} and the download failed ({error}). "
+                             f"Set {DATA_DIR_ENV} to a folder containing {relative_path}.")
+
+
 def resolve_data_dir_variable():
     """Make a relative ``ZOO_DATA_DIR`` absolute once, so processes started in other folders see the same data."""
     path = os.environ.get(DATA_DIR_ENV)
@@ -186,11 +193,7 @@ def tiny_shakespeare(split="train"):
 
         path = keras.utils.get_file("tinyshakespeare.txt", SHAKESPEARE_URL)
     except Exception as error:  # offline, proxy, disk full: all mean the same to the user
-        where = f"{DATA_DIR_ENV}={root!r} has no tinyshakespeare/input.txt" if root else f"{DATA_DIR_ENV} is not set"
-        raise DataNotFoundError(
-            f"tiny Shakespeare is not available: {where} and the download failed ({error}). "
-            f"Set {DATA_DIR_ENV} to a folder containing tinyshakespeare/input.txt."
-        ) from None
+        raise unavailable("tiny Shakespeare", root, "tinyshakespeare/input.txt", error) from None
     return split_bytes(text_bytes(path), split)
 
 
@@ -278,11 +281,8 @@ def _fsdd_folder():
                 return candidate
         raise FileNotFoundError(f"no recordings/ folder in {extracted}")
     except Exception as error:  # offline, proxy, disk full: all mean the same to the user
-        where = f"{DATA_DIR_ENV}={root!r} has no fsdd/recordings/" if root else f"{DATA_DIR_ENV} is not set"
-        raise DataNotFoundError(
-            f"the Free Spoken Digit Dataset is not available: {where} and the download failed ({error}). "
-            f"Set {DATA_DIR_ENV} to a folder containing fsdd/recordings/{{digit}}_{{speaker}}_{{index}}.wav."
-        ) from None
+        raise unavailable("the Free Spoken Digit Dataset", root, "fsdd/recordings/{digit}_{speaker}_{index}.wav",
+                          error) from None
 
 
 def spoken_digits(split="train", limit=None):

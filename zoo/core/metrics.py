@@ -194,14 +194,19 @@ class MnistQuality:
         return self.evaluate(train_images)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m zoo.core.metrics",
-                                     description="Train the MNIST classifier behind the zoo's image metrics.")
-    parser.add_argument("--epochs", type=int, default=3)
+def classifier_main(argv, prog, description, train, default_epochs, default_dir):
+    """The command line that trains a metric's classifier (``python -m zoo.core.metrics``, ``...audio_metrics``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--epochs", type=int, default=default_epochs)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output-dir", default=CLASSIFIER_DIR)
+    parser.add_argument("--output-dir", default=default_dir)
     args = parser.parse_args(argv)
-    train_classifier(args.output_dir, args.epochs, args.seed)
+    train(args.output_dir, args.epochs, args.seed)
+
+
+def main(argv=None):
+    classifier_main(argv, "python -m zoo.core.metrics", "Train the MNIST classifier behind the zoo's image metrics.",
+                    train_classifier, 3, CLASSIFIER_DIR)
 
 
 if __name__ == "__main__":

@@ -247,18 +247,16 @@ class WaveNetRecipe(Recipe):
 
     def export_plan(self, model, training, per_pair=5):
         """Every runtime speaks ``per_pair`` clips of every digit in every voice for the classifier."""
-        from zoo.core.audio_metrics import CLASSIFIER_DIR, SpokenDigitQuality, griffin_lim_baseline
+        from zoo.core.audio_metrics import SpokenDigitQuality, evaluation_requests, griffin_lim_baseline
 
         def reference_metrics():
             quality_ = SpokenDigitQuality()
-            from zoo.core.audio_metrics import evaluation_requests
-
             digits, speakers = evaluation_requests(per_pair, model.num_speakers)
             return {"real_train_clips": quality_.real_data_floor(),
                     "griffin_lim_digit_means": quality_.evaluate(griffin_lim_baseline(digits, speakers), digits,
                                                                  speakers),
-                    "classifier": {k: quality_.manifest[k] for k in ("test_digit_accuracy", "test_speaker_accuracy")},
-                    "classifier_dir": os.path.relpath(CLASSIFIER_DIR, os.path.dirname(CLASSIFIER_DIR))}
+                    "classifier": {"path": "exported/fsdd_classifier", "sha256": quality_.manifest["files"][0]["sha256"],
+                                   **{k: quality_.manifest[k] for k in ("test_digit_accuracy", "test_speaker_accuracy")}}}
 
         return core_export.ExportPlan(
             name=NAME,
