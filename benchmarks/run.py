@@ -38,7 +38,8 @@ from zoo.core.registry import get_recipe, model_names  # noqa: E402
 
 STUDIES = {"gpt": "benchmarks/gpt.py (against nanoGPT; cache speed)",
            "charrnn": "benchmarks/charrnn.py (against the GPT: loss at equal training time, generation speed, memory)",
-           "diffusion": "benchmarks/diffusion.py (sampling steps against quality and time)"}
+           "diffusion": "benchmarks/diffusion.py (sampling steps against quality and time)",
+           "wavenet": "benchmarks/wavenet.py (real-time factor in LiteRT, and where the time goes)"}
 RUNTIMES = [("keras", None), ("savedmodel", None), ("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8")]
 BATCHES = (1, 64)
 
@@ -210,10 +211,12 @@ def write_markdown(results, path, command, seconds):
 def study_summary(name):
     """Lines quoting a model's own study (``benchmarks/results/<name>.json``) where one has a short summary."""
     path = os.path.join(REPO_ROOT, "benchmarks", "results", f"{name}.json")
-    if name != "charrnn" or not os.path.isfile(path):
+    if name not in ("charrnn", "wavenet") or not os.path.isfile(path):
         return []
     with open(path) as f:
         study = json.load(f)
+    if name == "wavenet":
+        return wavenet_summary(study)
     generation, memory = study["generation"], study["memory"]
     lines = ["", f"Against the GPT ({generation['protocol']}):", "",
              "| | character LSTM | GPT |", "|---|---|---|"]
@@ -228,6 +231,21 @@ def study_summary(name):
                      f"| {equal['charrnn']['windowed_128_validation_loss']:.3f} "
                      f"(streamed: {equal['charrnn']['streamed_validation_loss']:.3f}) "
                      f"| {equal['gpt']['windowed_128_validation_loss']:.3f} |")
+    return lines
+
+
+def wavenet_summary(study):
+    """The real-time factor table of benchmarks/wavenet.py (seconds of compute per second of audio)."""
+    graph = study["in_graph"]
+    lines = ["", f"Real-time factor in LiteRT (seconds of compute per second of audio; below 1 is faster than real "
+                 f"time; best of {study['repeats']}, measured {study['date']}):", "",
+             "| variant | batch 1, 1 thread | batch 1, 2 threads | batch 16, 1 thread | batch 16, 2 threads |",
+             "|---|---|---|---|---|"]
+    for variant in ("float32", "float16", "int8"):
+        lines.append(f"| {variant} (in-graph loop) | " + " | ".join(
+            f"{graph[f'{variant}_batch{b}_threads{t}']:.3f}" for b in (1, 16) for t in (1, 2)) + " |")
+    app = study["app_loop_float32_threads1"]
+    lines.append(f"| float32, app loop (8,000 `step` calls from Python) | {app['rtf_batch1']:.3f} | | | |")
     return lines
 
 

@@ -2,6 +2,7 @@
 
     python benchmarks/wavenet.py                      # the committed export
     python benchmarks/wavenet.py --exported-dir /tmp/exports --repeats 1
+    python benchmarks/wavenet.py --temperatures 0.6,0.8,1.0 --run-dir runs/wavenet   # the sampling study first
 
 Real-time factor (RTF) = seconds of compute per second of audio (below 1: faster than
 real time). Measured on each TFLite variant's in-graph loop (``serving_default``: one
@@ -10,6 +11,10 @@ app's loop (``zoo/wavenet/tflite_sample.py``: 8,000 ``step`` calls from Python) 
 A batch of 16 clips is 16 seconds of audio: its RTF is per second of audio, so it shows
 what batching buys a server. Where the time goes: the ``condition`` call (once per clip)
 against the 8,000 steps, and one ``step`` call's time against the arithmetic it does.
+
+With ``--temperatures``, first the sampling temperature study: the trained run (Keras, in
+memory) speaks the evaluation's 300 clips at each temperature, scored by the spoken-digit
+classifier; the export bakes in the temperature chosen from it (``--temperature``).
 
 Writes ``benchmarks/results/wavenet.json``; the model card and BENCHMARKS.md quote it.
 """
@@ -72,18 +77,58 @@ def app_loop(folder, threads, repeats):
             "step_us": round(step * 1e6, 1), "python_loop_share": round(1 - 8000 * step / total, 3)}
 
 
+def temperature_study(run_dir, temperatures):
+    import tensorflow as tf
+
+    from zoo.core import commands
+    from zoo.core.audio_metrics import SpokenDigitQuality, evaluation_requests
+    from zoo.wavenet.recipe import EVAL_SEED
+
+    model, _, state = commands.load_run("wavenet", run_dir)
+    quality = SpokenDigitQuality()
+    digits, speakers = evaluation_requests(5, model.num_speakers)
+    noise = np.random.default_rng(EVAL_SEED).random((len(digits), 8000), dtype=np.float32)
+    study = {"run_step": state["step"], "protocol": "Keras in memory, 5 clips of every digit in every voice, noise "
+                                                    f"from seed {EVAL_SEED}", "temperatures": {}}
+    for temperature in temperatures:
+        model.temperature = temperature
+        generate = tf.function(model.generate)  # traced anew: the temperature is a constant of the graph
+        start = time.perf_counter()
+        clips = np.concatenate([generate(digits[i : i + 60], speakers[i : i + 60], noise[i : i + 60]).numpy()
+                                for i in range(0, len(digits), 60)])
+        metrics = quality.evaluate(clips, digits, speakers)
+        study["temperatures"][f"{temperature:g}"] = metrics
+        print(f"temperature {temperature:g}: {metrics} ({time.perf_counter() - start:.0f} s)", flush=True)
+    return study
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--exported-dir", default=EXPORTED_DIR)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--output", default=RESULTS)
+    parser.add_argument("--temperatures", default=None, help="comma-separated sampling temperatures to study first")
+    parser.add_argument("--run-dir", default=os.path.join(REPO_ROOT, "runs", "wavenet"),
+                        help="the training run the temperature study loads (default runs/wavenet)")
     args = parser.parse_args()
+    previous = {}
+    if os.path.isfile(args.output):
+        with open(args.output) as f:
+            previous = json.load(f)
+    if args.temperatures:
+        previous["temperature_study"] = temperature_study(args.run_dir, [float(t) for t in args.temperatures.split(",")])
+        os.makedirs(os.path.dirname(args.output), exist_ok=True)
+        with open(args.output, "w") as f:
+            json.dump(previous, f, indent=2)
+        if not os.path.isfile(os.path.join(args.exported_dir, "wavenet", "manifest.json")):
+            return 0
     from zoo.core.artifacts import read_manifest
 
     folder = os.path.join(args.exported_dir, "wavenet")
     manifest = read_manifest(folder)
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
-               "in_graph": {}}
+               "repeats": args.repeats, "in_graph": {},
+               **({"temperature_study": previous["temperature_study"]} if "temperature_study" in previous else {})}
     for variant, entry in manifest["tflite"].items():
         path = os.path.join(folder, entry["path"])
         for batch in (1, 16):

@@ -245,8 +245,14 @@ class WaveNetRecipe(Recipe):
     def signatures(self, model):
         return wavenet_signatures(model)
 
-    def export_plan(self, model, training, per_pair=5):
-        """Every runtime speaks ``per_pair`` clips of every digit in every voice for the classifier."""
+    def export_plan(self, model, training, per_pair=5, temperature=None):
+        """Every runtime speaks ``per_pair`` clips of every digit in every voice for the classifier.
+
+        ``temperature`` (default: the model's own, 1) is baked into the exported sampling."""
+        if temperature is not None:
+            if not 0 < temperature <= 2:
+                raise BadInputError(f"--temperature must be in (0, 2], got {temperature}")
+            model.temperature = float(temperature)
         from zoo.core.audio_metrics import SpokenDigitQuality, evaluation_requests, griffin_lim_baseline
 
         def reference_metrics():
@@ -272,6 +278,7 @@ class WaveNetRecipe(Recipe):
             primary_metric=self.metrics[0],
             metric_summary=self.metrics,
             notes={"speakers": list(SPEAKERS[: model.num_speakers]), "sample_rate": SAMPLE_RATE,
+                   "sampling_temperature": model.temperature,
                    "state_size": model.state_size, "conditioning_size": model.conditioning_size,
                    "receptive_field": model.receptive_field, "hop_length": HOP_LENGTH,
                    "step_multiply_adds": model.step_multiply_adds,
@@ -306,6 +313,11 @@ class WaveNetRecipe(Recipe):
         if command == "evaluate":
             return [Option("--per-pair", type=int, default=5,
                            help="clips per digit and speaker (default 5: 300 clips, as many as the real test set)")]
+        if command == "export":
+            return [Option("--per-pair", type=int, default=5,
+                           help="clips per digit and speaker each runtime is measured on (default 5: 300 clips)"),
+                    Option("--temperature", type=float, default=None,
+                           help="the sampling temperature baked into the export (default: the model's, 1.0)")]
         return []
 
     def sample(self, runner, *, output, seed, digit=7, speaker="jackson"):
