@@ -164,30 +164,25 @@ def _name(path):
 # --- pictures -------------------------------------------------------------------------------------
 
 def plot_spectrograms(clips, titles, path, columns=5):
-    """Log-mel spectrograms of ``clips [n, 8000]`` in a grid, written as a PNG."""
-    import matplotlib
+    """Log-mel spectrograms of ``clips [n, 8000]`` in a grid, written as a PNG, atomically."""
+    # A bare Figure with an Agg canvas: no pyplot, so a notebook's own backend is left alone.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from zoo.core.files import atomic_file
 
     features = log_mel(np.asarray(clips, np.float32)).numpy()
     rows = (len(clips) + columns - 1) // columns
-    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.0 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, feature, title in zip(axes.flat, features, titles):
+    figure = Figure(figsize=(2.4 * columns, 2.0 * rows), dpi=80)
+    for i, (feature, title) in enumerate(zip(features, titles)):
+        ax = figure.add_subplot(rows, columns, i + 1)
         ax.imshow(feature.T, origin="lower", aspect="auto", cmap="magma", vmin=np.log(LOG_OFFSET), vmax=3.0,
                   extent=[0, 1, 0, MEL_BINS])
         ax.set_title(title, fontsize=9)
-        ax.axis("on")
         ax.set_xticks([0, 0.5, 1])
         ax.set_yticks([])
         ax.tick_params(labelsize=7)
     figure.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    figure.savefig(tmp, dpi=80)
-    plt.close(figure)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        FigureCanvasAgg(figure).print_png(tmp)
     return path
