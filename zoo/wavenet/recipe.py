@@ -261,7 +261,7 @@ class WaveNetRecipe(Recipe):
             return {"real_train_clips": quality_.real_data_floor(),
                     "griffin_lim_digit_means": quality_.evaluate(griffin_lim_baseline(digits, speakers), digits,
                                                                  speakers),
-                    "classifier": {"path": "exported/fsdd_classifier", "sha256": quality_.manifest["files"][0]["sha256"],
+                    "classifier": {"model": quality_.manifest["model"], "sha256": quality_.manifest["files"][0]["sha256"],
                                    **{k: quality_.manifest[k] for k in ("test_digit_accuracy", "test_speaker_accuracy")}}}
 
         return core_export.ExportPlan(
