@@ -25,13 +25,11 @@ of the whole receptive field; :meth:`WaveNet.step` takes and returns the queues 
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import layers
 
 from zoo.core import distribute
-from zoo.core.audio import CLIP_SAMPLES, HOP_LENGTH, MEL_BINS, MEL_FRAMES, MU_LAW_CHANNELS, log_mel, mu_law_decode, \
-    mu_law_encode
+from zoo.core.audio import CLIP_SAMPLES, HOP_LENGTH, MEL_BINS, MEL_FRAMES, MU_LAW_CHANNELS, mu_law_decode, mu_law_encode
 from zoo.core.inputs import check_float_input
 
 GRADIENT_CLIP_NORM = 1.0
@@ -341,10 +339,3 @@ def sample_level(logits, noise):
     level = tf.reduce_sum(tf.cast(cumulative <= noise[:, None], tf.int32), axis=-1)
     return tf.minimum(level, MU_LAW_CHANNELS - 1)
 
-
-def crop_features(audio, starts, crop):
-    """The log-mel frames of each crop (``starts`` multiples of 80): rows ``start // 80 ...`` of the clip's features."""
-    features = log_mel(audio).numpy()
-    frames = crop // HOP_LENGTH
-    index = (np.asarray(starts) // HOP_LENGTH)[:, None] + np.arange(frames)[None, :]
-    return features, np.take_along_axis(features, index[..., None], axis=1)
