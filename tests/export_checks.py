@@ -119,7 +119,9 @@ def check_loads_without_zoo(exported_dir, inputs, expected, tmp_path, scale=None
     """SavedModel and float32 TFLite give ``expected`` in a process that cannot import zoo."""
     def storable(value):  # np.load refuses object arrays without pickle: strings as bytes
         value = np.asarray(value)
-        return value.astype("S") if value.dtype.kind == "O" else value
+        if value.dtype.kind != "O":
+            return value
+        return np.array([v.encode("utf-8") if isinstance(v, str) else v for v in value.ravel()], "S").reshape(value.shape)
 
     np.savez(os.path.join(tmp_path, "inputs.npz"),
              **{f"{s}/{n}": storable(v) for s, values in inputs.items() for n, v in values.items()})

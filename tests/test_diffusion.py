@@ -18,7 +18,8 @@ from zoo.core.paths import REPO_ROOT
 from zoo.core.registry import get_recipe
 from zoo.diffusion import recipe as diffusion_recipe
 from zoo.diffusion import tflite_sample
-from zoo.diffusion.model import NULL_LABEL, PRESETS, Diffusion, cosine_alpha_bars
+from zoo.core.unet import cosine_alpha_bars
+from zoo.diffusion.model import NULL_LABEL, PRESETS, Diffusion
 
 STEPS = diffusion_recipe.GENERATE_STEPS  # DDIM steps of the exported loop
 IMAGE_SCALE = {"images": 10.0}  # see DiffusionRecipe.parity_scale

@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from zoo.core import utf8
 from zoo.core.errors import ArtifactNotFoundError, BadInputError, IntegrityError
 from zoo.core.files import sha256_of
 from zoo.core.paths import EXPORTED_DIR
@@ -97,6 +98,11 @@ class ExportedModel:
                     raise BadInputError(f"input {name!r} must be in [{low}, {'inf' if high is None else high}] "
                                         f"({spec['meaning']}), "
                                         f"got values from {value.min()} to {value.max()}")
+            if spec.get("encoding") == utf8.ENCODING:
+                utf8.check_rows(value, name)
+            elif "encoding" in spec:
+                raise BadInputError(f"input {name!r} has the unknown encoding {spec['encoding']!r}: this zoo is "
+                                    "older than the exported model")
             if value.ndim and value.shape[0] == 0:
                 raise BadInputError(f"input {name!r} has an empty batch")
             if batch is not None and value.ndim and value.shape[0] != batch:

@@ -50,6 +50,8 @@ class Signature:
             e.g. ones that take strings, which TFLite builtins cannot handle).
         example: one row of sensible inputs (name -> value), for ``python -m zoo serve``
             and the benchmarks; default: standard-normal floats and zero integers.
+        encodings: input name -> row format, e.g. ``zoo.core.utf8.ENCODING`` for UTF-8
+            bytes zero padded; recorded and checked like ``ranges``.
         ranges: input name -> (lowest, highest) allowed value, both included. Recorded
             in the manifest and checked by every runner, TFLite included (the converter
             drops a graph's asserts, so a TFLite file cannot refuse e.g. a label out of range).
@@ -66,19 +68,22 @@ class Signature:
     example: Optional[dict] = None
     ranges: Optional[dict] = None
     max_shapes: Optional[dict] = None
+    encodings: Optional[dict] = None
 
 
-def _spec_json(spec, meaning, value_range=None, max_shape=None):
+def _spec_json(spec, meaning, value_range=None, max_shape=None, encoding=None):
     return {"dtype": spec.dtype.name, "shape": [None if d is None else int(d) for d in spec.shape],
             "meaning": meaning, **({"range": list(value_range)} if value_range is not None else {}),
-            **({"max_shape": list(max_shape)} if max_shape is not None else {})}
+            **({"max_shape": list(max_shape)} if max_shape is not None else {}),
+            **({"encoding": encoding} if encoding is not None else {})}
 
 
 def signatures_manifest(signatures):
     """The manifest's ``signatures`` entry (outputs filled in from the SavedModel by the export)."""
     return {
         s.name: {
-            "inputs": {n: _spec_json(spec, meaning, (s.ranges or {}).get(n), (s.max_shapes or {}).get(n))
+            "inputs": {n: _spec_json(spec, meaning, (s.ranges or {}).get(n), (s.max_shapes or {}).get(n),
+                                     (s.encodings or {}).get(n))
                        for n, (spec, meaning) in s.inputs.items()},
             "outputs": {},
             "runtimes": ["savedmodel", "tflite", "keras"] if s.tflite else ["savedmodel", "keras"],

@@ -23,6 +23,23 @@ def image_grid(images, columns=None, padding=1):
     return grid[..., 0] if c == 1 else grid
 
 
+def displayable(text):
+    """Whether matplotlib's default font has a glyph for every character of ``text`` (DejaVu Sans has no
+    Chinese: a title with a Chinese prompt would print as empty boxes, so callers fall back to a gloss)."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    font = FT2Font(font_manager.findfont(font_manager.FontProperties()))
+    return all(font.get_char_index(ord(c)) for c in text if not c.isspace())
+
+
+def prompt_label(prompt, gloss=None):
+    """``prompt`` quoted for a picture's title, or ``gloss`` (an English rendering) where the font lacks its script."""
+    if displayable(prompt):
+        return repr(prompt)
+    return f"[{gloss}]" if gloss else "[a prompt in a script the plot font lacks; see the command]"
+
+
 def save_image_grid(images, path, columns=None, scale=3, title=None):
     """Write a grid of ``[n, h, w, c]`` images in [0, 1] to ``path`` (PNG), atomically."""
     # A bare Figure with an Agg canvas: no pyplot, so a notebook's own backend is left alone.

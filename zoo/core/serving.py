@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from zoo.core import utf8
 from zoo.core.artifacts import read_manifest, resolve_model_dir
 from zoo.core.errors import BadInputError
 
@@ -18,7 +19,9 @@ def example_inputs(signature, batch=1, seed=0):
     inputs = {}
     for name, spec in signature["inputs"].items():
         shape = [batch if d is None else d for d in spec["shape"]]
-        if name in signature.get("example", {}):
+        if name in signature.get("example", {}) and spec.get("encoding") == utf8.ENCODING:
+            inputs[name] = utf8.encode_texts([signature["example"][name]] * batch, shape[-1])
+        elif name in signature.get("example", {}):
             dtype = object if spec["dtype"] == "string" else spec["dtype"]
             inputs[name] = np.array([signature["example"][name]] * batch, dtype=dtype).reshape(shape)
         elif spec["dtype"].startswith("float"):

@@ -530,5 +530,9 @@ def config_differences(old, new, prefix=""):
 
 
 def model_config(model):
-    """The model's constructor arguments, as stored in ``run.json`` and checkpoints."""
-    return {k: v for k, v in model.get_config().items() if k not in ("name", "trainable", "dtype")}
+    """The model's constructor arguments, as stored in ``run.json`` and checkpoints (through JSON, so a
+    tuple in a nested config compares equal to the list a checkpoint reads back)."""
+    import json
+
+    return json.loads(json.dumps({k: v for k, v in model.get_config().items()
+                                  if k not in ("name", "trainable", "dtype")}))

@@ -1,0 +1,152 @@
+"""What is special to CLIP and the text rows it reads (the shared checks are in test_every_model.py)."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import data_dir_set
+from zoo.core import captions, utf8
+from zoo.core.artifacts import SavedModelModel, load_exported
+from zoo.core.errors import BadInputError
+from zoo.core.registry import get_recipe
+
+RECIPE = get_recipe("clip")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return RECIPE.create_model("tiny", seed=0)
+
+
+def test_padding_is_absent_from_the_text_embedding(tiny):
+    text = utf8.encode_texts(["a bold seven", "一个粗体的七"], length=64)
+    lengths = [len("a bold seven"), len("一个粗体的七".encode())]
+    for row, length in zip(text, lengths):
+        ten, forty = row[None, : length + 10], np.pad(row[None, :length], [[0, 0], [0, 40]])
+        np.testing.assert_allclose(tiny.text_encoder(ten), tiny.text_encoder(forty), atol=1e-6)
+        np.testing.assert_allclose(tiny.text_encoder(ten), tiny.text_encoder(row[None]), atol=1e-6)
+    # and the bytes themselves matter: a different text is a different embedding
+    other = utf8.encode_texts(["a thin seven"])
+    assert np.abs(tiny.text_encoder(other) - tiny.text_encoder(text[:1])).max() > 1e-3
+
+
+def test_embeddings_are_unit_length(tiny):
+    images = np.random.default_rng(0).uniform(0, 1, (3, 28, 28, 1)).astype(np.float32)
+    for embedding in (tiny.image_encoder(images), tiny.text_encoder(utf8.encode_texts(["", "7", "数字七"]))):
+        np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
+
+
+def test_contrastive_loss_falls_on_a_tiny_synthetic_set():
+    """Eight 'digits' (bars at different places) with their captions: the loss must fall well below chance."""
+    import keras
+
+    model = RECIPE.create_model("tiny", seed=0)
+    images = np.zeros((8, 28, 28, 1), np.float32)
+    for i in range(8):
+        images[i, 3 * i : 3 * i + 3, 4:24] = 1.0
+    text = utf8.encode_texts([f"bar {i}" if i % 2 else f"横线{i}" for i in range(8)])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    step = tf.function(model.train_step)
+    first = float(step((images, text))["loss"])
+    for _ in range(150):
+        model.loss_tracker.reset_state()
+        last = float(step((images, text))["loss"])
+    assert first > 1.8 and last < 0.5 * first, (first, last)
+
+
+def test_utf8_rows_refuse_long_text_cut_characters_and_bytes_after_the_padding():
+    with pytest.raises(BadInputError, match="at most 64"):
+        utf8.encode_texts(["七" * 22])  # 66 bytes
+    utf8.encode_texts(["七" * 21])  # 63 bytes fit
+    cut = utf8.encode_texts(["一个粗体的七"])
+    cut[0, 17] = 0  # the last character loses its last byte
+    with pytest.raises(BadInputError, match="cut"):
+        utf8.check_rows(cut)
+    after = utf8.encode_texts(["seven"])
+    after[0, 10] = 65
+    with pytest.raises(BadInputError, match="after its zero padding"):
+        utf8.check_rows(after)
+
+
+def test_in_graph_utf8_check_agrees_with_python():
+    """``row_checks`` (the SavedModel's) accepts exactly the rows Python's strict decoder accepts."""
+    rng = np.random.default_rng(0)
+    interesting = [0x41, 0x7F, 0x80, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xE4, 0xED, 0xEF, 0xF0, 0xF4, 0xF5]
+    rows = np.zeros((3000, 8), np.int32)
+    for row in rows:
+        length = rng.integers(0, 7)
+        row[:length] = rng.choice(interesting, length)
+        row[:length][row[:length] == 0] = 0x41
+    expected = []
+    for row in rows:
+        try:
+            utf8.check_rows(row[None])
+            expected.append(True)
+        except BadInputError:
+            expected.append(False)
+
+    utf8_valid, padding_valid = utf8.valid_rows(tf.constant(rows))
+    got = list((utf8_valid & padding_valid).numpy())
+    assert got == expected
+    assert 0.1 < np.mean(expected) < 0.9  # both kinds were tried
+
+
+def test_stroke_attributes_measure_ink_and_slant():
+    images = np.zeros((6, 28, 28), np.float32)
+    images[0, 4:24, 13:15] = 1.0  # thin upright bar
+    images[1, 4:24, 11:17] = 1.0  # thick upright bar
+    images[2, 4:24, 12:16] = 1.0  # middle
+    for row in range(4, 24):  # leaning right: the top is further right
+        images[3, row, 20 - (row - 4) // 2 : 22 - (row - 4) // 2] = 1.0
+        images[4, row, 6 + (row - 4) // 2 : 8 + (row - 4) // 2] = 1.0  # leaning left
+    images[5, 4:24, 12:14] = 1.0
+    labels = np.array([1, 1, 1, 7, 7, 7])
+    ink, slant = captions.stroke_attributes(images, labels)
+    assert ink[1] == captions.BOLD and ink[0] == captions.THIN
+    assert slant[3] == captions.RIGHT and slant[4] == captions.LEFT and slant[0] == captions.UPRIGHT
+
+
+def test_captions_fit_the_row_and_mention_what_was_measured():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        digit, ink, slant = int(rng.integers(10)), int(rng.integers(-1, 2)), int(rng.integers(-1, 2))
+        text = captions.random_caption(rng, digit, ink, slant)
+        assert len(text.encode()) <= utf8.TEXT_BYTES
+        assert not ("bold" in text or "粗" in text) or ink == captions.BOLD, text
+        assert not ("thin" in text or "细" in text) or ink == captions.THIN, text
+        assert not ("right" in text or "右" in text) or slant == captions.RIGHT, text
+    held_out = {t for language in captions.LANGUAGES for t in captions.HELD_OUT[language]}
+    trained = {t for language in captions.LANGUAGES for kind in captions.TEMPLATES[language].values() for t in kind}
+    assert not held_out & trained
+    assert captions.gloss("一个粗体的七") == "a bold seven"
+
+
+@pytest.mark.slow
+def test_cut_characters_are_refused_in_every_runtime(tiny_export):
+    _, exported = tiny_export("clip")
+    cut = utf8.encode_texts(["一个粗体的七", "seven"])
+    cut[0, 17] = 0
+    for runtime in ("tflite", "savedmodel", "keras"):
+        with pytest.raises(BadInputError, match="not valid UTF-8"):
+            load_exported(exported, runtime=runtime)("encode_text", text=cut)
+    saved = load_exported(exported, runtime="savedmodel")
+    with pytest.raises(BadInputError, match="not valid UTF-8"):
+        SavedModelModel.run(saved, "encode_text", {"text": cut})  # the graph's own check, as TF Serving runs it
+    with pytest.raises(BadInputError, match="longer than 64 bytes"):
+        SavedModelModel.run(saved, "serving_default", {"text": np.array(["七" * 22], object)})
+    strings = saved("serving_default", text=np.array(["一个粗体的七", "seven"], object))["embedding"]
+    rows = saved("encode_text", text=utf8.encode_texts(["一个粗体的七", "seven"]))["embedding"]
+    np.testing.assert_allclose(strings, rows, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_cli_refuses_a_prompt_longer_than_the_row(tiny_export, synthetic_data_dir, capsys, tmp_path):
+    from zoo.__main__ import main
+
+    _, exported = tiny_export("clip")
+    with data_dir_set(synthetic_data_dir):
+        code = main(["sample", "clip", "--exported-dir", os.path.dirname(exported), "--prompt", "七" * 22,
+                     "--output", str(tmp_path / "x.png"), "--limit", "40"])
+    assert code == 2 and "at most 64" in capsys.readouterr().err

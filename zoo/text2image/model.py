@@ -1,0 +1,136 @@
+"""Text-to-image diffusion on MNIST: a U-Net conditioned, through FiLM, on CLIP's frozen text embedding.
+
+The way Stable Diffusion reuses CLIP's text encoder (Rombach et al. 2022), at MNIST's
+scale: the prompt's UTF-8 bytes go through the trained CLIP text encoder (frozen,
+taken from the registry's exported ``clip``), the embedding conditions every
+residual block of the U-Net (``zoo.core.unet``, FiLM), and 10% of training captions
+are replaced by the empty prompt, so one network is also the unconditional model
+that classifier-free guidance (Ho & Salimans 2022) pushes away from. Sampling is
+DDIM (Song et al. 2021) in a ``tf.while_loop``.
+"""
+
+import keras
+import tensorflow as tf
+
+from zoo.core import distribute
+from zoo.core.ema import copy_weights, update_moving_average
+from zoo.core.registry import model_names
+from zoo.core.unet import IMAGE_SHAPE, DDIMSampling, UNet, guided_noise
+from zoo.core.utf8 import TEXT_BYTES
+
+PRESETS = {
+    "tiny": {"text_encoder_preset": "tiny", "base_channels": 8, "channel_multipliers": (1, 2),
+             "attention_resolutions": (), "num_timesteps": 100},
+    "base": {"text_encoder_preset": "exported", "base_channels": 32, "channel_multipliers": (1, 2, 2),
+             "attention_resolutions": (7,), "num_timesteps": 1000},
+}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TextToImage(DDIMSampling, keras.Model):
+    """DDPM training of a text-conditioned :class:`zoo.core.unet.UNet`, an EMA copy for sampling, DDIM and guidance.
+
+    Args:
+        text_encoder: a Keras model from UTF-8 rows ``int32 [batch, 64]`` to unit embeddings
+            (CLIP's, frozen here), or its serialized config (from a saved file).
+        condition_dropout: fraction of training captions replaced by the empty prompt.
+        ema_decay: decay of the sampling network's weight average.
+        seed: seeds the U-Net's weights, timesteps, noise and caption dropout.
+        **unet_config: the U-Net's arguments.
+    """
+
+    def __init__(self, text_encoder, condition_dropout=0.1, ema_decay=0.999, seed=0, **unet_config):
+        keras_kwargs = {k: unet_config.pop(k) for k in ("name", "trainable", "dtype") if k in unet_config}
+        super().__init__(**keras_kwargs)
+        if isinstance(text_encoder, dict):
+            model_names()  # registers every model's Keras classes (the encoder's is CLIP's)
+            text_encoder = keras.saving.deserialize_keras_object(text_encoder)
+        self.text_encoder = text_encoder
+        self.text_encoder.trainable = False
+        self.condition_dropout, self.ema_decay, self.seed = float(condition_dropout), float(ema_decay), int(seed)
+        self.unet_config = {k: list(v) if isinstance(v, tuple) else v for k, v in unet_config.items()}
+        self.embedding_dim = int(self.text_encoder(tf.zeros([1, TEXT_BYTES], tf.int32)).shape[-1])
+        keras.utils.set_random_seed(self.seed)
+        conditioned = {**unet_config, "condition_dim": self.embedding_dim, "film": True}
+        self.unet = UNet(**conditioned, name="unet")
+        self.ema_unet = UNet(**conditioned, name="ema_unet")
+        self.set_schedule(self.unet.num_timesteps)
+        self.noise_seed = keras.random.SeedGenerator(self.seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        dummy = (tf.zeros([1, *IMAGE_SHAPE]), tf.zeros([1], tf.int32), tf.zeros([1, self.embedding_dim]))
+        self.unet(dummy)
+        self.ema_unet(dummy)
+        copy_weights(self.ema_unet, self.unet)
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def call(self, inputs):
+        return self.ema_unet(inputs)
+
+    def encode_text(self, text):
+        """CLIP's unit embedding of UTF-8 rows ``int32 [batch, 64]`` (the empty prompt: all zeros)."""
+        return tf.stop_gradient(self.text_encoder(text))
+
+    def null_embedding(self, batch):
+        """The empty prompt's embedding, ``[batch, D]``: what guidance pushes away from."""
+        return tf.tile(self.encode_text(tf.zeros([1, TEXT_BYTES], tf.int32)), [batch, 1])
+
+    def train_step(self, data):
+        images, text = data  # images in [-1, 1], captions as UTF-8 rows
+        batch = tf.shape(images)[0]
+
+        def draw(n):
+            return (keras.random.normal((n, *IMAGE_SHAPE), seed=self.noise_seed),
+                    keras.random.randint((n,), 0, self.num_timesteps, seed=self.noise_seed),
+                    keras.random.uniform((n,), seed=self.noise_seed))
+
+        # drawn for the global batch and sliced per replica, so N replicas draw what one device would
+        noise = distribute.draw_for_global_batch(lambda n: draw(n)[0], batch)
+        timestep = tf.cast(distribute.draw_for_global_batch(lambda n: draw(n)[1], batch), tf.int32)
+        dropped = distribute.draw_for_global_batch(lambda n: draw(n)[2], batch) < self.condition_dropout
+        condition = tf.where(dropped[:, None], self.null_embedding(batch), self.encode_text(text))
+        with tf.GradientTape() as tape:
+            predicted = self.unet((self.add_noise(images, timestep, noise), timestep, condition))
+            loss = tf.reduce_mean(tf.square(predicted - noise))
+            scaled = distribute.scale_loss(loss)
+        gradients = tape.gradient(scaled, self.unet.trainable_variables)
+        gradients = distribute.clip_by_global_norm(gradients, 1.0)
+        self.optimizer.apply_gradients(zip(gradients, self.unet.trainable_variables))
+        update_moving_average(self.ema_unet.weights, self.unet.weights, self.ema_decay, self.optimizer.iterations)
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        images, text = data
+        batch = tf.shape(images)[0]
+        # the same noise and timesteps at every evaluation, for the global batch (replica-independent)
+        noise = distribute.draw_for_global_batch(
+            lambda n: tf.random.stateless_normal([n, *IMAGE_SHAPE], seed=[1, 2]), batch)
+        timestep = distribute.draw_for_global_batch(
+            lambda n: tf.random.stateless_uniform([n], seed=[3, 4], maxval=self.num_timesteps, dtype=tf.int32), batch)
+        predicted = self.ema_unet((self.add_noise(images, timestep, noise), timestep, self.encode_text(text)))
+        self.loss_tracker.update_state(tf.reduce_mean(tf.square(predicted - noise)))
+        return {"loss": self.loss_tracker.result()}
+
+    def denoise_step(self, images_t, timestep, text_embedding, guidance):
+        """Guided noise prediction against the empty prompt; guidance 0 is the unconditional model."""
+        return {"predicted_noise": guided_noise(self.ema_unet, images_t, timestep, text_embedding,
+                                                self.null_embedding(tf.shape(images_t)[0]), guidance)}
+
+    def generate(self, text, noise, guidance, steps=25):
+        """The prompt's embedding, then DDIM with ``steps`` steps: images ``[batch, 28, 28, 1]`` in [0, 1]."""
+        embedding = self.encode_text(text)
+        return self.ddim_loop(lambda x, t: self.denoise_step(x, t, embedding, guidance)["predicted_noise"], noise,
+                              steps)
+
+    def get_config(self):
+        return {**super().get_config(), "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),
+                "condition_dropout": self.condition_dropout, "ema_decay": self.ema_decay, "seed": self.seed,
+                **self.unet_config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,337 @@
+"""Text-to-image's recipe: captioned MNIST, CLIP's frozen text encoder, DDIM with guidance, prompt metrics.
+
+    python -m zoo train text2image                    # needs exported/clip (python -m zoo export clip)
+    python -m zoo export text2image
+    python -m zoo sample text2image --prompt "一个粗体的七"
+    python zoo/text2image/tflite_sample.py exported/text2image/text2image.tflite --prompt "a thin three"
+
+Signatures (TFLite float32/float16/int8, builtin ops only, and SavedModel):
+- ``serving_default``: ``text`` int32 [b, 64] UTF-8 bytes zero padded, ``noise`` [b, 28, 28, 1] standard
+  normal, ``guidance`` [b] -> ``images`` [b, 28, 28, 1] in [0, 1]: the text encoder and the whole DDIM loop;
+- ``encode_text``: ``text`` -> ``text_embedding`` [b, D] (CLIP's);
+- ``denoise_step``: ``images_t``, ``timestep``, ``text_embedding``, ``guidance`` -> ``predicted_noise``, for
+  an app's own loop (``tflite_sample.py``);
+- ``serving_strings`` (SavedModel only, for TF Serving): ``serving_default`` with ``text`` as strings [b].
+"""
+
+import time
+
+import numpy as np
+
+from zoo.core import captions
+from zoo.core import export as core_export
+from zoo.core import utf8
+from zoo.core.errors import BadInputError
+from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
+from zoo.core.plotting import prompt_label, save_image_grid
+from zoo.core.progress import progress_bar
+from zoo.core.recipe import Option, Recipe, TrainingData
+from zoo.core.registry import get_recipe, register
+from zoo.core.unet import IMAGE_SHAPE
+from zoo.text2image.model import PRESETS, TextToImage
+
+GENERATE_STEPS = 25
+EVAL_SEED = 12345
+DEFAULT_GUIDANCE = 3.0
+SAMPLE_PROMPTS = ("the digit 0", "一", "a bold two", "一个细体的三", "four", "数字五", "a six leaning right",
+                  "一个粗体的七", "a thin eight", "手写的九")
+
+
+def text2image_signatures(model, steps=GENERATE_STEPS):
+    import tensorflow as tf
+
+    batch = [None]
+    last_timestep = model.num_timesteps - 1
+    text = (tf.TensorSpec([None, utf8.TEXT_BYTES], tf.int32),
+            f"the prompt's UTF-8 bytes, zero padded to {utf8.TEXT_BYTES} (a Chinese character is 3 bytes)")
+    noise = (tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32), "standard-normal starting noise x_T")
+    guidance = (tf.TensorSpec(batch, tf.float32),
+                f"classifier-free guidance: 0 unconditional, 1 conditional, more: stronger ({DEFAULT_GUIDANCE} "
+                "is the default)")
+    embedding = (tf.TensorSpec([None, model.embedding_dim], tf.float32),
+                 f"the prompt's CLIP text embedding (encode_text), unit length, [batch, {model.embedding_dim}]")
+    images = {"images": "digits, float32 [batch, 28, 28, 1] in [0, 1]"}
+    text_checks = {"ranges": {"text": (0, 255)}, "encodings": {"text": utf8.ENCODING}}
+
+    def checked_guidance(guidance, timestep=None):
+        checks = [tf.debugging.assert_all_finite(guidance, message="guidance must be finite")]
+        if timestep is not None:
+            checks += [tf.debugging.assert_non_negative(timestep, message=f"timestep must be in 0..{last_timestep}"),
+                       tf.debugging.assert_less_equal(timestep, last_timestep,
+                                                      message=f"timestep must be in 0..{last_timestep}")]
+        return checks
+
+    # Named unlike the model's methods: autograph caches converted functions by name (see the diffusion recipe).
+    def text_to_images(text, noise, guidance):
+        with tf.control_dependencies(utf8.row_checks(text) + checked_guidance(guidance)):
+            return model.generate(tf.identity(text), noise, tf.identity(guidance), steps=steps)
+
+    def strings_to_images(text, noise, guidance):
+        with tf.control_dependencies(checked_guidance(guidance)):
+            return model.generate(utf8.string_rows(text), noise, tf.identity(guidance), steps=steps)
+
+    def embed_text(text):
+        with tf.control_dependencies(utf8.row_checks(text)):
+            return {"text_embedding": model.encode_text(tf.identity(text))}
+
+    def guided_step(images_t, timestep, text_embedding, guidance):
+        with tf.control_dependencies(checked_guidance(guidance, timestep)):
+            return model.denoise_step(images_t, tf.identity(timestep), text_embedding, tf.identity(guidance))
+
+    example = {"text": "一个粗体的七", "guidance": DEFAULT_GUIDANCE}
+    return [
+        core_export.Signature("serving_default", text_to_images, {"text": text, "noise": noise, "guidance": guidance},
+                              images, example=example, **text_checks),
+        core_export.Signature("encode_text", embed_text, {"text": text}, {
+            "text_embedding": f"CLIP's unit text embedding, [batch, {model.embedding_dim}]"},
+            example={"text": "a bold seven"}, **text_checks),
+        core_export.Signature("denoise_step", guided_step, {
+            "images_t": (tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32), "the noisy images x_t, in [-1, 1] scale"),
+            "timestep": (tf.TensorSpec(batch, tf.int32), f"t, 0..{last_timestep}"),
+            "text_embedding": embedding, "guidance": guidance,
+        }, {"predicted_noise": "guided noise estimate eps, [batch, 28, 28, 1]"},
+            ranges={"timestep": (0, last_timestep)},
+            example={"timestep": min(500, last_timestep), "guidance": DEFAULT_GUIDANCE}),
+        core_export.Signature("serving_strings", strings_to_images, {
+            "text": (tf.TensorSpec(batch, tf.string), f"the prompt, UTF-8, at most {utf8.TEXT_BYTES} bytes"),
+            "noise": noise, "guidance": guidance}, images, tflite=False, example=example),
+    ]
+
+
+def draw(runner, prompts, noise, guidance=DEFAULT_GUIDANCE, batch_size=100, progress=False):
+    """Images of ``prompts`` (strings) from ``noise`` through ``serving_default``; also returns the seconds taken."""
+    rows = utf8.encode_texts(list(prompts))
+    images, started = [], time.perf_counter()
+    bar = progress_bar(len(rows), unit_name="image") if progress else None
+    for start in range(0, len(rows), batch_size):
+        end = start + batch_size
+        images.append(runner("serving_default", text=rows[start:end], noise=noise[start:end],
+                             guidance=np.full(len(rows[start:end]), guidance, np.float32))["images"])
+        if bar:
+            bar.add(len(rows[start:end]))
+    return np.concatenate(images), time.perf_counter() - started
+
+
+def ink(images):
+    return np.asarray(images, np.float64).reshape(len(images), -1).sum(axis=1)
+
+
+def prompt_quality(runner, per_prompt=5, guidance=DEFAULT_GUIDANCE, seed=EVAL_SEED, progress=True, quality=None):
+    """Does the picture show what the prompt asks?
+
+    - ``prompt_accuracy``: the zoo's MNIST classifier reads the asked digit, over the class prompts
+      ("the digit seven", "数字七") and the held-out phrasings, both languages, ``per_prompt`` images each;
+    - ``bold_thin_ink_ratio``: ink of "a bold seven" / "一个粗体的七" over "a thin seven" / "一个细体的七"
+      images drawn from the same noise (per digit and language; the mean of the ratios);
+    - FD (classifier features) of the class-prompt images against the MNIST test digits;
+    - ``seconds_per_image`` of the whole in-graph loop in this runtime.
+    """
+    from zoo.core.metrics import MnistQuality
+
+    quality = quality or MnistQuality()
+    rng = np.random.default_rng(seed)
+    prompts, digits = [], []
+    for language in captions.LANGUAGES:
+        for template in [captions.CLASS_PROMPTS[language], *captions.HELD_OUT[language][:1]]:
+            for digit in range(10):
+                prompts += [captions.fill(template, digit, language)] * per_prompt
+                digits += [digit] * per_prompt
+    noise = rng.standard_normal((len(prompts), *IMAGE_SHAPE)).astype(np.float32)
+    images, seconds = draw(runner, prompts, noise, guidance, progress=progress)
+    metrics = quality.evaluate(images)
+    _, classes = quality.features_and_classes(images)
+    metrics["prompt_accuracy"] = round(float(np.mean(classes == np.array(digits))), 4)
+    for language in captions.LANGUAGES:
+        mine = np.array([(i // (20 * per_prompt)) == captions.LANGUAGES.index(language) for i in range(len(prompts))])
+        metrics[f"prompt_accuracy_{language}"] = round(float(np.mean((classes == np.array(digits))[mine])), 4)
+    metrics["seconds_per_image"] = round(seconds / len(prompts), 4)
+
+    ink_prompts, pairs = [], []
+    for language in captions.LANGUAGES:
+        for digit in range(10):
+            for weight in (captions.BOLD, captions.THIN):
+                ink_prompts += [captions.ink_prompt(digit, language, weight)] * per_prompt
+    shared = rng.standard_normal((per_prompt, *IMAGE_SHAPE)).astype(np.float32)
+    ink_images, _ = draw(runner, ink_prompts, np.tile(shared, (len(ink_prompts) // per_prompt, 1, 1, 1)),
+                         guidance, progress=progress)
+    amounts = ink(ink_images).reshape(-1, 2, per_prompt)  # [language x digit, bold/thin, noise]
+    pairs = amounts[:, 0].mean(axis=1) / np.maximum(amounts[:, 1].mean(axis=1), 1e-6)
+    metrics["bold_thin_ink_ratio"] = round(float(np.mean(pairs)), 4)
+    metrics["bold_more_ink_fraction"] = round(float(np.mean(amounts[:, 0] > amounts[:, 1])), 4)
+    metrics.update({"guidance": guidance, "steps": runner.manifest.get("generate_steps", GENERATE_STEPS),
+                    "images_per_prompt": per_prompt})
+    return metrics
+
+
+@register
+class TextToImageRecipe(Recipe):
+    name = "text2image"
+    summary = "text-to-image diffusion on MNIST: a prompt (English or Chinese) + noise -> digits, CLIP-conditioned"
+    paper = ("Rombach et al. (2022), High-Resolution Image Synthesis with Latent Diffusion Models, arXiv:2112.10752; "
+             "Ho & Salimans (2022), Classifier-Free Diffusion Guidance")
+    model_class = TextToImage
+    presets = PRESETS
+    defaults = {"preset": "base", "epochs": 10, "batch_size": 128, "learning_rate": 5e-4}
+    eval_seed = EVAL_SEED
+    sample_help = "Draw digits for a prompt, in English or Chinese, and write them as a PNG."
+    evaluate_help = "Prompt accuracy (the classifier reads the asked digit), bold/thin ink ratio, FD, speed."
+    metrics = ["prompt_accuracy", "bold_thin_ink_ratio", "frechet_distance", "seconds_per_image"]
+    quick_options = {"export": {"per_prompt": 1}, "evaluate": {"per_prompt": 1},
+                     "sample": {"num": 2, "prompt": "一个粗体的七"}}
+    benchmark_signature = "denoise_step"
+    benchmark_options = {"per_prompt": 2}
+    # rounding differences compound over the DDIM steps (as in diffusion): images get 10 times the tolerance
+    parity_tolerances = {"tflite_int8": 0.3}
+
+    def parity_scale(self, expected):
+        return {"images": 10.0}
+
+    # === Model ===
+    def create_model(self, preset="base", seed=0):
+        if preset not in self.presets:
+            raise BadInputError(f"unknown preset {preset!r} for {self.name}; choose from {', '.join(self.presets)}")
+        config = dict(self.presets[preset])
+        return TextToImage(text_encoder(config.pop("text_encoder_preset")), seed=seed, **config)
+
+    def test_model(self):
+        """The tiny model with random (not zero-initialised) output layers, so every path is exercised."""
+        model = self.create_model("tiny", seed=0)
+        rng = np.random.default_rng(0)
+        for weight in model.ema_unet.weights:
+            weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
+        return model
+
+    def options(self, command):
+        if command == "sample":
+            return [Option("--prompt", default="一个粗体的七", help="what to draw, English or Chinese, at most 64 "
+                                                               "bytes of UTF-8 (default 一个粗体的七)"),
+                    Option("--num", type=int, default=16, help="how many images (default 16)"),
+                    Option("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                           help=f"0 unconditional, 1 conditional, more: stronger (default {DEFAULT_GUIDANCE})")]
+        if command in ("evaluate", "export"):
+            return [Option("--per-prompt", type=int, default=5,
+                           help="images per prompt (default 5: 200 prompt images, 200 bold/thin images)")]
+        return []
+
+    # === Training ===
+    def training_data(self, model, *, batch_size, seed, limit, **options):
+        train = captions.captioned_mnist("train", limit=limit)
+        validation = captions.captioned_dataset(
+            "test", batch_size=min(batch_size, 500), seed=EVAL_SEED, shuffle=False, value_range=(-1.0, 1.0),
+            drop_remainder=False, limit=None if limit is None else max(limit // 6, 1))
+
+        def dataset_fn(epoch):
+            return captions.captioned_dataset("train", batch_size=batch_size, seed=seed, epoch=epoch,
+                                              value_range=(-1.0, 1.0), data=train)
+
+        return TrainingData(
+            dataset_fn, ("MNIST train split (60,000 digits), pixels in [-1, 1], a new caption per digit and epoch "
+                         "(zoo.core.captions)") if not limit else f"first {limit} MNIST training digits, captioned",
+            validation=validation, config={"train_examples": len(train[0])})
+
+    def training_config(self, model, data, *, epochs, **options):
+        return {**cosine_decay_config(data, epochs), "text_encoder_sha256": text_encoder_fingerprint(model)}
+
+    def compile(self, model, config):
+        adam_with_cosine_decay(model, config)
+
+    def epoch_samples(self, model, seed):
+        """Two images per sample prompt, 25 DDIM steps, guidance 3."""
+        rows = utf8.encode_texts([p for p in SAMPLE_PROMPTS for _ in range(2)])
+        noise = np.random.default_rng(seed).standard_normal((len(rows), *IMAGE_SHAPE)).astype(np.float32)
+        guidance = np.full(len(rows), DEFAULT_GUIDANCE, np.float32)
+        return lambda m: m.generate(rows, noise, guidance, steps=GENERATE_STEPS)["images"]
+
+    # === Export ===
+    def signatures(self, model):
+        return text2image_signatures(model)
+
+    def export_plan(self, model, training, per_prompt=5):
+        from zoo.core.metrics import MnistQuality
+
+        quality = MnistQuality()
+
+        def samples(runner, path):
+            prompts = [p for p in SAMPLE_PROMPTS for _ in range(8)]
+            noise = np.random.default_rng(0).standard_normal((len(prompts), *IMAGE_SHAPE)).astype(np.float32)
+            images, _ = draw(runner, prompts, noise)
+            save_image_grid(images, path, columns=8,
+                            title="text2image, a row per prompt: "
+                                  + " / ".join(prompt_label(p, captions.gloss(p)) for p in SAMPLE_PROMPTS))
+
+        return core_export.ExportPlan(
+            name=self.name, signatures=self.signatures(model),
+            description="Text-to-image diffusion on MNIST: a U-Net conditioned by FiLM on CLIP's frozen text "
+                        "embedding, classifier-free guidance, DDIM in the graph.",
+            paper=self.paper, training=training, keras_model=self.keras_model(model),
+            evaluate=lambda runner: prompt_quality(runner, per_prompt, quality=quality),
+            samples=samples, primary_metric="prompt_accuracy", metric_summary=self.metrics,
+            notes={"alpha_bars": [float(a) for a in model.alpha_bars.numpy()], "generate_steps": GENERATE_STEPS,
+                   "default_guidance": DEFAULT_GUIDANCE, "sample_prompts": list(SAMPLE_PROMPTS),
+                   "text_encoder": {"from": "exported clip (zoo registry), frozen",
+                                    "sha256_of_weights": text_encoder_fingerprint(model)},
+                   "metric_definitions": {
+                       "prompt_accuracy": "fraction of images the zoo's MNIST classifier reads as the prompt's digit; "
+                                          "prompts: the class prompts and one held-out phrasing per language "
+                                          "(zoo.core.captions), per_prompt images each",
+                       "bold_thin_ink_ratio": "mean over digits and languages of ink('a bold D') / ink('a thin D'), "
+                                              "the same noise for both",
+                       "frechet_distance": "classifier FD of the prompt images to the MNIST test digits (few "
+                                           "samples bias it upwards)",
+                       "seconds_per_image": "wall time of serving_default per image in this runtime, batches of "
+                                            "up to 100, on the export machine"}},
+        )
+
+    # === Use ===
+    def sample(self, runner, *, output, seed, prompt="一个粗体的七", num=16, guidance=DEFAULT_GUIDANCE):
+        if num < 1:
+            raise BadInputError(f"--num must be at least 1, got {num}")
+        if not np.isfinite(guidance):
+            raise BadInputError("--guidance must be finite")
+        noise = np.random.default_rng(seed).standard_normal((num, *IMAGE_SHAPE)).astype(np.float32)
+        images, _ = draw(runner, [prompt] * num, noise, guidance)
+        save_image_grid(images, output, title=f"text2image: {prompt_label(prompt, captions.gloss(prompt))}, guidance "
+                                              f"{guidance}, {GENERATE_STEPS} DDIM steps")
+        return f"Wrote {num} images of {prompt!r} to {output}"
+
+    def evaluate(self, runner, *, seed, per_prompt=5):
+        return prompt_quality(runner, per_prompt, seed=seed)
+
+    def test_inputs(self, signature, manifest_entry, batch=2, seed=0):
+        rng = np.random.default_rng(seed)
+        texts = [captions.random_caption(rng, int(rng.integers(10)), int(rng.integers(-1, 2)),
+                                         int(rng.integers(-1, 2))) for _ in range(batch)]
+        inputs = {"noise": rng.standard_normal((batch, *IMAGE_SHAPE)).astype(np.float32),
+                  "guidance": rng.uniform(0, 4, batch).astype(np.float32)}
+        if signature == "serving_default":
+            return {"text": utf8.encode_texts(texts), **inputs}
+        if signature == "serving_strings":
+            return {"text": np.array(texts, object), **inputs}
+        if signature == "encode_text":
+            return {"text": utf8.encode_texts(texts)}
+        dim = manifest_entry["inputs"]["text_embedding"]["shape"][-1]
+        embedding = rng.standard_normal((batch, dim)).astype(np.float32)
+        return {"images_t": inputs["noise"], "timestep": rng.integers(0, 50, batch).astype(np.int32),
+                "text_embedding": embedding / np.linalg.norm(embedding, axis=1, keepdims=True),
+                "guidance": inputs["guidance"]}
+
+
+def text_encoder(preset):
+    """CLIP's text encoder: the exported, trained one ("exported", sha256-checked through the registry's
+    loader), or an untrained one of a CLIP preset (tests)."""
+    if preset != "exported":
+        return get_recipe("clip").create_model(preset, seed=0).text_encoder
+    from zoo.core import paths
+    from zoo.core.commands import load
+
+    return load("clip", runtime="keras", exported_dir=paths.EXPORTED_DIR).model.text_encoder
+
+
+def text_encoder_fingerprint(model):
+    """sha256 of the text encoder's weights: which CLIP a run or an export was conditioned on."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for weight in model.text_encoder.weights:
+        digest.update(np.asarray(weight).tobytes())
+    return digest.hexdigest()

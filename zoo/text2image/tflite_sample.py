@@ -1,0 +1,150 @@
+"""Type a prompt, get digits: the exported text-to-image model's TFLite file as a phone app runs it (NumPy + LiteRT).
+
+    python zoo/text2image/tflite_sample.py exported/text2image/text2image.tflite --prompt "一个粗体的七"
+
+This file imports nothing from the zoo, so it can be copied next to
+``text2image.tflite`` and its ``manifest.json`` (which holds the noise schedule,
+``alpha_bars``). The prompt becomes UTF-8 bytes on the host (no tokenizer), one
+``encode_text`` call embeds it, and the app drives the DDIM loop itself with
+``denoise_step``, so it can show progress, stop early or choose its own step count.
+With the exported step count it reproduces the in-graph ``serving_default``.
+"""
+
+import argparse
+import json
+import os
+import sys
+import zlib
+import struct
+
+import numpy as np
+
+TEXT_BYTES = 64
+
+
+def prompt_bytes(prompts, length=TEXT_BYTES):
+    """Strings -> int32 ``[n, 64]`` UTF-8 bytes, zero padded; a ValueError for text that does not fit."""
+    rows = np.zeros((len(prompts), length), np.int32)
+    for i, prompt in enumerate(prompts):
+        data = prompt.encode("utf-8")
+        if len(data) > length:
+            raise ValueError(f"the prompt is {len(data)} bytes of UTF-8; the model takes at most {length} "
+                             "(a Chinese character is 3 bytes)")
+        if b"\x00" in data:
+            raise ValueError("the prompt contains a zero byte, which marks the end of the text")
+        rows[i, : len(data)] = np.frombuffer(data, np.uint8)
+    return rows
+
+
+def timesteps(num_timesteps, steps):
+    """The ``steps`` timesteps DDIM visits, from T-1 down to 0, evenly spaced."""
+    if int(steps) < 1:
+        raise ValueError(f"the number of sampling steps must be at least 1, got {steps}")
+    return np.linspace(num_timesteps - 1, 0, int(steps)).round().astype(np.int32)
+
+
+class TextToImage:
+    """``encode_text`` and ``denoise_step`` of a ``.tflite`` file, and the schedule from its manifest."""
+
+    def __init__(self, tflite_path, manifest_path=None, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        manifest_path = manifest_path or os.path.join(os.path.dirname(os.path.abspath(tflite_path)), "manifest.json")
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        self.alpha_bars = np.asarray(manifest["alpha_bars"], np.float32)
+        self.generate_steps = manifest["generate_steps"]
+        self.interpreter = Interpreter(model_path=tflite_path, num_threads=num_threads)
+        self._encode = self.interpreter.get_signature_runner("encode_text")
+        self._denoise = self.interpreter.get_signature_runner("denoise_step")
+        self._generate = self.interpreter.get_signature_runner("serving_default")
+
+    def encode(self, prompts):
+        return self._encode(text=prompt_bytes(prompts))["text_embedding"]
+
+    def ddim(self, prompts, noise, guidance, steps=None, on_step=None):
+        """DDIM (eta = 0) over ``denoise_step``; ``on_step(i, x0_estimate)`` after each step, images in [0, 1]."""
+        noise, guidance = np.asarray(noise, np.float32), np.asarray(guidance, np.float32)
+        if noise.shape != (len(prompts), 28, 28, 1) or guidance.shape != (len(prompts),):
+            raise ValueError(f"noise must be [{len(prompts)}, 28, 28, 1] and guidance [{len(prompts)}], got "
+                             f"{list(noise.shape)} and {list(guidance.shape)}")
+        embedding = self.encode(prompts)
+        steps = steps or self.generate_steps
+        schedule = list(timesteps(len(self.alpha_bars), steps)) + [-1]
+        x = noise
+        for i in range(steps):
+            t, previous = schedule[i], schedule[i + 1]
+            eps = self._denoise(images_t=x, timestep=np.full(len(x), t, np.int32), text_embedding=embedding,
+                                guidance=guidance)["predicted_noise"]
+            # the same float32 arithmetic as the graph's DDIM update (zoo.core.unet)
+            signal, spread = np.sqrt(self.alpha_bars[t]), np.sqrt(np.float32(1) - self.alpha_bars[t])
+            x0 = np.clip((x - spread * eps) / signal, -1, 1)
+            eps = (x - signal * x0) / spread
+            if previous >= 0:
+                x = (np.sqrt(self.alpha_bars[previous]) * x0
+                     + np.sqrt(np.float32(1) - self.alpha_bars[previous]) * eps).astype(np.float32)
+            else:
+                x = x0.astype(np.float32)
+            if on_step is not None:
+                on_step(i, (x0 + 1) / 2)
+        return (np.clip(x, -1, 1) + 1) / 2
+
+    def generate(self, prompts, noise, guidance):
+        """The in-graph loop (the step count the file was exported with), one call."""
+        return self._generate(text=prompt_bytes(prompts), noise=np.asarray(noise, np.float32),
+                              guidance=np.asarray(guidance, np.float32))["images"]
+
+
+def write_png(images, path, columns):
+    """A grid of ``[n, 28, 28, 1]`` images in [0, 1] as an 8-bit grey PNG (no imaging library needed)."""
+    images = np.asarray(images)[..., 0]
+    rows = -(-len(images) // columns)
+    grid = np.ones((rows * 30, columns * 30), np.float32)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        grid[r * 30 + 1 : r * 30 + 29, c * 30 + 1 : c * 30 + 29] = image
+    pixels = (np.clip(grid, 0, 1) * 255).round().astype(np.uint8)
+    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", pixels.shape[1], pixels.shape[0], 8, 0, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
+                + chunk(b"IEND", b""))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tflite", help="path of text2image.tflite (manifest.json must be next to it)")
+    parser.add_argument("--prompt", default="一个粗体的七", help="English or Chinese, at most 64 bytes of UTF-8")
+    parser.add_argument("--guidance", type=float, default=3.0, help="0 unconditional, 1 conditional, more: stronger")
+    parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the exported loop's)")
+    parser.add_argument("--num", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", default="text2image.png")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
+    args = parser.parse_args(argv)
+    try:
+        if args.num < 1 or args.threads < 1:
+            raise ValueError("--num and --threads must be at least 1")
+        if not np.isfinite(args.guidance):
+            raise ValueError("--guidance must be finite")
+        prompts = [args.prompt] * args.num
+        prompt_bytes(prompts[:1])  # a clear error before loading anything
+        noise = np.random.default_rng(args.seed).standard_normal((args.num, 28, 28, 1)).astype(np.float32)
+        model = TextToImage(args.tflite, num_threads=args.threads)
+        steps = args.steps or model.generate_steps
+        images = model.ddim(prompts, noise, np.full(args.num, args.guidance, np.float32), steps=steps,
+                            on_step=lambda i, _: print(f"\rstep {i + 1}/{steps}", end="", file=sys.stderr))
+    except (ValueError, OSError) as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        return 2
+    write_png(images, args.output, columns=int(np.ceil(np.sqrt(args.num))))
+    print(f"\nwrote {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
