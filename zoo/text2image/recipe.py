@@ -30,14 +30,13 @@ from zoo.core.registry import get_recipe, register
 from zoo.core.unet import IMAGE_SHAPE
 from zoo.text2image.model import PRESETS, TextToImage
 
-GENERATE_STEPS = 25
 EVAL_SEED = 12345
 DEFAULT_GUIDANCE = 3.0
 SAMPLE_PROMPTS = ("the digit 0", "一", "a bold two", "一个细体的三", "four", "数字五", "a six leaning right",
                   "一个粗体的七", "a thin eight", "手写的九")
 
 
-def text2image_signatures(model, steps=GENERATE_STEPS):
+def text2image_signatures(model):
     import tensorflow as tf
 
     batch = [None]
@@ -64,11 +63,11 @@ def text2image_signatures(model, steps=GENERATE_STEPS):
     # Named unlike the model's methods: autograph caches converted functions by name (see the diffusion recipe).
     def text_to_images(text, noise, guidance):
         with tf.control_dependencies(utf8.row_checks(text) + checked_guidance(guidance)):
-            return model.generate(tf.identity(text), noise, tf.identity(guidance), steps=steps)
+            return model.generate(tf.identity(text), noise, tf.identity(guidance))
 
     def strings_to_images(text, noise, guidance):
         with tf.control_dependencies(checked_guidance(guidance)):
-            return model.generate(utf8.string_rows(text), noise, tf.identity(guidance), steps=steps)
+            return model.generate(utf8.string_rows(text), noise, tf.identity(guidance))
 
     def embed_text(text):
         with tf.control_dependencies(utf8.row_checks(text)):
@@ -158,7 +157,7 @@ def prompt_quality(runner, per_prompt=5, guidance=DEFAULT_GUIDANCE, seed=EVAL_SE
     pairs = amounts[:, 0].mean(axis=1) / np.maximum(amounts[:, 1].mean(axis=1), 1e-6)
     metrics["bold_thin_ink_ratio"] = round(float(np.mean(pairs)), 4)
     metrics["bold_more_ink_fraction"] = round(float(np.mean(amounts[:, 0] > amounts[:, 1])), 4)
-    metrics.update({"guidance": guidance, "steps": runner.manifest.get("generate_steps", GENERATE_STEPS),
+    metrics.update({"guidance": guidance, "steps": runner.manifest.get("generate_steps"),
                     "images_per_prompt": per_prompt})
     return metrics
 
@@ -171,7 +170,7 @@ class TextToImageRecipe(Recipe):
              "Ho & Salimans (2022), Classifier-Free Diffusion Guidance")
     model_class = TextToImage
     presets = PRESETS
-    defaults = {"preset": "base", "epochs": 10, "batch_size": 128, "learning_rate": 5e-4}
+    defaults = {"preset": "base", "epochs": 8, "batch_size": 128, "learning_rate": 5e-4}
     eval_seed = EVAL_SEED
     sample_help = "Draw digits for a prompt, in English or Chinese, and write them as a PNG."
     evaluate_help = "Prompt accuracy (the classifier reads the asked digit), bold/thin ink ratio, FD, speed."
@@ -236,11 +235,11 @@ class TextToImageRecipe(Recipe):
         adam_with_cosine_decay(model, config)
 
     def epoch_samples(self, model, seed):
-        """Two images per sample prompt, 25 DDIM steps, guidance 3."""
+        """Two images per sample prompt, the exported DDIM step count, guidance 3."""
         rows = utf8.encode_texts([p for p in SAMPLE_PROMPTS for _ in range(2)])
         noise = np.random.default_rng(seed).standard_normal((len(rows), *IMAGE_SHAPE)).astype(np.float32)
         guidance = np.full(len(rows), DEFAULT_GUIDANCE, np.float32)
-        return lambda m: m.generate(rows, noise, guidance, steps=GENERATE_STEPS)["images"]
+        return lambda m: m.generate(rows, noise, guidance)["images"]
 
     # === Export ===
     def signatures(self, model):
@@ -266,7 +265,7 @@ class TextToImageRecipe(Recipe):
             paper=self.paper, training=training, keras_model=self.keras_model(model),
             evaluate=lambda runner: prompt_quality(runner, per_prompt, quality=quality),
             samples=samples, primary_metric="prompt_accuracy", metric_summary=self.metrics,
-            notes={"alpha_bars": [float(a) for a in model.alpha_bars.numpy()], "generate_steps": GENERATE_STEPS,
+            notes={"alpha_bars": [float(a) for a in model.alpha_bars.numpy()], "generate_steps": model.generate_steps,
                    "default_guidance": DEFAULT_GUIDANCE, "sample_prompts": list(SAMPLE_PROMPTS),
                    "text_encoder": {"from": "exported clip (zoo registry), frozen",
                                     "sha256_of_weights": text_encoder_fingerprint(model)},
@@ -291,7 +290,7 @@ class TextToImageRecipe(Recipe):
         noise = np.random.default_rng(seed).standard_normal((num, *IMAGE_SHAPE)).astype(np.float32)
         images, _ = draw(runner, [prompt] * num, noise, guidance)
         save_image_grid(images, output, title=f"text2image: {prompt_label(prompt, captions.gloss(prompt))}, guidance "
-                                              f"{guidance}, {GENERATE_STEPS} DDIM steps")
+                                              f"{guidance}, {runner.manifest.get('generate_steps')} DDIM steps")
         return f"Wrote {num} images of {prompt!r} to {output}"
 
     def evaluate(self, runner, *, seed, per_prompt=5):
