@@ -55,7 +55,13 @@ def save_image_grid(images, path, columns=None, scale=3, title=None):
     axes.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     axes.axis("off")
     if title:
-        figure.suptitle(title, fontsize=9, y=0.995, va="top")
+        import textwrap
+
+        lines = textwrap.wrap(title, width=max(20, int(width * scale / 7)))  # ~7 px a character at size 9
+        top_margin = 0.16 * len(lines) + 0.1
+        figure.set_size_inches(width * scale / dpi, height * scale / dpi + top_margin)
+        axes.set_position([0, 0, 1, height * scale / dpi / (height * scale / dpi + top_margin)])
+        figure.suptitle("\n".join(lines), fontsize=9, y=0.995, va="top")
     with atomic_file(path) as tmp:
         FigureCanvasAgg(figure).print_png(tmp)
     return path

@@ -20,9 +20,9 @@ from zoo.core.utf8 import TEXT_BYTES
 
 PRESETS = {
     "tiny": {"text_encoder_preset": "tiny", "base_channels": 8, "channel_multipliers": (1, 2),
-             "attention_resolutions": (), "num_timesteps": 100},
+             "attention_resolutions": (), "num_timesteps": 100, "generate_steps": 4},
     "base": {"text_encoder_preset": "exported", "base_channels": 32, "channel_multipliers": (1, 2, 2),
-             "attention_resolutions": (7,), "num_timesteps": 1000},
+             "attention_resolutions": (7,), "num_timesteps": 1000, "generate_steps": 25},
 }
 
 
@@ -36,10 +36,12 @@ class TextToImage(DDIMSampling, keras.Model):
         condition_dropout: fraction of training captions replaced by the empty prompt.
         ema_decay: decay of the sampling network's weight average.
         seed: seeds the U-Net's weights, timesteps, noise and caption dropout.
+        generate_steps: the DDIM steps of :meth:`generate` (the exported in-graph loop).
         **unet_config: the U-Net's arguments.
     """
 
-    def __init__(self, text_encoder, condition_dropout=0.1, ema_decay=0.999, seed=0, **unet_config):
+    def __init__(self, text_encoder, condition_dropout=0.1, ema_decay=0.999, seed=0, generate_steps=25,
+                 **unet_config):
         keras_kwargs = {k: unet_config.pop(k) for k in ("name", "trainable", "dtype") if k in unet_config}
         super().__init__(**keras_kwargs)
         if isinstance(text_encoder, dict):
@@ -48,6 +50,7 @@ class TextToImage(DDIMSampling, keras.Model):
         self.text_encoder = text_encoder
         self.text_encoder.trainable = False
         self.condition_dropout, self.ema_decay, self.seed = float(condition_dropout), float(ema_decay), int(seed)
+        self.generate_steps = int(generate_steps)
         self.unet_config = {k: list(v) if isinstance(v, tuple) else v for k, v in unet_config.items()}
         self.embedding_dim = int(self.text_encoder(tf.zeros([1, TEXT_BYTES], tf.int32)).shape[-1])
         keras.utils.set_random_seed(self.seed)
@@ -120,8 +123,10 @@ class TextToImage(DDIMSampling, keras.Model):
         return {"predicted_noise": guided_noise(self.ema_unet, images_t, timestep, text_embedding,
                                                 self.null_embedding(tf.shape(images_t)[0]), guidance)}
 
-    def generate(self, text, noise, guidance, steps=25):
-        """The prompt's embedding, then DDIM with ``steps`` steps: images ``[batch, 28, 28, 1]`` in [0, 1]."""
+    def generate(self, text, noise, guidance, steps=None):
+        """The prompt's embedding, then DDIM with ``steps`` steps (default ``generate_steps``): images
+        ``[batch, 28, 28, 1]`` in [0, 1]."""
+        steps = steps or self.generate_steps
         embedding = self.encode_text(text)
         return self.ddim_loop(lambda x, t: self.denoise_step(x, t, embedding, guidance)["predicted_noise"], noise,
                               steps)
@@ -129,6 +134,7 @@ class TextToImage(DDIMSampling, keras.Model):
     def get_config(self):
         return {**super().get_config(), "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),
                 "condition_dropout": self.condition_dropout, "ema_decay": self.ema_decay, "seed": self.seed,
+                "generate_steps": self.generate_steps,
                 **self.unet_config}
 
     @classmethod
