@@ -245,3 +245,31 @@ def test_committed_wavenet_says_a_digit_from_the_cli(tmp_path):
     result = run_cli("sample", "wavenet", "--digit", "7", "--speaker", "jackson", "--output", output)
     assert result.returncode == 0, result.stderr[-2000:]
     assert read_wav(output).shape == (8000,)
+
+
+def test_committed_clip_is_intact_builtin_only_and_meets_the_targets():
+    """The issue's target: zero-shot accuracy of at least 0.97 on the 10,000 test digits in each language."""
+    model_dir = os.path.join(EXPORTED_DIR, "clip")
+    manifest = read_manifest(model_dir)
+    check_builtin_only(model_dir)
+    assert manifest["training"]["command"].startswith("python -m zoo train clip")
+    for key in ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_int8"):
+        metrics = manifest["metrics"][key]
+        assert metrics["test_images"] == 10000
+        assert metrics["zero_shot_accuracy_en"] >= 0.97 and metrics["zero_shot_accuracy_zh"] >= 0.97, key
+
+
+@needs_mnist
+def test_committed_clip_metrics_reproduce():
+    from zoo.clip.recipe import clip_quality
+
+    runner = load_exported("clip", runtime="tflite")
+    assert clip_quality(runner) == runner.manifest["metrics"]["tflite_float32"]
+
+
+@needs_mnist
+def test_committed_clip_finds_a_prompts_digits_from_the_cli(tmp_path):
+    output = str(tmp_path / "bold-seven.png")
+    result = run_cli("sample", "clip", "--prompt", "一个粗体的七", "--num", "8", "--output", output)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert os.path.getsize(output) > 3000
