@@ -230,6 +230,5 @@ class CLIPRecipe(Recipe):
         rng = np.random.default_rng(seed)
         if signature == "encode_image":
             return {"images": rng.uniform(0, 1, (batch, 28, 28, 1)).astype(np.float32)}
-        texts = [captions.random_caption(rng, int(rng.integers(10)), int(rng.integers(-1, 2)),
-                                         int(rng.integers(-1, 2))) for _ in range(batch)]
+        texts = captions.random_captions(rng, batch)
         return {"text": np.array(texts, object) if signature == "serving_default" else utf8.encode_texts(texts)}

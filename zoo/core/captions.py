@@ -124,6 +124,12 @@ def random_caption(rng, digit, ink, slant, language=None, templates=None):
                 word_choice=int(rng.integers(4)))
 
 
+def random_captions(rng, count):
+    """``count`` captions of random digits and attributes (test and example inputs)."""
+    return [random_caption(rng, int(rng.integers(10)), int(rng.integers(-1, 2)), int(rng.integers(-1, 2)))
+            for _ in range(count)]
+
+
 def caption_rows(labels, ink, slant, seed, language=None):
     """A caption per image as int32 ``[n, 64]`` rows (UTF-8, zero padded), drawn from ``seed``."""
     rng = np.random.default_rng(seed)

@@ -17,6 +17,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from zoo.core import distribute
+from zoo.core.ema import update_moving_average
+
 IMAGE_SHAPE = (28, 28, 1)
 NUM_LABELS = 11  # the diffusion model's digits 0-9 and "no label"
 
@@ -201,8 +204,10 @@ class UNet(keras.Model):
 
 
 class DDIMSampling:
-    """The noise schedule's arithmetic, for a Keras model that sets ``num_timesteps`` and calls
-    :meth:`set_schedule` in its constructor (mixed into ``diffusion``'s and ``text2image``'s models)."""
+    """The noise schedule's arithmetic and the DDPM training step, for a Keras model that calls
+    :meth:`set_schedule` in its constructor and has ``unet``, ``ema_unet``, ``ema_decay``, ``noise_seed``
+    (a ``keras.random.SeedGenerator``) and ``loss_tracker`` (mixed into ``diffusion``'s and
+    ``text2image``'s models)."""
 
     def set_schedule(self, num_timesteps):
         self.num_timesteps = int(num_timesteps)
@@ -214,6 +219,44 @@ class DDIMSampling:
         # exactly as tf.sqrt(abar) was, so float32 outputs are unchanged and match the NumPy loop.
         self.sqrt_alpha_bars = tf.constant(np.sqrt(alpha_bars))
         self.sqrt_one_minus_alpha_bars = tf.constant(np.sqrt(np.float32(1.0) - alpha_bars))
+
+    def training_draws(self, batch):
+        """Noise, timesteps and one uniform number per row (to drop the condition), drawn for the global batch
+        and sliced per replica, so N replicas draw what one device would."""
+        def draw(n):
+            return (keras.random.normal((n, *IMAGE_SHAPE), seed=self.noise_seed),
+                    keras.random.randint((n,), 0, self.num_timesteps, seed=self.noise_seed),
+                    keras.random.uniform((n,), seed=self.noise_seed))
+
+        noise = distribute.draw_for_global_batch(lambda n: draw(n)[0], batch)
+        timestep = tf.cast(distribute.draw_for_global_batch(lambda n: draw(n)[1], batch), tf.int32)
+        return noise, timestep, distribute.draw_for_global_batch(lambda n: draw(n)[2], batch)
+
+    def noise_prediction_step(self, images, timestep, noise, condition):
+        """One step on the DDPM "simple" loss (the noise's mean squared error), gradients clipped at global
+        norm 1, then the EMA update of the sampling network."""
+        with tf.GradientTape() as tape:
+            predicted = self.unet((self.add_noise(images, timestep, noise), timestep, condition))
+            loss = tf.reduce_mean(tf.square(predicted - noise))
+            scaled = distribute.scale_loss(loss)
+        gradients = tape.gradient(scaled, self.unet.trainable_variables)
+        gradients = distribute.clip_by_global_norm(gradients, 1.0)
+        self.optimizer.apply_gradients(zip(gradients, self.unet.trainable_variables))
+        update_moving_average(self.ema_unet.weights, self.unet.weights, self.ema_decay, self.optimizer.iterations)
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def validation_step(self, images, condition):
+        """The EMA network's loss with the same noise and timesteps at every evaluation, drawn for the global
+        batch (as in training) so that it does not depend on the number of replicas."""
+        batch = tf.shape(images)[0]
+        noise = distribute.draw_for_global_batch(
+            lambda n: tf.random.stateless_normal([n, *IMAGE_SHAPE], seed=[1, 2]), batch)
+        timestep = distribute.draw_for_global_batch(
+            lambda n: tf.random.stateless_uniform([n], seed=[3, 4], maxval=self.num_timesteps, dtype=tf.int32), batch)
+        predicted = self.ema_unet((self.add_noise(images, timestep, noise), timestep, condition))
+        self.loss_tracker.update_state(tf.reduce_mean(tf.square(predicted - noise)))
+        return {"loss": self.loss_tracker.result()}
 
     def add_noise(self, images, timestep, noise):
         """Forward noising in closed form: ``sqrt(abar_t) x_0 + sqrt(1 - abar_t) noise``."""

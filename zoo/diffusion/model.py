@@ -12,8 +12,7 @@ t and a label (0-9, or NULL_LABEL = 10 for "no label", trained by dropping label
 import keras
 import tensorflow as tf
 
-from zoo.core import distribute
-from zoo.core.ema import copy_weights, update_moving_average
+from zoo.core.ema import copy_weights
 from zoo.core.unet import IMAGE_SHAPE, NUM_LABELS, DDIMSampling, UNet, ddim_timesteps, guided_noise  # noqa: F401
 
 NUM_CLASSES = NUM_LABELS - 1
@@ -65,44 +64,13 @@ class Diffusion(DDIMSampling, keras.Model):
 
     def train_step(self, data):
         images, labels = data  # images in [-1, 1], labels 0..9
-        batch = tf.shape(images)[0]
-
-        def draw(n):
-            return (keras.random.normal((n, *IMAGE_SHAPE), seed=self.noise_seed),
-                    keras.random.randint((n,), 0, self.num_timesteps, seed=self.noise_seed),
-                    keras.random.uniform((n,), seed=self.noise_seed))
-
-        # drawn for the global batch and sliced per replica, so N replicas draw what one device would
-        noise = distribute.draw_for_global_batch(lambda n: draw(n)[0], batch)
-        timestep = tf.cast(distribute.draw_for_global_batch(lambda n: draw(n)[1], batch), tf.int32)
-        dropped = distribute.draw_for_global_batch(lambda n: draw(n)[2], batch) < self.label_dropout
-        labels = tf.where(dropped, NULL_LABEL, tf.cast(labels, tf.int32))
-        with tf.GradientTape() as tape:
-            predicted = self.unet((self.add_noise(images, timestep, noise), timestep, labels))
-            loss = tf.reduce_mean(tf.square(predicted - noise))
-            scaled = distribute.scale_loss(loss)
-        gradients = tape.gradient(scaled, self.unet.trainable_variables)
-        gradients = distribute.clip_by_global_norm(gradients, 1.0)
-        self.optimizer.apply_gradients(zip(gradients, self.unet.trainable_variables))
-        self._update_ema()
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
+        noise, timestep, uniform = self.training_draws(tf.shape(images)[0])
+        labels = tf.where(uniform < self.label_dropout, NULL_LABEL, tf.cast(labels, tf.int32))
+        return self.noise_prediction_step(images, timestep, noise, labels)
 
     def test_step(self, data):
         images, labels = data
-        batch = tf.shape(images)[0]
-        # the same noise and timesteps at every evaluation, drawn for the global batch (as in training) so
-        # that the validation loss does not depend on the number of replicas
-        noise = distribute.draw_for_global_batch(
-            lambda n: tf.random.stateless_normal([n, *IMAGE_SHAPE], seed=[1, 2]), batch)
-        timestep = distribute.draw_for_global_batch(
-            lambda n: tf.random.stateless_uniform([n], seed=[3, 4], maxval=self.num_timesteps, dtype=tf.int32), batch)
-        predicted = self.ema_unet((self.add_noise(images, timestep, noise), timestep, tf.cast(labels, tf.int32)))
-        self.loss_tracker.update_state(tf.reduce_mean(tf.square(predicted - noise)))
-        return {"loss": self.loss_tracker.result()}
-
-    def _update_ema(self):
-        update_moving_average(self.ema_unet.weights, self.unet.weights, self.ema_decay, self.optimizer.iterations)
+        return self.validation_step(images, tf.cast(labels, tf.int32))
 
     def denoise_step(self, images_t, timestep, labels, guidance):
         """Guided noise prediction: ``eps(x, none) + guidance * (eps(x, label) - eps(x, none))``.

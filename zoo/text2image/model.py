@@ -12,8 +12,7 @@ DDIM (Song et al. 2021) in a ``tf.while_loop``.
 import keras
 import tensorflow as tf
 
-from zoo.core import distribute
-from zoo.core.ema import copy_weights, update_moving_average
+from zoo.core.ema import copy_weights
 from zoo.core.registry import model_names
 from zoo.core.unet import IMAGE_SHAPE, DDIMSampling, UNet, guided_noise
 from zoo.core.utf8 import TEXT_BYTES
@@ -84,39 +83,14 @@ class TextToImage(DDIMSampling, keras.Model):
     def train_step(self, data):
         images, text = data  # images in [-1, 1], captions as UTF-8 rows
         batch = tf.shape(images)[0]
-
-        def draw(n):
-            return (keras.random.normal((n, *IMAGE_SHAPE), seed=self.noise_seed),
-                    keras.random.randint((n,), 0, self.num_timesteps, seed=self.noise_seed),
-                    keras.random.uniform((n,), seed=self.noise_seed))
-
-        # drawn for the global batch and sliced per replica, so N replicas draw what one device would
-        noise = distribute.draw_for_global_batch(lambda n: draw(n)[0], batch)
-        timestep = tf.cast(distribute.draw_for_global_batch(lambda n: draw(n)[1], batch), tf.int32)
-        dropped = distribute.draw_for_global_batch(lambda n: draw(n)[2], batch) < self.condition_dropout
+        noise, timestep, uniform = self.training_draws(batch)
+        dropped = uniform < self.condition_dropout  # these rows learn the empty prompt: the unconditional model
         condition = tf.where(dropped[:, None], self.null_embedding(batch), self.encode_text(text))
-        with tf.GradientTape() as tape:
-            predicted = self.unet((self.add_noise(images, timestep, noise), timestep, condition))
-            loss = tf.reduce_mean(tf.square(predicted - noise))
-            scaled = distribute.scale_loss(loss)
-        gradients = tape.gradient(scaled, self.unet.trainable_variables)
-        gradients = distribute.clip_by_global_norm(gradients, 1.0)
-        self.optimizer.apply_gradients(zip(gradients, self.unet.trainable_variables))
-        update_moving_average(self.ema_unet.weights, self.unet.weights, self.ema_decay, self.optimizer.iterations)
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
+        return self.noise_prediction_step(images, timestep, noise, condition)
 
     def test_step(self, data):
         images, text = data
-        batch = tf.shape(images)[0]
-        # the same noise and timesteps at every evaluation, for the global batch (replica-independent)
-        noise = distribute.draw_for_global_batch(
-            lambda n: tf.random.stateless_normal([n, *IMAGE_SHAPE], seed=[1, 2]), batch)
-        timestep = distribute.draw_for_global_batch(
-            lambda n: tf.random.stateless_uniform([n], seed=[3, 4], maxval=self.num_timesteps, dtype=tf.int32), batch)
-        predicted = self.ema_unet((self.add_noise(images, timestep, noise), timestep, self.encode_text(text)))
-        self.loss_tracker.update_state(tf.reduce_mean(tf.square(predicted - noise)))
-        return {"loss": self.loss_tracker.result()}
+        return self.validation_step(images, self.encode_text(text))
 
     def denoise_step(self, images_t, timestep, text_embedding, guidance):
         """Guided noise prediction against the empty prompt; guidance 0 is the unconditional model."""

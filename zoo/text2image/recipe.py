@@ -298,8 +298,7 @@ class TextToImageRecipe(Recipe):
 
     def test_inputs(self, signature, manifest_entry, batch=2, seed=0):
         rng = np.random.default_rng(seed)
-        texts = [captions.random_caption(rng, int(rng.integers(10)), int(rng.integers(-1, 2)),
-                                         int(rng.integers(-1, 2))) for _ in range(batch)]
+        texts = captions.random_captions(rng, batch)
         inputs = {"noise": rng.standard_normal((batch, *IMAGE_SHAPE)).astype(np.float32),
                   "guidance": rng.uniform(0, 4, batch).astype(np.float32)}
         if signature == "serving_default":
