@@ -115,50 +115,83 @@ def ink(images):
     return np.asarray(images, np.float64).reshape(len(images), -1).sum(axis=1)
 
 
+def _accuracy(quality, images, digits):
+    _, classes = quality.features_and_classes(images)
+    return classes == np.asarray(digits)
+
+
 def prompt_quality(runner, per_prompt=5, guidance=DEFAULT_GUIDANCE, seed=EVAL_SEED, progress=True, quality=None):
-    """Does the picture show what the prompt asks?
+    """Does the picture show what the prompt asks? Over the captions' own kinds of prompt, both languages,
+    ``per_prompt`` images each:
 
     - ``prompt_accuracy``: the zoo's MNIST classifier reads the asked digit, over the class prompts
-      ("the digit seven", "数字七") and the held-out phrasings, both languages, ``per_prompt`` images each;
-    - ``bold_thin_ink_ratio``: ink of "a bold seven" / "一个粗体的七" over "a thin seven" / "一个细体的七"
-      images drawn from the same noise (per digit and language; the mean of the ratios);
-    - FD (classifier features) of the class-prompt images against the MNIST test digits;
+      ("the digit seven", "数字七"), the bare digit ("seven", "七") and the ink prompts ("a bold seven",
+      "一个细体的七"); also per language;
+    - ``bold_thin_ink_ratio``: ink of "a bold D" / "一个粗体的D" over "a thin D" / "一个细体的D" images drawn from
+      the same noise (per digit and language; the mean of the ratios);
+    - FD (classifier features) of the class and bare-digit images against the MNIST test digits;
     - ``seconds_per_image`` of the whole in-graph loop in this runtime.
     """
     from zoo.core.metrics import MnistQuality
 
     quality = quality or MnistQuality()
     rng = np.random.default_rng(seed)
-    prompts, digits = [], []
+    prompts, digits, languages = [], [], []
     for language in captions.LANGUAGES:
-        for template in [captions.CLASS_PROMPTS[language], *captions.HELD_OUT[language][:1]]:
+        for template in (captions.CLASS_PROMPTS[language], "{d}"):
             for digit in range(10):
                 prompts += [captions.fill(template, digit, language)] * per_prompt
                 digits += [digit] * per_prompt
+                languages += [language] * per_prompt
     noise = rng.standard_normal((len(prompts), *IMAGE_SHAPE)).astype(np.float32)
     images, seconds = draw(runner, prompts, noise, guidance, progress=progress)
     metrics = quality.evaluate(images)
-    _, classes = quality.features_and_classes(images)
-    metrics["prompt_accuracy"] = round(float(np.mean(classes == np.array(digits))), 4)
-    for language in captions.LANGUAGES:
-        mine = np.array([(i // (20 * per_prompt)) == captions.LANGUAGES.index(language) for i in range(len(prompts))])
-        metrics[f"prompt_accuracy_{language}"] = round(float(np.mean((classes == np.array(digits))[mine])), 4)
     metrics["seconds_per_image"] = round(seconds / len(prompts), 4)
 
-    ink_prompts, pairs = [], []
+    ink_prompts = []
     for language in captions.LANGUAGES:
         for digit in range(10):
             for weight in (captions.BOLD, captions.THIN):
                 ink_prompts += [captions.ink_prompt(digit, language, weight)] * per_prompt
+                digits += [digit] * per_prompt
+                languages += [language] * per_prompt
     shared = rng.standard_normal((per_prompt, *IMAGE_SHAPE)).astype(np.float32)
     ink_images, _ = draw(runner, ink_prompts, np.tile(shared, (len(ink_prompts) // per_prompt, 1, 1, 1)),
                          guidance, progress=progress)
+    right = _accuracy(quality, np.concatenate([images, ink_images]), digits)
+    languages = np.array(languages)
+    metrics["prompt_accuracy"] = round(float(np.mean(right)), 4)
+    for language in captions.LANGUAGES:
+        metrics[f"prompt_accuracy_{language}"] = round(float(np.mean(right[languages == language])), 4)
+    metrics["ink_prompt_accuracy"] = round(float(np.mean(right[len(images):])), 4)
     amounts = ink(ink_images).reshape(-1, 2, per_prompt)  # [language x digit, bold/thin, noise]
     pairs = amounts[:, 0].mean(axis=1) / np.maximum(amounts[:, 1].mean(axis=1), 1e-6)
     metrics["bold_thin_ink_ratio"] = round(float(np.mean(pairs)), 4)
     metrics["bold_more_ink_fraction"] = round(float(np.mean(amounts[:, 0] > amounts[:, 1])), 4)
     metrics.update({"guidance": guidance, "steps": runner.manifest.get("generate_steps"),
                     "images_per_prompt": per_prompt})
+    return metrics
+
+
+def unseen_phrasing_quality(runner, per_prompt=2, guidance=DEFAULT_GUIDANCE, seed=EVAL_SEED, quality=None):
+    """``prompt_accuracy`` over the phrasings CLIP never trained on (``captions.HELD_OUT``), per language and
+    per phrasing: how far the frozen text encoder's generalisation carries the pictures."""
+    from zoo.core.metrics import MnistQuality
+
+    quality = quality or MnistQuality()
+    rng = np.random.default_rng(seed + 1)
+    metrics = {}
+    for language in captions.LANGUAGES:
+        scores = {}
+        for template in captions.HELD_OUT[language]:
+            prompts = [captions.fill(template, d, language) for d in range(10) for _ in range(per_prompt)]
+            noise = rng.standard_normal((len(prompts), *IMAGE_SHAPE)).astype(np.float32)
+            images, _ = draw(runner, prompts, noise, guidance)
+            right = _accuracy(quality, images, np.repeat(np.arange(10), per_prompt))
+            scores[template] = round(float(np.mean(right)), 4)
+        metrics[f"prompt_accuracy_unseen_phrasings_{language}"] = round(float(np.mean(list(scores.values()))), 4)
+        metrics[f"per_phrasing_{language}"] = scores
+    metrics["images_per_prompt"] = per_prompt
     return metrics
 
 
@@ -264,15 +297,22 @@ class TextToImageRecipe(Recipe):
                         "embedding, classifier-free guidance, DDIM in the graph.",
             paper=self.paper, training=training, keras_model=self.keras_model(model),
             evaluate=lambda runner: prompt_quality(runner, per_prompt, quality=quality),
+            detailed_evaluate=lambda runner: unseen_phrasing_quality(runner, max(1, per_prompt // 2),
+                                                                     quality=quality),
             samples=samples, primary_metric="prompt_accuracy", metric_summary=self.metrics,
             notes={"alpha_bars": [float(a) for a in model.alpha_bars.numpy()], "generate_steps": model.generate_steps,
                    "default_guidance": DEFAULT_GUIDANCE, "sample_prompts": list(SAMPLE_PROMPTS),
+                   "held_out_phrasings": captions.HELD_OUT,
                    "text_encoder": {"from": "exported clip (zoo registry), frozen",
                                     "sha256_of_weights": text_encoder_fingerprint(model)},
                    "metric_definitions": {
                        "prompt_accuracy": "fraction of images the zoo's MNIST classifier reads as the prompt's digit; "
-                                          "prompts: the class prompts and one held-out phrasing per language "
-                                          "(zoo.core.captions), per_prompt images each",
+                                          "prompts, both languages: the class prompts ('the digit seven', '数字七'), "
+                                          "the bare digit ('seven', '七') and the ink prompts ('a bold seven', "
+                                          "'一个细体的七'), per_prompt images each",
+                       "prompt_accuracy_unseen_phrasings_<language>": "savedmodel_detailed: the same over the "
+                                                                      "phrasings CLIP never trained on "
+                                                                      "(zoo.core.captions.HELD_OUT)",
                        "bold_thin_ink_ratio": "mean over digits and languages of ink('a bold D') / ink('a thin D'), "
                                               "the same noise for both",
                        "frechet_distance": "classifier FD of the prompt images to the MNIST test digits (few "
