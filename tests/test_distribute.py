@@ -46,6 +46,11 @@ def _last_json_line(stdout):
     return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
 
 
+# CLIP contrasts each replica's slice of the batch against itself (no all-gather of the embeddings), so its loss,
+# and so its weights, differ from one device's by design: it trains under the strategy, not to the same numbers.
+PER_REPLICA_CONTRAST = {"clip"}
+
+
 def test_mirrored_on_two_cpus_gives_the_weights_of_one_device(tmp_path):
     data_dir = write_synthetic_mnist(tmp_path / "data", train=64, test=32)
     result = subprocess.run(_script("mirrored_parity", str(tmp_path / "runs")), cwd=REPO_ROOT,
@@ -57,6 +62,8 @@ def test_mirrored_on_two_cpus_gives_the_weights_of_one_device(tmp_path):
         weight_tolerance, moment_tolerance = TOLERANCES.get(name, DEFAULT_TOLERANCE)
         assert numbers["steps"] == [2, 2], name
         assert numbers["optimizer_slots"] > 0, name
+        if name in PER_REPLICA_CONTRAST:
+            continue
         assert numbers["max_weight_difference"] < weight_tolerance, (name, numbers)
         assert numbers["max_optimizer_slot_relative_difference"] < moment_tolerance, (name, numbers)
         assert numbers["max_metric_difference"] < 1e-5, (name, numbers)
