@@ -19,7 +19,9 @@ from zoo.core.registry import get_recipe
 from zoo.gpt import recipe as gpt_recipe
 from zoo.gpt import tflite_generate
 from zoo.gpt.recipe import adamw_with_warmup
-from zoo.gpt.model import GPT, PRESETS, VOCAB_SIZE, sample_token
+from zoo.core import litert_text
+from zoo.core.text_generation import sample_token
+from zoo.gpt.model import GPT, PRESETS, VOCAB_SIZE
 
 CONTEXT = PRESETS["tiny"]["context_length"]
 
@@ -101,7 +103,7 @@ def test_numpy_sampler_picks_what_the_graph_picks():
     top_p = rng.choice([1.0, 0.9, 0.5, 1e-6], batch).astype(np.float32)
     uniform = rng.uniform(size=batch).astype(np.float32)
     graph = np.asarray(sample_token(logits, temperature, top_k, top_p, uniform))
-    numpy = [tflite_generate.sample_token(logits[i], temperature[i], top_k[i], top_p[i], uniform[i])
+    numpy = [litert_text.sample_token(logits[i], temperature[i], top_k[i], top_p[i], uniform[i])
              for i in range(batch)]
     np.testing.assert_array_equal(graph, numpy)
     greedy = np.argmax(logits, axis=-1)

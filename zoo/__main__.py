@@ -30,6 +30,7 @@ commands:
   sample    generate from the committed exported artifact (no training, no network)
   evaluate  measure an exported artifact's quality (e.g. classifier Frechet distance)
   serve     print the TF Serving command and write a sample REST request for a model
+  convert   convert a model you already have (a KerasHub GPT-2 / OPT preset) to the same export
 
 Run `python -m zoo <command> <model> --help` for a command's options for that model.
 """
@@ -115,6 +116,18 @@ def build_parser():
     serve.add_argument("--signature", default="serving_default")
     serve.add_argument("--output", default=None, help="request body path (default <model>_request.json)")
     serve.add_argument("--exported-dir", default=EXPORTED_DIR)
+    convert = commands.add_parser(
+        "convert", help="convert a KerasHub causal LM to the zoo's export",
+        description="Convert a pretrained model to the zoo's export contract: SavedModel (text in, text out, "
+        "for TF Serving), TFLite float32/float16/int8 with builtin ops only (prefill, decode_step, generate "
+        "with a key/value cache, the names of exported/gpt), the tokenizer's files and a manifest.")
+    convert.add_argument("source", choices=["keras-hub"], help="where the model comes from")
+    convert.add_argument("preset", help="a KerasHub preset name (e.g. gpt2_base_en; downloads when online) or a "
+                                        "local preset folder written by save_to_preset")
+    convert.add_argument("--output", required=True, help="the export folder to write (its name names the files)")
+    convert.add_argument("--context-length", type=int, default=None,
+                         help="positions the export attends over (default: the preset's, 1024 for GPT-2); a "
+                              "shorter one makes the key/value cache and each decode step smaller")
     parser.model_commands = {"train": train, "export": export, "sample": sample, "evaluate": evaluate}
     return parser
 
@@ -190,6 +203,11 @@ def main(argv=None):
             return 0
         if args.command == "list":
             print(list_models())
+            return 0
+        if args.command == "convert":
+            from zoo.convert.keras_hub import convert
+
+            print(f"Exported to {convert(args.preset, args.output, context_length=args.context_length)}")
             return 0
         if args.command == "serve":
             from zoo.core.serving import serve

@@ -149,8 +149,16 @@ class SavedModelModel(ExportedModel):
 
     def __init__(self, path, manifest):
         super().__init__(manifest)
+        import importlib
+
         import tensorflow as tf
 
+        for module in manifest.get("savedmodel", {}).get("imports", []):  # e.g. tensorflow_text's tokenizer ops
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                raise ArtifactNotFoundError(f"this SavedModel uses the ops of {module}: pip install "
+                                            f"{module.replace('_', '-')} (the version in requirements.txt)") from None
         self.path = path
         self.loaded = tf.saved_model.load(path)
 

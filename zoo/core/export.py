@@ -52,6 +52,8 @@ class Signature:
             and the benchmarks; default: standard-normal floats and zero integers.
         encodings: input name -> row format, e.g. ``zoo.core.utf8.ENCODING`` for UTF-8
             bytes zero padded; recorded and checked like ``ranges``.
+        resources: objects holding TF resources the function uses (a tokenizer's
+            lookup tables), tracked so the SavedModel saves them.
         ranges: input name -> (lowest, highest) allowed value, both included. Recorded
             in the manifest and checked by every runner, TFLite included (the converter
             drops a graph's asserts, so a TFLite file cannot refuse e.g. a label out of range).
@@ -69,6 +71,7 @@ class Signature:
     ranges: Optional[dict] = None
     max_shapes: Optional[dict] = None
     encodings: Optional[dict] = None
+    resources: Optional[list] = None
 
 
 def _spec_json(spec, meaning, value_range=None, max_shape=None, encoding=None):
@@ -106,6 +109,8 @@ def write_saved_model(path, signatures):
 
     archive = keras.export.ExportArchive()
     for signature in signatures:
+        for resource in signature.resources or ():
+            archive.track(resource)
         specs = [tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, (spec, _) in signature.inputs.items()]
         archive.add_endpoint(name=signature.name, fn=signature.function, input_signature=specs)
     archive.write_out(path, verbose=False)
@@ -161,6 +166,11 @@ class ExportPlan:
             quantized variant is good enough (within 10%, recorded in the manifest).
         metric_summary: the metrics the end-of-export table shows (default: primary_metric).
         notes: extra manifest entries (e.g. metric definitions, reference metrics).
+        extra_files: file name -> path of a file shipped beside the model (e.g. a
+            tokenizer's vocabulary), hashed in the manifest like the rest.
+        savedmodel_imports: Python modules whose ops the SavedModel uses beyond core
+            TensorFlow (``tensorflow_text`` for a tokenizer in the graph): recorded, and
+            imported by every loader before ``tf.saved_model.load``.
     """
 
     name: str
@@ -178,6 +188,8 @@ class ExportPlan:
     primary_metric: Optional[str] = None
     metric_summary: Optional[list] = None
     notes: Optional[dict] = None
+    extra_files: Optional[dict] = None
+    savedmodel_imports: Optional[list] = None
 
 
 def export_model(plan, output_dir, version=1):
@@ -196,12 +208,23 @@ def export_model(plan, output_dir, version=1):
         write_saved_model(os.path.join(tmp, saved_model_rel), signatures)
         tflite = {}
         tflite_names = [s.name for s in signatures if s.tflite]
+        convert_from = os.path.join(tmp, saved_model_rel)
+        if any(s.resources for s in signatures if not s.tflite):
+            # The converter runs the SavedModel's initializer whatever signatures it converts, and a
+            # tokenizer's lookup tables would need Flex: convert from a copy without them.
+            convert_from = os.path.join(os.path.dirname(tmp), f".{name}-tflite-source")
+            shutil.rmtree(convert_from, ignore_errors=True)
+            write_saved_model(convert_from, [s for s in signatures if s.tflite])
         for variant, (suffix, quantization) in TFLITE_VARIANTS.items():
             filename = name + suffix
             print(f"[export {name}] TFLite {variant} -> {final_dir}/{filename}")
             with open(os.path.join(tmp, filename), "wb") as f:
-                f.write(convert_to_tflite(os.path.join(tmp, saved_model_rel), tflite_names, variant))
+                f.write(convert_to_tflite(convert_from, tflite_names, variant))
             tflite[variant] = {"path": filename, "quantization": quantization}
+        if convert_from != os.path.join(tmp, saved_model_rel):
+            shutil.rmtree(convert_from)
+        for filename, source in (plan.extra_files or {}).items():
+            shutil.copyfile(source, os.path.join(tmp, filename))
         keras_entry = None
         if plan.keras_model is not None:
             # Loaded through the registry's recipe (the manifest's "model"), never through a class the file names.
@@ -217,7 +240,8 @@ def export_model(plan, output_dir, version=1):
             "description": plan.description,
             "paper": plan.paper,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "savedmodel": {"path": saved_model_rel, "layout": "TF Serving: <model_base_path>/<version>/saved_model.pb"},
+            "savedmodel": {"path": saved_model_rel, "layout": "TF Serving: <model_base_path>/<version>/saved_model.pb",
+                           **({"imports": list(plan.savedmodel_imports)} if plan.savedmodel_imports else {})},
             "tflite": tflite,
             **({"keras": keras_entry} if keras_entry else {}),
             "signatures": signatures_manifest(signatures),
@@ -322,8 +346,12 @@ def quantization_check(metrics, metric, tolerance=0.10):
 
 
 def _fill_output_specs(manifest, saved_model_dir, signatures):
+    import importlib
+
     import tensorflow as tf
 
+    for module in manifest["savedmodel"].get("imports", []):
+        importlib.import_module(module)
     loaded = tf.saved_model.load(saved_model_dir)
     for signature in signatures:
         structured = loaded.signatures[signature.name].structured_outputs

@@ -28,7 +28,7 @@ def _import_model_packages():
     import zoo
 
     for info in pkgutil.iter_modules(zoo.__path__):
-        if info.ispkg and info.name != "core":
+        if info.ispkg and info.name not in ("core", "convert"):  # convert: converters, not models
             importlib.import_module(f"zoo.{info.name}.recipe")
 
 

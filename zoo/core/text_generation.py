@@ -14,9 +14,10 @@ VOCAB_SIZE = 256  # byte values
 
 
 def sample_token(logits, temperature, top_k, top_p, uniform):
-    """One byte per row from ``logits [batch, 256]``, by inverse-CDF sampling with ``uniform [batch]``.
+    """One token per row from ``logits [batch, vocabulary]``, by inverse-CDF sampling with ``uniform [batch]``.
 
-    The bytes are sorted by probability (``top_k`` with k = 256), cut to the
+    The tokens (bytes for the zoo's own models) are sorted by probability (``top_k``
+    with k = the vocabulary), cut to the
     ``top_k`` most likely and to the smallest set whose probability reaches
     ``top_p``; the chosen one is the first whose cumulative kept probability
     exceeds ``uniform`` times their total. Temperature <= 0 is greedy (argmax). One
@@ -25,11 +26,12 @@ def sample_token(logits, temperature, top_k, top_p, uniform):
     """
     import tensorflow as tf
 
+    vocabulary = int(logits.shape[-1])
     greedy = tf.cast(tf.argmax(logits, axis=-1), tf.int32)
     scaled = logits / tf.expand_dims(tf.maximum(temperature, 1e-6), 1)
-    sorted_logits, order = tf.math.top_k(scaled, k=VOCAB_SIZE)
+    sorted_logits, order = tf.math.top_k(scaled, k=vocabulary)
     probs = tf.nn.softmax(sorted_logits, axis=-1)
-    rank = tf.expand_dims(tf.range(VOCAB_SIZE), 0)
+    rank = tf.expand_dims(tf.range(vocabulary), 0)
     top_k, top_p = tf.expand_dims(top_k, 1), tf.expand_dims(top_p, 1)
     keep_k = tf.logical_or(top_k <= 0, rank < top_k)
     keep_p = (tf.cumsum(probs, axis=-1) - probs) < top_p  # the byte that crosses top_p is kept
@@ -39,21 +41,21 @@ def sample_token(logits, temperature, top_k, top_p, uniform):
     kept = probs * tf.cast(keep, tf.float32)
     cumulative = tf.cumsum(kept, axis=-1)
     threshold = tf.expand_dims(uniform, 1) * cumulative[:, -1:]
-    index = tf.minimum(tf.reduce_sum(tf.cast(cumulative <= threshold, tf.int32), axis=-1), VOCAB_SIZE - 1)
-    sampled = tf.reduce_sum(order * tf.one_hot(index, VOCAB_SIZE, dtype=tf.int32), axis=-1)
+    index = tf.minimum(tf.reduce_sum(tf.cast(cumulative <= threshold, tf.int32), axis=-1), vocabulary - 1)
+    sampled = tf.reduce_sum(order * tf.one_hot(index, vocabulary, dtype=tf.int32), axis=-1)
     return tf.where(temperature > 0, sampled, greedy)
 
 
-def sampling_specs(max_new_tokens_meaning="bytes to generate per row"):
-    """The ``generate`` signature's sampling inputs: name -> (spec, meaning)."""
+def sampling_specs(max_new_tokens_meaning="bytes to generate per row", unit="byte"):
+    """The ``generate`` signature's sampling inputs: name -> (spec, meaning); ``unit``: "byte" or "token"."""
     import tensorflow as tf
 
     batch = [None]
     return {
         "max_new_tokens": (tf.TensorSpec(batch, tf.int32), max_new_tokens_meaning),
         "temperature": (tf.TensorSpec(batch, tf.float32), "0 = greedy; > 0 divides the logits"),
-        "top_k": (tf.TensorSpec(batch, tf.int32), "sample among the k most likely bytes; 0 = all"),
-        "top_p": (tf.TensorSpec(batch, tf.float32), "nucleus: smallest set of bytes with this mass, in (0, 1]"),
+        "top_k": (tf.TensorSpec(batch, tf.int32), f"sample among the k most likely {unit}s; 0 = all"),
+        "top_p": (tf.TensorSpec(batch, tf.float32), f"nucleus: smallest set of {unit}s with this mass, in (0, 1]"),
     }
 
 
@@ -103,8 +105,7 @@ def serving_text_function(generate, *, max_prompt_bytes, max_new_tokens):
             width = max_prompt_bytes if max_prompt_bytes is not None else tf.reduce_max(lengths)
             tokens = tf.cast(tf.io.decode_raw(prompt, tf.uint8, fixed_length=width), tf.int32)
         max_new_tokens_, temperature, top_k, top_p = checked_sampling(max_new_tokens_, temperature, top_k, top_p)
-        noise = tf.map_fn(lambda s: tf.random.stateless_uniform([max_new_tokens], seed=tf.stack([s, 0])),
-                          tf.cast(seed, tf.int64), fn_output_signature=tf.float32)
+        noise = row_noise(seed, max_new_tokens)
         out = generate(tokens, lengths, max_new_tokens_, temperature, top_k, top_p, noise)
         pieces = tf.RaggedTensor.from_tensor(tf.gather(byte_strings, out["tokens"]), lengths=out["num_tokens"])
         text = tf.strings.unicode_transcode(tf.strings.reduce_join(pieces, axis=1), "UTF-8", "UTF-8",
@@ -112,6 +113,14 @@ def serving_text_function(generate, *, max_prompt_bytes, max_new_tokens):
         return {"text": text}
 
     return serve
+
+
+def row_noise(seed, steps):
+    """``float32 [batch, steps]`` uniform numbers, row i from ``seed[i]`` (TF Serving: reproducible requests)."""
+    import tensorflow as tf
+
+    return tf.map_fn(lambda s: tf.random.stateless_uniform([steps], seed=tf.stack([s, 0])),
+                     tf.cast(seed, tf.int64), fn_output_signature=tf.float32)
 
 
 def serving_text_inputs(max_prompt_bytes, max_new_tokens):

@@ -34,11 +34,12 @@ from zoo.core.errors import ArtifactNotFoundError, BadInputError
 from zoo.core.files import write_text
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
-from zoo.core.text_generation import (SERVING_EXAMPLE, TextSamples, checked_sampling, sampling_options,
-                                      sampling_specs, serving_text_function, serving_text_inputs, text_test_inputs,
-                                      write_continuation)
+from zoo.core.decoder import decoder_signatures
+from zoo.core.litert_text import RunnerDecoder
+from zoo.core.text_generation import (SERVING_EXAMPLE, TextSamples, sampling_options, serving_text_function,
+                                      serving_text_inputs, text_test_inputs, write_continuation)
 from zoo.gpt import tflite_generate
-from zoo.gpt.model import GPT, PRESETS, VOCAB_SIZE
+from zoo.gpt.model import GPT, PRESETS
 
 NAME = "gpt"
 WARMUP_FRACTION = 0.02  # of all steps, at least 10
@@ -107,110 +108,14 @@ def adamw_with_warmup(model, config):
     model.compile(optimizer=optimizer)
 
 
-def checked_inputs(model, tokens=None, lengths=None, token=None, position=None):
-    """The inputs, after in-graph asserts that give TF Serving clients a clear error.
-
-    The TFLite converter drops asserts, so the manifest records the same limits
-    (``range``, ``max_shape``) and every runner checks them before a call.
-    """
-    import tensorflow as tf
-
-    context = model.context_length
-    byte_message = "token values must be bytes, 0..255"
-    checks = []
-    if tokens is not None:
-        checks += [tf.debugging.assert_less_equal(tf.shape(tokens)[1], context,
-                                                  message=f"tokens are longer than the model's context of {context}"),
-                   tf.debugging.assert_non_negative(tokens, message=byte_message),
-                   tf.debugging.assert_less(tokens, VOCAB_SIZE, message=byte_message)]
-    if lengths is not None:
-        checks += [tf.debugging.assert_positive(lengths, message="lengths must be at least 1 (an empty prompt)"),
-                   tf.debugging.assert_less_equal(lengths, tf.shape(tokens)[1],
-                                                  message="lengths must not exceed the tokens' time dimension")]
-    if token is not None:
-        checks += [tf.debugging.assert_non_negative(token, message=byte_message),
-                   tf.debugging.assert_less(token, VOCAB_SIZE, message=byte_message),
-                   tf.debugging.assert_non_negative(position, message=f"position must be in 0..{context - 1}"),
-                   tf.debugging.assert_less(position, context, message=f"position must be in 0..{context - 1}")]
-    with tf.control_dependencies(checks):
-        return [tf.identity(t) for t in (tokens, lengths, token, position) if t is not None]
-
-
 def gpt_signatures(model):
-    import tensorflow as tf
-
-    batch = [None]
-    context, cache_shape = model.context_length, model.cache_shape
-    tokens = (tf.TensorSpec([None, None], tf.int32), "bytes of UTF-8 text, int32 in 0..255, [batch, time]")
-    prompts = (tf.TensorSpec([None, None], tf.int32),
-               f"prompt bytes, right-padded to a common length (1..{context}), [batch, time]")
-    lengths = (tf.TensorSpec(batch, tf.int32), "each prompt's length in bytes (1..time)")
-    cache = (tf.TensorSpec(cache_shape, tf.float32),
-             f"key/value cache [batch, 2 x {model.num_layers} layers x {model.num_heads} heads, {context}, "
-             f"{model.head_dim}]: layer i's keys at channels [2iH, (2i+1)H), its values next")
-    sampling = sampling_specs("bytes to generate per row (stops at the context)")
-    byte_range, max_time = (0, VOCAB_SIZE - 1), [None, context]
-
-    # Named unlike the model's methods: autograph caches converted functions by name (see the
-    # diffusion recipe) and could confuse a closure with the method of the same name.
-    def checked_logits(tokens):
-        return model.logits(*checked_inputs(model, tokens=tokens))
-
-    def checked_prefill(tokens, lengths):
-        return model.prefill(*checked_inputs(model, tokens=tokens, lengths=lengths))
-
-    def checked_decode_step(token, position, cache):
-        return model.decode_step(*checked_inputs(model, token=token, position=position), cache)
-
-    def checked_generate(tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise):
-        tokens, lengths = checked_inputs(model, tokens=tokens, lengths=lengths)
-        return model.generate(tokens, lengths, *checked_sampling(max_new_tokens, temperature, top_k, top_p), noise)
-
-    return [
-        core_export.Signature(
-            "serving_default",
-            serving_text_function(model.generate, max_prompt_bytes=context, max_new_tokens=context),
-            serving_text_inputs(context, context),
-            {"text": "the continuation only (not the prompt), UTF-8; a cut-off character becomes U+FFFD"},
-            tflite=False, example=SERVING_EXAMPLE),
-        core_export.Signature("logits", checked_logits, {"tokens": tokens}, {
-            "logits": "next-byte logits at every position, float32 [batch, time, 256]"},
-            ranges={"tokens": byte_range}, max_shapes={"tokens": max_time}),
-        core_export.Signature("prefill", checked_prefill, {"tokens": prompts, "lengths": lengths}, {
-            "logits": "logits of the byte after each prompt, [batch, 256]",
-            "cache": "the filled key/value cache, for decode_step"},
-            ranges={"tokens": byte_range, "lengths": (1, context)}, max_shapes={"tokens": max_time}),
-        core_export.Signature("decode_step", checked_decode_step, {
-            "token": (tf.TensorSpec(batch, tf.int32), "the byte at position, 0..255"),
-            "position": (tf.TensorSpec(batch, tf.int32), f"its position, 0..{context - 1}"),
-            "cache": cache,
-        }, {"logits": "logits of the byte at position + 1, [batch, 256]", "cache": "the updated cache"},
-            ranges={"token": byte_range, "position": (0, context - 1)}),
-        core_export.Signature("generate", checked_generate, {
-            "tokens": prompts, "lengths": lengths, **sampling,
-            "noise": (tf.TensorSpec([None, context], tf.float32),
-                      "uniform [0, 1) numbers, one per step: the sampling randomness"),
-        }, {"tokens": f"generated bytes [batch, {context}], 0 after each row's num_tokens",
-            "num_tokens": "bytes generated per row: min(max_new_tokens, context - length)"},
-            ranges={"tokens": byte_range, "lengths": (1, context)}, max_shapes={"tokens": max_time}),
-    ]
-
-
-class RunnerGPT:
-    """``prefill``/``decode_step`` of any runner, for :func:`tflite_generate.generate_bytes`."""
-
-    def __init__(self, runner, context_length):
-        self.runner, self.context_length = runner, context_length
-
-    def prefill(self, tokens):
-        out = self.runner("prefill", tokens=np.asarray([tokens], np.int32),
-                          lengths=np.asarray([len(tokens)], np.int32))
-        return out["logits"][0], out["cache"]
-
-    def decode_step(self, token, position, cache):
-        out = self.runner("decode_step", token=np.asarray([token], np.int32),
-                          position=np.asarray([position], np.int32), cache=cache)
-        return out["logits"][0], out["cache"]
+    context = model.context_length
+    return decoder_signatures(model, core_export.Signature(
+        "serving_default",
+        serving_text_function(model.generate, max_prompt_bytes=context, max_new_tokens=context),
+        serving_text_inputs(context, context),
+        {"text": "the continuation only (not the prompt), UTF-8; a cut-off character becomes U+FFFD"},
+        tflite=False, example=SERVING_EXAMPLE))
 
 
 def context_length_of(runner):
@@ -239,7 +144,7 @@ def validation_loss(runner, data, context_length, max_windows=None, batch_size=E
 
 
 def _samples_text(runner, context_length):
-    model = RunnerGPT(runner, context_length)
+    model = RunnerDecoder(runner, context_length)
     parts = []
     for i, prompt in enumerate(SAMPLE_PROMPTS):
         for temperature, label in ((0.0, "greedy"), (0.8, "temperature 0.8, top_p 0.95, seed 0")):
@@ -257,7 +162,7 @@ def generate_text(runner, prompt, *, max_new_tokens=200, temperature=0.8, top_k=
     if not isinstance(prompt, str):
         raise BadInputError(f"the prompt must be text (str), got {type(prompt).__name__}")
     try:
-        out = tflite_generate.generate_bytes(RunnerGPT(runner, context_length_of(runner)), prompt.encode("utf-8"),
+        out = tflite_generate.generate_bytes(RunnerDecoder(runner, context_length_of(runner)), prompt.encode("utf-8"),
                                              max_new_tokens, temperature, top_k, top_p, seed=seed, slide=slide)
     except ValueError as error:
         raise BadInputError(str(error)) from None
