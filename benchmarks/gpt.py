@@ -148,7 +148,8 @@ def generation_speed(exported_dir, new_bytes=None, repeats=3):
     """Bytes per second of greedy generation after a 6-byte prompt, for each way of running the model."""
     from zoo.core.artifacts import load_exported
     from zoo.gpt import tflite_generate
-    from zoo.gpt.recipe import RunnerGPT, context_length_of
+    from zoo.core.litert_text import RunnerDecoder
+    from zoo.gpt.recipe import context_length_of
 
     results = {}
     prompt = list(b"ROMEO:")
@@ -158,7 +159,7 @@ def generation_speed(exported_dir, new_bytes=None, repeats=3):
         count = new_bytes or context - len(prompt)
 
         def with_cache():
-            return tflite_generate.generate_bytes(RunnerGPT(runner, context), prompt, count, slide=False)
+            return tflite_generate.generate_bytes(RunnerDecoder(runner, context), prompt, count, slide=False)
 
         def without_cache():
             text = list(prompt)

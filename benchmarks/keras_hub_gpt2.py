@@ -112,7 +112,9 @@ def main(argv=None):
     started = time.time()
     if not os.path.isfile(os.path.join(output, "manifest.json")):
         converter.convert(preset, output, context_length=args.context_length)
-    timings["convert_seconds"] = round(time.time() - started, 1)
+        timings["convert_seconds"] = round(time.time() - started, 1)
+    else:
+        timings["convert_seconds"] = None  # converted by an earlier run with the same --work-dir
     manifest = read_manifest(output)
     prompt_ids = BytePairTokenizer.from_folder(output).encode(PROMPT)
 

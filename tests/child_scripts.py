@@ -41,15 +41,14 @@ def _without_dropout():
         cls.__init__ = patched
 
 
-def mirrored_parity(run_dir):
-    """Train each model for 2 steps on one device and on 2 mirrored CPUs; report the largest difference."""
+def mirrored_parity(run_dir, *names):
+    """Train each named model for 2 steps on one device and on 2 mirrored CPUs; report the largest difference."""
     devices = _two_logical_cpus()
     _without_dropout()
     from zoo.core import commands
-    from zoo.core.registry import model_names
 
     report = {}
-    for name in model_names():
+    for name in names:
         results = {}
         for strategy in ("default", "mirrored"):
             folder = os.path.join(run_dir, f"{name}-{strategy}")

@@ -51,13 +51,24 @@ def _last_json_line(stdout):
 PER_REPLICA_CONTRAST = {"clip"}
 
 
-def test_mirrored_on_two_cpus_gives_the_weights_of_one_device(tmp_path):
+def _model_groups(count=3):
+    """The registered models in ``count`` groups, one subprocess each: the two pytest workers share them."""
+    names = model_names()
+    return [names[i::count] for i in range(count)]
+
+
+def test_mirrored_groups_cover_every_model():
+    assert sorted(n for group in _model_groups() for n in group) == model_names()
+
+
+@pytest.mark.parametrize("names", _model_groups(), ids=lambda names: "-".join(names))
+def test_mirrored_on_two_cpus_gives_the_weights_of_one_device(names, tmp_path):
     data_dir = write_synthetic_mnist(tmp_path / "data", train=64, test=32)
-    result = subprocess.run(_script("mirrored_parity", str(tmp_path / "runs")), cwd=REPO_ROOT,
+    result = subprocess.run(_script("mirrored_parity", str(tmp_path / "runs"), *names), cwd=REPO_ROOT,
                             env=_environment(data_dir), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = _last_json_line(result.stdout)
-    assert sorted(report) == model_names()  # every registered model
+    assert sorted(report) == sorted(names)
     for name, numbers in report.items():
         weight_tolerance, moment_tolerance = TOLERANCES.get(name, DEFAULT_TOLERANCE)
         assert numbers["steps"] == [2, 2], name

@@ -11,10 +11,8 @@ It follows, step by step, what ``keras_hub.tokenizers.BytePairTokenizer`` does i
 a TensorFlow graph (the path its SavedModel and ``tf.data`` use): the same two-pass
 split with RE2's character classes (``\\s`` is ``[\\t\\n\\f\\r ]``; ``\\p{L}``, ``\\p{N}``
 from :mod:`unicodedata`), the same marker trick for GPT-2's look-ahead, the same
-merge order (the lowest-ranked pair, leftmost first). KerasHub's *eager* Python
-path (the ``tokenizers`` library) splits with Llama 3's pattern instead and can
-disagree on digit runs of four or more; the zoo matches the graph, which is what
-TF Serving runs (``zoo/convert/README.md``).
+merge order (the lowest-ranked pair, leftmost first): the graph is what TF Serving
+runs (``zoo/convert/README.md``).
 """
 
 import json
