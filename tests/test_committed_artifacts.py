@@ -1,4 +1,8 @@
-"""The committed exported models: intact, runnable, and as good as README says."""
+"""The committed exported models: intact, runnable, and as good as README says.
+
+The diffusion models' full re-measurements (guided DDIM over their whole metric sets: 2.3 minutes)
+are a benchmark, ``python benchmarks/reproduce_committed.py``; the other models' metrics are re-measured here.
+"""
 
 import os
 
@@ -135,20 +139,6 @@ def test_committed_diffusion_is_intact_builtin_only_and_meets_the_targets():
     assert len({manifest["metrics"][k]["num_samples"] for k in runtimes}) == 1  # the same samples, comparable
     float32 = manifest["metrics"]["tflite_float32"]["frechet_distance"]
     assert abs(manifest["metrics"]["tflite_int8"]["frechet_distance"] - float32) <= 0.10 * float32
-
-
-@needs_mnist
-def test_committed_diffusion_metric_reproduces():
-    """Re-measure the Keras file's FD and guided accuracy on the manifest's own samples (the Keras
-    runtime: 2.5 times faster here than LiteRT, whose numbers the manifest shows equal to it)."""
-    from zoo.core.metrics import MnistQuality
-    from zoo.diffusion.recipe import quality_of
-
-    runner = load_exported("diffusion", runtime="keras")
-    stored = runner.manifest["metrics"]["keras"]
-    measured = quality_of(runner, MnistQuality(), stored["num_samples"], stored["guidance"], progress=False)
-    assert measured["frechet_distance"] == pytest.approx(stored["frechet_distance"], abs=1e-3)
-    assert measured["guided_accuracy"] == stored["guided_accuracy"]
 
 
 def test_committed_diffusion_samples_a_digit_from_the_cli(tmp_path):
@@ -292,17 +282,6 @@ def test_committed_text2image_is_intact_builtin_only_and_meets_the_targets():
     unseen = manifest["metrics"]["savedmodel_detailed"]
     assert set(unseen["per_phrasing_en"]) | set(unseen["per_phrasing_zh"]) == {
         t for language in ("en", "zh") for t in manifest["held_out_phrasings"][language]}
-
-
-@needs_mnist
-def test_committed_text2image_metrics_reproduce():
-    from zoo.text2image.recipe import prompt_quality
-
-    runner = load_exported("text2image", runtime="savedmodel")  # the fastest runtime here
-    stored = runner.manifest["metrics"]["savedmodel"]
-    measured = prompt_quality(runner, stored["images_per_prompt"], progress=False)
-    for key in ("prompt_accuracy", "bold_thin_ink_ratio", "frechet_distance"):
-        assert measured[key] == pytest.approx(stored[key], abs=1e-3), key
 
 
 def test_committed_text2image_draws_a_chinese_prompt_from_the_cli(tmp_path):

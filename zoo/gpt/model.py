@@ -5,17 +5,10 @@ Pre-Training" / "Language Models are Unsupervised Multitask Learners"; the
 layout follows nanoGPT (pre-norm blocks, learned positions, tied embeddings).
 
 The vocabulary is the 256 byte values, so any UTF-8 text (Chinese included) can be
-read and written with no tokenizer file. Three ways to run the same weights:
-
-- ``call(tokens)``: logits for every position (training, scoring text);
-- ``prefill(tokens, lengths)`` then ``decode_step(token, position, cache)``: the
-  key/value cache, so each new byte costs one position, not a re-run of the prefix;
-- ``generate(...)``: the whole decoding loop in the graph (a ``tf.while_loop``,
-  which TFLite runs as its builtin ``WHILE``), with sampling noise as an input.
-
-Every op converts to TFLite builtins: masks are built from ``range`` comparisons,
-the cache is written with a broadcasting select rather than scatters, and tensors stay
-4-D or less.
+read and written with no tokenizer file. The network, its key/value cache
+(``prefill``/``decode_step``) and the in-graph ``generate`` loop, all builtin-only in
+TFLite, are :class:`zoo.core.decoder.DecoderLM`'s (a converted KerasHub GPT-2 runs
+the same code); this file adds the GPT's presets and training.
 """
 
 import keras
