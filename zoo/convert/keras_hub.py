@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 import time
 
@@ -186,7 +187,8 @@ def keras_hub_greedy(causal_lm, prompt_ids, max_new_tokens):
     import keras_hub
 
     preprocessor = causal_lm.preprocessor
-    causal_lm.compile(sampler=keras_hub.samplers.GreedySampler())
+    if not isinstance(getattr(causal_lm, "sampler", None), keras_hub.samplers.GreedySampler):
+        causal_lm.compile(sampler=keras_hub.samplers.GreedySampler())  # compiling again drops the traced loop
     length = len(prompt_ids) + max_new_tokens
     token_ids = np.zeros((1, length), np.int32)
     token_ids[0, : len(prompt_ids)] = prompt_ids
@@ -297,7 +299,10 @@ def convert(preset, output, context_length=None):
                    f"tokens after each of {len(references)} prompts) this runtime's in-graph generate reproduces, "
                    "position by position")}},
     )
-    folder = core_export.export_model(plan, os.path.dirname(os.path.abspath(output)))
+    try:
+        folder = core_export.export_model(plan, os.path.dirname(os.path.abspath(output)))
+    finally:
+        shutil.rmtree(assets, ignore_errors=True)  # the export holds its own copies
     print(f"converted in {time.time() - started:.0f} s")
     return folder
 

@@ -144,21 +144,27 @@ class TFLiteModel(ExportedModel):
         return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
 
 
+def import_savedmodel_ops(manifest):
+    """Import the modules whose ops the SavedModel uses beyond core TensorFlow (the manifest's
+    ``savedmodel.imports``, e.g. tensorflow_text's tokenizer ops): before ``tf.saved_model.load``."""
+    import importlib
+
+    for module in manifest.get("savedmodel", {}).get("imports", []):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ArtifactNotFoundError(f"this SavedModel uses the ops of {module}: pip install "
+                                        f"{module.replace('_', '-')} (the version in requirements.txt)") from None
+
+
 class SavedModelModel(ExportedModel):
     """Runs the SavedModel with TensorFlow, as TF Serving would."""
 
     def __init__(self, path, manifest):
         super().__init__(manifest)
-        import importlib
-
         import tensorflow as tf
 
-        for module in manifest.get("savedmodel", {}).get("imports", []):  # e.g. tensorflow_text's tokenizer ops
-            try:
-                importlib.import_module(module)
-            except ImportError:
-                raise ArtifactNotFoundError(f"this SavedModel uses the ops of {module}: pip install "
-                                            f"{module.replace('_', '-')} (the version in requirements.txt)") from None
+        import_savedmodel_ops(manifest)
         self.path = path
         self.loaded = tf.saved_model.load(path)
 

@@ -20,11 +20,12 @@ import gc
 import os
 import platform
 import shutil
+import tempfile
 from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from zoo.core.artifacts import SavedModelModel, TFLiteModel, load_keras_runner
+from zoo.core.artifacts import SavedModelModel, TFLiteModel, import_savedmodel_ops, load_keras_runner
 from zoo.core.errors import ZooError
 from zoo.core.files import atomic_directory, sha256_of, write_json
 
@@ -208,21 +209,19 @@ def export_model(plan, output_dir, version=1):
         write_saved_model(os.path.join(tmp, saved_model_rel), signatures)
         tflite = {}
         tflite_names = [s.name for s in signatures if s.tflite]
-        convert_from = os.path.join(tmp, saved_model_rel)
-        if any(s.resources for s in signatures if not s.tflite):
-            # The converter runs the SavedModel's initializer whatever signatures it converts, and a
-            # tokenizer's lookup tables would need Flex: convert from a copy without them.
-            convert_from = os.path.join(os.path.dirname(tmp), f".{name}-tflite-source")
-            shutil.rmtree(convert_from, ignore_errors=True)
-            write_saved_model(convert_from, [s for s in signatures if s.tflite])
-        for variant, (suffix, quantization) in TFLITE_VARIANTS.items():
-            filename = name + suffix
-            print(f"[export {name}] TFLite {variant} -> {final_dir}/{filename}")
-            with open(os.path.join(tmp, filename), "wb") as f:
-                f.write(convert_to_tflite(convert_from, tflite_names, variant))
-            tflite[variant] = {"path": filename, "quantization": quantization}
-        if convert_from != os.path.join(tmp, saved_model_rel):
-            shutil.rmtree(convert_from)
+        with tempfile.TemporaryDirectory(prefix=f"zoo-{name}-tflite-source-") as scratch:
+            convert_from = os.path.join(tmp, saved_model_rel)
+            if any(s.resources for s in signatures if not s.tflite):
+                # The converter runs the SavedModel's initializer whatever signatures it converts, and a
+                # tokenizer's lookup tables would need Flex: convert from a copy without them.
+                convert_from = os.path.join(scratch, "1")
+                write_saved_model(convert_from, [s for s in signatures if s.tflite])
+            for variant, (suffix, quantization) in TFLITE_VARIANTS.items():
+                filename = name + suffix
+                print(f"[export {name}] TFLite {variant} -> {final_dir}/{filename}")
+                with open(os.path.join(tmp, filename), "wb") as f:
+                    f.write(convert_to_tflite(convert_from, tflite_names, variant))
+                tflite[variant] = {"path": filename, "quantization": quantization}
         for filename, source in (plan.extra_files or {}).items():
             shutil.copyfile(source, os.path.join(tmp, filename))
         keras_entry = None
@@ -346,12 +345,9 @@ def quantization_check(metrics, metric, tolerance=0.10):
 
 
 def _fill_output_specs(manifest, saved_model_dir, signatures):
-    import importlib
-
     import tensorflow as tf
 
-    for module in manifest["savedmodel"].get("imports", []):
-        importlib.import_module(module)
+    import_savedmodel_ops(manifest)
     loaded = tf.saved_model.load(saved_model_dir)
     for signature in signatures:
         structured = loaded.signatures[signature.name].structured_outputs
