@@ -28,10 +28,10 @@ def _two_logical_cpus():
 def _without_dropout():
     """Dropout draws its masks per replica (as in any Keras model), so a mirrored step
     equals a one-device step in distribution only; switch it off to compare exactly."""
-    import zoo.dcgan.model as dcgan_model
+    import zoo.core.gan_networks as gan_networks
     import zoo.gan.model as gan_model
 
-    for cls in (gan_model.MLPDiscriminator, dcgan_model.ConvDiscriminator):
+    for cls in (gan_model.MLPDiscriminator, gan_networks.ConvDiscriminator):
         original = cls.__init__
 
         def patched(self, *args, _original=original, **kwargs):

@@ -104,9 +104,9 @@ def load_run(name, run_dir=None):
     with open(os.path.join(run_dir, "run.json")) as f:
         run = json.load(f)
     config = run["config"]
-    if config["preset"] in recipe.presets:
-        model = recipe.create_model(config["preset"], config["seed"])
-    else:  # e.g. a fine-tuned run, sized by the model it started from
+    model = recipe.create_model(config["preset"], config["seed"]) if config["preset"] in recipe.presets else None
+    if model is None or training.model_config(model) != config["model_config"]:
+        # e.g. a fine-tuned run sized by the model it started from, or a GAN trained with other options
         model = recipe.model_class(**config["model_config"])
     recipe.compile(model, config)
     training.build_optimizers(model)

@@ -5,6 +5,7 @@
 class coverage of :class:`zoo.core.metrics.MnistQuality` on noise from a fixed seed.
 """
 
+import argparse
 import os
 
 import numpy as np
@@ -89,6 +90,23 @@ def image_generator_signature(generator, latent_dim):
     )
 
 
+def gan_training_options(preset, discriminator_learning_rate=None):
+    """``train``'s options for the GAN techniques, each defaulting to what ``preset`` (the model's default) uses."""
+    from zoo.core.adversarial import LOSSES
+
+    return [
+        Option("--loss", choices=LOSSES, default=None,
+               help=f"GAN loss: bce (non-saturating) or hinge (default {preset.get('loss', 'bce')})"),
+        Option("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
+               help=f"spectrally normalise the discriminator (default {'on' if preset.get('spectral_norm') else 'off'})"),
+        Option("--r1-gamma", type=float, default=None,
+               help=f"weight of the R1 penalty on real images, 0 = off (default {preset.get('r1_gamma', 0.0)})"),
+        Option("--discriminator-learning-rate", type=float, default=None,
+               help="the discriminator's Adam learning rate, for two time-scale updates "
+                    f"(default {discriminator_learning_rate or 'the --learning-rate'})"),
+    ]
+
+
 class ImageGeneratorRecipe(Recipe):
     """The recipe of an :class:`zoo.core.adversarial.AdversarialModel` on MNIST (GAN, DCGAN).
 
@@ -117,25 +135,44 @@ class ImageGeneratorRecipe(Recipe):
         if command == "export":
             return [Option("--num-eval-samples", type=int, default=10000,
                            help="generated digits scored per runtime and variant (default 10000)")]
+        if command == "train":
+            return gan_training_options(self.presets[self.defaults["preset"]],
+                                        self.defaults.get("discriminator_learning_rate"))
         return []
 
     # === Training ===
+    def create_training_model(self, preset, seed, loss=None, spectral_norm=None, r1_gamma=None, **options):
+        """The preset's model, with the GAN options given on the command line in place of its own."""
+        model = self.create_model(preset, seed)
+        given = {k: v for k, v in (("loss", loss), ("spectral_norm", spectral_norm), ("r1_gamma", r1_gamma))
+                 if v is not None}
+        if not given:
+            return model
+        return self.model_class(**{**self.presets[preset], **given}, seed=seed)
+
     def training_data(self, model, *, batch_size, seed, limit, **options):
+        conditional = getattr(model, "conditional", False)
+
         def dataset_fn(epoch):
             return mnist_dataset("train", batch_size=batch_size, seed=seed, epoch=epoch, limit=limit,
-                                 value_range=(-1.0, 1.0))
+                                 value_range=(-1.0, 1.0), with_labels=conditional)
 
-        return TrainingData(
-            dataset_fn,
-            "MNIST train split (60,000 digits) scaled to [-1, 1]" if not limit else f"first {limit} MNIST training digits",
-            config={"train_examples": limit or 60000})
+        what = "MNIST train split (60,000 digits)" if not limit else f"first {limit} MNIST training digits"
+        return TrainingData(dataset_fn, f"{what}{' with labels' if conditional else ''}, scaled to [-1, 1]",
+                            config={"train_examples": limit or 60000})
+
+    def training_config(self, model, data, *, epochs, discriminator_learning_rate=None, **options):
+        rate = discriminator_learning_rate or self.defaults.get("discriminator_learning_rate")
+        return {"discriminator_learning_rate": rate} if rate else {}
 
     def compile(self, model, config):
         import keras
 
         model.compile(
             generator_optimizer=keras.optimizers.Adam(config["learning_rate"], beta_1=0.5),
-            discriminator_optimizer=keras.optimizers.Adam(config["learning_rate"], beta_1=0.5),
+            # Two time-scale update rule (Heusel et al. 2017) when the run sets a discriminator rate of its own.
+            discriminator_optimizer=keras.optimizers.Adam(
+                config.get("discriminator_learning_rate", config["learning_rate"]), beta_1=0.5),
         )
 
     def epoch_samples(self, model, seed):

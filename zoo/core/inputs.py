@@ -21,3 +21,29 @@ def check_float_input(value, name, shape):
         pretty = ", ".join("batch" if d is None else str(d) for d in shape)
         raise BadInputError(f"{name} must have shape [{pretty}], got {list(actual)}")
     return ops.cast(value, "float32")
+
+
+def check_label_input(value, name, num_classes):
+    """Reject ``value`` unless it is an int32 ``[batch]`` array of labels in ``0..num_classes-1``.
+
+    The range is checked on concrete values (NumPy arrays, eager tensors); a traced
+    tensor's range is the exported signature's job (in-graph asserts). Returns int32.
+    """
+    import numpy as np
+    from keras import ops
+
+    dtype = getattr(value, "dtype", None)
+    dtype_name = getattr(dtype, "name", str(dtype))
+    if dtype is None or dtype_name != "int32":
+        raise BadInputError(f"{name} must be an int32 array of labels 0-{num_classes - 1}, got dtype {dtype_name}")
+    if len(value.shape) != 1:
+        raise BadInputError(f"{name} must have shape [batch], got {list(value.shape)}")
+    try:
+        concrete = np.asarray(value)
+    except (TypeError, ValueError, NotImplementedError):  # a symbolic tensor
+        concrete = None
+    if concrete is not None and concrete.dtype != object and concrete.size and \
+            (concrete.min() < 0 or concrete.max() >= num_classes):
+        raise BadInputError(f"{name} must be in 0-{num_classes - 1}, got values from {concrete.min()} "
+                            f"to {concrete.max()}")
+    return ops.cast(value, "int32")

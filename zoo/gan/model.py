@@ -7,8 +7,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from zoo.core.adversarial import MNIST_SHAPE as IMAGE_SHAPE
 from zoo.core.adversarial import AdversarialModel
+from zoo.core.gan_networks import MNIST_SHAPE as IMAGE_SHAPE
+from zoo.core.gan_networks import dense
 
 # Network sizes. "tiny" keeps the tests fast; "base" is the committed model.
 PRESETS = {
@@ -64,17 +65,19 @@ class MLPDiscriminator(keras.Model):
     Args:
         hidden_units: widths of the hidden layers, widest first.
         dropout: dropout rate after each hidden layer (regularises the discriminator).
+        spectral_norm: divide every kernel by its spectral norm (SN-GAN).
     """
 
-    def __init__(self, hidden_units=(1024, 512, 256), dropout=0.3, **kwargs):
+    def __init__(self, hidden_units=(1024, 512, 256), dropout=0.3, spectral_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.hidden_units = [int(u) for u in hidden_units]
         self.dropout = float(dropout)
+        self.spectral_norm = bool(spectral_norm)
         self.flatten = layers.Flatten()
         self.hidden = []
         for units in self.hidden_units:
-            self.hidden += [layers.Dense(units), layers.LeakyReLU(0.2), layers.Dropout(self.dropout)]
-        self.to_logit = layers.Dense(1)
+            self.hidden += [dense(units, self.spectral_norm), layers.LeakyReLU(0.2), layers.Dropout(self.dropout)]
+        self.to_logit = dense(1, self.spectral_norm)
 
     def build(self, input_shape):
         x = (input_shape[0], int(np.prod(input_shape[1:])))
@@ -88,10 +91,11 @@ class MLPDiscriminator(keras.Model):
         x = self.flatten(images)
         for layer in self.hidden:
             x = layer(x, training=training)
-        return self.to_logit(x)
+        return self.to_logit(x, training=training)
 
     def get_config(self):
-        return {**super().get_config(), "hidden_units": self.hidden_units, "dropout": self.dropout}
+        config = {**super().get_config(), "hidden_units": self.hidden_units, "dropout": self.dropout}
+        return {**config, "spectral_norm": True} if self.spectral_norm else config
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -101,7 +105,8 @@ class GAN(AdversarialModel):
     Args:
         latent_dim: size of the noise vector.
         hidden_units: generator widths, narrowest first; the discriminator mirrors them.
-        **kwargs: ``ema_decay``, ``label_smoothing``, ``seed`` (see :class:`AdversarialModel`).
+        **kwargs: ``ema_decay``, ``label_smoothing``, ``loss``, ``r1_gamma``, ``spectral_norm``, ``seed``
+            (see :class:`AdversarialModel`).
 
     Example:
     >>> gan = GAN(**PRESETS["tiny"])
@@ -114,7 +119,8 @@ class GAN(AdversarialModel):
         self.hidden_units = [int(u) for u in hidden_units]
         self.set_networks(
             MLPGenerator(self.latent_dim, self.hidden_units, name="generator"),
-            MLPDiscriminator(list(reversed(self.hidden_units)), name="discriminator"),
+            MLPDiscriminator(list(reversed(self.hidden_units)), spectral_norm=self.spectral_norm,
+                             name="discriminator"),
         )
 
     def get_config(self):

@@ -1,0 +1,208 @@
+"""Generated digits as training data: Classification Accuracy Score and augmentation, per conditional model.
+
+- **CAS** (Ravuri & Vinyals 2019, "Classification Accuracy Score for Conditional Generative
+  Models", arXiv:1905.10887): the zoo's MNIST classifier architecture
+  (``zoo.core.metrics.build_classifier``) trained only on generated digits (``--per-label`` of
+  each asked label, 6,000 by default: 60,000 like MNIST's training set), tested on the 10,000
+  real test digits; against the same classifier, same recipe, trained on the 60,000 real
+  training digits.
+- **Augmentation**: the classifier trained on 1% of the real labels (``--real-per-label`` = 60
+  of each digit, 600 in all) alone, and on those 600 plus generated digits (``--extra-per-label``
+  of each label from the generated pool), the same number of steps for both; test accuracy over
+  ``--seeds`` seeds (each seed picks other real digits, other generated ones, other weights).
+
+Models: every conditional image model of the zoo, through its exported SavedModel
+(``cdcgan``: the asked digit's label; ``diffusion``: the label with guidance 2 and its
+exported DDIM loop; ``text2image``: the prompt "the digit <name>" with its exported loop).
+Generated digits are cached in chunks under ``--cache-dir`` so a long run that stops resumes.
+
+    python benchmarks/generated_data.py                        # cdcgan, diffusion, text2image
+    python benchmarks/generated_data.py --models cdcgan
+    python benchmarks/generated_data.py --per-label 100 --epochs 1 --seeds 1   # a quick look
+
+Writes benchmarks/results/generated_data.json (after every model).
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+NUM_CLASSES = 10
+MODELS = ("cdcgan", "diffusion", "text2image")
+GUIDANCE = 2.0  # the diffusion models' exported default
+
+
+# === Drawing labelled digits from each model ===
+def draw_cdcgan(runner, labels, seed):
+    from zoo.cdcgan.recipe import labelled_samples
+
+    return labelled_samples(runner, len(labels), seed, labels=labels)[0]
+
+
+def draw_diffusion(runner, labels, seed, batch_size=250):
+    noise = np.random.default_rng(seed).standard_normal((len(labels), 28, 28, 1)).astype(np.float32)
+    return np.concatenate([runner("generate", noise=noise[i : i + batch_size], labels=labels[i : i + batch_size],
+                                  guidance=np.full(len(labels[i : i + batch_size]), GUIDANCE, np.float32))["images"]
+                           for i in range(0, len(labels), batch_size)])
+
+
+def draw_text2image(runner, labels, seed):
+    from zoo.core.captions import CLASS_PROMPTS, digit_name
+    from zoo.text2image.recipe import draw
+
+    prompts = [CLASS_PROMPTS["en"].format(d=digit_name(int(d), "en")) for d in labels]
+    noise = np.random.default_rng(seed).standard_normal((len(labels), 28, 28, 1)).astype(np.float32)
+    return draw(runner, prompts, noise, guidance=GUIDANCE, batch_size=250)[0]
+
+
+DRAW = {"cdcgan": draw_cdcgan, "diffusion": draw_diffusion, "text2image": draw_text2image}
+
+
+def generated_digits(draw, runner, per_label, seed, cache_dir=None, chunk=1000, progress=True):
+    """``(images [n, 28, 28, 1] float32 in [0, 1], labels)``: ``per_label`` digits of each label, labels
+    cycling 0-9, drawn in chunks of ``chunk`` (each from its own noise seed), cached as uint8 when
+    ``cache_dir`` is given so an interrupted run keeps what it drew."""
+    total = per_label * NUM_CLASSES
+    labels = (np.arange(total) % NUM_CLASSES).astype(np.int32)
+    images = []
+    for index, start in enumerate(range(0, total, chunk)):
+        path = os.path.join(cache_dir, f"chunk-{index:04d}-of-{chunk}-seed-{seed}.npy") if cache_dir else None
+        if path and os.path.isfile(path):
+            pixels = np.load(path, allow_pickle=False)
+        else:
+            pixels = np.clip(np.round(draw(runner, labels[start : start + chunk], seed * 100_003 + index) * 255),
+                             0, 255).astype(np.uint8)
+            if path:
+                os.makedirs(cache_dir, exist_ok=True)
+                np.save(path + ".tmp.npy", pixels)
+                os.replace(path + ".tmp.npy", path)  # a chunk is there whole or not at all
+        images.append(pixels)
+        if progress:
+            print(f"  drew {min(start + chunk, total)}/{total}", flush=True)
+    return np.concatenate(images).astype(np.float32) / 255.0, labels
+
+
+# === The classifier, trained on whatever it is given ===
+def train_and_test(images, labels, test_images, test_labels, seed, epochs=None, steps=None, batch_size=128):
+    """Test accuracy of ``zoo.core.metrics.build_classifier`` trained on (images, labels), for ``epochs``
+    epochs or ``steps`` steps (the pool reshuffled and repeated), Adam 1e-3: the metric classifier's recipe."""
+    import keras
+    import tensorflow as tf
+
+    from zoo.core.metrics import build_classifier
+    from zoo.core.training import set_seed
+
+    set_seed(seed)
+    model = build_classifier()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    dataset = tf.data.Dataset.from_tensor_slices((images.astype(np.float32), labels.astype(np.int32)))
+    dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    if steps is not None:
+        model.fit(dataset.repeat().batch(batch_size), steps_per_epoch=steps, epochs=1, verbose=0)
+    else:
+        model.fit(dataset.batch(batch_size), epochs=epochs, verbose=0)
+    _, accuracy = model.evaluate(test_images, test_labels, batch_size=1000, verbose=0)
+    return round(float(accuracy), 4)
+
+
+def real_subset(images, labels, per_label, seed):
+    """``per_label`` real digits of each class, chosen by ``seed``."""
+    rng = np.random.default_rng(seed)
+    picked = np.concatenate([rng.choice(np.flatnonzero(labels == d), per_label, replace=False)
+                             for d in range(NUM_CLASSES)])
+    return images[picked], labels[picked]
+
+
+def classification_accuracy_score(generated, real_train, real_test, seed=0, epochs=3):
+    """CAS and the real-data accuracy it is read against (same classifier, same recipe)."""
+    return {"cas": train_and_test(*generated, *real_test, seed, epochs=epochs),
+            "real_data_accuracy": train_and_test(*real_train, *real_test, seed, epochs=epochs)}
+
+
+def augmentation(generated, real_train, real_test, seeds, real_per_label=60, extra_per_label=600, steps=1000):
+    """Accuracy of the classifier on ``real_per_label`` real digits a class, alone and with
+    ``extra_per_label`` generated digits a class, ``steps`` steps each, over ``seeds``."""
+    alone, mixed = [], []
+    for seed in seeds:
+        real_images, real_labels = real_subset(*real_train, real_per_label, seed)
+        extra_images, extra_labels = real_subset(*generated, extra_per_label, seed)
+        alone.append(train_and_test(real_images, real_labels, *real_test, seed, steps=steps))
+        mixed.append(train_and_test(np.concatenate([real_images, extra_images]),
+                                    np.concatenate([real_labels, extra_labels]), *real_test, seed, steps=steps))
+    summary = lambda values: {"mean": round(float(np.mean(values)), 4),  # noqa: E731
+                              "std": round(float(np.std(values)), 4), "per_seed": values}
+    return {"real_only": summary(alone), "real_plus_generated": summary(mixed),
+            "real_per_label": real_per_label, "generated_per_label": extra_per_label, "steps": steps,
+            "seeds": list(seeds)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
+    parser.add_argument("--per-label", type=int, default=6000, help="generated digits per label (default 6000)")
+    parser.add_argument("--epochs", type=int, default=3, help="classifier epochs for CAS and the real baseline")
+    parser.add_argument("--seeds", type=int, default=3, help="augmentation seeds (default 3)")
+    parser.add_argument("--real-per-label", type=int, default=60)
+    parser.add_argument("--extra-per-label", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=1000, help="classifier steps of each augmentation arm")
+    parser.add_argument("--cache-dir", default=os.path.join("runs", "generated-data"))
+    parser.add_argument("--output", default=os.path.join(RESULTS, "generated_data.json"))
+    args = parser.parse_args(argv)
+
+    from zoo.core.artifacts import load_exported
+    from zoo.core.data import mnist_images
+    from zoo.core.export import machine_description
+    from zoo.core.files import write_json
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    real_train, real_test = mnist_images("train"), mnist_images("test")
+    results = {}
+    if os.path.isfile(args.output):
+        with open(args.output) as f:
+            results = json.load(f)
+    results.update({"machine": machine_description(), "classifier": "zoo.core.metrics.build_classifier, Adam 1e-3, "
+                    "batch 128", "test_set": "MNIST test (10,000 real digits)"})
+    for name in models:
+        print(f"=== {name}: drawing {args.per_label} digits per label", flush=True)
+        runner = load_exported(name, runtime="savedmodel")
+        started = time.perf_counter()
+        generated = generated_digits(DRAW[name], runner, args.per_label, seed=0,
+                                     cache_dir=os.path.join(args.cache_dir, name))
+        drawing_minutes = (time.perf_counter() - started) / 60
+        started = time.perf_counter()
+        cas = classification_accuracy_score(generated, real_train, real_test, epochs=args.epochs)
+        cas_minutes = (time.perf_counter() - started) / 60
+        print(f"{name}: CAS {cas['cas']} (real {cas['real_data_accuracy']})", flush=True)
+        started = time.perf_counter()
+        augmented = augmentation(generated, real_train, real_test, range(args.seeds), args.real_per_label,
+                                 min(args.extra_per_label, args.per_label), args.steps)
+        results[name] = {
+            "generated_per_label": args.per_label, "classifier_epochs": args.epochs, **cas,
+            "augmentation": augmented,
+            "minutes": {"drawing (cached chunks count as 0)": round(drawing_minutes, 1),
+                        "cas_and_real_baseline": round(cas_minutes, 1),
+                        "augmentation": round((time.perf_counter() - started) / 60, 1)},
+            "how_drawn": {"cdcgan": "SavedModel serving_default, labels cycling 0-9",
+                          "diffusion": f"SavedModel generate (50 DDIM steps), guidance {GUIDANCE}, labels cycling 0-9",
+                          "text2image": f"SavedModel serving_default, prompt 'the digit <name>', guidance {GUIDANCE}"}[name],
+        }
+        print(f"{name}: augmentation {augmented['real_only']['mean']} -> {augmented['real_plus_generated']['mean']}",
+              flush=True)
+        write_json(args.output, results)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The class-conditional DCGAN: its labels are checked in every runtime, and they decide the digit
+(export, parity and generic bad input: test_every_model.py)."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo.core import commands
+from zoo.core.artifacts import load_exported
+from zoo.core.errors import BadInputError
+from zoo.core.registry import get_recipe
+from tests.conftest import data_dir_set
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_export):
+    return tiny_export("cdcgan")[1]
+
+
+def noise(batch=2, latent_dim=8, seed=0):
+    return np.random.default_rng(seed).standard_normal((batch, latent_dim)).astype(np.float32)
+
+
+def test_the_keras_model_refuses_bad_or_missing_labels():
+    model = get_recipe("cdcgan").test_model()
+    for labels, message in ((np.array([1, 10], np.int32), "0-9"), (np.array([-1, 2], np.int32), "0-9"),
+                            (np.array([1, 2]).astype(np.int64), "int32"), (np.array([1.0, 2.0], np.float32), "int32"),
+                            (np.array([[1, 2]], np.int32), "shape")):
+        with pytest.raises(BadInputError, match=message):
+            model.generate(noise(), labels)
+    with pytest.raises(BadInputError, match="class-conditional"):
+        model.generate(noise())
+    with pytest.raises(BadInputError, match="unconditional"):
+        get_recipe("dcgan").test_model().generate(noise(), np.array([1, 2], np.int32))
+
+
+@pytest.mark.parametrize("runtime,variant", [("keras", "float32"), ("savedmodel", "float32"), ("tflite", "float32"),
+                                             ("tflite", "float16"), ("tflite", "int8")])
+def test_every_runner_refuses_bad_labels(exported, runtime, variant):
+    runner = load_exported(exported, runtime=runtime, variant=variant)
+    assert runner("serving_default", noise=noise(), labels=np.array([0, 9], np.int32))["images"].shape == (2, 28, 28, 1)
+    for labels, message in ((np.array([3, 10], np.int32), r"must be in \[0, 9\]"),
+                            (np.array([-1, 3], np.int32), r"must be in \[0, 9\]"),
+                            (np.array([3, 4], np.int64), "int32"), (np.array([3], np.int32), "batch")):
+        with pytest.raises(BadInputError, match=message):
+            runner("serving_default", noise=noise(), labels=labels)
+
+
+@pytest.mark.parametrize("file", ["cdcgan.tflite", "cdcgan.fp16.tflite", "cdcgan.int8.tflite"])
+def test_a_bare_litert_interpreter_refuses_labels_outside_0_to_9(exported, file):
+    """An app without the zoo's runner: the file itself must not draw something for label -1 or 10."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    run = Interpreter(f"{exported}/{file}").get_signature_runner("serving_default")
+    assert run(noise=noise(), labels=np.array([0, 9], np.int32))["images"].shape == (2, 28, 28, 1)
+    for bad in ([3, 10], [-1, 3], [3, -100000]):
+        with pytest.raises(RuntimeError, match="out of bounds"):
+            run(noise=noise(), labels=np.array(bad, np.int32))
+
+
+def test_the_saved_model_refuses_bad_labels_as_tf_serving_would(exported):
+    signature = tf.saved_model.load(f"{exported}/1").signatures["serving_default"]
+    for bad in ([3, 10], [-1, 3]):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be digits 0-9"):
+            signature(noise=tf.constant(noise()), labels=tf.constant(bad, tf.int32))
+
+
+def test_the_label_decides_the_image():
+    model = get_recipe("cdcgan").test_model()
+    same_noise = np.repeat(noise(1), 10, axis=0)
+    images = np.asarray(model.generate(same_noise, np.arange(10, dtype=np.int32)))
+    assert all(np.abs(images[i] - images[0]).max() > 1e-4 for i in range(1, 10))
+    again = np.asarray(model.generate(same_noise, np.arange(10, dtype=np.int32)))
+    np.testing.assert_array_equal(images, again)
+
+
+def test_the_projection_discriminator_scores_pairs():
+    """With a non-zero label embedding the logit of one image depends on the label it is paired with."""
+    discriminator = get_recipe("cdcgan").test_model().discriminator
+    discriminator.label_projection.embeddings.assign(
+        np.random.default_rng(0).standard_normal(discriminator.label_projection.embeddings.shape).astype(np.float32))
+    image = np.repeat(np.random.default_rng(1).uniform(-1, 1, (1, 28, 28, 1)).astype(np.float32), 2, axis=0)
+    logits = np.asarray(discriminator(image, labels=np.array([2, 5], np.int32)))
+    assert abs(logits[0, 0] - logits[1, 0]) > 1e-3
+
+
+def test_training_uses_the_labels_and_resumes(synthetic_data_dir, tmp_path):
+    run_dir = str(tmp_path / "run")
+    with data_dir_set(synthetic_data_dir):
+        commands.train("cdcgan", preset="tiny", epochs=1, batch_size=32, limit=64, run_dir=run_dir, verbose=0)
+        model, run, state = commands.load_run("cdcgan", run_dir)
+        assert "with labels" in run["data"] and state["step"] == 2
+        # the projection embedding starts at zero: a trained one has moved
+        assert np.abs(model.discriminator.label_projection.embeddings.numpy()).max() > 0
+        commands.train("cdcgan", preset="tiny", epochs=2, batch_size=32, limit=64, run_dir=run_dir, verbose=0)
+        _, _, state = commands.load_run("cdcgan", run_dir)
+        assert state["step"] == 4
+
+
+def test_cli_sample_draws_the_asked_digit_and_refuses_others(exported, tmp_path):
+    from zoo.__main__ import main
+
+    output = str(tmp_path / "sevens.png")
+    assert main(["sample", "cdcgan", "--exported-dir", str(exported.rsplit("/", 1)[0]), "--digit", "7", "--num", "4",
+                 "--output", output]) in (0, None)
+    assert open(output, "rb").read(4) == b"\x89PNG"
+    assert main(["sample", "cdcgan", "--exported-dir", str(exported.rsplit("/", 1)[0]), "--digit", "12",
+                 "--output", output]) == 2
+
+
+def test_classification_accuracy_score_runs_end_to_end_on_tiny_settings(exported, synthetic_data_dir, tmp_path):
+    """benchmarks/generated_data.py's pipeline: draw labelled digits (cached), train the classifier on them,
+    score it on the (synthetic) test set; and the augmentation arms."""
+    import importlib.util
+
+    from zoo.core.data import mnist_images
+    from zoo.core.paths import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("generated_data", f"{REPO_ROOT}/benchmarks/generated_data.py")
+    generated_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generated_data)
+
+    runner = load_exported(exported, runtime="savedmodel")
+    cache = str(tmp_path / "cache")
+    images, labels = generated_data.generated_digits(generated_data.draw_cdcgan, runner, per_label=30, seed=0,
+                                                     cache_dir=cache, chunk=128, progress=False)
+    assert images.shape == (300, 28, 28, 1) and np.bincount(labels).tolist() == [30] * 10
+    assert 0 <= images.min() and images.max() <= 1 and len(os.listdir(cache)) == 3
+    again, _ = generated_data.generated_digits(None, runner, per_label=30, seed=0, cache_dir=cache, chunk=128,
+                                               progress=False)  # every chunk from the cache: nothing is drawn
+    np.testing.assert_array_equal(images, again)
+    with data_dir_set(synthetic_data_dir):
+        real_train, real_test = mnist_images("train"), mnist_images("test")
+    scores = generated_data.classification_accuracy_score((images, labels), real_train, real_test, epochs=1)
+    assert set(scores) == {"cas", "real_data_accuracy"}
+    assert all(0.0 <= value <= 1.0 for value in scores.values())
+    augmented = generated_data.augmentation((images, labels), real_train, real_test, seeds=range(2),
+                                            real_per_label=2, extra_per_label=5, steps=3)
+    for arm in ("real_only", "real_plus_generated"):
+        assert len(augmented[arm]["per_seed"]) == 2 and 0.0 <= augmented[arm]["mean"] <= 1.0
