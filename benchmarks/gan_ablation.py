@@ -64,6 +64,34 @@ def score(model, quality, eval_seed, num_samples):
     return result
 
 
+def step_seconds(name, options, steps=40, repeats=3, batch_size=128):
+    """Seconds per training step of one row's model on this machine: best of ``repeats`` x ``steps``
+    steps on one batch after a warm-up (what a row's minutes would be with the machine to itself)."""
+    import time
+
+    import tensorflow as tf
+
+    from zoo.core.training import build_optimizers
+
+    recipe = get_recipe(name)
+    model = recipe.create_training_model("base", 0, **{k: v for k, v in options.items() if k != "learning_rate"})
+    recipe.compile(model, {"learning_rate": options.get("learning_rate", 2e-4),
+                           **({"discriminator_learning_rate": options["discriminator_learning_rate"]}
+                              if "discriminator_learning_rate" in options else {})})
+    build_optimizers(model)
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (batch_size, 28, 28, 1)).astype(np.float32))
+    step = tf.function(model.train_step)
+    float(step(images)["generator_loss"])
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(steps):
+            logs = step(images)
+        float(logs["generator_loss"])
+        best = min(best, (time.perf_counter() - started) / steps)
+    return round(best, 4)
+
+
 def train_and_score(name, run_dir, epochs, seed, options, quality, eval_seed, num_samples, minimal):
     recipe = get_recipe(name)
     flags = " ".join(f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool) else f"--{k.replace('_', '-')}"
@@ -89,6 +117,8 @@ def main(argv=None):
     parser.add_argument("--runs-dir", default=os.path.join("runs", "gan-ablation"))
     parser.add_argument("--output", default=None, help="default benchmarks/results/gan_ablation_<model>.json")
     parser.add_argument("--minimal", action="store_true", help="tiny preset, 512 digits: checks the script runs")
+    parser.add_argument("--step-costs", action="store_true",
+                        help="only measure each row's seconds per step (run it with the machine to itself)")
     args = parser.parse_args(argv)
 
     from zoo.core.metrics import MnistQuality
@@ -103,6 +133,11 @@ def main(argv=None):
     results.update({"model": args.model, "machine": machine_description(), "seed": args.seed,
                     "num_samples": args.num_samples, "metric": "classifier FD to MNIST test (lower is better)"})
     rows = results.setdefault("rows", {})
+    if args.step_costs:
+        results["seconds_per_step"] = {name: step_seconds(args.model, options) for name, _, options in ROWS}
+        write_json(output, results)
+        print(json.dumps(results["seconds_per_step"], indent=1))
+        return
     quality = MnistQuality()
     pictures = []
     fixed = np.random.default_rng(0).standard_normal((20, recipe.presets["tiny" if args.minimal else "base"]

@@ -16,7 +16,7 @@ from tests.test_core import run_cli
 from zoo.core.artifacts import load_exported, read_manifest
 from zoo.core.paths import EXPORTED_DIR
 
-IMAGE_MODELS = ("gan", "dcgan", "vae")  # every model whose serving_default draws digits from noise
+IMAGE_MODELS = ("gan", "dcgan", "cdcgan", "vae")  # every model whose serving_default draws digits in one call
 
 
 @pytest.mark.parametrize("name", IMAGE_MODELS)
@@ -139,6 +139,28 @@ def test_committed_diffusion_is_intact_builtin_only_and_meets_the_targets():
     assert len({manifest["metrics"][k]["num_samples"] for k in runtimes}) == 1  # the same samples, comparable
     float32 = manifest["metrics"]["tflite_float32"]["frechet_distance"]
     assert abs(manifest["metrics"]["tflite_int8"]["frechet_distance"] - float32) <= 0.10 * float32
+
+
+@needs_mnist
+def test_committed_cdcgan_draws_the_asked_digits_and_its_metrics_reproduce():
+    """The conditional GAN's labels work: the classifier reads the asked digit (the manifest's label accuracy,
+    re-measured on the float16 file), and a label outside 0-9 is refused by the committed TFLite file itself."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from zoo.cdcgan.recipe import labelled_quality
+    from zoo.core.metrics import MnistQuality
+    from zoo.core.registry import get_recipe
+
+    runner = load_exported("cdcgan", runtime="tflite", variant="float16")
+    recorded = runner.manifest["metrics"]["tflite_float16"]
+    measured = labelled_quality(runner, MnistQuality(), 10000, get_recipe("cdcgan").eval_seed)
+    for key in ("frechet_distance", "label_accuracy"):
+        assert measured[key] == pytest.approx(recorded[key], abs=1e-3), key
+    assert measured["label_accuracy"] >= 0.95 and measured["classes_covered"] == 10
+    bare = Interpreter(os.path.join(EXPORTED_DIR, "cdcgan", "cdcgan.tflite")).get_signature_runner("serving_default")
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        bare(noise=np.zeros((1, 64), np.float32), labels=np.array([10], np.int32))
 
 
 def test_committed_diffusion_samples_a_digit_from_the_cli(tmp_path):

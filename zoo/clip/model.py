@@ -15,7 +15,6 @@ The text2image model reuses this encoder, frozen, through the registry.
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -219,7 +218,3 @@ class CLIP(keras.Model):
                 "num_layers": text.num_layers, "num_heads": text.num_heads,
                 "image_channels": image.image_channels, "seed": self.seed}
 
-
-def zero_shot_classes(image_embeddings, prompt_embeddings):
-    """The prompt (class) each image is most similar to."""
-    return np.argmax(np.asarray(image_embeddings) @ np.asarray(prompt_embeddings).T, axis=1)

@@ -41,11 +41,6 @@ def encode_texts(texts, length=TEXT_BYTES):
     return rows
 
 
-def decode_rows(rows):
-    """Rows of bytes -> strings (the inverse of :func:`encode_texts`)."""
-    return [bytes(int(b) for b in row[: _length(row)]).decode("utf-8") for row in np.asarray(rows)]
-
-
 def _length(row):
     zeros = np.flatnonzero(row == 0)
     return int(zeros[0]) if zeros.size else len(row)

@@ -9,7 +9,6 @@ which the class-conditional ``cdcgan`` shares); this file names the model and it
 
 import keras
 
-from zoo.core.gan_networks import MNIST_SHAPE as IMAGE_SHAPE  # noqa: F401 (the model's image shape)
 from zoo.core.gan_networks import ConvGAN
 
 # "tiny" keeps the tests fast; "base" is the committed model, sized so that an
