@@ -18,8 +18,9 @@ classifier FD on 10,000 samples from the zoo's evaluation noise.
 
     python benchmarks/gan_ablation.py --model dcgan --epochs 8 --long-epochs 40
 
-Writes benchmarks/results/gan_ablation_<model>.json (after every row) and a picture of
-each row's samples, gan_ablation_<model>.png.
+Writes benchmarks/results/gan_ablation_<model>_<epochs>_epochs.json (after every row) and a picture
+of each row's samples beside it (.png). A second study with more ``--epochs`` continues every row's run
+from where the shorter one stopped.
 """
 
 import argparse
@@ -115,7 +116,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-samples", type=int, default=10000)
     parser.add_argument("--runs-dir", default=os.path.join("runs", "gan-ablation"))
-    parser.add_argument("--output", default=None, help="default benchmarks/results/gan_ablation_<model>.json")
+    parser.add_argument("--output", default=None,
+                        help="default benchmarks/results/gan_ablation_<model>_<epochs>_epochs.json")
     parser.add_argument("--minimal", action="store_true", help="tiny preset, 512 digits: checks the script runs")
     parser.add_argument("--step-costs", action="store_true",
                         help="only measure each row's seconds per step (run it with the machine to itself)")
@@ -125,7 +127,7 @@ def main(argv=None):
     from zoo.core.plotting import save_image_grid
 
     recipe = get_recipe(args.model)
-    output = args.output or os.path.join(RESULTS, f"gan_ablation_{args.model}.json")
+    output = args.output or os.path.join(RESULTS, f"gan_ablation_{args.model}_{args.epochs}_epochs.json")
     results = {}
     if os.path.isfile(output):
         with open(output) as f:
