@@ -175,7 +175,11 @@ class MnistQuality:
             class_fractions: the share of samples the classifier puts in each digit.
             class_kl_from_uniform: KL(class shares || uniform) in nats; 0 is perfectly even.
         """
-        features, classes = self.features_and_classes(images)
+        return self.evaluate_features(*self.features_and_classes(images))
+
+    def evaluate_features(self, features, classes):
+        """:meth:`evaluate`'s metrics from the classifier's features and classes of the images (from
+        :meth:`features_and_classes`), for a caller that also needs the classes."""
         fractions = np.bincount(classes, minlength=10) / len(classes)
         nonzero = fractions[fractions > 0]
         return {
@@ -183,7 +187,7 @@ class MnistQuality:
             "classes_covered": int(np.sum(fractions >= 0.01)),
             "class_fractions": [round(float(f), 4) for f in fractions],
             "class_kl_from_uniform": round(float(np.sum(nonzero * np.log(nonzero * 10))), 4),
-            "num_samples": int(len(images)),
+            "num_samples": int(len(classes)),
         }
 
     def real_data_floor(self, num_samples=10000):
