@@ -108,6 +108,16 @@ def train_and_score(name, run_dir, epochs, seed, options, quality, eval_seed, nu
             **score(model, quality, eval_seed, num_samples)}, model
 
 
+def merged_results(output, results, name, row):
+    """``results`` with ``row`` added, over what other processes wrote to ``output`` meanwhile."""
+    if os.path.isfile(output):
+        with open(output) as f:
+            on_disk = json.load(f)
+        results = {**results, "rows": {**results.get("rows", {}), **on_disk.get("rows", {})}}
+    results["rows"][name] = row
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="dcgan", choices=["gan", "dcgan"])
@@ -119,6 +129,9 @@ def main(argv=None):
     parser.add_argument("--output", default=None,
                         help="default benchmarks/results/gan_ablation_<model>_<epochs>_epochs.json")
     parser.add_argument("--minimal", action="store_true", help="tiny preset, 512 digits: checks the script runs")
+    parser.add_argument("--rows", default=None,
+                        help="comma-separated rows to train and score (default: all, then the long run); "
+                             "several processes may share one results file")
     parser.add_argument("--step-costs", action="store_true",
                         help="only measure each row's seconds per step (run it with the machine to itself)")
     args = parser.parse_args(argv)
@@ -144,16 +157,25 @@ def main(argv=None):
     pictures = []
     fixed = np.random.default_rng(0).standard_normal((20, recipe.presets["tiny" if args.minimal else "base"]
                                                         ["latent_dim"])).astype("float32")
+    chosen = args.rows.split(",") if args.rows else [name for name, _, _ in ROWS]
+    unknown = sorted(set(chosen) - {name for name, _, _ in ROWS})
+    if unknown:
+        parser.error(f"unknown rows {unknown}; the rows are {[name for name, _, _ in ROWS]}")
     for name, adds, options in ROWS:
+        if name not in chosen:
+            continue
         run_dir = os.path.join(args.runs_dir, args.model, name)
         row, model = train_and_score(args.model, run_dir, args.epochs, args.seed, options, quality,
                                      recipe.eval_seed, args.num_samples, args.minimal)
-        rows[name] = {"adds": adds, "options": options, **row}
         pictures.append(np.asarray(model.generate(fixed)))
+        results = merged_results(output, results, name, {"adds": adds, "options": options, **row})
+        rows = results["rows"]
         write_json(output, results)
         print(f"{name}: FD {row['ema']['frechet_distance']} (EMA), {row['raw']['frechet_distance']} (raw), "
               f"{row['training_minutes']} min", flush=True)
 
+    if args.rows:
+        return  # the long run waits for a study that scored every row
     best = min(ROWS, key=lambda r: rows[r[0]]["ema"]["frechet_distance"])
     name, adds, options = best
     run_dir = os.path.join(args.runs_dir, args.model, name)  # resumed: the long run continues the best row

@@ -15,8 +15,8 @@ import numpy as np
 from zoo.cdcgan.model import NUM_CLASSES, PRESETS, CDCGAN
 from zoo.core import export as core_export
 from zoo.core.adversarial import generate_images
-from zoo.core.errors import BadInputError
-from zoo.core.image_generation import FD_DEFINITIONS, ImageGeneratorRecipe, runtime_label
+from zoo.core.image_generation import (FD_DEFINITIONS, ImageGeneratorRecipe, asked_digits, runtime_label,
+                                       save_asked_digits)
 from zoo.core.plotting import save_image_grid
 from zoo.core.recipe import Option
 from zoo.core.registry import register
@@ -139,17 +139,10 @@ class CDCGANRecipe(ImageGeneratorRecipe):
 
     # === Use ===
     def sample(self, runner, *, output, seed, digit=None, num=None):
-        if digit is not None and not 0 <= digit < NUM_CLASSES:
-            raise BadInputError(f"--digit must be 0-{NUM_CLASSES - 1}, got {digit}")
-        num = num or (16 if digit is not None else 100)
-        if num < 1:
-            raise BadInputError(f"--num must be at least 1, got {num}")
-        labels = np.full(num, digit) if digit is not None else np.arange(num) * NUM_CLASSES // num
-        images, _ = labelled_samples(runner, num, seed, labels=labels)
-        what = f"digit {digit}" if digit is not None else "a row per digit"
-        save_image_grid(images, output, columns=int(np.ceil(np.sqrt(num))) if digit is not None else 10,
-                        title=f"{self.name}: {what}, {runtime_label(runner)}, noise seed {seed}")
-        return f"Wrote {num} digits ({what}) to {output}"
+        labels, what = asked_digits(digit, num, NUM_CLASSES)
+        images, _ = labelled_samples(runner, len(labels), seed, labels=labels)
+        save_asked_digits(images, output, digit, f"{self.name}: {what}, {runtime_label(runner)}, noise seed {seed}")
+        return f"Wrote {len(labels)} digits ({what}) to {output}"
 
     def evaluate(self, runner, *, seed, num_samples=10000):
         from zoo.core.metrics import MnistQuality

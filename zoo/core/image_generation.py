@@ -60,6 +60,24 @@ def sample_grid(runner, name, *, output, seed, num=64, noise=None):
     return f"Wrote {len(images)} digits to {output}"
 
 
+def asked_digits(digit, num, num_classes=10):
+    """The int32 labels ``sample --digit D --num N`` asks a class-conditional model for: N copies of D
+    (default 16), or without ``--digit`` a row per class (default 100), and the words for the picture."""
+    if digit is not None and not 0 <= digit < num_classes:
+        raise BadInputError(f"--digit must be 0-{num_classes - 1}, got {digit}")
+    num = num or (16 if digit is not None else 100)
+    if num < 1:
+        raise BadInputError(f"--num must be at least 1, got {num}")
+    labels = np.full(num, digit) if digit is not None else np.arange(num) * num_classes // num
+    return labels.astype(np.int32), (f"digit {digit}" if digit is not None else "a row per digit")
+
+
+def save_asked_digits(images, output, digit, title):
+    """:func:`asked_digits`' images as a square grid of one digit, or ten columns of every digit."""
+    columns = int(np.ceil(np.sqrt(len(images)))) if digit is not None else 10
+    save_image_grid(images, output, columns=columns, title=title)
+
+
 def standard_normal_sample_options(input_name):
     """``sample``'s options for a model drawn from a standard-normal input (``--num``, ``--noise``)."""
     return [Option("--num", type=int, default=64, help="how many digits (default 64)"),

@@ -19,6 +19,7 @@ import numpy as np
 from zoo.core import export as core_export
 from zoo.core.data import mnist_dataset
 from zoo.core.errors import BadInputError
+from zoo.core.image_generation import asked_digits, save_asked_digits
 from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
 from zoo.core.plotting import save_image_grid
 from zoo.core.progress import progress_bar
@@ -148,8 +149,8 @@ def quality_of(runner, quality, num_samples, guidance=2.0, seed=EVAL_SEED, steps
     """Classifier FD and coverage of guided samples, and how often the classifier reads the asked-for digit."""
     steps = steps or runner.manifest.get("generate_steps", GENERATE_STEPS)
     images, labels = guided_samples(runner, num_samples, guidance, seed, steps=steps, sampler=sampler, **options)
-    metrics = quality.evaluate(images)
-    _, classes = quality.features_and_classes(images)
+    features, classes = quality.features_and_classes(images)
+    metrics = quality.evaluate_features(features, classes)
     metrics["guided_accuracy"] = round(float(np.mean(classes == labels)), 4)
     metrics["guidance"] = guidance
     metrics["sampler"] = sampler
@@ -304,13 +305,9 @@ class DiffusionRecipe(Recipe):
                sampler="ddim"):
         """DDIM with the exported step count runs the in-graph ``generate``; any other step
         count, or ancestral DDPM sampling, runs the app's loop over ``denoise_step``."""
-        if digit is not None and not 0 <= digit < NUM_CLASSES:
-            raise BadInputError(f"--digit must be 0-{NUM_CLASSES - 1}, got {digit}")
         check_sampling_options(steps, sampler)
-        num = num or (16 if digit is not None else 100)
-        if num < 1:
-            raise BadInputError(f"--num must be at least 1, got {num}")
-        labels = (np.full(num, digit) if digit is not None else np.arange(num) * NUM_CLASSES // num).astype(np.int32)
+        labels, what = asked_digits(digit, num, NUM_CLASSES)
+        num = len(labels)
         start = np.random.default_rng(seed).standard_normal((num, *IMAGE_SHAPE)).astype(np.float32)
         weights = np.full(num, guidance, np.float32)
         check_labels_and_guidance(labels, weights)
@@ -323,9 +320,7 @@ class DiffusionRecipe(Recipe):
                     "predicted_noise"],
                 _alpha_bars(runner), start, labels, weights, steps=steps, sampler=sampler, seed=seed,
                 on_step=(lambda i, *_: bar.update(i + 1)) if bar else None)
-        what = f"digit {digit}" if digit is not None else "a row per digit"
-        save_image_grid(images, output, columns=int(np.ceil(np.sqrt(num))) if digit is not None else 10,
-                        title=f"diffusion: {what}, guidance {guidance}, {steps} {sampler.upper()} steps")
+        save_asked_digits(images, output, digit, f"diffusion: {what}, guidance {guidance}, {steps} {sampler.upper()} steps")
         return f"Wrote {num} digits ({what}) to {output}"
 
     def evaluate(self, runner, *, seed, num_samples=1000, guidance=2.0, steps=None, sampler="ddim"):

@@ -115,9 +115,8 @@ def ink(images):
     return np.asarray(images, np.float64).reshape(len(images), -1).sum(axis=1)
 
 
-def _accuracy(quality, images, digits):
-    _, classes = quality.features_and_classes(images)
-    return classes == np.asarray(digits)
+def _classes(quality, images):
+    return quality.features_and_classes(images)[1]
 
 
 def prompt_quality(runner, per_prompt=5, guidance=DEFAULT_GUIDANCE, seed=EVAL_SEED, progress=True, quality=None):
@@ -145,7 +144,8 @@ def prompt_quality(runner, per_prompt=5, guidance=DEFAULT_GUIDANCE, seed=EVAL_SE
                 languages += [language] * per_prompt
     noise = rng.standard_normal((len(prompts), *IMAGE_SHAPE)).astype(np.float32)
     images, seconds = draw(runner, prompts, noise, guidance, progress=progress)
-    metrics = quality.evaluate(images)
+    features, classes = quality.features_and_classes(images)
+    metrics = quality.evaluate_features(features, classes)
     metrics["seconds_per_image"] = round(seconds / len(prompts), 4)
 
     ink_prompts = []
@@ -158,7 +158,7 @@ def prompt_quality(runner, per_prompt=5, guidance=DEFAULT_GUIDANCE, seed=EVAL_SE
     shared = rng.standard_normal((per_prompt, *IMAGE_SHAPE)).astype(np.float32)
     ink_images, _ = draw(runner, ink_prompts, np.tile(shared, (len(ink_prompts) // per_prompt, 1, 1, 1)),
                          guidance, progress=progress)
-    right = _accuracy(quality, np.concatenate([images, ink_images]), digits)
+    right = np.concatenate([classes, _classes(quality, ink_images)]) == np.asarray(digits)
     languages = np.array(languages)
     metrics["prompt_accuracy"] = round(float(np.mean(right)), 4)
     for language in captions.LANGUAGES:
@@ -187,7 +187,7 @@ def unseen_phrasing_quality(runner, per_prompt=2, guidance=DEFAULT_GUIDANCE, see
             prompts = [captions.fill(template, d, language) for d in range(10) for _ in range(per_prompt)]
             noise = rng.standard_normal((len(prompts), *IMAGE_SHAPE)).astype(np.float32)
             images, _ = draw(runner, prompts, noise, guidance)
-            right = _accuracy(quality, images, np.repeat(np.arange(10), per_prompt))
+            right = _classes(quality, images) == np.repeat(np.arange(10), per_prompt)
             scores[template] = round(float(np.mean(right)), 4)
         metrics[f"prompt_accuracy_unseen_phrasings_{language}"] = round(float(np.mean(list(scores.values()))), 4)
         metrics[f"per_phrasing_{language}"] = scores
