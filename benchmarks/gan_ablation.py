@@ -114,8 +114,26 @@ def merged_results(output, results, name, row):
         with open(output) as f:
             on_disk = json.load(f)
         results = {**results, "rows": {**results.get("rows", {}), **on_disk.get("rows", {})}}
-    results["rows"][name] = row
+    if name is not None:
+        results["rows"][name] = row
     return results
+
+
+def save_picture(model, fixed, run_dir, epochs, output, args):
+    """Keep this row's 20 samples (fixed noise) in its run folder, and redraw the study's picture from every
+    row scored so far, one row of digits per line (rows in the table's order, then the long run)."""
+    from zoo.core.plotting import save_image_grid
+
+    np.save(os.path.join(run_dir, f"ablation_samples_{epochs}_epochs.npy"), np.asarray(model.generate(fixed)))
+    pictures, names = [], []
+    for name, _, _ in ROWS:
+        for epochs_done, label in ((args.epochs, name), (args.long_epochs, f"{name} ({args.long_epochs} epochs)")):
+            path = os.path.join(args.runs_dir, args.model, name, f"ablation_samples_{epochs_done}_epochs.npy")
+            if os.path.isfile(path):
+                pictures.append(np.load(path))
+                names.append(label)
+    save_image_grid(np.concatenate(pictures), output.replace(".json", ".png"), columns=20,
+                    title=f"{args.model}, {args.epochs} epochs a row; one line each: {', '.join(names)}")
 
 
 def main(argv=None):
@@ -132,12 +150,13 @@ def main(argv=None):
     parser.add_argument("--rows", default=None,
                         help="comma-separated rows to train and score (default: all, then the long run); "
                              "several processes may share one results file")
+    parser.add_argument("--long-row", default=None,
+                        help="only the long run, of this row (default: the scored row with the lowest FD)")
     parser.add_argument("--step-costs", action="store_true",
                         help="only measure each row's seconds per step (run it with the machine to itself)")
     args = parser.parse_args(argv)
 
     from zoo.core.metrics import MnistQuality
-    from zoo.core.plotting import save_image_grid
 
     recipe = get_recipe(args.model)
     output = args.output or os.path.join(RESULTS, f"gan_ablation_{args.model}_{args.epochs}_epochs.json")
@@ -154,11 +173,10 @@ def main(argv=None):
         print(json.dumps(results["seconds_per_step"], indent=1))
         return
     quality = MnistQuality()
-    pictures = []
     fixed = np.random.default_rng(0).standard_normal((20, recipe.presets["tiny" if args.minimal else "base"]
                                                         ["latent_dim"])).astype("float32")
-    chosen = args.rows.split(",") if args.rows else [name for name, _, _ in ROWS]
-    unknown = sorted(set(chosen) - {name for name, _, _ in ROWS})
+    chosen = args.rows.split(",") if args.rows else [] if args.long_row else [name for name, _, _ in ROWS]
+    unknown = sorted(set(chosen + ([args.long_row] if args.long_row else [])) - {name for name, _, _ in ROWS})
     if unknown:
         parser.error(f"unknown rows {unknown}; the rows are {[name for name, _, _ in ROWS]}")
     for name, adds, options in ROWS:
@@ -167,26 +185,28 @@ def main(argv=None):
         run_dir = os.path.join(args.runs_dir, args.model, name)
         row, model = train_and_score(args.model, run_dir, args.epochs, args.seed, options, quality,
                                      recipe.eval_seed, args.num_samples, args.minimal)
-        pictures.append(np.asarray(model.generate(fixed)))
         results = merged_results(output, results, name, {"adds": adds, "options": options, **row})
         rows = results["rows"]
         write_json(output, results)
+        save_picture(model, fixed, run_dir, args.epochs, output, args)
         print(f"{name}: FD {row['ema']['frechet_distance']} (EMA), {row['raw']['frechet_distance']} (raw), "
               f"{row['training_minutes']} min", flush=True)
 
     if args.rows:
         return  # the long run waits for a study that scored every row
-    best = min(ROWS, key=lambda r: rows[r[0]]["ema"]["frechet_distance"])
+    if args.long_row:
+        best = next(r for r in ROWS if r[0] == args.long_row)
+    else:
+        best = min(ROWS, key=lambda r: rows[r[0]]["ema"]["frechet_distance"])
     name, adds, options = best
     run_dir = os.path.join(args.runs_dir, args.model, name)  # resumed: the long run continues the best row
     row, model = train_and_score(args.model, run_dir, args.long_epochs, args.seed, options, quality,
                                  recipe.eval_seed, args.num_samples, args.minimal)
+    results = merged_results(output, results, None, None)
     results["long"] = {"row": name, "adds": f"{adds}, trained to {args.long_epochs} epochs", "options": options,
                        "run_dir": run_dir, **row}
-    pictures.append(np.asarray(model.generate(fixed)))
     write_json(output, results)
-    save_image_grid(np.concatenate(pictures), output.replace(".json", ".png"), columns=20,
-                    title=f"{args.model} ablation: one row per line ({', '.join(r[0] for r in ROWS)}, long)")
+    save_picture(model, fixed, run_dir, args.long_epochs, output, args)
     print(json.dumps({k: v for k, v in results.items() if k != "rows"}, indent=1))
 
 
