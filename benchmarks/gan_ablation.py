@@ -108,6 +108,23 @@ def train_and_score(name, run_dir, epochs, seed, options, quality, eval_seed, nu
             **score(model, quality, eval_seed, num_samples)}, model
 
 
+def markdown_table(results):
+    """The study as a Markdown table: each row's change, FD of the EMA and the raw generator, minutes."""
+    lines = ["| row | change | epochs (steps) | FD, EMA generator | FD, raw generator | digits covered | minutes |",
+             "|---|---|---|---|---|---|---|"]
+    entries = [(name, results["rows"][name]) for name, _, _ in ROWS if name in results.get("rows", {})]
+    if "long" in results:
+        entries.append((f"{results['long']['row']}, long", results["long"]))
+    best = min(entry["ema"]["frechet_distance"] for _, entry in entries) if entries else None
+    for name, entry in entries:
+        fd = entry["ema"]["frechet_distance"]
+        lines.append(f"| {name} | {entry['adds']} | {entry['epochs']} ({entry['steps']:,}) | "
+                     f"{'**' if fd == best else ''}{fd:.2f}{'**' if fd == best else ''} | "
+                     f"{entry['raw']['frechet_distance']:.2f} | {entry['ema']['classes_covered']} | "
+                     f"{entry['training_minutes']} |")
+    return "\n".join(lines)
+
+
 def merged_results(output, results, name, row):
     """``results`` with ``row`` added, over what other processes wrote to ``output`` meanwhile."""
     if os.path.isfile(output):
@@ -152,6 +169,8 @@ def main(argv=None):
                              "several processes may share one results file")
     parser.add_argument("--long-row", default=None,
                         help="only the long run, of this row (default: the scored row with the lowest FD)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="only print the results file's table (Markdown), for the model card and BENCHMARKS.md")
     parser.add_argument("--step-costs", action="store_true",
                         help="only measure each row's seconds per step (run it with the machine to itself)")
     args = parser.parse_args(argv)
@@ -167,6 +186,9 @@ def main(argv=None):
     results.update({"model": args.model, "machine": machine_description(), "seed": args.seed,
                     "num_samples": args.num_samples, "metric": "classifier FD to MNIST test (lower is better)"})
     rows = results.setdefault("rows", {})
+    if args.markdown:
+        print(markdown_table(results))
+        return
     if args.step_costs:
         results["seconds_per_step"] = {name: step_seconds(args.model, options) for name, _, options in ROWS}
         write_json(output, results)

@@ -10,7 +10,7 @@ sigmoid); latent 128, batch 64, Adam(3e-4) for both, binary cross-entropy with
 train only (the example also uses test), so the Fréchet distance against the test
 digits is fair.
 
-    python benchmarks/keras_io_dcgan.py            # budget = the zoo DCGAN's training time
+    python benchmarks/keras_io_dcgan.py            # budget = the 25-minute zoo DCGAN's 1,528.5 s
     python benchmarks/keras_io_dcgan.py --minutes 5
 
 Writes benchmarks/results/keras_io_dcgan.json and keras_io_dcgan.png.
@@ -33,7 +33,6 @@ from keras import layers  # noqa: E402
 from zoo.core.data import mnist_images  # noqa: E402
 from zoo.core.export import machine_description, noise_batches  # noqa: E402
 from zoo.core.metrics import MnistQuality  # noqa: E402
-from zoo.core.paths import EXPORTED_DIR  # noqa: E402
 from zoo.core.plotting import save_image_grid  # noqa: E402
 from zoo.core.training import set_seed  # noqa: E402
 from zoo.core.registry import get_recipe  # noqa: E402
@@ -99,19 +98,20 @@ class StopAfter(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def zoo_dcgan_seconds():
-    with open(os.path.join(EXPORTED_DIR, "dcgan", "manifest.json")) as f:
-        return json.load(f)["training"]["training_seconds"]
+# The equal-time comparison's budget: the zoo DCGAN trained with `--time-budget-minutes 25` (BCE recipe, 19 epochs,
+# FD 14.68; committed until stop 29, its manifest and samples kept in benchmarks/results/zoo_dcgan_25_minutes.*).
+# The committed DCGAN now trains longer, so the budget no longer follows its manifest.
+ZOO_DCGAN_SECONDS = 1528.5
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=None,
-                        help="training time (default: the committed zoo DCGAN's training time)")
+                        help=f"training time (default: the 25-minute zoo DCGAN's {ZOO_DCGAN_SECONDS} s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-eval-samples", type=int, default=10000)
     args = parser.parse_args()
-    seconds = args.minutes * 60 if args.minutes else zoo_dcgan_seconds()
+    seconds = args.minutes * 60 if args.minutes else ZOO_DCGAN_SECONDS
 
     set_seed(args.seed)
     images, _ = mnist_images("train")

@@ -123,7 +123,8 @@ def test_committed_gpt_samples_from_the_cli(tmp_path):
 
 
 def test_committed_diffusion_is_intact_builtin_only_and_meets_the_targets():
-    """The issue's targets: FD below the committed DCGAN's, guided accuracy >= 95% at 50 DDIM steps."""
+    """The diffusion issue's targets: FD below the DCGAN committed then (14.68 on 10,000 samples), guided
+    accuracy >= 95% at 50 DDIM steps."""
     model_dir = os.path.join(EXPORTED_DIR, "diffusion")
     manifest = read_manifest(model_dir)  # raises on any sha256 mismatch
     check_builtin_only(model_dir)
@@ -131,10 +132,9 @@ def test_committed_diffusion_is_intact_builtin_only_and_meets_the_targets():
     headline = manifest["metrics"]["savedmodel_detailed"]
     assert headline["steps"] == manifest["generate_steps"] == 50 and headline["sampler"] == "ddim"
     assert headline["guided_accuracy"] >= 0.95 and headline["classes_covered"] == 10
-    # FD is biased upwards for fewer samples: fewer than the DCGAN's 10,000 only makes this harder
-    dcgan = read_manifest(os.path.join(EXPORTED_DIR, "dcgan"), verify=False)["metrics"]["tflite_float32"]
-    assert headline["num_samples"] <= dcgan["num_samples"]
-    assert headline["frechet_distance"] < dcgan["frechet_distance"]
+    # FD is biased upwards for fewer samples: fewer than that DCGAN's 10,000 only makes this harder
+    assert headline["num_samples"] <= 10000
+    assert headline["frechet_distance"] < 14.68
     runtimes = ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_int8")
     assert len({manifest["metrics"][k]["num_samples"] for k in runtimes}) == 1  # the same samples, comparable
     float32 = manifest["metrics"]["tflite_float32"]["frechet_distance"]
