@@ -17,6 +17,9 @@ from zoo.core.artifacts import load_exported, read_manifest
 from zoo.core.paths import EXPORTED_DIR
 
 IMAGE_MODELS = ("gan", "dcgan", "cdcgan", "vae")  # every model whose serving_default draws digits in one call
+# Issue 21's target for the GANs: FD at most 6 on 10,000 samples, 10/10 digits, in every runtime and variant
+# (the DCGAN joins when its retraining reaches it).
+MEETS_GAN_TARGET = ("gan", "cdcgan")
 
 
 @pytest.mark.parametrize("name", IMAGE_MODELS)
@@ -28,6 +31,10 @@ def test_committed_artifact_is_intact_and_builtin_only(name):
     for key in ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_int8"):
         assert manifest["metrics"][key]["num_samples"] == 10000
     assert manifest["training"]["command"].startswith(f"python -m zoo train {name}")
+    if name in MEETS_GAN_TARGET:
+        for key in ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_int8"):
+            assert manifest["metrics"][key]["frechet_distance"] <= 6.0
+            assert manifest["metrics"][key]["classes_covered"] == 10
 
 
 @pytest.mark.parametrize("name", IMAGE_MODELS)

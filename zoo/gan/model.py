@@ -14,7 +14,8 @@ from zoo.core.gan_networks import dense
 # Network sizes. "tiny" keeps the tests fast; "base" is the committed model.
 PRESETS = {
     "tiny": {"latent_dim": 8, "hidden_units": [16, 32]},
-    "base": {"latent_dim": 64, "hidden_units": [256, 512, 1024]},
+    # base: hinge loss, the one stabiliser that improved this GAN (benchmarks/gan_ablation.py, zoo/gan/README.md)
+    "base": {"latent_dim": 64, "hidden_units": [256, 512, 1024], "loss": "hinge"},
 }
 
 

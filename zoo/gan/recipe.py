@@ -1,6 +1,6 @@
 """The GAN's recipe: the noise -> images family's, with the MLP networks.
 
-    python -m zoo train gan --epochs 30
+    python -m zoo train gan --epochs 100
     python -m zoo export gan
     python -m zoo sample gan --num 64
 """
@@ -17,3 +17,4 @@ class GANRecipe(ImageGeneratorRecipe):
     paper = "Goodfellow et al. (2014), Generative Adversarial Nets, arXiv:1406.2661"
     model_class = GAN
     presets = PRESETS
+    defaults = {**ImageGeneratorRecipe.defaults, "epochs": 100}
