@@ -204,8 +204,20 @@ def write_markdown(results, path, command, seconds):
                 + f" | {row['latency_ms_batch1']:.2f} ms | {row['latency_ms_batch64']:.2f} ms | {per_second:,.0f} "
                   f"| {row['peak_rss_mb']:.0f} MB |")
         lines.append("")
+    lines += studies_written_by_hand(path, results["models"])
     with open(path, "w") as f:
         f.write("\n".join(lines))
+
+
+def studies_written_by_hand(path, model_names):
+    """The sections of the existing file that this script does not write (a study's own section, e.g. the GAN
+    ablations or the generated-data benchmark): kept, in their order, after the model sections."""
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        sections = f.read().split("\n## ")[1:]
+    kept = [section for section in sections if section.split("\n", 1)[0].strip() not in model_names]
+    return [line for section in kept for line in f"## {section.rstrip()}\n".split("\n")]
 
 
 def study_summary(name):

@@ -19,6 +19,8 @@ pytestmark = pytest.mark.slow  # runs the benchmark script in a fresh process
 @needs_mnist
 def test_benchmark_quick_mode(tmp_path):
     output = tmp_path / "BENCHMARKS.md"
+    # a study's hand-written section survives the rewrite; the model's own old section does not
+    output.write_text("# Benchmarks\n\n## gpt\n\nstale gpt table\n\n## A study\n\nits own table\n")
     result = subprocess.run(
         [sys.executable, os.path.join(REPO_ROOT, "benchmarks", "run.py"), "--quick", "--models", "gpt",
          "--output", str(output), "--results-dir", str(tmp_path)],
@@ -40,4 +42,5 @@ def test_benchmark_quick_mode(tmp_path):
     text = output.read_text()
     assert "| tflite_int8 |" in text and "python benchmarks/run.py --quick --models gpt" in text
     assert "validation_loss" in text and "`decode_step`" in text
+    assert "## A study\n\nits own table" in text and "stale gpt table" not in text
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
