@@ -320,7 +320,8 @@ class DiffusionRecipe(Recipe):
                     "predicted_noise"],
                 _alpha_bars(runner), start, labels, weights, steps=steps, sampler=sampler, seed=seed,
                 on_step=(lambda i, *_: bar.update(i + 1)) if bar else None)
-        save_asked_digits(images, output, digit, f"diffusion: {what}, guidance {guidance}, {steps} {sampler.upper()} steps")
+        save_asked_digits(images, output, digit,
+                          f"diffusion: {what}, guidance {guidance}, {steps} {sampler.upper()} steps")
         return f"Wrote {num} digits ({what}) to {output}"
 
     def evaluate(self, runner, *, seed, num_samples=1000, guidance=2.0, steps=None, sampler="ddim"):
