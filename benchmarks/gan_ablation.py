@@ -125,15 +125,13 @@ def markdown_table(results):
     return "\n".join(lines)
 
 
-def merged_results(output, results, name, row):
-    """``results`` with ``row`` added, over what other processes wrote to ``output`` meanwhile."""
-    if os.path.isfile(output):
-        with open(output) as f:
-            on_disk = json.load(f)
-        results = {**results, "rows": {**results.get("rows", {}), **on_disk.get("rows", {})}}
-    if name is not None:
-        results["rows"][name] = row
-    return results
+def with_rows_on_disk(output, results):
+    """``results`` with the rows other processes (``--rows``) wrote to ``output`` since it was read."""
+    if not os.path.isfile(output):
+        return results
+    with open(output) as f:
+        on_disk = json.load(f)
+    return {**results, "rows": {**results.get("rows", {}), **on_disk.get("rows", {})}}
 
 
 def save_picture(model, fixed, run_dir, epochs, output, args):
@@ -185,7 +183,7 @@ def main(argv=None):
             results = json.load(f)
     results.update({"model": args.model, "machine": machine_description(), "seed": args.seed,
                     "num_samples": args.num_samples, "metric": "classifier FD to MNIST test (lower is better)"})
-    rows = results.setdefault("rows", {})
+    results.setdefault("rows", {})
     if args.markdown:
         print(markdown_table(results))
         return
@@ -207,8 +205,8 @@ def main(argv=None):
         run_dir = os.path.join(args.runs_dir, args.model, name)
         row, model = train_and_score(args.model, run_dir, args.epochs, args.seed, options, quality,
                                      recipe.eval_seed, args.num_samples, args.minimal)
-        results = merged_results(output, results, name, {"adds": adds, "options": options, **row})
-        rows = results["rows"]
+        results = with_rows_on_disk(output, results)
+        results["rows"][name] = {"adds": adds, "options": options, **row}
         write_json(output, results)
         save_picture(model, fixed, run_dir, args.epochs, output, args)
         print(f"{name}: FD {row['ema']['frechet_distance']} (EMA), {row['raw']['frechet_distance']} (raw), "
@@ -219,12 +217,12 @@ def main(argv=None):
     if args.long_row:
         best = next(r for r in ROWS if r[0] == args.long_row)
     else:
-        best = min(ROWS, key=lambda r: rows[r[0]]["ema"]["frechet_distance"])
+        best = min(ROWS, key=lambda r: results["rows"][r[0]]["ema"]["frechet_distance"])
     name, adds, options = best
     run_dir = os.path.join(args.runs_dir, args.model, name)  # resumed: the long run continues the best row
     row, model = train_and_score(args.model, run_dir, args.long_epochs, args.seed, options, quality,
                                  recipe.eval_seed, args.num_samples, args.minimal)
-    results = merged_results(output, results, None, None)
+    results = with_rows_on_disk(output, results)
     results["long"] = {"row": name, "adds": f"{adds}, trained to {args.long_epochs} epochs", "options": options,
                        "run_dir": run_dir, **row}
     write_json(output, results)
