@@ -123,7 +123,8 @@ def training_throughput(name, steps):
     model = recipe.create_model(recipe.defaults["preset"], seed=0)
     data = recipe.training_data(model, batch_size=batch_size, seed=0, limit=batch_size * (steps + 2))
     recipe.compile(model, {"learning_rate": recipe.defaults["learning_rate"], **data.config,
-                           **recipe.training_config(model, data, epochs=1)})
+                           **recipe.training_config(model, data, epochs=1,
+                                                              total_steps=int(data.dataset_fn(0).cardinality()))})
     build_optimizers(model)
     step = tf.function(model.train_step)
     batches = iter(data.dataset_fn(0))

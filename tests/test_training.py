@@ -218,6 +218,19 @@ def test_time_budget_stops_after_the_epoch_that_crosses_it(synthetic_mnist, tmp_
     assert training.CheckpointDirectory(str(tmp_path)).steps() == [STEPS_PER_EPOCH]
 
 
+def test_steps_end_the_run_mid_epoch_and_the_schedule_spans_them(synthetic_mnist, tmp_path):
+    steps = STEPS_PER_EPOCH + 2  # one whole epoch and two steps of the next
+    state = train(tmp_path, "vae", steps=steps)
+    assert (state["epoch"], state["step"]) == (2, steps)
+    _, run, _ = commands.load_run("vae", str(tmp_path))
+    assert run["config"]["steps"] == steps and run["config"]["decay_steps"] == steps
+    assert run["config"]["learning_rate_schedule"].endswith(f"over {steps} steps")
+    assert f"--steps {steps}" in run["command"]
+    assert [line["step"] for line in training.read_history(str(tmp_path))] == [STEPS_PER_EPOCH, steps]
+    with pytest.raises(ZooError, match="steps must be positive"):
+        train(tmp_path / "zero", "vae", steps=0)
+
+
 def test_a_first_run_that_fails_leaves_no_run_folder_behind(synthetic_mnist, tmp_path):
     with pytest.raises(TrainingDivergedError):  # at step 1, before any checkpoint
         train(tmp_path / "run", "vae", epochs=1, callbacks=[PoisonWeightsAt(epoch=0, batch=0)])

@@ -54,6 +54,9 @@ def build_parser():
     _model_argument(train)
     train.add_argument("--preset", default=None, help="network size (the model's presets; default base)")
     train.add_argument("--epochs", type=int, default=None, help="total epochs, counting resumed ones")
+    train.add_argument("--steps", type=int, default=None,
+                       help="train this many optimizer steps instead of whole epochs (the last epoch is cut "
+                            "there); learning-rate schedules span the steps")
     train.add_argument("--batch-size", type=int, default=None, help="the global batch, split over replicas")
     train.add_argument("--learning-rate", type=float, default=None)
     train.add_argument("--seed", type=int, default=0, help="seed for weights, noise and shuffling (default 0)")

@@ -218,10 +218,9 @@ class CharRNNRecipe(Recipe):
              + ("" if limit is None else f"; at most {limit} examples an epoch")),
             validation=validation, config={"train_bytes": int(len(train_bytes)), "limit": limit})
 
-    def training_config(self, model, data_, *, epochs, **options):
-        steps = epochs * int(data_.dataset_fn(0).cardinality())
+    def training_config(self, model, data_, *, epochs, total_steps, **options):
         return {"learning_rate_schedule": f"cosine decay to 10% over {epochs} epochs", "epochs": epochs,
-                "decay_steps": steps * model.windows_per_example}  # one optimizer update per window
+                "decay_steps": total_steps * model.windows_per_example}  # one optimizer update per window
 
     def compile(self, model, config):
         from zoo.core.optimizers import adam_with_cosine_decay

@@ -44,11 +44,12 @@ def default_run_dir(name):
 
 
 # === train ===
-def train(name, *, preset=None, epochs=None, batch_size=None, learning_rate=None, seed=0, run_dir=None,
+def train(name, *, preset=None, epochs=None, steps=None, batch_size=None, learning_rate=None, seed=0, run_dir=None,
           fresh=False, time_budget_minutes=None, limit=None, verbose="auto", command=None, callbacks=(),
           strategy="default", checkpoint_every_steps=None, devices=None, samples=True, **options):
     """Train a registered model with resume, checkpoints, a NaN guard, TensorBoard and samples per epoch.
 
+    ``steps`` (optional) trains that many optimizer steps instead of ``epochs`` whole epochs.
     Unset options take the recipe's defaults; ``options`` are the model's own (see
     ``python -m zoo train <model> --help``). ``batch_size`` is the global batch, split
     over the strategy's replicas; ``samples=False`` skips the samples drawn each epoch
@@ -68,6 +69,7 @@ def train(name, *, preset=None, epochs=None, batch_size=None, learning_rate=None
     with strategy.scope():
         model = recipe.create_training_model(preset, seed, **options)
     data = recipe.training_data(model, batch_size=batch_size, seed=seed, limit=limit, **options)
+    epochs, total_steps = training.plan_steps(int(data.dataset_fn(0).cardinality()), epochs, steps)
     config = {
         "model": recipe.name,
         "preset": preset,
@@ -76,19 +78,25 @@ def train(name, *, preset=None, epochs=None, batch_size=None, learning_rate=None
         "learning_rate": learning_rate,
         "seed": seed,
         **data.config,
-        **recipe.training_config(model, data, epochs=epochs, **options),
+        **({} if steps is None else {"steps": steps}),
+        **recipe.training_config(model, data, epochs=epochs, total_steps=total_steps, **options),
     }
+    if steps is not None and "learning_rate_schedule" in config:
+        # recipes describe their schedule's span in epochs; a --steps run's is its steps
+        config["learning_rate_schedule"] = config["learning_rate_schedule"].replace(
+            f"over {epochs} epochs", f"over {steps} steps")
     with strategy.scope():
         recipe.compile(model, config)
     run_dir = run_dir or default_run_dir(recipe.name)
     return training.run(
         model, data.dataset_fn, config=config, run_dir=run_dir, epochs=epochs,
-        command=command or f"python -m zoo train {recipe.name} --preset {preset} --epochs {epochs} --seed {seed}",
+        command=command or (f"python -m zoo train {recipe.name} --preset {preset} "
+                            f"{f'--epochs {epochs}' if steps is None else f'--steps {steps}'} --seed {seed}"),
         data=data.description, strategy=strategy, sample_fn=recipe.epoch_samples(model, seed) if samples else None,
         time_budget_minutes=time_budget_minutes, fresh=fresh, verbose=verbose,
         callbacks=[*callbacks, *(recipe.sample_callbacks(run_dir, seed) if samples else [])],
         validation_data=data.validation,
-        checkpoint_every_steps=checkpoint_every_steps)
+        checkpoint_every_steps=checkpoint_every_steps, max_steps=steps)
 
 
 def load_run(name, run_dir=None):

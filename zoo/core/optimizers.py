@@ -1,11 +1,11 @@
 """Optimizer recipes more than one model trains with."""
 
 
-def cosine_decay_config(data, epochs):
+def cosine_decay_config(epochs, total_steps):
     """The run-config entries of a cosine learning-rate decay over the whole run: part of the
     config, so a resume with another ``--epochs`` (another schedule) is refused, not silently mixed."""
     return {"learning_rate_schedule": f"cosine decay to 10% over {epochs} epochs", "epochs": epochs,
-            "decay_steps": epochs * int(data.dataset_fn(0).cardinality())}
+            "decay_steps": total_steps}
 
 
 def adam_with_cosine_decay(model, config):

@@ -113,8 +113,9 @@ class Recipe:
         """A :class:`TrainingData`."""
         raise NotImplementedError(f"{type(self).__name__} must say what {self.name} trains on")
 
-    def training_config(self, model, data, *, epochs, **options):
-        """Extra config entries that decide the run (a learning-rate schedule's length, a fine-tuning source)."""
+    def training_config(self, model, data, *, epochs, total_steps, **options):
+        """Extra config entries that decide the run (a learning-rate schedule's length, a fine-tuning source).
+        ``total_steps`` is the run's length in optimizer steps (``epochs`` whole epochs, or ``--steps``)."""
         return {}
 
     def compile(self, model, config):

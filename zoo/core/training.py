@@ -285,12 +285,14 @@ class Trainer:
             current step, with a checkpoint.
         validation_data: a dataset ``model.test_step`` takes, measured at each epoch
             end (logged as ``val_*``); optional.
+        max_steps: end the run's last epoch at this many steps (``--steps``); optional.
     """
 
     def __init__(self, model, dataset_fn, *, run_dir, epochs, config, strategy=None, sample_fn=None,
                  time_budget_seconds=None, fresh=False, verbose="auto", callbacks=(), validation_data=None,
-                 checkpoint_every_steps=None, checkpoint_every_seconds=600, log_every_steps=50, run_record=None):
-        self.run_record = run_record
+                 checkpoint_every_steps=None, checkpoint_every_seconds=600, log_every_steps=50, run_record=None,
+                 max_steps=None):
+        self.run_record, self.max_steps = run_record, max_steps
         self.model, self.dataset_fn, self.run_dir, self.epochs, self.config = model, dataset_fn, run_dir, epochs, config
         self.strategy = strategy or tf.distribute.get_strategy()
         self.sample_fn, self.time_budget_seconds, self.fresh, self.verbose = sample_fn, time_budget_seconds, fresh, verbose
@@ -387,6 +389,8 @@ class Trainer:
             self.progress.update(state["step_in_epoch"], logs)
             self._callbacks("on_train_batch_end", state["step_in_epoch"] - 1, logs)
             self._log_step(logs)
+            if self.max_steps and state["step"] >= self.max_steps:
+                break  # the run's last, cut epoch: end_epoch validates and checkpoints it
             mid_epoch = state["step_in_epoch"] < self.steps_per_epoch
             if self.stop.received and mid_epoch:
                 self._stop_for_signal()
@@ -476,6 +480,15 @@ def read_history(run_dir):
                 continue  # a line cut short by a kill
             epochs[entry["epoch"]] = entry
     return [epochs[e] for e in sorted(epochs)]
+
+
+def plan_steps(steps_per_epoch, epochs, steps=None):
+    """``(epochs, total_steps)`` of a run: ``epochs`` whole epochs, or, given ``steps``, as many
+    epochs as hold them (the last one cut at ``steps``)."""
+    if steps is None:
+        return epochs, epochs * steps_per_epoch
+    check_positive(steps=steps)
+    return -(-steps // steps_per_epoch), steps
 
 
 def start(*, strategy="default", seed=0, epochs=1, batch_size=1, learning_rate=1.0, limit=None, devices=None):

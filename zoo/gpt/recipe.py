@@ -249,8 +249,7 @@ class GPTRecipe(Recipe):
                     **({"text": os.path.abspath(text)} if text else {}),  # export validates on its last 10%
                     "limit": limit})
 
-    def training_config(self, model, data, *, epochs, fine_tune_from=None, **options):
-        total_steps = epochs * int(data.dataset_fn(0).cardinality())
+    def training_config(self, model, data, *, epochs, total_steps, fine_tune_from=None, **options):
         return {
             **({"preset": "fine-tuned"} if fine_tune_from is not None else {}),
             "learning_rate_schedule": f"linear warm-up, then cosine decay to 10% over {epochs} epochs",
