@@ -1,46 +1,66 @@
-"""The GPT against nanoGPT's CPU recipe on this machine, and generation speed with and without the cache.
+"""The GPT against nanoGPT's own train.py, measured fairly; and generation speed with and without the cache.
 
-    python benchmarks/gpt.py --torch-python /path/to/python-with-torch       # about 10 minutes on 2 cores
-    python benchmarks/gpt.py --nanogpt-dir ~/nanoGPT                         # the real nanoGPT instead
-    python benchmarks/gpt.py --skip-training                                 # generation speed only
+    python benchmarks/gpt.py --nanogpt-dir ~/nanoGPT --torch-python ~/torch/bin/python   # about 25 minutes, 2 cores
+    python benchmarks/gpt.py --offline-fallback --torch-python ...   # no nanoGPT checkout: the re-implementation
+    python benchmarks/gpt.py --skip-training                         # generation speed only
 
-1. nanoGPT's CPU recipe (4 layers, 4 heads, 128 wide, context 64, batch 12, 2000 iterations;
-   ``benchmarks/nanogpt_recipe.py``, or nanoGPT's own ``train.py`` with ``--nanogpt-dir``):
-   its wall-clock time T, from process start to its last validation estimate.
-2. The zoo's ``python -m zoo train gpt --preset nanogpt_cpu`` (the same network size) with the
-   settings below, stopped when its process has run for T seconds.
-3. Both scored on the same validation protocol: the last 10% of tiny Shakespeare as
-   non-overlapping 64-byte windows, every position predicted, nats per byte (the text is
-   ASCII, so nanoGPT's characters are bytes).
-4. Generation speed of the exported model (``exported/gpt``): bytes per second through
-   ``prefill`` + ``decode_step`` (the cache), through ``logits`` on the whole prefix at every
-   step (no cache), and through the in-graph ``generate``, for TFLite float32 and the SavedModel.
+The training comparison (``benchmarks/gpt_protocol.py`` holds the rules both sides follow):
 
-Writes ``benchmarks/results/gpt.json``; ``zoo/gpt/README.md`` quotes it.
+1. **Sides.** nanoGPT: its own ``train.py`` (commit 3adf61e1, checked by the file's sha256),
+   unmodified, run by ``benchmarks/nanogpt_side.py`` in a Python with torch, with the flags of
+   its README's CPU run (4 layers, 4 heads, 128 wide, context 64, batch 12, lr 1e-3 warming up
+   over 100 iterations, cosine decay to 1e-4, no dropout). The zoo: ``python -m zoo train gpt
+   --preset nanogpt_cpu`` (the same network) twice: with nanoGPT's recipe (batch 12, lr 1e-3,
+   100 warm-up steps; this compares the frameworks) and with the zoo's own (batch 24, lr 3e-3;
+   this compares recipes). Without a checkout, ``--offline-fallback`` runs
+   ``benchmarks/nanogpt_recipe.py``, a re-implementation, labelled as such in every output.
+2. **One time-budget rule for every side** (``plan_iterations``): each side's step time is
+   measured by a 50-step run of that side; its iteration count fills the budget
+   (``--budget-seconds``, default 100) in multiples of the 8 evaluation points, and its
+   learning-rate schedule spans exactly those iterations. Every run then trains all of them:
+   no schedule is cut short, and the plan leaves at most 10% of the budget unused.
+3. **One clock**: training seconds from the first step, evaluation and checkpoints excluded.
+4. **One scorer** at each of the 8 points, on the whole validation split, from each side's logits.
+5. **Seeds**: every side at seeds 0, 1, 2 (``--seeds``); the figure shows every run's curve.
+6. **Throughput**: tokens per second from the median step time on the same clock.
+
+Writes ``benchmarks/results/gpt.json`` and ``gpt_training.png``; ``zoo/gpt/README.md`` quotes them.
 """
 
 import argparse
+import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 
-START = time.time()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
 
+sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))
+import gpt_protocol  # noqa: E402
+
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "gpt.json")
-OURS = {"preset": "nanogpt_cpu",  # nanoGPT's network size; the zoo's recipe: larger batches, a higher peak rate
-        "batch_size": int(os.environ.get("ZOO_BENCH_BATCH_SIZE", 24)),
-        "learning_rate": float(os.environ.get("ZOO_BENCH_LEARNING_RATE", 3e-3))}
+FIGURE = os.path.join(REPO_ROOT, "benchmarks", "results", "gpt_training.png")
+NANOGPT_COMMIT = "3adf61e1"
+NANOGPT_TRAIN_PY_SHA256 = "413bd97b40bb400a2a0d01230e2946f056c263ebac1b7281c2367d964a123085"
+NANOGPT_HOW_TO_GET = (f"git clone https://github.com/karpathy/nanoGPT && git -C nanoGPT checkout {NANOGPT_COMMIT}, "
+                      "then pass --nanogpt-dir nanoGPT (or --offline-fallback for the re-implementation)")
+# the README's CPU run; --max_iters/--lr_decay_iters/--eval_interval come from the budget rule
 NANOGPT_FLAGS = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20",
                  "--log_interval=1", "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4",
-                 "--n_embd=128", "--max_iters=2000", "--lr_decay_iters=2000", "--dropout=0.0"]
+                 "--n_embd=128", "--dropout=0.0", "--always_save_checkpoint=True"]
+ZOO_RECIPES = {  # the network is nanoGPT's (preset nanogpt_cpu) in both
+    "zoo, nanoGPT's recipe": {"batch_size": 12, "learning_rate": 1e-3, "warmup_steps": 100},
+    "zoo, zoo's recipe": {"batch_size": 24, "learning_rate": 3e-3, "warmup_steps": None},
+}
+CONTEXT = 64
+EVALUATIONS = 8
+CALIBRATION_STEPS = 50
 
 
 def shakespeare_path():
@@ -53,95 +73,176 @@ def shakespeare_path():
     return path
 
 
-def run_recipe(torch_python, work):
-    output = os.path.join(work, "nanogpt.json")
-    subprocess.run([torch_python, os.path.join(REPO_ROOT, "benchmarks", "nanogpt_recipe.py"), "--data",
-                    shakespeare_path(), "--output", output], check=True)
+def check_nanogpt(nanogpt_dir, python):
+    """The checkout's train.py is commit 3adf61e1's, and its character data is prepared from the local text."""
+    train_py = os.path.join(nanogpt_dir or "", "train.py")
+    if not os.path.isfile(train_py):
+        sys.exit(f"no nanoGPT checkout at {nanogpt_dir!r}: {NANOGPT_HOW_TO_GET}")
+    with open(train_py, "rb") as f:
+        if hashlib.sha256(f.read()).hexdigest() != NANOGPT_TRAIN_PY_SHA256:
+            sys.exit(f"{train_py} is not nanoGPT commit {NANOGPT_COMMIT}'s train.py (sha256 differs): "
+                     f"git -C {nanogpt_dir} checkout {NANOGPT_COMMIT}")
+    data = os.path.join(nanogpt_dir, "data", "shakespeare_char")
+    if not os.path.isfile(os.path.join(data, "val.bin")):
+        import shutil
+
+        shutil.copy(shakespeare_path(), os.path.join(data, "input.txt"))  # prepare.py would download it
+        subprocess.run([python, "prepare.py"], cwd=data, check=True)
+
+
+def nanogpt_command(args, iterations, seed, output, work):
+    """The command line of one nanoGPT-side run (``iterations`` from the budget rule; None: calibration)."""
+    if args.offline_fallback:
+        return [args.torch_python, os.path.join(REPO_ROOT, "benchmarks", "nanogpt_recipe.py"), "--data",
+                shakespeare_path(), "--output", output, "--seed", str(seed),
+                "--max-iters", str(iterations or CALIBRATION_STEPS),
+                "--eval-interval", str(iterations // EVALUATIONS if iterations else 10 ** 9)]
+    schedule = ([f"--max_iters={iterations}", f"--lr_decay_iters={iterations}",
+                 f"--eval_interval={iterations // EVALUATIONS}"] if iterations else
+                [f"--max_iters={CALIBRATION_STEPS}", f"--lr_decay_iters={CALIBRATION_STEPS}", "--eval_interval=100000"])
+    return [args.torch_python, os.path.join(REPO_ROOT, "benchmarks", "nanogpt_side.py"), "--nanogpt-dir",
+            args.nanogpt_dir, "--output", output, "--seed", str(seed), "--",
+            *NANOGPT_FLAGS, *schedule, f"--out_dir={os.path.abspath(os.path.join(work, 'nanogpt-out'))}"]
+
+
+def zoo_command(args, recipe, iterations, seed, output):
+    return [sys.executable, "-m", "benchmarks.gpt", "--work-dir", args.work_dir, "--zoo-side",
+            json.dumps({"recipe": recipe, "iterations": iterations, "seed": seed, "output": output})]
+
+
+def run_side(command, log):
+    """One run in its own process (a fresh start, as a user's); its JSON result."""
+    output = command[command.index("--output") + 1] if "--output" in command else json.loads(command[-1])["output"]
+    with open(log, "w") as f:
+        subprocess.run(command, check=True, cwd=REPO_ROOT, stdout=f, stderr=subprocess.STDOUT,
+                       env={**os.environ, "PYTHONPATH": REPO_ROOT})
     with open(output) as f:
         return json.load(f)
 
 
-def run_nanogpt(nanogpt_dir, python):
-    """nanoGPT's own train.py (its data prepared from the local copy of tiny Shakespeare)."""
-    data = os.path.join(nanogpt_dir, "data", "shakespeare_char")
-    if not os.path.isfile(os.path.join(data, "input.txt")):
-        import shutil
+class ZooSide:
+    """The protocol's hooks on the zoo's loop: the shared clock and scorer at evenly spaced steps."""
 
-        shutil.copy(shakespeare_path(), os.path.join(data, "input.txt"))
-    subprocess.run([python, "prepare.py"], cwd=data, check=True)
-    start = time.time()
-    result = subprocess.run([python, "train.py", *NANOGPT_FLAGS], cwd=nanogpt_dir, capture_output=True, text=True,
-                            check=True)
-    wall = time.time() - start
-    losses = re.findall(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", result.stdout)
-    return {"recipe": "nanoGPT train.py " + " ".join(NANOGPT_FLAGS), "wall_seconds": round(wall, 1),
-            "iterations": 2000, "tokens_per_iteration": 768, "training_tokens_per_second": round(2000 * 768 / wall, 1),
-            "final_val_estimate": float(losses[-1][2]), "val_loss_shared_protocol": None}
-
-
-class StopAfter:
-    """Ends the run (with a checkpoint) once this process has run ``seconds``."""
-
-    def __init__(self, seconds):
-        self.deadline = START + seconds
-        self.model = None
+    def __init__(self, clock, steps_per_epoch, total_steps, evaluations, score):
+        self.clock, self.steps_per_epoch, self.total_steps = clock, steps_per_epoch, total_steps
+        self.every = total_steps // evaluations if evaluations else None
+        self.score, self.step, self.checkpoints, self.model = score, 0, [], None
 
     def set_model(self, model):
         self.model = model
 
+    def on_epoch_begin(self, epoch):
+        self.clock.start() if self.clock.started is None else self.clock.resume()
+
     def on_train_batch_end(self, batch, logs):
-        if time.time() >= self.deadline:
-            self.model.stop_training = True
+        self.clock.step()
+        self.step += 1
+        if self.every and self.step % self.every == 0:
+            with self.clock.excluded():
+                self.checkpoints.append({"iteration": self.step, "seconds": round(self.clock.seconds(), 2),
+                                         **self.score()})
+                print(f"[benchmark] step {self.step}: {self.clock.seconds():.1f} s of training, "
+                      f"validation loss {self.checkpoints[-1]['loss']:.4f} (shared protocol)", flush=True)
+        if batch + 1 == self.steps_per_epoch or self.step == self.total_steps:
+            self.clock.pause()  # the loop's epoch end: its validation and checkpoint
 
 
-def measure_step_seconds(steps=8):
+def zoo_side(recipe, iterations, seed, output, work_dir):
+    """One zoo run (``--zoo-side``, its own process): ``iterations`` steps, or a calibration run."""
     import tensorflow as tf
 
-    from zoo.gpt.model import GPT, PRESETS
-    from zoo.gpt.recipe import adamw_with_warmup
-
-    model = GPT(**PRESETS[OURS["preset"]], seed=0)
-    adamw_with_warmup(model, {"learning_rate": 1e-3, "warmup_steps": 10, "decay_steps": 100})
-    tokens = tf.zeros([OURS["batch_size"], model.context_length], tf.int32)
-    step = tf.function(model.train_step)
-    for _ in range(3):
-        step((tokens, tokens))
-    start = time.perf_counter()
-    for _ in range(steps):
-        loss = step((tokens, tokens))["loss"]
-    float(loss)
-    return (time.perf_counter() - start) / steps
-
-
-def train_ours(budget, run_dir, output):
-    """Runs in its own process (``--train-ours``), so its clock starts as nanoGPT's does."""
     from zoo.core import commands
-    from zoo.core.artifacts import ModelRunner
     from zoo.core.data import tiny_shakespeare, window_starts
-    from zoo.core.registry import get_recipe
-    from zoo.gpt.model import PRESETS
-    from zoo.gpt.recipe import validation_loss
 
-    steps_per_epoch = len(window_starts(len(tiny_shakespeare("train")), PRESETS[OURS["preset"]]["context_length"])) \
-        // OURS["batch_size"]
-    # the learning-rate schedule should end about when the budget does: epochs from a step
-    # time measured here (inside the budget: this process's clock is already running)
-    step_seconds = measure_step_seconds()
-    epochs = max(1, round((budget - (time.time() - START)) / (1.15 * step_seconds) / steps_per_epoch))
-    state = commands.train("gpt", **OURS, epochs=epochs, run_dir=run_dir, fresh=True, callbacks=[StopAfter(budget)],
-                           samples=False, verbose=2)
-    wall = time.time() - START
-    model, _, _ = commands.load_run("gpt", run_dir)
-    validation = validation_loss(ModelRunner(get_recipe("gpt"), model), tiny_shakespeare("validation"), 64)
-    result = {"recipe": f"python -m zoo train gpt --preset {OURS['preset']} --batch-size {OURS['batch_size']} "
-                        f"--learning-rate {OURS['learning_rate']} --epochs {epochs}, stopped at {budget:.0f} s",
-              "wall_seconds": round(wall, 1), "iterations": state["step"],
-              "tokens_per_iteration": OURS["batch_size"] * 64,
-              "training_tokens_per_second": round(state["step"] * OURS["batch_size"] * 64 / wall, 1),
-              "training_seconds_in_loop": round(state["training_seconds"], 1),
-              "val_loss_shared_protocol": validation["validation_loss"]}
+    options = ZOO_RECIPES[recipe]
+    steps = iterations or CALIBRATION_STEPS
+    steps_per_epoch = len(window_starts(len(tiny_shakespeare("train")), CONTEXT)) // options["batch_size"]
+    tokens = tiny_shakespeare("validation").astype(np.int64)
+    clock = gpt_protocol.TrainingClock()
+    model_box = {}
+
+    def score():
+        forward = model_box.setdefault("forward", tf.function(lambda t: side.model(t), reduce_retracing=True))
+        return gpt_protocol.score(lambda x: forward(tf.constant(x, tf.int32)).numpy(), tokens, CONTEXT)
+
+    side = ZooSide(clock, steps_per_epoch, steps, EVALUATIONS if iterations else 0, score)
+    warmup = options["warmup_steps"] if iterations else 10
+    commands.train("gpt", preset="nanogpt_cpu", steps=steps, batch_size=options["batch_size"],
+                   learning_rate=options["learning_rate"], warmup_steps=warmup, seed=seed,
+                   run_dir=os.path.join(work_dir, "zoo"), fresh=True, callbacks=[side], samples=False, verbose=0)
+    result = {"side": f"python -m zoo train gpt --preset nanogpt_cpu --steps {steps} --batch-size "
+                      f"{options['batch_size']} --learning-rate {options['learning_rate']}"
+                      + (f" --warmup-steps {warmup}" if warmup else "") + f" --seed {seed}",
+              "seed": seed, "checkpoints": side.checkpoints, "steps": len(clock.step_ends),
+              "median_step_seconds": round(clock.median_step_seconds(), 5),
+              "training_seconds": round(clock.step_ends[-1], 2), "tensorflow": tf.__version__}
     with open(output, "w") as f:
         json.dump(result, f, indent=2)
+
+
+def training_comparison(args):
+    """Every side: calibrate, plan, then one run per seed (seeds interleaved across sides)."""
+    if not args.offline_fallback:
+        check_nanogpt(args.nanogpt_dir, args.torch_python)
+    nanogpt_label = ("nanoGPT re-implementation (offline fallback, benchmarks/nanogpt_recipe.py)"
+                     if args.offline_fallback else f"nanoGPT train.py @ {NANOGPT_COMMIT}")
+    work = args.work_dir
+    sides = {nanogpt_label: lambda it, seed, out: nanogpt_command(args, it, seed, out, work)}
+    for recipe in ZOO_RECIPES:
+        sides[recipe] = lambda it, seed, out, recipe=recipe: zoo_command(args, recipe, it, seed, out)
+    plans = {}
+    for index, (name, command) in enumerate(sides.items()):
+        out = os.path.join(work, f"calibration-{index}.json")
+        step = run_side(command(None, 0, out), out.replace(".json", ".log"))["median_step_seconds"]
+        plans[name] = {"calibrated_step_seconds": step,
+                       "iterations": gpt_protocol.plan_iterations(args.budget_seconds, step, EVALUATIONS)}
+        print(f"{name}: {step * 1000:.1f} ms a step -> {plans[name]['iterations']} iterations", flush=True)
+    runs = {name: [] for name in sides}
+    for seed in args.seeds:
+        for index, (name, command) in enumerate(sides.items()):
+            out = os.path.join(work, f"run-{index}-seed-{seed}.json")
+            runs[name].append(run_side(command(plans[name]["iterations"], seed, out), out.replace(".json", ".log")))
+            last = runs[name][-1]["checkpoints"][-1]
+            print(f"{name}, seed {seed}: {last['loss']:.4f} at {last['seconds']:.1f} s", flush=True)
+    summary = {}
+    for name, side_runs in runs.items():
+        finals = np.array([run["checkpoints"][-1]["loss"] for run in side_runs])
+        tokens_per_step = (12 if name == nanogpt_label else ZOO_RECIPES[name]["batch_size"]) * CONTEXT
+        steps = np.array([run["median_step_seconds"] for run in side_runs])
+        summary[name] = {**plans[name], "tokens_per_step": tokens_per_step,
+                         "final_loss_mean": round(float(finals.mean()), 4),
+                         "final_loss_std": round(float(finals.std(ddof=1)) if len(finals) > 1 else 0.0, 4),
+                         "final_seconds_mean": round(float(np.mean([r["checkpoints"][-1]["seconds"]
+                                                                     for r in side_runs])), 1),
+                         "budget_used_fraction_mean": round(float(np.mean(
+                             [r["checkpoints"][-1]["seconds"] for r in side_runs]) / args.budget_seconds), 3),
+                         "tokens_per_second": round(float(tokens_per_step / np.median(steps)), 0)}
+    return {"budget_seconds": args.budget_seconds, "seeds": list(args.seeds), "nanogpt": nanogpt_label,
+            "summary": summary, "runs": runs}
+
+
+def plot_curves(training, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for color, (name, side_runs) in zip(("tab:red", "tab:blue", "tab:green"), training["runs"].items()):
+        for i, run in enumerate(side_runs):
+            points = run["checkpoints"]
+            axis.plot([p["seconds"] for p in points], [p["loss"] for p in points], "o-", color=color, alpha=0.7,
+                      markersize=3, label=f"{name} (seeds {', '.join(map(str, training['seeds']))})" if i == 0 else None)
+    axis.axvline(training["budget_seconds"], color="gray", linestyle=":", linewidth=1)
+    axis.set_xlabel("training seconds (evaluation and checkpoints excluded)")
+    axis.set_ylabel("validation loss, nats per character")
+    axis.set_ylim(top=min(3.0, axis.get_ylim()[1]))
+    axis.set_title(f"nanoGPT's network on tiny Shakespeare, {training['budget_seconds']:.0f} s budget")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def generation_speed(exported_dir, new_bytes=None, repeats=3):
@@ -191,16 +292,21 @@ def generation_speed(exported_dir, new_bytes=None, repeats=3):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--torch-python", default=sys.executable, help="a Python with torch, for the recipe")
-    parser.add_argument("--nanogpt-dir", default=None, help="a nanoGPT checkout: run its own train.py")
-    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--torch-python", default=sys.executable, help="a Python with torch, for nanoGPT's side")
+    parser.add_argument("--nanogpt-dir", default=os.environ.get("NANOGPT_DIR", os.path.join(REPO_ROOT, "..", "nanoGPT")),
+                        help=f"a nanoGPT checkout at commit {NANOGPT_COMMIT} (default $NANOGPT_DIR or ../nanoGPT)")
+    parser.add_argument("--offline-fallback", action="store_true",
+                        help="no nanoGPT checkout: run benchmarks/nanogpt_recipe.py, a re-implementation, instead")
+    parser.add_argument("--budget-seconds", type=float, default=100.0, help="training time every side plans for")
+    parser.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")], default=[0, 1, 2])
+    parser.add_argument("--skip-training", action="store_true", help="generation speed only")
     parser.add_argument("--exported-dir", default=EXPORTED_DIR)
     parser.add_argument("--work-dir", default=os.path.join("runs", "benchmark-gpt"))
     parser.add_argument("--output", default=RESULTS, help=f"results JSON (default {os.path.relpath(RESULTS)})")
-    parser.add_argument("--train-ours", nargs=2, metavar=("BUDGET", "OUTPUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--zoo-side", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.train_ours:
-        train_ours(float(args.train_ours[0]), os.path.join(args.work_dir, "zoo"), args.train_ours[1])
+    if args.zoo_side:
+        zoo_side(**json.loads(args.zoo_side), work_dir=args.work_dir)
         return
     os.makedirs(args.work_dir, exist_ok=True)
     results = {}
@@ -208,18 +314,11 @@ def main():
         with open(args.output) as f:
             results = json.load(f)
     if not args.skip_training:
-        nano = run_nanogpt(args.nanogpt_dir, args.torch_python) if args.nanogpt_dir else \
-            run_recipe(args.torch_python, args.work_dir)
-        output = os.path.join(args.work_dir, "zoo.json")
-        subprocess.run([sys.executable, "-m", "benchmarks.gpt", "--work-dir", args.work_dir, "--train-ours",
-                        str(nano["wall_seconds"]), output], check=True, cwd=REPO_ROOT,
-                       env={**os.environ, "PYTHONPATH": REPO_ROOT})
-        with open(output) as f:
-            ours = json.load(f)
-        results["training"] = {"nanogpt": nano, "zoo": ours,
-                               "zoo_lower_val_loss_in_the_same_time":
-                                   ours["val_loss_shared_protocol"] < (nano["val_loss_shared_protocol"]
-                                                                      or nano["final_val_estimate"])}
+        started = time.time()
+        results["training"] = training_comparison(args)
+        results["training"]["minutes"] = round((time.time() - started) / 60, 1)
+        plot_curves(results["training"], os.path.join(os.path.dirname(os.path.abspath(args.output)),
+                                                      os.path.basename(FIGURE)))
     results["generation"] = generation_speed(args.exported_dir)
     import platform
 
@@ -227,7 +326,7 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
-    print(json.dumps({k: v for k, v in results.items()}, indent=2)[:4000])
+    print(json.dumps(results.get("training", {}).get("summary", {}), indent=2))
 
 
 if __name__ == "__main__":

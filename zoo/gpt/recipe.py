@@ -207,7 +207,10 @@ class GPTRecipe(Recipe):
                                 "directory (e.g. runs/gpt), instead of random weights"),
                     Option("--text", default=None,
                            help="train on this UTF-8 text file (first 90%% train, last 10%% validation) "
-                                "instead of tiny Shakespeare")]
+                                "instead of tiny Shakespeare"),
+                    Option("--warmup-steps", type=int, default=None,
+                           help=f"learning-rate warm-up steps (default {WARMUP_FRACTION * 100:.0f}%% of the run's "
+                                "steps, at least 10; nanoGPT's recipe: 100)")]
         if command == "sample":
             return sampling_options("the text to continue (default 'ROMEO:')", max_new_tokens=200)
         if command in ("evaluate", "export"):
@@ -216,7 +219,7 @@ class GPTRecipe(Recipe):
         return []
 
     # === Training ===
-    def create_training_model(self, preset, seed, fine_tune_from=None, text=None):
+    def create_training_model(self, preset, seed, fine_tune_from=None, text=None, warmup_steps=None):
         source, _ = _fine_tune_source(fine_tune_from)
         if source is None:
             return self.create_model(preset, seed)
@@ -249,11 +252,15 @@ class GPTRecipe(Recipe):
                     **({"text": os.path.abspath(text)} if text else {}),  # export validates on its last 10%
                     "limit": limit})
 
-    def training_config(self, model, data, *, epochs, total_steps, fine_tune_from=None, **options):
+    def training_config(self, model, data, *, epochs, total_steps, fine_tune_from=None, warmup_steps=None,
+                        **options):
+        if warmup_steps is not None and not 0 < warmup_steps < total_steps:
+            raise BadInputError(f"--warmup-steps must be between 1 and the run's {total_steps - 1} steps, "
+                                f"got {warmup_steps}")
         return {
             **({"preset": "fine-tuned"} if fine_tune_from is not None else {}),
             "learning_rate_schedule": f"linear warm-up, then cosine decay to 10% over {epochs} epochs",
-            "warmup_steps": max(10, int(WARMUP_FRACTION * total_steps)),
+            "warmup_steps": warmup_steps or max(10, int(WARMUP_FRACTION * total_steps)),
             "epochs": epochs,
             "decay_steps": total_steps,
             # the model has not trained yet: its weights are the source's
