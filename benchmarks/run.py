@@ -111,31 +111,13 @@ def disk_size(model_dir, manifest, runtime, variant):
 
 
 def training_throughput(name, steps):
-    """Examples per second of the default preset's ``train_step`` on the model's own training data,
-    at its default batch size (input pipeline included, tracing and warm-up excluded)."""
-    import tensorflow as tf
+    """Examples per second of the default preset's training step as the loop runs it, on the model's own
+    training data at its default batch size (``benchmarks/training_speed.py``'s ``loop``)."""
+    sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))
+    from training_speed import examples_per_second
 
-    from zoo.core.training import build_optimizers, set_seed
-
-    recipe = get_recipe(name)
-    set_seed(0)
-    batch_size = recipe.defaults["batch_size"]
-    model = recipe.create_model(recipe.defaults["preset"], seed=0)
-    data = recipe.training_data(model, batch_size=batch_size, seed=0, limit=batch_size * (steps + 2))
-    recipe.compile(model, {"learning_rate": recipe.defaults["learning_rate"], **data.config,
-                           **recipe.training_config(model, data, epochs=1,
-                                                              total_steps=int(data.dataset_fn(0).cardinality()))})
-    build_optimizers(model)
-    step = tf.function(model.train_step)
-    batches = iter(data.dataset_fn(0))
-    for _ in range(2):  # trace and warm up
-        step(next(batches))
-    start = time.perf_counter()
-    for _ in range(steps):
-        logs = step(next(batches))
-    float(next(iter(logs.values())))  # wait for the last step
-    return {"examples_per_second": round(steps * batch_size / (time.perf_counter() - start), 1),
-            "batch_size": batch_size, "preset": recipe.defaults["preset"]}
+    rate, batch_size = examples_per_second(name, "loop", steps, repeats=1)
+    return {"examples_per_second": rate, "batch_size": batch_size, "preset": get_recipe(name).defaults["preset"]}
 
 
 def quality(name, model_dir, runtime, variant, options):

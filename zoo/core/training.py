@@ -235,13 +235,17 @@ class StopSignals:
         return False
 
 
-def distributed_step(model, strategy, method):
+def distributed_step(model, strategy, method, jit_compile=False):
     """A ``tf.function`` running ``model.<method>`` on every replica; returns the metrics, aggregated.
 
     The metrics' variables sum over replicas when read outside ``strategy.run``,
-    so ``result()`` there is the mean over the global batch.
+    so ``result()`` there is the mean over the global batch. ``jit_compile`` compiles
+    each replica's step with XLA (the per-replica function: XLA cannot compile
+    ``strategy.run`` itself under every strategy).
     """
     step_fn = getattr(model, method)
+    if jit_compile:
+        step_fn = tf.function(step_fn, jit_compile=True)
 
     @tf.function
     def run(batch):
@@ -286,13 +290,14 @@ class Trainer:
         validation_data: a dataset ``model.test_step`` takes, measured at each epoch
             end (logged as ``val_*``); optional.
         max_steps: end the run's last epoch at this many steps (``--steps``); optional.
+        jit_compile: compile the training step with XLA (``--jit-compile``).
     """
 
     def __init__(self, model, dataset_fn, *, run_dir, epochs, config, strategy=None, sample_fn=None,
                  time_budget_seconds=None, fresh=False, verbose="auto", callbacks=(), validation_data=None,
                  checkpoint_every_steps=None, checkpoint_every_seconds=600, log_every_steps=50, run_record=None,
-                 max_steps=None):
-        self.run_record, self.max_steps = run_record, max_steps
+                 max_steps=None, jit_compile=False):
+        self.run_record, self.max_steps, self.jit_compile = run_record, max_steps, jit_compile
         self.model, self.dataset_fn, self.run_dir, self.epochs, self.config = model, dataset_fn, run_dir, epochs, config
         self.strategy = strategy or tf.distribute.get_strategy()
         self.sample_fn, self.time_budget_seconds, self.fresh, self.verbose = sample_fn, time_budget_seconds, fresh, verbose
@@ -336,7 +341,7 @@ class Trainer:
         self.steps_per_epoch = int(self.dataset_fn(0).cardinality())
         if self.steps_per_epoch < 1:
             raise ZooError(f"the training dataset has no whole batch (cardinality {self.steps_per_epoch})")
-        self.train_step = distributed_step(self.model, self.strategy, "train_step")
+        self.train_step = distributed_step(self.model, self.strategy, "train_step", self.jit_compile)
         self.test_step = (distributed_step(self.model, self.strategy, "test_step")
                           if self.validation_data is not None else None)
         log_dir = os.path.join(self.run_dir, "logs")

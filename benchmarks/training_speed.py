@@ -1,0 +1,114 @@
+"""What makes the one training loop faster, model by model: XLA, and what the input pipeline costs.
+
+    python benchmarks/training_speed.py                  # every model, about 15 minutes on 2 cores
+    python benchmarks/training_speed.py --models gpt,dcgan --steps 20
+
+For each registered model, at its default preset and batch size, the training step the loop
+runs (``zoo.core.training.distributed_step``, the model's ``train_step`` under the default
+strategy), examples per second (median of ``--repeats`` timings of ``--steps`` steps each, after
+tracing and warm-up), three ways:
+
+- ``loop``: as ``python -m zoo train`` runs it, fed by the recipe's ``tf.data`` pipeline;
+- ``xla``: the same with ``--jit-compile`` (the step compiled with XLA);
+- ``step_only``: one batch taken from the pipeline and fed again every step, so the
+  difference from ``loop`` is what the input pipeline costs the loop.
+
+Writes ``benchmarks/results/training_speed.json``; BENCHMARKS.md quotes it.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from zoo.core.paths import REPO_ROOT  # noqa: E402
+from zoo.core.registry import get_recipe, model_names  # noqa: E402
+
+RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "training_speed.json")
+WAYS = ("loop", "xla", "step_only")
+
+
+def prepared_model(name, steps, seed=0):
+    """``(model, data, batch_size)``: the default preset compiled as a run compiles it, optimizers built,
+    its training data limited to what ``steps`` timed steps and warm-up read."""
+    from zoo.core.training import build_optimizers, plan_steps, set_seed
+
+    recipe = get_recipe(name)
+    set_seed(seed)
+    batch_size = recipe.defaults["batch_size"]
+    model = recipe.create_model(recipe.defaults["preset"], seed=seed)
+    data = recipe.training_data(model, batch_size=batch_size, seed=seed, limit=batch_size * (steps + 4))
+    epochs, total_steps = plan_steps(int(data.dataset_fn(0).cardinality()), 1)
+    recipe.compile(model, {"learning_rate": recipe.defaults["learning_rate"], **data.config,
+                           **recipe.training_config(model, data, epochs=epochs, total_steps=total_steps)})
+    build_optimizers(model)
+    return model, data, batch_size
+
+
+def examples_per_second(name, way, steps, repeats):
+    """Median examples/s of the loop's step over ``repeats`` timings of ``steps`` steps."""
+    import tensorflow as tf
+
+    from zoo.core.training import distributed_step
+
+    model, data, batch_size = prepared_model(name, steps * repeats)
+    step = distributed_step(model, tf.distribute.get_strategy(), "train_step", jit_compile=(way == "xla"))
+    batches = iter(data.dataset_fn(0))
+    fixed = next(batches)
+    feed = (lambda: fixed) if way == "step_only" else (lambda: next(batches))
+    for _ in range(2):  # trace (XLA: compile) and warm up
+        logs = step(feed())
+    float(next(iter(logs.values())))
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            logs = step(feed())
+        float(next(iter(logs.values())))  # wait for the last step
+        rates.append(steps * batch_size / (time.perf_counter() - start))
+    return round(statistics.median(rates), 1), batch_size
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=None, help="comma-separated (default: every registered model)")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default=RESULTS)
+    args = parser.parse_args()
+    names = args.models.split(",") if args.models else model_names()
+    results = {}
+    if os.path.isfile(args.output):
+        with open(args.output) as f:
+            results = json.load(f).get("models", {})
+    started = time.time()
+    for name in names:
+        row = {}
+        for way in WAYS:
+            try:
+                row[way], row["batch_size"] = examples_per_second(name, way, args.steps, args.repeats)
+            except Exception as error:  # XLA cannot compile some ops; that is a result too
+                row[way] = None
+                row[f"{way}_error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        if row.get("xla"):
+            row["xla_speedup"] = round(row["xla"] / row["loop"], 2)
+        row["input_pipeline_share"] = round(max(0.0, 1 - row["loop"] / row["step_only"]), 3)
+        row["preset"] = get_recipe(name).defaults["preset"]
+        results[name] = row
+        print(name, json.dumps(row), flush=True)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
+        json.dump({"machine": f"{platform.machine()}, {os.cpu_count()} cores", "steps": args.steps,
+                   "repeats": args.repeats, "command": "python benchmarks/training_speed.py"
+                   + (f" --models {args.models}" if args.models else ""),
+                   "minutes": round((time.time() - started) / 60, 1), "models": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
