@@ -10,9 +10,9 @@ zoo's side (TensorFlow) import the same code.
 - **Clock**: seconds of training since the first training step began, evaluation and
   checkpoint writing excluded, on both sides (:class:`TrainingClock`). The zoo's first step
   includes its graph tracing; neither side's start-up (imports, building the model) counts.
-- **Time budget**: given a budget T and a side's step time (measured by a short calibration
-  run of that side), :func:`plan_iterations` gives the iteration count whose learning-rate
-  schedule (warm-up, cosine decay to 10%) ends at T. Each side then runs all its iterations:
+- **Time budget**: given a budget T and a side's mean step time and one-off overhead (measured
+  by a short calibration run of that side), :func:`plan_iterations` gives the iteration count
+  whose learning-rate schedule (warm-up, cosine decay to 10%) ends at T. Each side then runs all its iterations:
   a schedule is never cut short, and the plan never leaves more than 10% of T unused.
 """
 
@@ -54,18 +54,19 @@ def score(logits_of, tokens, context, batch_size=128):
     return {"loss": round(total / count, 4), "tokens_scored": count}
 
 
-def plan_iterations(budget_seconds, step_seconds, evaluations=8):
+def plan_iterations(budget_seconds, step_seconds, evaluations=8, overhead_seconds=0.0):
     """The iterations (a multiple of ``evaluations``, so evaluation points fall evenly and the last
-    one on the end) that fill ``budget_seconds`` at ``step_seconds`` a step without passing it.
+    one on the end) that fill ``budget_seconds`` at ``step_seconds`` a step, after a one-off
+    ``overhead_seconds`` (the zoo's graph tracing), without passing it.
 
     Raises ValueError where no such count leaves at most 10% of the budget unused (a budget of
     fewer than about ``10 * evaluations`` steps): a plan that cannot meet the rule is refused, not run.
     """
-    if budget_seconds <= 0 or step_seconds <= 0:
+    if budget_seconds <= 0 or step_seconds <= 0 or overhead_seconds < 0:
         raise ValueError(f"budget and step time must be positive, got {budget_seconds} and {step_seconds}")
-    fits = int(budget_seconds / step_seconds)
+    fits = max(0, int((budget_seconds - overhead_seconds) / step_seconds))
     iterations = fits - fits % evaluations
-    unused = budget_seconds - iterations * step_seconds
+    unused = budget_seconds - overhead_seconds - iterations * step_seconds
     if iterations < evaluations or unused > MAX_UNUSED_FRACTION * budget_seconds:
         raise ValueError(f"a {budget_seconds:.0f} s budget at {step_seconds:.3f} s a step holds {fits} steps: too few "
                          f"for {evaluations} evaluation points within {MAX_UNUSED_FRACTION:.0%} of the budget; "
@@ -114,6 +115,16 @@ class TrainingClock:
             yield
         finally:
             self.resume()
+
+    def calibration(self, skip=5):
+        """``{"step_seconds", "overhead_seconds"}`` of a short run: the mean step after the first
+        ``skip`` (the mean, not the median: a budget is spent by the sum of the steps, slow ones
+        included), and what the first ``skip`` cost beyond that (tracing, warm-up)."""
+        if len(self.step_ends) <= skip:
+            raise ValueError(f"{len(self.step_ends)} steps timed: too few to calibrate (skipping {skip})")
+        step = (self.step_ends[-1] - self.step_ends[skip - 1]) / (len(self.step_ends) - skip)
+        return {"step_seconds": round(step, 5), "overhead_seconds": round(max(0.0, self.step_ends[skip - 1]
+                                                                                   - skip * step), 3)}
 
     def median_step_seconds(self, skip=5):
         """The median gap between step ends, the first ``skip`` (warm-up, tracing) left out."""

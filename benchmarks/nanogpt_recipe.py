@@ -164,7 +164,7 @@ def main():
         clock.step()
     result = {"side": "nanoGPT CPU recipe (PyTorch re-implementation, benchmarks/nanogpt_recipe.py; offline fallback)",
               "seed": args.seed, "checkpoints": checkpoints, "steps": len(clock.step_ends),
-              "median_step_seconds": round(clock.median_step_seconds(), 5),
+              "median_step_seconds": round(clock.median_step_seconds(), 5), **clock.calibration(),
               "training_seconds": round(clock.step_ends[-1], 2), "process_seconds": round(time.time() - START, 1),
               "final_val_estimate": round(history[-1]["val_loss"], 4), "torch": torch.__version__,
               "threads": torch.get_num_threads()}

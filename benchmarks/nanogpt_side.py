@@ -93,7 +93,7 @@ def main():
     runpy.run_path("train.py", run_name="__main__")
     result = {"side": "nanoGPT train.py (commit of --nanogpt-dir) " + " ".join(args.flags), "seed": args.seed,
               "checkpoints": checkpoints, "steps": len(clock.step_ends),
-              "median_step_seconds": round(clock.median_step_seconds(), 5),
+              "median_step_seconds": round(clock.median_step_seconds(), 5), **clock.calibration(),
               "training_seconds": round(clock.step_ends[-1], 2), "process_seconds": round(time.time() - started, 1),
               "torch": torch.__version__, "threads": torch.get_num_threads()}
     with open(args.output, "w") as f:

@@ -49,20 +49,22 @@ def test_one_scorer_gives_the_same_number_for_the_same_logits_whichever_side_pro
     assert worse["loss"] == pytest.approx(np.log(VOCAB), abs=1e-4)
 
 
-@pytest.mark.parametrize("evaluations", [1, 8])
-def test_the_budget_rule_never_leaves_more_than_10_percent_unused_nor_overruns(evaluations):
+@pytest.mark.parametrize("evaluations,overhead", [(1, 0.0), (8, 0.0), (8, 4.0)])
+def test_the_budget_rule_never_leaves_more_than_10_percent_unused_nor_overruns(evaluations, overhead):
     refused = 0
     for budget in np.linspace(5, 400, 83):
         for step in np.geomspace(0.001, 2.0, 61):
             try:
-                iterations = gpt_protocol.plan_iterations(budget, step, evaluations)
+                iterations = gpt_protocol.plan_iterations(budget, step, evaluations, overhead)
             except ValueError:
                 refused += 1
-                assert budget / step < 10 * evaluations  # only budgets of too few steps are refused
+                # only budgets of too few steps are refused
+                assert (budget - overhead) / step < 10 * evaluations or overhead > 0.1 * budget
                 continue
+            planned = overhead + iterations * step
             assert iterations % evaluations == 0 and iterations >= evaluations
-            assert iterations * step <= budget + 1e-9
-            assert budget - iterations * step <= 0.10 * budget + 1e-9
+            assert planned <= budget + 1e-9
+            assert budget - planned <= 0.10 * budget + 1e-9
     assert refused > 0  # the grid reaches budgets too short to plan
 
 
@@ -103,3 +105,21 @@ def test_the_clock_counts_training_only():
     clock.resume()
     assert clock.seconds() == pytest.approx(10.0)
     assert clock.median_step_seconds() == pytest.approx(0.5)
+    assert clock.calibration() == {"step_seconds": pytest.approx(0.5), "overhead_seconds": pytest.approx(0.0)}
+
+
+def test_calibration_takes_the_mean_step_and_the_start_up_apart():
+    """Planning spends the budget by the sum of the steps: one slow step in ten moves the mean, not
+    the median; the first steps' extra time (tracing) is a one-off overhead."""
+    now = [0.0]
+    clock = gpt_protocol.TrainingClock(now=lambda: now[0])
+    clock.start()
+    now[0] += 6.0  # the first step traces the graph
+    clock.step()
+    for i in range(1, 105):
+        now[0] += 1.4 if i % 10 == 0 else 0.1
+        clock.step()
+    calibration = clock.calibration(skip=5)
+    assert clock.median_step_seconds() == pytest.approx(0.1)
+    assert calibration["step_seconds"] == pytest.approx((0.1 * 90 + 1.4 * 10) / 100, abs=1e-4)
+    assert calibration["overhead_seconds"] == pytest.approx(6.0 + 0.4 - 5 * calibration["step_seconds"], abs=1e-3)
