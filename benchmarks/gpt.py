@@ -243,7 +243,10 @@ def plot_curves(training, path):
     axis.axvline(training["budget_seconds"], color="gray", linestyle=":", linewidth=1)
     axis.set_xlabel("training seconds (evaluation and checkpoints excluded)")
     axis.set_ylabel("validation loss, nats per character")
-    axis.set_ylim(top=min(3.0, axis.get_ylim()[1]))
+    # from the second evaluation point down: the first (warm-up) would flatten the rest
+    second = max(run["checkpoints"][min(1, len(run["checkpoints"]) - 1)]["loss"]
+                 for side_runs in training["runs"].values() for run in side_runs)
+    axis.set_ylim(top=second + 0.05)
     axis.set_title(f"nanoGPT's network on tiny Shakespeare, {training['budget_seconds']:.0f} s budget")
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
@@ -297,6 +300,20 @@ def generation_speed(exported_dir, new_bytes=None, repeats=3):
     return results
 
 
+def markdown(training):
+    """The table the GPT's card and BENCHMARKS.md quote, from the results JSON."""
+    lines = [f"| side ({len(training['seeds'])} seeds each) | iterations planned (mean step, start-up) | training "
+             "seconds at the last point | final validation loss, mean ± std | tokens/s, median step | tokens/s, "
+             "whole run |", "|---|---|---|---|---|---|"]
+    for name, row in training["summary"].items():
+        lines.append(f"| {name} | {row['iterations']:,} ({row['calibrated_step_seconds'] * 1000:.0f} ms, "
+                     f"{row['calibrated_overhead_seconds']:.1f} s) | {row['final_seconds_mean']:.1f} "
+                     f"({row['budget_used_fraction_mean']:.0%} of {training['budget_seconds']:.0f} s) | "
+                     f"{row['final_loss_mean']:.3f} ± {row['final_loss_std']:.3f} | "
+                     f"{row['tokens_per_second_median_step']:,.0f} | {row['tokens_per_second_whole_run']:,.0f} |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--torch-python", default=sys.executable, help="a Python with torch, for nanoGPT's side")
@@ -310,8 +327,13 @@ def main():
     parser.add_argument("--exported-dir", default=EXPORTED_DIR)
     parser.add_argument("--work-dir", default=os.path.join("runs", "benchmark-gpt"))
     parser.add_argument("--output", default=RESULTS, help=f"results JSON (default {os.path.relpath(RESULTS)})")
+    parser.add_argument("--markdown", action="store_true", help="print the results' table and exit")
     parser.add_argument("--zoo-side", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.markdown:
+        with open(args.output) as f:
+            print(markdown(json.load(f)["training"]))
+        return
     if args.zoo_side:
         zoo_side(**json.loads(args.zoo_side), work_dir=args.work_dir)
         return
