@@ -186,7 +186,7 @@ def training_comparison(args):
         check_nanogpt(args.nanogpt_dir, args.torch_python)
     nanogpt_label = ("nanoGPT re-implementation (offline fallback, benchmarks/nanogpt_recipe.py)"
                      if args.offline_fallback else f"nanoGPT train.py @ {NANOGPT_COMMIT}")
-    work = args.work_dir
+    work = os.path.abspath(args.work_dir)
     sides = {nanogpt_label: lambda it, seed, out: nanogpt_command(args, it, seed, out, work)}
     for recipe in ZOO_RECIPES:
         sides[recipe] = lambda it, seed, out, recipe=recipe: zoo_command(args, recipe, it, seed, out)

@@ -44,6 +44,7 @@ def main():
     import numpy as np
     import torch
 
+    output = os.path.abspath(args.output)  # before train.py's folder becomes the working directory
     os.chdir(args.nanogpt_dir)
     sys.path.insert(0, args.nanogpt_dir)
     from model import GPT, GPTConfig  # nanoGPT's
@@ -96,7 +97,7 @@ def main():
               "median_step_seconds": round(clock.median_step_seconds(), 5), **clock.calibration(),
               "training_seconds": round(clock.step_ends[-1], 2), "process_seconds": round(time.time() - started, 1),
               "torch": torch.__version__, "threads": torch.get_num_threads()}
-    with open(args.output, "w") as f:
+    with open(output, "w") as f:
         json.dump(result, f, indent=2)
 
 

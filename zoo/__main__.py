@@ -68,9 +68,9 @@ def build_parser():
     train.add_argument("--strategy", choices=("default", "mirrored", "multiworker", "tpu"), default="default",
                        help="tf.distribute strategy: default (one device), mirrored (all local GPUs), "
                             "multiworker (several machines, reads TF_CONFIG), tpu. --batch-size is the global batch")
-    train.add_argument("--jit-compile", action="store_true",
-                       help="compile the training step with XLA (faster for some models, slower for others on a "
-                            "CPU: BENCHMARKS.md, training speed)")
+    train.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="compile the training step with XLA, or not (default: the model's; on a CPU it is "
+                            "faster for some models and slower for others: BENCHMARKS.md, training speed)")
     train.add_argument("--checkpoint-every-steps", type=int, default=None,
                        help="also checkpoint every N steps (default: each epoch end and every 10 minutes)")
 

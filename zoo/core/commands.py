@@ -46,10 +46,11 @@ def default_run_dir(name):
 # === train ===
 def train(name, *, preset=None, epochs=None, steps=None, batch_size=None, learning_rate=None, seed=0, run_dir=None,
           fresh=False, time_budget_minutes=None, limit=None, verbose="auto", command=None, callbacks=(),
-          strategy="default", checkpoint_every_steps=None, devices=None, samples=True, jit_compile=False, **options):
+          strategy="default", checkpoint_every_steps=None, devices=None, samples=True, jit_compile=None, **options):
     """Train a registered model with resume, checkpoints, a NaN guard, TensorBoard and samples per epoch.
 
-    ``steps`` (optional) trains that many optimizer steps instead of ``epochs`` whole epochs.
+    ``steps`` (optional) trains that many optimizer steps instead of ``epochs`` whole epochs;
+    ``jit_compile`` (default: the recipe's) compiles the training step with XLA.
     Unset options take the recipe's defaults; ``options`` are the model's own (see
     ``python -m zoo train <model> --help``). ``batch_size`` is the global batch, split
     over the strategy's replicas; ``samples=False`` skips the samples drawn each epoch
@@ -96,7 +97,8 @@ def train(name, *, preset=None, epochs=None, steps=None, batch_size=None, learni
         time_budget_minutes=time_budget_minutes, fresh=fresh, verbose=verbose,
         callbacks=[*callbacks, *(recipe.sample_callbacks(run_dir, seed) if samples else [])],
         validation_data=data.validation,
-        checkpoint_every_steps=checkpoint_every_steps, max_steps=steps, jit_compile=jit_compile)
+        checkpoint_every_steps=checkpoint_every_steps, max_steps=steps,
+        jit_compile=recipe.jit_compile if jit_compile is None else jit_compile)
 
 
 def load_run(name, run_dir=None):

@@ -79,9 +79,12 @@ class Recipe:
         sample_suffix: what ``sample`` writes (".png" or ".txt").
         sample_help: what ``sample`` does, for ``python -m zoo sample <model> --help``.
         eval_seed: the seed every quality measurement draws its noise from, so numbers compare.
+        jit_compile: whether ``train`` compiles the training step with XLA by default (True
+            where ``benchmarks/training_speed.py`` measured it faster on a CPU).
     """
 
     name = None
+    jit_compile = False
     summary = ""
     paper = ""
     model_class = None
