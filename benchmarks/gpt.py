@@ -206,26 +206,43 @@ def training_comparison(args):
             runs[name].append(run_side(command(plans[name]["iterations"], seed, out), out.replace(".json", ".log")))
             last = runs[name][-1]["checkpoints"][-1]
             print(f"{name}, seed {seed}: {last['loss']:.4f} at {last['seconds']:.1f} s", flush=True)
+    return {"budget_seconds": args.budget_seconds, "seeds": list(args.seeds), "nanogpt": nanogpt_label,
+            "summary": summarize(runs, plans, args.budget_seconds, nanogpt_label), "runs": runs}
+
+
+def loss_at(run, seconds):
+    """A run's validation loss at ``seconds`` of training, linear between its evaluation points."""
+    points = run["checkpoints"]
+    return float(np.interp(seconds, [p["seconds"] for p in points], [p["loss"] for p in points]))
+
+
+def summarize(runs, plans, budget_seconds, nanogpt_label):
+    """Per side: the plan, the final loss over seeds, every side's loss at the moment the first side
+    finished (the equal-time comparison, whatever each side's plan overran by), and throughput."""
+    equal_time = min(np.mean([run["checkpoints"][-1]["seconds"] for run in side_runs]) for side_runs in runs.values())
     summary = {}
     for name, side_runs in runs.items():
         finals = np.array([run["checkpoints"][-1]["loss"] for run in side_runs])
+        at_equal_time = np.array([loss_at(run, equal_time) for run in side_runs])
         tokens_per_step = (12 if name == nanogpt_label else ZOO_RECIPES[name]["batch_size"]) * CONTEXT
         steps = np.array([run["median_step_seconds"] for run in side_runs])
         seconds = np.array([run["training_seconds"] for run in side_runs])
+        final_seconds = np.mean([r["checkpoints"][-1]["seconds"] for r in side_runs])
         summary[name] = {**plans[name], "tokens_per_step": tokens_per_step,
                          "final_loss_mean": round(float(finals.mean()), 4),
                          "final_loss_std": round(float(finals.std(ddof=1)) if len(finals) > 1 else 0.0, 4),
-                         "final_seconds_mean": round(float(np.mean([r["checkpoints"][-1]["seconds"]
-                                                                     for r in side_runs])), 1),
-                         "budget_used_fraction_mean": round(float(np.mean(
-                             [r["checkpoints"][-1]["seconds"] for r in side_runs]) / args.budget_seconds), 3),
+                         "final_seconds_mean": round(float(final_seconds), 1),
+                         "budget_used_fraction_mean": round(float(final_seconds / budget_seconds), 3),
+                         "equal_time_seconds": round(float(equal_time), 1),
+                         "loss_at_equal_time_mean": round(float(at_equal_time.mean()), 4),
+                         "loss_at_equal_time_std": round(float(at_equal_time.std(ddof=1)) if len(finals) > 1
+                                                         else 0.0, 4),
                          # the same clock both sides: the median step, and the whole run (slow steps and the
                          # zoo's tracing included)
                          "tokens_per_second_median_step": round(float(tokens_per_step / np.median(steps)), 0),
                          "tokens_per_second_whole_run": round(float(np.mean(
                              [run["steps"] for run in side_runs]) * tokens_per_step / seconds.mean()), 0)}
-    return {"budget_seconds": args.budget_seconds, "seeds": list(args.seeds), "nanogpt": nanogpt_label,
-            "summary": summary, "runs": runs}
+    return summary
 
 
 def plot_curves(training, path):
@@ -302,14 +319,17 @@ def generation_speed(exported_dir, new_bytes=None, repeats=3):
 
 def markdown(training):
     """The table the GPT's card and BENCHMARKS.md quote, from the results JSON."""
+    equal_time = next(iter(training["summary"].values()))["equal_time_seconds"]
     lines = [f"| side ({len(training['seeds'])} seeds each) | iterations planned (mean step, start-up) | training "
-             "seconds at the last point | final validation loss, mean ± std | tokens/s, median step | tokens/s, "
-             "whole run |", "|---|---|---|---|---|---|"]
+             "seconds at the last point | final validation loss, mean ± std | validation loss at "
+             f"{equal_time:.1f} s (the first side's end) | tokens/s, median step | tokens/s, whole run |",
+             "|---|---|---|---|---|---|---|"]
     for name, row in training["summary"].items():
         lines.append(f"| {name} | {row['iterations']:,} ({row['calibrated_step_seconds'] * 1000:.0f} ms, "
                      f"{row['calibrated_overhead_seconds']:.1f} s) | {row['final_seconds_mean']:.1f} "
                      f"({row['budget_used_fraction_mean']:.0%} of {training['budget_seconds']:.0f} s) | "
                      f"{row['final_loss_mean']:.3f} ± {row['final_loss_std']:.3f} | "
+                     f"{row['loss_at_equal_time_mean']:.3f} ± {row['loss_at_equal_time_std']:.3f} | "
                      f"{row['tokens_per_second_median_step']:,.0f} | {row['tokens_per_second_whole_run']:,.0f} |")
     return "\n".join(lines)
 
@@ -327,12 +347,20 @@ def main():
     parser.add_argument("--exported-dir", default=EXPORTED_DIR)
     parser.add_argument("--work-dir", default=os.path.join("runs", "benchmark-gpt"))
     parser.add_argument("--output", default=RESULTS, help=f"results JSON (default {os.path.relpath(RESULTS)})")
-    parser.add_argument("--markdown", action="store_true", help="print the results' table and exit")
+    parser.add_argument("--summarize", action="store_true",
+                        help="recompute the summary from the stored runs, write it back, print its table and exit")
     parser.add_argument("--zoo-side", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.markdown:
+    if args.summarize:
         with open(args.output) as f:
-            print(markdown(json.load(f)["training"]))
+            results = json.load(f)
+        training = results["training"]
+        plans = {name: {k: v for k, v in row.items() if k.startswith("calibrated") or k == "iterations"}
+                 for name, row in training["summary"].items()}
+        training["summary"] = summarize(training["runs"], plans, training["budget_seconds"], training["nanogpt"])
+        with open(args.output, "w") as f:
+            json.dump(results, f, indent=2)
+        print(markdown(training))
         return
     if args.zoo_side:
         zoo_side(**json.loads(args.zoo_side), work_dir=args.work_dir)

@@ -75,13 +75,30 @@ def examples_per_second(name, way, steps, repeats):
     return round(statistics.median(rates), 1), batch_size
 
 
+def markdown(results):
+    """The table BENCHMARKS.md quotes."""
+    lines = ["| model (preset, batch) | loop, examples/s | with XLA (`--jit-compile`) | step alone (no input "
+             "pipeline) | input pipeline's share of the loop |", "|---|---|---|---|---|"]
+    for name, row in results["models"].items():
+        xla = (f"{row['xla']:,.0f} (x{row['xla_speedup']:.2f})" if row.get("xla")
+               else f"fails: {row.get('xla_error', '?')[:80]}")
+        lines.append(f"| {name} ({row['preset']}, {row['batch_size']}) | {row['loop']:,.0f} | {xla} | "
+                     f"{row['step_only']:,.0f} | {row['input_pipeline_share']:.0%} |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=None, help="comma-separated (default: every registered model)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", default=RESULTS)
+    parser.add_argument("--markdown", action="store_true", help="print the results' table and exit")
     args = parser.parse_args()
+    if args.markdown:
+        with open(args.output) as f:
+            print(markdown(json.load(f)))
+        return
     names = args.models.split(",") if args.models else model_names()
     results = {}
     if os.path.isfile(args.output):

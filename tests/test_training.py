@@ -231,6 +231,26 @@ def test_steps_end_the_run_mid_epoch_and_the_schedule_spans_them(synthetic_mnist
         train(tmp_path / "zero", "vae", steps=0)
 
 
+def test_jit_compile_changes_how_the_step_runs_not_what_it_computes(synthetic_mnist, tmp_path, monkeypatch):
+    compiled = []
+    real = training.distributed_step
+
+    def spy(model, strategy, method, jit_compile=False):
+        compiled.append((method, jit_compile))
+        return real(model, strategy, method, jit_compile)
+
+    monkeypatch.setattr(training, "distributed_step", spy)
+    # the tiny GPT has no dropout: its step draws no random numbers, whose generator XLA may implement otherwise
+    train(tmp_path / "graph", "gpt", steps=3)
+    state = train(tmp_path / "xla", "gpt", steps=3, jit_compile=True)
+    assert state["step"] == 3
+    assert [c for c in compiled if c[0] == "train_step"] == [("train_step", False), ("train_step", True)]
+    graph, _, _ = weights("gpt", tmp_path / "graph")
+    xla, _, _ = weights("gpt", tmp_path / "xla")
+    # XLA fuses and reorders float32 sums: the same model, to rounding (Adam's first steps move a weight by ~lr)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(graph, xla)) < 1e-4
+
+
 def test_a_first_run_that_fails_leaves_no_run_folder_behind(synthetic_mnist, tmp_path):
     with pytest.raises(TrainingDivergedError):  # at step 1, before any checkpoint
         train(tmp_path / "run", "vae", epochs=1, callbacks=[PoisonWeightsAt(epoch=0, batch=0)])
