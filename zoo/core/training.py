@@ -240,10 +240,16 @@ def distributed_step(model, strategy, method, jit_compile=False):
 
     The metrics' variables sum over replicas when read outside ``strategy.run``,
     so ``result()`` there is the mean over the global batch. ``jit_compile`` compiles
-    each replica's step with XLA (the per-replica function: XLA cannot compile
-    ``strategy.run`` itself under every strategy).
+    the step with XLA under a one-replica strategy (the per-replica function: XLA
+    cannot compile ``strategy.run`` itself); with several replicas it is ignored, said once.
     """
     step_fn = getattr(model, method)
+    if jit_compile and strategy.num_replicas_in_sync > 1:
+        # XLA compiles a replica's step for one device; mirrored variables on the others are then out of its
+        # reach (tensorflow.org/xla/known_issues, "tf.Variable on a different device")
+        print(f"Note: --jit-compile is for one replica; the {strategy.num_replicas_in_sync} replicas train "
+              "without XLA.")
+        jit_compile = False
     if jit_compile:
         step_fn = tf.function(step_fn, jit_compile=True)
 
