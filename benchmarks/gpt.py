@@ -110,10 +110,9 @@ def zoo_command(args, recipe, iterations, seed, output):
             json.dumps({"recipe": recipe, "iterations": iterations, "seed": seed, "output": output})]
 
 
-def run_side(command, log):
-    """One run in its own process (a fresh start, as a user's); its JSON result."""
-    output = command[command.index("--output") + 1] if "--output" in command else json.loads(command[-1])["output"]
-    with open(log, "w") as f:
+def run_side(command, output):
+    """One run in its own process (a fresh start, as a user's), its log beside ``output``; its JSON result."""
+    with open(output.replace(".json", ".log"), "w") as f:
         subprocess.run(command, check=True, cwd=REPO_ROOT, stdout=f, stderr=subprocess.STDOUT,
                        env={**os.environ, "PYTHONPATH": REPO_ROOT})
     with open(output) as f:
@@ -159,10 +158,10 @@ def zoo_side(recipe, iterations, seed, output, work_dir):
     steps_per_epoch = len(window_starts(len(tiny_shakespeare("train")), CONTEXT)) // options["batch_size"]
     tokens = tiny_shakespeare("validation").astype(np.int64)
     clock = gpt_protocol.TrainingClock()
-    model_box = {}
+    # traced at the first scoring, once the loop has handed the callback its model
+    forward = tf.function(lambda t: side.model(t), reduce_retracing=True)
 
     def score():
-        forward = model_box.setdefault("forward", tf.function(lambda t: side.model(t), reduce_retracing=True))
         return gpt_protocol.score(lambda x: forward(tf.constant(x, tf.int32)).numpy(), tokens, CONTEXT)
 
     side = ZooSide(clock, steps_per_epoch, steps, EVALUATIONS if iterations else 0, score)
@@ -193,7 +192,7 @@ def training_comparison(args):
     plans = {}
     for index, (name, command) in enumerate(sides.items()):
         out = os.path.join(work, f"calibration-{index}.json")
-        calibration = run_side(command(None, 0, out), out.replace(".json", ".log"))
+        calibration = run_side(command(None, 0, out), out)
         step, overhead = calibration["step_seconds"], calibration["overhead_seconds"]
         plans[name] = {"calibrated_step_seconds": step, "calibrated_overhead_seconds": overhead,
                        "iterations": gpt_protocol.plan_iterations(args.budget_seconds, step, EVALUATIONS, overhead)}
@@ -203,7 +202,7 @@ def training_comparison(args):
     for seed in args.seeds:
         for index, (name, command) in enumerate(sides.items()):
             out = os.path.join(work, f"run-{index}-seed-{seed}.json")
-            runs[name].append(run_side(command(plans[name]["iterations"], seed, out), out.replace(".json", ".log")))
+            runs[name].append(run_side(command(plans[name]["iterations"], seed, out), out))
             last = runs[name][-1]["checkpoints"][-1]
             print(f"{name}, seed {seed}: {last['loss']:.4f} at {last['seconds']:.1f} s", flush=True)
     return {"budget_seconds": args.budget_seconds, "seeds": list(args.seeds), "nanogpt": nanogpt_label,

@@ -36,6 +36,8 @@ from zoo.core.artifacts import load_exported, read_manifest  # noqa: E402
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
 from zoo.core.registry import get_recipe, model_names  # noqa: E402
 
+sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))  # its sibling studies (training_speed)
+
 STUDIES = {"gpt": "benchmarks/gpt.py (against nanoGPT; cache speed)",
            "charrnn": "benchmarks/charrnn.py (against the GPT: loss at equal training time, generation speed, memory)",
            "diffusion": "benchmarks/diffusion.py (sampling steps against quality and time)",
@@ -113,7 +115,6 @@ def disk_size(model_dir, manifest, runtime, variant):
 def training_throughput(name, steps):
     """Examples per second of the default preset's training step as the loop runs it, on the model's own
     training data at its default batch size (``benchmarks/training_speed.py``'s ``loop``)."""
-    sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))
     from training_speed import examples_per_second
 
     rate, batch_size = examples_per_second(name, "loop", steps, repeats=1)
