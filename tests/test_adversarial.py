@@ -75,9 +75,12 @@ def test_spectral_norm_state_survives_a_checkpoint(synthetic_data_dir, tmp_path)
     run_dir = str(tmp_path / "run")
     with data_dir_set(synthetic_data_dir):
         commands.train("dcgan", preset="tiny", epochs=1, batch_size=32, limit=64, run_dir=run_dir, verbose=0,
-                       spectral_norm=True, loss="hinge", r1_gamma=1.0, discriminator_learning_rate=4e-4)
+                       spectral_norm=True, loss="hinge", r1_gamma=1.0, discriminator_learning_rate=4e-4,
+                       discriminator_filters=6)
     model, run, _ = commands.load_run("dcgan", run_dir)
     assert (model.loss, model.spectral_norm, model.r1_gamma) == ("hinge", True, 1.0)
+    # the discriminator's own width (tiny: filters 4): its first convolution is 2 x 6 wide, the generator's unchanged
+    assert model.discriminator.stack[0].filters == 12 and model.generator.filters == 4
     assert run["config"]["discriminator_learning_rate"] == 4e-4
     assert float(model.discriminator_optimizer.learning_rate) == pytest.approx(4e-4)
     vectors = [w for w in model.discriminator.weights if "singular_vector" in w.path]

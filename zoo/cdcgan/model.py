@@ -28,7 +28,8 @@ class CDCGAN(ConvGAN):
         latent_dim: size of the noise vector.
         filters: base width of both networks.
         num_classes: how many labels (10 digits).
-        **kwargs: ``dropout``, ``ema_decay``, ``loss``, ``r1_gamma``, ``spectral_norm``, ``seed``
+        **kwargs: ``discriminator_filters``, ``dropout``, ``ema_decay``, ``loss``, ``r1_gamma``, ``spectral_norm``,
+            ``seed``
             (see :class:`zoo.core.gan_networks.ConvGAN`).
 
     Example:

@@ -239,20 +239,24 @@ class ConvGAN(AdversarialModel):
         latent_dim: size of the noise vector.
         filters: base width of both networks.
         dropout: the discriminator's dropout rate.
+        discriminator_filters: the discriminator's own base width (default ``filters``).
         **kwargs: ``ema_decay``, ``label_smoothing``, ``loss``, ``r1_gamma``, ``spectral_norm``,
             ``num_classes``, ``seed`` (see :class:`zoo.core.adversarial.AdversarialModel`).
     """
 
-    def __init__(self, latent_dim=64, filters=32, dropout=0.3, **kwargs):
+    def __init__(self, latent_dim=64, filters=32, dropout=0.3, discriminator_filters=None, **kwargs):
         super().__init__(latent_dim=latent_dim, **kwargs)
         self.filters = int(filters)
         self.dropout = float(dropout)
+        self.discriminator_filters = int(discriminator_filters or filters)
         self.set_networks(
             ConvGenerator(self.latent_dim, self.filters, self.num_classes, name="generator"),
-            ConvDiscriminator(self.filters, dropout=self.dropout, spectral_norm=self.spectral_norm,
+            ConvDiscriminator(self.discriminator_filters, dropout=self.dropout, spectral_norm=self.spectral_norm,
                               num_classes=self.num_classes, name="discriminator"),
         )
 
     def get_config(self):
         config = {**super().get_config(), "filters": self.filters}
+        if self.discriminator_filters != self.filters:
+            config["discriminator_filters"] = self.discriminator_filters
         return {**config, "dropout": self.dropout} if self.dropout != 0.3 else config

@@ -108,11 +108,15 @@ def image_generator_signature(generator, latent_dim):
     )
 
 
-def gan_training_options(preset, discriminator_learning_rate=None):
-    """``train``'s options for the GAN techniques, each defaulting to what ``preset`` (the model's default) uses."""
+def gan_training_options(preset, discriminator_learning_rate=None, convolutional=False):
+    """``train``'s options for the GAN techniques, each defaulting to what ``preset`` (the model's default) uses;
+    ``convolutional`` adds the discriminator's width (the DCGAN networks')."""
     from zoo.core.adversarial import LOSSES
 
-    return [
+    width = [Option("--discriminator-filters", type=int, default=None,
+                    help="base width f of the discriminator, whose convolutions are 2f and 4f wide "
+                         f"(default {preset.get('discriminator_filters', preset.get('filters'))}, the generator's)")]
+    return (width if convolutional else []) + [
         Option("--loss", choices=LOSSES, default=None,
                help=f"GAN loss: bce (non-saturating) or hinge (default {preset.get('loss', 'bce')})"),
         Option("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
@@ -155,15 +159,17 @@ class ImageGeneratorRecipe(Recipe):
                            help="generated digits scored per runtime and variant (default 10000)")]
         if command == "train":
             return gan_training_options(self.presets[self.defaults["preset"]],
-                                        self.defaults.get("discriminator_learning_rate"))
+                                        self.defaults.get("discriminator_learning_rate"),
+                                        convolutional="filters" in self.presets[self.defaults["preset"]])
         return []
 
     # === Training ===
-    def create_training_model(self, preset, seed, loss=None, spectral_norm=None, r1_gamma=None, **options):
+    def create_training_model(self, preset, seed, loss=None, spectral_norm=None, r1_gamma=None,
+                              discriminator_filters=None, **options):
         """The preset's model, with the GAN options given on the command line in place of its own."""
         model = self.create_model(preset, seed)
-        given = {k: v for k, v in (("loss", loss), ("spectral_norm", spectral_norm), ("r1_gamma", r1_gamma))
-                 if v is not None}
+        given = {k: v for k, v in (("loss", loss), ("spectral_norm", spectral_norm), ("r1_gamma", r1_gamma),
+                                   ("discriminator_filters", discriminator_filters)) if v is not None}
         if not given:
             return model
         return self.model_class(**{**self.presets[preset], **given}, seed=seed)

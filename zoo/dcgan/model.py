@@ -26,7 +26,7 @@ class DCGAN(ConvGAN):
     Args:
         latent_dim: size of the noise vector.
         filters: base width of both networks.
-        **kwargs: ``dropout``, ``ema_decay``, ``label_smoothing``, ``loss``, ``r1_gamma``,
+        **kwargs: ``discriminator_filters``, ``dropout``, ``ema_decay``, ``label_smoothing``, ``loss``, ``r1_gamma``,
             ``spectral_norm``, ``seed`` (see :class:`zoo.core.gan_networks.ConvGAN`).
 
     Example:
