@@ -29,8 +29,7 @@ class CDCGAN(ConvGAN):
         filters: base width of both networks.
         num_classes: how many labels (10 digits).
         **kwargs: ``discriminator_filters``, ``dropout``, ``ema_decay``, ``loss``, ``r1_gamma``, ``spectral_norm``,
-            ``seed``
-            (see :class:`zoo.core.gan_networks.ConvGAN`).
+            ``seed`` (see :class:`zoo.core.gan_networks.ConvGAN`).
 
     Example:
     >>> import numpy as np

@@ -115,8 +115,8 @@ def gan_training_options(preset, discriminator_learning_rate=None, convolutional
 
     width = [Option("--discriminator-filters", type=int, default=None,
                     help="base width f of the discriminator, whose convolutions are 2f and 4f wide "
-                         f"(default {preset.get('discriminator_filters', preset.get('filters'))}, the generator's)")]
-    return (width if convolutional else []) + [
+                         f"(default {preset.get('filters')}, the generator's)")] if convolutional else []
+    return width + [
         Option("--loss", choices=LOSSES, default=None,
                help=f"GAN loss: bce (non-saturating) or hinge (default {preset.get('loss', 'bce')})"),
         Option("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
