@@ -143,21 +143,30 @@ def with_rows_on_disk(output, results):
     return {**results, "rows": {**results.get("rows", {}), **on_disk.get("rows", {})}}
 
 
-def save_picture(model, fixed, run_dir, epochs, output, args):
-    """Keep this row's 20 samples (fixed noise) in its run folder, and redraw the study's picture from every
-    row scored so far, one row of digits per line (rows in the table's order, then the long run)."""
+def save_picture(model, fixed, run_dir, epochs, output, args, results, long_run=False):
+    """Keep this row's 20 samples (fixed noise) in its run folder and draw the study's picture: every scored
+    row, one line of digits each, in the table's order (``..._epochs.png``); for the long run, its own picture
+    (``..._epochs_long.png``: the row at ``--epochs``, then at ``--long-epochs``). The rows' picture is only
+    redrawn when every scored row's samples are in this machine's runs folder, so a checkout that trained
+    one row does not replace the committed picture with a partial one."""
     from zoo.core.plotting import save_image_grid
 
     np.save(os.path.join(run_dir, f"ablation_samples_{epochs}_epochs.npy"), np.asarray(model.generate(fixed)))
-    pictures, names = [], []
-    for name, _, _ in ROWS:
-        for epochs_done, label in ((args.epochs, name), (args.long_epochs, f"{name} ({args.long_epochs} epochs)")):
-            path = os.path.join(args.runs_dir, args.model, name, f"ablation_samples_{epochs_done}_epochs.npy")
-            if os.path.isfile(path):
-                pictures.append(np.load(path))
-                names.append(label)
-    save_image_grid(np.concatenate(pictures), output.replace(".json", ".png"), columns=20,
-                    title=f"{args.model}, {args.epochs} epochs a row; one line each: {', '.join(names)}")
+    samples = lambda row, done: os.path.join(args.runs_dir, args.model, row, f"ablation_samples_{done}_epochs.npy")  # noqa: E731
+    if long_run:
+        name = os.path.basename(run_dir)
+        lines = [(f"{name} ({done} epochs)", samples(name, done)) for done in (args.epochs, epochs)]
+        path, title = output.replace(".json", "_long.png"), f"{args.model}, {name} trained on"
+    else:
+        lines = [(name, samples(name, args.epochs)) for name, _, _ in ROWS if name in results["rows"]]
+        path, title = output.replace(".json", ".png"), f"{args.model}, {args.epochs} epochs a row"
+    missing = [label for label, file in lines if not os.path.isfile(file)]
+    if missing and not long_run:
+        print(f"{path} not redrawn: the samples of {', '.join(missing)} are not under {args.runs_dir}", flush=True)
+        return
+    lines = [(label, file) for label, file in lines if os.path.isfile(file)]
+    save_image_grid(np.concatenate([np.load(file) for _, file in lines]), path, columns=20,
+                    title=f"{title}; one line each: {', '.join(label for label, _ in lines)}")
 
 
 def main(argv=None):
@@ -217,7 +226,7 @@ def main(argv=None):
         results = with_rows_on_disk(output, results)
         results["rows"][name] = {"adds": adds, "options": options, **row}
         write_json(output, results)
-        save_picture(model, fixed, run_dir, args.epochs, output, args)
+        save_picture(model, fixed, run_dir, args.epochs, output, args, results)
         print(f"{name}: FD {row['ema']['frechet_distance']} (EMA), {row['raw']['frechet_distance']} (raw), "
               f"{row['training_minutes']} min", flush=True)
 
@@ -235,7 +244,7 @@ def main(argv=None):
     results["long"] = {"row": name, "adds": f"{adds}, trained to {args.long_epochs} epochs", "options": options,
                        "run_dir": run_dir, **row}
     write_json(output, results)
-    save_picture(model, fixed, run_dir, args.long_epochs, output, args)
+    save_picture(model, fixed, run_dir, args.long_epochs, output, args, results, long_run=True)
     print(json.dumps({k: v for k, v in results.items() if k != "rows"}, indent=1))
 
 

@@ -6,7 +6,8 @@ zoo's side (TensorFlow) import the same code.
 - **Scorer**: the whole validation split (the last 10% of tiny Shakespeare), cut into
   non-overlapping windows of the context length (the tail a shorter window), every position
   predicted from the positions before it in its window; mean cross-entropy in nats per
-  character, computed here in float64 from each side's logits.
+  character, in float64 from each side's logits (``zoo.core.metrics.cross_entropy_sum``, which
+  the GPT recipe's own validation loss uses too).
 - **Clock**: seconds of training since the first training step began, evaluation and
   checkpoint writing excluded, on both sides (:class:`TrainingClock`). The zoo's first step
   includes its graph tracing; neither side's start-up (imports, building the model) counts.
@@ -17,9 +18,14 @@ zoo's side (TensorFlow) import the same code.
 """
 
 import contextlib
+import os
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from zoo.core.metrics import cross_entropy_sum  # noqa: E402  (NumPy only, like this file; the GPT recipe's too)
 
 MAX_UNUSED_FRACTION = 0.10
 
@@ -32,14 +38,6 @@ def validation_windows(tokens, context):
     windows = tokens[np.arange(full)[:, None] * context + np.arange(context + 1)[None, :]]
     rest = tokens[full * context:]
     return windows, (rest[None, :] if len(rest) > 1 else None)
-
-
-def cross_entropy_sum(logits, targets):
-    """Sum over positions of -log softmax(logits)[target], in float64."""
-    logits = np.asarray(logits, np.float64)
-    logits = logits - logits.max(axis=-1, keepdims=True)
-    log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-    return float(-np.take_along_axis(log_probs, np.asarray(targets)[..., None], axis=-1).sum())
 
 
 def score(logits_of, tokens, context, batch_size=128):

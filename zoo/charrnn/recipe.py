@@ -26,6 +26,7 @@ from zoo.core import data
 from zoo.core import export as core_export
 from zoo.core.errors import BadInputError
 from zoo.core.files import write_text
+from zoo.core.optimizers import adam_with_cosine_decay, schedule_span
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
@@ -218,13 +219,11 @@ class CharRNNRecipe(Recipe):
              + ("" if limit is None else f"; at most {limit} examples an epoch")),
             validation=validation, config={"train_bytes": int(len(train_bytes)), "limit": limit})
 
-    def training_config(self, model, data_, *, epochs, total_steps, **options):
-        return {"learning_rate_schedule": f"cosine decay to 10% over {epochs} epochs", "epochs": epochs,
+    def training_config(self, model, data_, *, epochs, total_steps, max_steps=None, **options):
+        return {"learning_rate_schedule": f"cosine decay to 10% {schedule_span(epochs, max_steps)}", "epochs": epochs,
                 "decay_steps": total_steps * model.windows_per_example}  # one optimizer update per window
 
     def compile(self, model, config):
-        from zoo.core.optimizers import adam_with_cosine_decay
-
         adam_with_cosine_decay(model, config)
 
     def sample_callbacks(self, run_dir, seed):

@@ -174,8 +174,8 @@ class CLIPRecipe(Recipe):
             else f"first {limit} MNIST training digits, captioned", validation=validation,
             config={"train_examples": len(train[0])})
 
-    def training_config(self, model, data, *, epochs, total_steps, **options):
-        return cosine_decay_config(epochs, total_steps)
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
+        return cosine_decay_config(epochs, total_steps, max_steps)
 
     def compile(self, model, config):
         adam_with_cosine_decay(model, config)

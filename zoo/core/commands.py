@@ -80,12 +80,8 @@ def train(name, *, preset=None, epochs=None, steps=None, batch_size=None, learni
         "seed": seed,
         **data.config,
         **({} if steps is None else {"steps": steps}),
-        **recipe.training_config(model, data, epochs=epochs, total_steps=total_steps, **options),
+        **recipe.training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=steps, **options),
     }
-    if steps is not None and "learning_rate_schedule" in config:
-        # recipes describe their schedule's span in epochs; a --steps run's is its steps
-        config["learning_rate_schedule"] = config["learning_rate_schedule"].replace(
-            f"over {epochs} epochs", f"over {steps} steps")
     with strategy.scope():
         recipe.compile(model, config)
     run_dir = run_dir or default_run_dir(recipe.name)

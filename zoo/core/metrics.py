@@ -112,6 +112,15 @@ def load_checked_model(directory, train_command):
     return keras.saving.load_model(path, safe_mode=True), manifest
 
 
+def cross_entropy_sum(logits, targets):
+    """Sum over positions of -log softmax(logits)[target], in float64 (NumPy only: the GPT benchmark's
+    PyTorch side scores with it too)."""
+    logits = np.asarray(logits, np.float64)
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    return float(-np.take_along_axis(log_probs, np.asarray(targets)[..., None], axis=-1).sum())
+
+
 def frechet_distance(mean_a, cov_a, mean_b, cov_b):
     """Fréchet distance between two Gaussians, in pure NumPy.
 

@@ -1,10 +1,15 @@
 """Optimizer recipes more than one model trains with."""
 
 
-def cosine_decay_config(epochs, total_steps):
+def schedule_span(epochs, max_steps=None):
+    """How a schedule's length reads in a run's config: ``over N epochs``, or ``over N steps`` for a ``--steps`` run."""
+    return f"over {epochs} epochs" if max_steps is None else f"over {max_steps} steps"
+
+
+def cosine_decay_config(epochs, total_steps, max_steps=None):
     """The run-config entries of a cosine learning-rate decay over the whole run: part of the
     config, so a resume with another ``--epochs`` (another schedule) is refused, not silently mixed."""
-    return {"learning_rate_schedule": f"cosine decay to 10% over {epochs} epochs", "epochs": epochs,
+    return {"learning_rate_schedule": f"cosine decay to 10% {schedule_span(epochs, max_steps)}", "epochs": epochs,
             "decay_steps": total_steps}
 
 

@@ -116,9 +116,10 @@ class Recipe:
         """A :class:`TrainingData`."""
         raise NotImplementedError(f"{type(self).__name__} must say what {self.name} trains on")
 
-    def training_config(self, model, data, *, epochs, total_steps, **options):
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
         """Extra config entries that decide the run (a learning-rate schedule's length, a fine-tuning source).
-        ``total_steps`` is the run's length in optimizer steps (``epochs`` whole epochs, or ``--steps``)."""
+        ``total_steps`` is the run's length in optimizer steps (``epochs`` whole epochs, or ``--steps``);
+        ``max_steps`` is ``--steps`` when given (``zoo.core.optimizers.schedule_span`` words the span)."""
         return {}
 
     def compile(self, model, config):

@@ -179,8 +179,8 @@ class FlowRecipe(Recipe):
              else f"first {limit} MNIST training digits, dequantized afresh each step"),
             validation=validation, config={"train_examples": limit or 60000})
 
-    def training_config(self, model, data, *, epochs, total_steps, **options):
-        return cosine_decay_config(epochs, total_steps)
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
+        return cosine_decay_config(epochs, total_steps, max_steps)
 
     def compile(self, model, config):
         adam_with_cosine_decay(model, config)

@@ -32,6 +32,8 @@ from zoo.core import data
 from zoo.core import export as core_export
 from zoo.core.errors import ArtifactNotFoundError, BadInputError
 from zoo.core.files import write_text
+from zoo.core.metrics import cross_entropy_sum
+from zoo.core.optimizers import schedule_span
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
 from zoo.core.decoder import decoder_signatures
@@ -135,10 +137,7 @@ def validation_loss(runner, data, context_length, max_windows=None, batch_size=E
     total = 0.0
     for i in range(0, len(windows), batch_size):
         chunk = windows[i : i + batch_size]
-        logits = runner("logits", tokens=chunk[:, :-1])["logits"].astype(np.float64)
-        logits -= logits.max(axis=-1, keepdims=True)
-        log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-        total += -np.take_along_axis(log_probs, chunk[:, 1:, None], axis=-1).sum()
+        total += cross_entropy_sum(runner("logits", tokens=chunk[:, :-1])["logits"], chunk[:, 1:])
     return {"validation_loss": round(float(total / windows[:, 1:].size), 4),
             "validation_bytes": int(windows[:, 1:].size)}
 
@@ -252,14 +251,14 @@ class GPTRecipe(Recipe):
                     **({"text": os.path.abspath(text)} if text else {}),  # export validates on its last 10%
                     "limit": limit})
 
-    def training_config(self, model, data, *, epochs, total_steps, fine_tune_from=None, warmup_steps=None,
-                        **options):
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, fine_tune_from=None,
+                        warmup_steps=None, **options):
         if warmup_steps is not None and not 0 < warmup_steps < total_steps:
             raise BadInputError(f"--warmup-steps must be between 1 and the run's {total_steps - 1} steps, "
                                 f"got {warmup_steps}")
         return {
             **({"preset": "fine-tuned"} if fine_tune_from is not None else {}),
-            "learning_rate_schedule": f"linear warm-up, then cosine decay to 10% over {epochs} epochs",
+            "learning_rate_schedule": f"linear warm-up, then cosine decay to 10% {schedule_span(epochs, max_steps)}",
             "warmup_steps": warmup_steps or max(10, int(WARMUP_FRACTION * total_steps)),
             "epochs": epochs,
             "decay_steps": total_steps,

@@ -261,8 +261,8 @@ class TextToImageRecipe(Recipe):
                          "(zoo.core.captions)") if not limit else f"first {limit} MNIST training digits, captioned",
             validation=validation, config={"train_examples": len(train[0])})
 
-    def training_config(self, model, data, *, epochs, total_steps, **options):
-        return {**cosine_decay_config(epochs, total_steps), "text_encoder_sha256": text_encoder_fingerprint(model)}
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
+        return {**cosine_decay_config(epochs, total_steps, max_steps), "text_encoder_sha256": text_encoder_fingerprint(model)}
 
     def compile(self, model, config):
         adam_with_cosine_decay(model, config)

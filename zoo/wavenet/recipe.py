@@ -238,8 +238,8 @@ class WaveNetRecipe(Recipe):
              + ("" if limit is None else f"; at most {limit} clips per split")),
             validation=validation, config={"train_clips": len(train), "limit": limit})
 
-    def training_config(self, model, data_, *, epochs, total_steps, **options):
-        return cosine_decay_config(epochs, total_steps)
+    def training_config(self, model, data_, *, epochs, total_steps, max_steps=None, **options):
+        return cosine_decay_config(epochs, total_steps, max_steps)
 
     def compile(self, model, config):
         adam_with_cosine_decay(model, config)
