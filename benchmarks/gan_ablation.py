@@ -122,8 +122,8 @@ def markdown_table(results):
     lines = ["| row | change | epochs (steps) | FD, EMA generator | FD, raw generator | digits covered | minutes |",
              "|---|---|---|---|---|---|---|"]
     entries = [(name, results["rows"][name]) for name, _, _ in ROWS if name in results.get("rows", {})]
-    if "long" in results:
-        entries.append((f"{results['long']['row']}, long", results["long"]))
+    for _, entry in sorted(results.get("long_runs", {}).items(), key=lambda item: item[1]["epochs"]):
+        entries.append((f"{entry['row']}, long", entry))
     best = min(entry["ema"]["frechet_distance"] for _, entry in entries) if entries else None
     for name, entry in entries:
         fd = entry["ema"]["frechet_distance"]
@@ -144,24 +144,30 @@ def with_rows_on_disk(output, results):
 
 
 def save_picture(model, fixed, run_dir, epochs, output, args, results, long_run=False):
-    """Keep this row's 20 samples (fixed noise) in its run folder and draw the study's picture: every scored
-    row, one line of digits each, in the table's order (``..._epochs.png``); for the long run, its own picture
-    (``..._epochs_long.png``: the row at ``--epochs``, then at ``--long-epochs``). The rows' picture is only
-    redrawn when every scored row's samples are in this machine's runs folder, so a checkout that trained
-    one row does not replace the committed picture with a partial one."""
+    """Keep this row's 20 samples (fixed noise) in its run folder, then :func:`draw_picture`."""
+    np.save(os.path.join(run_dir, f"ablation_samples_{epochs}_epochs.npy"), np.asarray(model.generate(fixed)))
+    draw_picture(output, args, results, long_row=os.path.basename(run_dir) if long_run else None)
+
+
+def draw_picture(output, args, results, long_row=None):
+    """The study's picture: every scored row, one line of digits each, in the table's order
+    (``..._epochs.png``); or, given ``long_row``, the long run's own (``..._epochs_long.png``: the row at
+    ``--epochs``, then at each length the long run was scored at). The rows' picture is only redrawn when
+    every scored row's samples are in this machine's runs folder, so a checkout that trained one row does
+    not replace the committed picture with a partial one."""
     from zoo.core.plotting import save_image_grid
 
-    np.save(os.path.join(run_dir, f"ablation_samples_{epochs}_epochs.npy"), np.asarray(model.generate(fixed)))
     samples = lambda row, done: os.path.join(args.runs_dir, args.model, row, f"ablation_samples_{done}_epochs.npy")  # noqa: E731
-    if long_run:
-        name = os.path.basename(run_dir)
-        lines = [(f"{name} ({done} epochs)", samples(name, done)) for done in (args.epochs, epochs)]
-        path, title = output.replace(".json", "_long.png"), f"{args.model}, {name} trained on"
+    if long_row:
+        lengths = sorted({args.epochs, *(entry["epochs"] for entry in results.get("long_runs", {}).values()
+                                         if entry["row"] == long_row)})
+        lines = [(f"{long_row} ({done} epochs)", samples(long_row, done)) for done in lengths]
+        path, title = output.replace(".json", "_long.png"), f"{args.model}, {long_row} trained on"
     else:
         lines = [(name, samples(name, args.epochs)) for name, _, _ in ROWS if name in results["rows"]]
         path, title = output.replace(".json", ".png"), f"{args.model}, {args.epochs} epochs a row"
     missing = [label for label, file in lines if not os.path.isfile(file)]
-    if missing and not long_run:
+    if missing and not long_row:
         print(f"{path} not redrawn: the samples of {', '.join(missing)} are not under {args.runs_dir}", flush=True)
         return
     lines = [(label, file) for label, file in lines if os.path.isfile(file)]
@@ -241,11 +247,14 @@ def main(argv=None):
     row, model = train_and_score(args.model, run_dir, args.long_epochs, args.seed, options, quality,
                                  recipe.eval_seed, args.num_samples, args.minimal)
     results = with_rows_on_disk(output, results)
-    results["long"] = {"row": name, "adds": f"{adds}, trained to {args.long_epochs} epochs", "options": options,
-                       "run_dir": run_dir, **row}
+    # every length the long run was scored at stays in the table (the run resumes to a longer --long-epochs)
+    results.setdefault("long_runs", {})[f"{name}, {args.long_epochs} epochs"] = {
+        "row": name, "adds": f"{adds}, trained to {args.long_epochs} epochs", "options": options, "run_dir": run_dir,
+        **row}
     write_json(output, results)
     save_picture(model, fixed, run_dir, args.long_epochs, output, args, results, long_run=True)
-    print(json.dumps({k: v for k, v in results.items() if k != "rows"}, indent=1))
+    print(json.dumps({k: v for k, v in results.items() if k not in ("rows", "long_runs")}, indent=1))
+    print(markdown_table(results))
 
 
 if __name__ == "__main__":

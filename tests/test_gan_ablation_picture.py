@@ -40,6 +40,7 @@ def test_rows_picture_is_kept_until_every_row_is_on_disk_and_the_long_run_has_it
     assert os.path.getsize(rows_picture) > 1000
     drawn = os.path.getmtime(rows_picture)
 
+    results["long_runs"] = {"hinge, 12 epochs": {"row": "hinge", "epochs": 12}}
     gan_ablation.save_picture(FixedGenerator(0.5), fixed, str(run_dirs["hinge"]), 12, output, args, results,
                               long_run=True)
     assert os.path.getmtime(rows_picture) == drawn  # the long run leaves the rows' picture alone
