@@ -122,20 +122,25 @@ def real_subset(images, labels, per_label, seed):
     return images[picked], labels[picked]
 
 
-def classification_accuracy_score(generated, real_train, real_test, seed=0, epochs=3):
-    """CAS and the real-data accuracy it is read against (same classifier, same recipe)."""
-    return {"cas": train_and_test(*generated, *real_test, seed, epochs=epochs),
-            "real_data_accuracy": train_and_test(*real_train, *real_test, seed, epochs=epochs)}
+def classification_accuracy_score(generated, real_train, real_test, seed=0, epochs=3, real_data_accuracy=None):
+    """CAS and the real-data accuracy it is read against (same classifier, same recipe); the latter is
+    taken as given when ``real_data_accuracy`` is (the same run, measured for another model)."""
+    if real_data_accuracy is None:
+        real_data_accuracy = train_and_test(*real_train, *real_test, seed, epochs=epochs)
+    return {"cas": train_and_test(*generated, *real_test, seed, epochs=epochs), "real_data_accuracy": real_data_accuracy}
 
 
-def augmentation(generated, real_train, real_test, seeds, real_per_label=60, extra_per_label=600, steps=1000):
+def augmentation(generated, real_train, real_test, seeds, real_per_label=60, extra_per_label=600, steps=1000,
+                 real_only=None):
     """Accuracy of the classifier on ``real_per_label`` real digits a class, alone and with
-    ``extra_per_label`` generated digits a class, ``steps`` steps each, over ``seeds``."""
+    ``extra_per_label`` generated digits a class, ``steps`` steps each, over ``seeds``. ``real_only``:
+    the real-only arm's accuracies per seed, when another model's run measured them already."""
     alone, mixed = [], []
-    for seed in seeds:
+    for index, seed in enumerate(seeds):
         real_images, real_labels = real_subset(*real_train, real_per_label, seed)
         extra_images, extra_labels = real_subset(*generated, extra_per_label, seed)
-        alone.append(train_and_test(real_images, real_labels, *real_test, seed, steps=steps))
+        alone.append(real_only[index] if real_only is not None else
+                     train_and_test(real_images, real_labels, *real_test, seed, steps=steps))
         mixed.append(train_and_test(np.concatenate([real_images, extra_images]),
                                     np.concatenate([real_labels, extra_labels]), *real_test, seed, steps=steps))
     summary = lambda values: {"mean": round(float(np.mean(values)), 4),  # noqa: E731
@@ -143,6 +148,19 @@ def augmentation(generated, real_train, real_test, seeds, real_per_label=60, ext
     return {"real_only": summary(alone), "real_plus_generated": summary(mixed),
             "real_per_label": real_per_label, "generated_per_label": extra_per_label, "steps": steps,
             "seeds": list(seeds)}
+
+
+def real_arms_measured(results, epochs, seeds, real_per_label, steps):
+    """``(model, entry)`` of a model already scored with these settings, or ``(None, None)``. Both real-data
+    arms (the classifier on the 60,000 real digits; augmentation's real-only arm) depend on the settings
+    alone, not on the model, so each is trained once and its numbers serve every model after it."""
+    for name in MODELS:
+        entry = results.get(name)
+        if (entry and entry["classifier_epochs"] == epochs and entry["augmentation"]["seeds"] == list(seeds)
+                and entry["augmentation"]["real_per_label"] == real_per_label
+                and entry["augmentation"]["steps"] == steps):
+            return name, entry
+    return None, None
 
 
 def main(argv=None):
@@ -181,18 +199,23 @@ def main(argv=None):
         generated = generated_digits(DRAW[name], runner, args.per_label, seed=0,
                                      cache_dir=os.path.join(args.cache_dir, name))
         drawing_minutes = (time.perf_counter() - started) / 60
+        donor, measured = real_arms_measured({k: v for k, v in results.items() if k != name}, args.epochs,
+                                             range(args.seeds), args.real_per_label, args.steps)
         started = time.perf_counter()
-        cas = classification_accuracy_score(generated, real_train, real_test, epochs=args.epochs)
+        cas = classification_accuracy_score(generated, real_train, real_test, epochs=args.epochs,
+                                            real_data_accuracy=measured and measured["real_data_accuracy"])
         cas_minutes = (time.perf_counter() - started) / 60
         print(f"{name}: CAS {cas['cas']} (real {cas['real_data_accuracy']})", flush=True)
         started = time.perf_counter()
         augmented = augmentation(generated, real_train, real_test, range(args.seeds), args.real_per_label,
-                                 min(args.extra_per_label, args.per_label), args.steps)
+                                 min(args.extra_per_label, args.per_label), args.steps,
+                                 real_only=measured and measured["augmentation"]["real_only"]["per_seed"])
         results[name] = {
             "generated_per_label": args.per_label, "classifier_epochs": args.epochs, **cas,
             "augmentation": augmented,
+            **({"real_data_arms_from": donor} if donor else {}),
             "minutes": {"drawing (cached chunks count as 0)": round(drawing_minutes, 1),
-                        "cas_and_real_baseline": round(cas_minutes, 1),
+                        "cas" if donor else "cas_and_real_baseline": round(cas_minutes, 1),
                         "augmentation": round((time.perf_counter() - started) / 60, 1)},
             "how_drawn": {"cdcgan": "SavedModel serving_default, labels cycling 0-9",
                           "diffusion": f"SavedModel generate (50 DDIM steps), guidance {GUIDANCE}, labels cycling 0-9",

@@ -122,3 +122,16 @@ def test_classification_accuracy_score_runs_end_to_end_on_tiny_settings(exported
                                             real_per_label=2, extra_per_label=5, steps=3)
     for arm in ("real_only", "real_plus_generated"):
         assert len(augmented[arm]["per_seed"]) == 2 and 0.0 <= augmented[arm]["mean"] <= 1.0
+    # the real-data arms depend on the settings alone: a later model with the same settings reuses them
+    results = {"cdcgan": {"classifier_epochs": 1, **scores, "augmentation": augmented}}
+    assert generated_data.real_arms_measured(results, 1, range(2), 2, 3) == ("cdcgan", results["cdcgan"])
+    assert generated_data.real_arms_measured(results, 1, range(2), 2, 4) == (None, None)  # other steps
+    reused = generated_data.classification_accuracy_score((images, labels), real_train, real_test, epochs=1,
+                                                          real_data_accuracy=scores["real_data_accuracy"])
+    assert reused["real_data_accuracy"] == scores["real_data_accuracy"] and 0.0 <= reused["cas"] <= 1.0
+    again = generated_data.augmentation((images, labels), real_train, real_test, seeds=range(2), real_per_label=2,
+                                        extra_per_label=5, steps=3)
+    assert again["real_only"] == augmented["real_only"]  # why reusing it is sound: the same settings, the same run
+    given = generated_data.augmentation((images, labels), real_train, real_test, seeds=range(2), real_per_label=2,
+                                        extra_per_label=5, steps=3, real_only=[0.25, 0.75])
+    assert given["real_only"]["per_seed"] == [0.25, 0.75] and given["real_only"]["mean"] == 0.5
