@@ -157,7 +157,9 @@ def draw_picture(output, args, results, long_row=None):
     not replace the committed picture with a partial one."""
     from zoo.core.plotting import save_image_grid
 
-    samples = lambda row, done: os.path.join(args.runs_dir, args.model, row, f"ablation_samples_{done}_epochs.npy")  # noqa: E731
+    def samples(row, done):
+        return os.path.join(args.runs_dir, args.model, row, f"ablation_samples_{done}_epochs.npy")
+
     if long_row:
         lengths = sorted({args.epochs, *(entry["epochs"] for entry in results.get("long_runs", {}).values()
                                          if entry["row"] == long_row)})

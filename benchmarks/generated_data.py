@@ -127,7 +127,8 @@ def classification_accuracy_score(generated, real_train, real_test, seed=0, epoc
     taken as given when ``real_data_accuracy`` is (the same run, measured for another model)."""
     if real_data_accuracy is None:
         real_data_accuracy = train_and_test(*real_train, *real_test, seed, epochs=epochs)
-    return {"cas": train_and_test(*generated, *real_test, seed, epochs=epochs), "real_data_accuracy": real_data_accuracy}
+    return {"cas": train_and_test(*generated, *real_test, seed, epochs=epochs),
+            "real_data_accuracy": real_data_accuracy}
 
 
 def augmentation(generated, real_train, real_test, seeds, real_per_label=60, extra_per_label=600, steps=1000,

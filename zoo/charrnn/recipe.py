@@ -26,7 +26,7 @@ from zoo.core import data
 from zoo.core import export as core_export
 from zoo.core.errors import BadInputError
 from zoo.core.files import write_text
-from zoo.core.optimizers import adam_with_cosine_decay, schedule_span
+from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
@@ -220,8 +220,8 @@ class CharRNNRecipe(Recipe):
             validation=validation, config={"train_bytes": int(len(train_bytes)), "limit": limit})
 
     def training_config(self, model, data_, *, epochs, total_steps, max_steps=None, **options):
-        return {"learning_rate_schedule": f"cosine decay to 10% {schedule_span(epochs, max_steps)}", "epochs": epochs,
-                "decay_steps": total_steps * model.windows_per_example}  # one optimizer update per window
+        # one optimizer update per window
+        return cosine_decay_config(epochs, total_steps * model.windows_per_example, max_steps)
 
     def compile(self, model, config):
         adam_with_cosine_decay(model, config)
