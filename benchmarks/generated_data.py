@@ -14,11 +14,14 @@
 Models: every conditional image model of the zoo, through its exported SavedModel
 (``cdcgan``: the asked digit's label; ``diffusion``: the label with guidance 2 and its
 exported DDIM loop; ``text2image``: the prompt "the digit <name>" with its exported loop).
+Each model's pool is also scored as an image model: classifier FD of its first 10,000 digits (as
+the manifests measure it) and the share the metric classifier reads as the asked digit.
 Generated digits are cached in chunks under ``--cache-dir`` so a long run that stops resumes.
 
     python benchmarks/generated_data.py                        # cdcgan, diffusion, text2image
     python benchmarks/generated_data.py --models cdcgan
     python benchmarks/generated_data.py --per-label 100 --epochs 1 --seeds 1   # a quick look
+    python benchmarks/generated_data.py --models cdcgan --pool-only            # FD and label accuracy only
 
 Writes benchmarks/results/generated_data.json (after every model).
 """
@@ -90,6 +93,23 @@ def generated_digits(draw, runner, per_label, seed, cache_dir=None, chunk=1000, 
     return np.concatenate(images).astype(np.float32) / 255.0, labels
 
 
+def pool_quality(generated, fd_samples=10_000):
+    """The drawn pool as the zoo's image metrics read it: the classifier FD of its first ``fd_samples``
+    digits (labels cycling 0-9, so every digit equally) against MNIST test, the measure and sample count
+    of the exported models' manifests, so models compare on equal terms; and the share of the whole pool
+    the metric classifier reads as the digit asked for."""
+    from zoo.core.metrics import MnistQuality
+
+    images, labels = generated
+    quality = MnistQuality()
+    features, classes = quality.features_and_classes(images)
+    n = min(fd_samples, len(images))
+    measured = quality.evaluate_features(features[:n], classes[:n])
+    return {"frechet_distance": measured["frechet_distance"], "classes_covered": measured["classes_covered"],
+            "fd_samples": n, "label_accuracy": round(float(np.mean(classes == labels)), 4),
+            "label_accuracy_samples": int(len(labels))}
+
+
 # === The classifier, trained on whatever it is given ===
 def train_and_test(images, labels, test_images, test_labels, seed, epochs=None, steps=None, batch_size=128):
     """Test accuracy of ``zoo.core.metrics.build_classifier`` trained on (images, labels), for ``epochs``
@@ -157,7 +177,7 @@ def real_arms_measured(results, epochs, seeds, real_per_label, steps):
     alone, not on the model, so each is trained once and its numbers serve every model after it."""
     for name in MODELS:
         entry = results.get(name)
-        if (entry and entry["classifier_epochs"] == epochs and entry["augmentation"]["seeds"] == list(seeds)
+        if (entry and "classifier_epochs" in entry and entry["classifier_epochs"] == epochs and entry["augmentation"]["seeds"] == list(seeds)
                 and entry["augmentation"]["real_per_label"] == real_per_label
                 and entry["augmentation"]["steps"] == steps):
             return name, entry
@@ -173,6 +193,8 @@ def main(argv=None):
     parser.add_argument("--real-per-label", type=int, default=60)
     parser.add_argument("--extra-per-label", type=int, default=600)
     parser.add_argument("--steps", type=int, default=1000, help="classifier steps of each augmentation arm")
+    parser.add_argument("--pool-only", action="store_true",
+                        help="draw (or read the cached digits) and measure only the pool's FD and label accuracy")
     parser.add_argument("--cache-dir", default=os.path.join("runs", "generated-data"))
     parser.add_argument("--output", default=os.path.join(RESULTS, "generated_data.json"))
     args = parser.parse_args(argv)
@@ -200,6 +222,13 @@ def main(argv=None):
         generated = generated_digits(DRAW[name], runner, args.per_label, seed=0,
                                      cache_dir=os.path.join(args.cache_dir, name))
         drawing_minutes = (time.perf_counter() - started) / 60
+        pool = pool_quality(generated)
+        print(f"{name}: FD {pool['frechet_distance']} on {pool['fd_samples']}, "
+              f"{pool['label_accuracy']:.1%} read as the asked digit", flush=True)
+        if args.pool_only:
+            results.setdefault(name, {})["generated_pool"] = pool
+            write_json(args.output, results)
+            continue
         donor, measured = real_arms_measured({k: v for k, v in results.items() if k != name}, args.epochs,
                                              range(args.seeds), args.real_per_label, args.steps)
         started = time.perf_counter()
@@ -213,6 +242,7 @@ def main(argv=None):
                                  real_only=measured and measured["augmentation"]["real_only"]["per_seed"])
         results[name] = {
             "generated_per_label": args.per_label, "classifier_epochs": args.epochs, **cas,
+            "generated_pool": pool,
             "augmentation": augmented,
             **({"real_data_arms_from": donor} if donor else {}),
             "minutes": {"drawing (cached chunks count as 0)": round(drawing_minutes, 1),

@@ -135,3 +135,15 @@ def test_classification_accuracy_score_runs_end_to_end_on_tiny_settings(exported
     given = generated_data.augmentation((images, labels), real_train, real_test, seeds=range(2), real_per_label=2,
                                         extra_per_label=5, steps=3, real_only=[0.25, 0.75])
     assert given["real_only"]["per_seed"] == [0.25, 0.75] and given["real_only"]["mean"] == 0.5
+    # the pool as an image model: FD of its first fd_samples digits, label accuracy over all of it
+    from zoo.core.metrics import MnistQuality
+
+    with data_dir_set(synthetic_data_dir):
+        first = generated_data.pool_quality((images, labels), fd_samples=100)
+        whole = generated_data.pool_quality((images, labels))
+        read_as = MnistQuality().features_and_classes(images)[1]
+        as_read = generated_data.pool_quality((images, read_as))
+    assert (first["fd_samples"], whole["fd_samples"], whole["label_accuracy_samples"]) == (100, 300, 300)
+    assert first["frechet_distance"] >= 0 and first["frechet_distance"] != whole["frechet_distance"]
+    assert first["label_accuracy"] == whole["label_accuracy"] == round(float(np.mean(read_as == labels)), 4)
+    assert as_read["label_accuracy"] == 1.0  # asked for exactly what the classifier reads
