@@ -209,12 +209,22 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     real_train, real_test = mnist_images("train"), mnist_images("test")
-    results = {}
-    if os.path.isfile(args.output):
+    header = {"machine": machine_description(), "classifier": "zoo.core.metrics.build_classifier, Adam 1e-3, "
+              "batch 128", "test_set": "MNIST test (10,000 real digits)"}
+
+    def saved_results():
+        """The results file as it is now, read again before each write: a run of this script for another
+        model that wrote meanwhile (a model's drawing can take hours) keeps its entry."""
+        if not os.path.isfile(args.output):
+            return {}
         with open(args.output) as f:
-            results = json.load(f)
-    results.update({"machine": machine_description(), "classifier": "zoo.core.metrics.build_classifier, Adam 1e-3, "
-                    "batch 128", "test_set": "MNIST test (10,000 real digits)"})
+            return json.load(f)
+
+    def save(name, update):
+        results = {**saved_results(), **header}
+        update(results)
+        write_json(args.output, results)
+
     for name in models:
         print(f"=== {name}: drawing {args.per_label} digits per label", flush=True)
         runner = load_exported(name, runtime="savedmodel")
@@ -226,10 +236,9 @@ def main(argv=None):
         print(f"{name}: FD {pool['frechet_distance']} on {pool['fd_samples']}, "
               f"{pool['label_accuracy']:.1%} read as the asked digit", flush=True)
         if args.pool_only:
-            results.setdefault(name, {})["generated_pool"] = pool
-            write_json(args.output, results)
+            save(name, lambda results: results.setdefault(name, {}).update(generated_pool=pool))
             continue
-        donor, measured = real_arms_measured({k: v for k, v in results.items() if k != name}, args.epochs,
+        donor, measured = real_arms_measured({k: v for k, v in saved_results().items() if k != name}, args.epochs,
                                              range(args.seeds), args.real_per_label, args.steps)
         started = time.perf_counter()
         cas = classification_accuracy_score(generated, real_train, real_test, epochs=args.epochs,
@@ -240,7 +249,7 @@ def main(argv=None):
         augmented = augmentation(generated, real_train, real_test, range(args.seeds), args.real_per_label,
                                  min(args.extra_per_label, args.per_label), args.steps,
                                  real_only=measured and measured["augmentation"]["real_only"]["per_seed"])
-        results[name] = {
+        entry = {
             "generated_per_label": args.per_label, "classifier_epochs": args.epochs, **cas,
             "generated_pool": pool,
             "augmentation": augmented,
@@ -254,8 +263,8 @@ def main(argv=None):
         }
         print(f"{name}: augmentation {augmented['real_only']['mean']} -> {augmented['real_plus_generated']['mean']}",
               flush=True)
-        write_json(args.output, results)
-    print(json.dumps(results, indent=1))
+        save(name, lambda results: results.update({name: entry}))
+    print(json.dumps(saved_results(), indent=1))
 
 
 if __name__ == "__main__":

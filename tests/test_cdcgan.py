@@ -92,17 +92,24 @@ def test_cli_sample_draws_the_asked_digit_and_refuses_others(exported, tmp_path)
                  "--output", output]) == 2
 
 
-def test_classification_accuracy_score_runs_end_to_end_on_tiny_settings(exported, synthetic_data_dir, tmp_path):
-    """benchmarks/generated_data.py's pipeline: draw labelled digits (cached), train the classifier on them,
-    score it on the (synthetic) test set; and the augmentation arms."""
+def generated_data_script():
+    """benchmarks/generated_data.py as a module (benchmarks/ is not a package)."""
     import importlib.util
 
-    from zoo.core.data import mnist_images
     from zoo.core.paths import REPO_ROOT
 
     spec = importlib.util.spec_from_file_location("generated_data", f"{REPO_ROOT}/benchmarks/generated_data.py")
-    generated_data = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generated_data)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_classification_accuracy_score_runs_end_to_end_on_tiny_settings(exported, synthetic_data_dir, tmp_path):
+    """benchmarks/generated_data.py's pipeline: draw labelled digits (cached), train the classifier on them,
+    score it on the (synthetic) test set; and the augmentation arms."""
+    from zoo.core.data import mnist_images
+
+    generated_data = generated_data_script()
 
     runner = load_exported(exported, runtime="savedmodel")
     cache = str(tmp_path / "cache")
@@ -147,3 +154,22 @@ def test_classification_accuracy_score_runs_end_to_end_on_tiny_settings(exported
     assert first["frechet_distance"] >= 0 and first["frechet_distance"] != whole["frechet_distance"]
     assert first["label_accuracy"] == whole["label_accuracy"] == round(float(np.mean(read_as == labels)), 4)
     assert as_read["label_accuracy"] == 1.0  # asked for exactly what the classifier reads
+
+
+@pytest.mark.slow  # draws with the committed cdcgan
+def test_generated_data_pool_only_run_keeps_what_other_runs_wrote(synthetic_data_dir, tmp_path):
+    """``--pool-only`` with the committed cdcgan: the pool's FD and label accuracy are written beside the
+    entries already in the results file (another model's run, or this model's CAS), not over them."""
+    import json
+
+    output = tmp_path / "generated_data.json"
+    before = {"diffusion": {"cas": 0.5}, "cdcgan": {"cas": 0.25}}
+    output.write_text(json.dumps(before))
+    with data_dir_set(synthetic_data_dir):
+        generated_data_script().main(["--models", "cdcgan", "--per-label", "5", "--pool-only", "--output",
+                                      str(output), "--cache-dir", str(tmp_path / "cache")])
+    after = json.loads(output.read_text())
+    assert after["diffusion"] == before["diffusion"] and after["cdcgan"]["cas"] == 0.25
+    pool = after["cdcgan"]["generated_pool"]
+    assert (pool["fd_samples"], pool["label_accuracy_samples"]) == (50, 50) and 0 <= pool["label_accuracy"] <= 1
+    assert "machine" in after and os.listdir(tmp_path / "cache" / "cdcgan")
