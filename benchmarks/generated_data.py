@@ -23,7 +23,8 @@ Generated digits are cached in chunks under ``--cache-dir`` so a long run that s
     python benchmarks/generated_data.py --per-label 100 --epochs 1 --seeds 1   # a quick look
     python benchmarks/generated_data.py --models cdcgan --pool-only            # FD and label accuracy only
 
-Writes benchmarks/results/generated_data.json (after every model).
+Writes benchmarks/results/generated_data.json (after every model) and, when every model's digits are
+cached, generated_data.png (a block of digits 0-9 per model: what each classifier trained on).
 """
 
 import argparse
@@ -108,6 +109,36 @@ def pool_quality(generated, fd_samples=10_000):
     return {"frechet_distance": measured["frechet_distance"], "classes_covered": measured["classes_covered"],
             "fd_samples": n, "label_accuracy": round(float(np.mean(classes == labels)), 4),
             "label_accuracy_samples": int(len(labels))}
+
+
+def pool_tiles(pools, per_digit):
+    """``(tiles, columns)``: row ``r`` holds the ``r``-th draw of digits 0-9 of each pool (labels cycle 0-9,
+    so digit d's r-th draw is at d + 10 r), a blank (white) tile between pools."""
+    blank = np.ones((1, *pools[0].shape[1:]), np.float32)
+    tiles = []
+    for row in range(per_digit):
+        for index, pool in enumerate(pools):
+            tiles += [pool[row * NUM_CLASSES : (row + 1) * NUM_CLASSES]] + ([blank] if index < len(pools) - 1 else [])
+    return np.concatenate(tiles), len(pools) * (NUM_CLASSES + 1) - 1
+
+
+def draw_pools(cache_dir, path, models=MODELS, per_digit=8):
+    """A picture of what each classifier trained on: the first ``per_digit`` cached digits of each label,
+    a block of columns 0-9 per model, blocks side by side with a blank column between them. Drawn only when
+    every model's first chunk is cached here, so a checkout that drew one model does not replace the
+    committed picture with a partial one; returns the path, or None."""
+    from zoo.core.plotting import save_image_grid
+
+    first_chunks = [os.path.join(cache_dir, name, "chunk-0000-of-1000-seed-0.npy") for name in models]
+    missing = [name for name, file in zip(models, first_chunks) if not os.path.isfile(file)]
+    if missing:
+        print(f"{path} not redrawn: no cached digits of {', '.join(missing)} under {cache_dir}", flush=True)
+        return None
+    pools = [np.load(file, allow_pickle=False).astype(np.float32) / 255.0 for file in first_chunks]
+    tiles, columns = pool_tiles(pools, per_digit)
+    return save_image_grid(tiles, path, columns=columns,
+                           title=f"What each classifier trained on: columns 0-9 of {', '.join(models)}, "
+                                 f"left to right ({per_digit} draws of each digit)")
 
 
 # === The classifier, trained on whatever it is given ===
@@ -264,6 +295,7 @@ def main(argv=None):
         print(f"{name}: augmentation {augmented['real_only']['mean']} -> {augmented['real_plus_generated']['mean']}",
               flush=True)
         save(name, lambda results: results.update({name: entry}))
+    draw_pools(args.cache_dir, args.output.replace(".json", ".png"))
     print(json.dumps(saved_results(), indent=1))
 
 

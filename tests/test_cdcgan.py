@@ -173,3 +173,21 @@ def test_generated_data_pool_only_run_keeps_what_other_runs_wrote(synthetic_data
     pool = after["cdcgan"]["generated_pool"]
     assert (pool["fd_samples"], pool["label_accuracy_samples"]) == (50, 50) and 0 <= pool["label_accuracy"] <= 1
     assert "machine" in after and os.listdir(tmp_path / "cache" / "cdcgan")
+
+
+def test_generated_data_picture_needs_every_models_pool(tmp_path):
+    """The pools' picture shows every model side by side, or is not drawn (never a partial one)."""
+    generated_data = generated_data_script()
+    cache, picture = tmp_path / "cache", str(tmp_path / "generated_data.png")
+    for index, name in enumerate(generated_data.MODELS):
+        assert generated_data.draw_pools(str(cache), picture) is None and not os.path.exists(picture)
+        (cache / name).mkdir(parents=True)
+        digits = np.full((1000, 28, 28, 1), 80 * index, np.uint8)  # each model its own grey
+        np.save(cache / name / "chunk-0000-of-1000-seed-0.npy", digits)
+    assert generated_data.draw_pools(str(cache), picture, per_digit=2) == picture
+    assert open(picture, "rb").read(4) == b"\x89PNG"
+    pools = [np.arange(50, dtype=np.float32).reshape(50, 1, 1, 1) + 100 * index for index in range(3)]
+    tiles, columns = generated_data.pool_tiles(pools, per_digit=2)
+    assert (tiles.shape, columns) == ((2 * columns, 1, 1, 1), 32)
+    # row 1, third pool, digit 3: that pool's second draw of a 3 (index 13); white between pools
+    assert tiles[columns + 22 + 3, 0, 0, 0] == 213 and tiles[10, 0, 0, 0] == tiles[21, 0, 0, 0] == 1.0
