@@ -68,6 +68,9 @@ def draw_text2image(runner, labels, seed):
 
 
 DRAW = {"cdcgan": draw_cdcgan, "diffusion": draw_diffusion, "text2image": draw_text2image}
+HOW_DRAWN = {"cdcgan": "SavedModel serving_default, labels cycling 0-9",
+             "diffusion": f"SavedModel generate (50 DDIM steps), guidance {GUIDANCE}, labels cycling 0-9",
+             "text2image": f"SavedModel serving_default, prompt 'the digit <name>', guidance {GUIDANCE}"}
 
 
 def generated_digits(draw, runner, per_label, seed, cache_dir=None, chunk=1000, progress=True):
@@ -288,9 +291,7 @@ def main(argv=None):
             "minutes": {"drawing (cached chunks count as 0)": round(drawing_minutes, 1),
                         "cas" if donor else "cas_and_real_baseline": round(cas_minutes, 1),
                         "augmentation": round((time.perf_counter() - started) / 60, 1)},
-            "how_drawn": {"cdcgan": "SavedModel serving_default, labels cycling 0-9",
-                          "diffusion": f"SavedModel generate (50 DDIM steps), guidance {GUIDANCE}, labels cycling 0-9",
-                          "text2image": f"SavedModel serving_default, prompt 'the digit <name>', guidance {GUIDANCE}"}[name],
+            "how_drawn": HOW_DRAWN[name],
         }
         print(f"{name}: augmentation {augmented['real_only']['mean']} -> {augmented['real_plus_generated']['mean']}",
               flush=True)

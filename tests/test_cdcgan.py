@@ -191,3 +191,8 @@ def test_generated_data_picture_needs_every_models_pool(tmp_path):
     assert (tiles.shape, columns) == ((2 * columns, 1, 1, 1), 32)
     # row 1, third pool, digit 3: that pool's second draw of a 3 (index 13); white between pools
     assert tiles[columns + 22 + 3, 0, 0, 0] == 213 and tiles[10, 0, 0, 0] == tiles[21, 0, 0, 0] == 1.0
+
+
+def test_generated_data_knows_how_every_model_draws():
+    generated_data = generated_data_script()
+    assert set(generated_data.DRAW) == set(generated_data.HOW_DRAWN) == set(generated_data.MODELS)
