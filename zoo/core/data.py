@@ -154,6 +154,23 @@ def mnist_dataset(split="train", *, batch_size, seed=0, epoch=0, limit=None, val
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
+def mnist_training_data(*, batch_size, seed, limit, how, validation=True, **dataset_options):
+    """A recipe's :class:`zoo.core.recipe.TrainingData` for the MNIST training digits: epoch ``e`` in the
+    order of ``(seed, e)``; with ``validation``, the test digits for ``val_loss`` (a sixth of ``limit`` of
+    them in a limited run). ``how``: what the model sees, for the run's description ("dynamically
+    binarized each step"); ``dataset_options``: :func:`mnist_dataset`'s ``value_range`` and ``with_labels``."""
+    from zoo.core.recipe import TrainingData
+
+    def dataset_fn(epoch):
+        return mnist_dataset("train", batch_size=batch_size, seed=seed, epoch=epoch, limit=limit, **dataset_options)
+
+    test = (mnist_dataset("test", batch_size=500, shuffle=False, drop_remainder=False,
+                          limit=None if limit is None else max(limit // 6, 1), **dataset_options)
+            if validation else None)
+    what = "MNIST train split (60,000 digits)" if not limit else f"first {limit} MNIST training digits"
+    return TrainingData(dataset_fn, f"{what}, {how}", validation=test, config={"train_examples": limit or 60000})
+
+
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 TRAIN_FRACTION = 0.9  # nanoGPT's and char-rnn's split: first 90% train, last 10% validation
 

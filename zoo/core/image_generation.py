@@ -12,10 +12,10 @@ import numpy as np
 
 from zoo.core import export as core_export
 from zoo.core.adversarial import generate_images
-from zoo.core.data import mnist_dataset
+from zoo.core.data import mnist_training_data
 from zoo.core.errors import BadInputError
 from zoo.core.plotting import save_image_grid
-from zoo.core.recipe import Option, Recipe, TrainingData
+from zoo.core.recipe import Option, Recipe
 
 FD_DEFINITIONS = {
     "frechet_distance": "classifier Fréchet distance to the 10,000 MNIST test digits, features "
@@ -176,14 +176,9 @@ class ImageGeneratorRecipe(Recipe):
 
     def training_data(self, model, *, batch_size, seed, limit, **options):
         conditional = getattr(model, "conditional", False)
-
-        def dataset_fn(epoch):
-            return mnist_dataset("train", batch_size=batch_size, seed=seed, epoch=epoch, limit=limit,
-                                 value_range=(-1.0, 1.0), with_labels=conditional)
-
-        what = "MNIST train split (60,000 digits)" if not limit else f"first {limit} MNIST training digits"
-        return TrainingData(dataset_fn, f"{what}{' with labels' if conditional else ''}, scaled to [-1, 1]",
-                            config={"train_examples": limit or 60000})
+        return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit, validation=False,
+                                   how=f"{'with labels, ' if conditional else ''}scaled to [-1, 1]",
+                                   value_range=(-1.0, 1.0), with_labels=conditional)
 
     def training_config(self, model, data, *, epochs, discriminator_learning_rate=None, **options):
         rate = discriminator_learning_rate or self.defaults.get("discriminator_learning_rate")

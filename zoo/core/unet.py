@@ -18,7 +18,7 @@ import tensorflow as tf
 from keras import layers
 
 from zoo.core import distribute
-from zoo.core.ema import update_moving_average
+from zoo.core.ema import copy_weights, update_moving_average
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_LABELS = 11  # the diffusion model's digits 0-9 and "no label"
@@ -204,10 +204,33 @@ class UNet(keras.Model):
 
 
 class DDIMSampling:
-    """The noise schedule's arithmetic and the DDPM training step, for a Keras model that calls
-    :meth:`set_schedule` in its constructor and has ``unet``, ``ema_unet``, ``ema_decay``, ``noise_seed``
-    (a ``keras.random.SeedGenerator``) and ``loss_tracker`` (mixed into ``diffusion``'s and
-    ``text2image``'s models)."""
+    """The two U-Nets, the noise schedule's arithmetic and the DDPM training step, for a Keras model with
+    ``seed`` and ``ema_decay`` that calls :meth:`build_unets` in its constructor (mixed into ``diffusion``'s
+    and ``text2image``'s models)."""
+
+    def build_unets(self, unet_config, condition):
+        """The trained network ``unet`` and the sampling network ``ema_unet`` (its weight average, starting
+        as its copy), both built on one dummy row with ``condition`` (one row of what the U-Net is
+        conditioned on); then the schedule, the noise seed and the loss tracker. Seeds Keras first, so the
+        initial weights follow ``seed``."""
+        keras.utils.set_random_seed(self.seed)
+        self.unet = UNet(**unet_config, name="unet")
+        self.ema_unet = UNet(**unet_config, name="ema_unet")
+        self.set_schedule(self.unet.num_timesteps)
+        self.noise_seed = keras.random.SeedGenerator(self.seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        dummy = (tf.zeros([1, *IMAGE_SHAPE]), tf.zeros([1], tf.int32), condition)
+        self.unet(dummy)
+        self.ema_unet(dummy)
+        copy_weights(self.ema_unet, self.unet)
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def call(self, inputs):
+        return self.ema_unet(inputs)
 
     def set_schedule(self, num_timesteps):
         self.num_timesteps = int(num_timesteps)

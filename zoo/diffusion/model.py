@@ -12,7 +12,6 @@ t and a label (0-9, or NULL_LABEL = 10 for "no label", trained by dropping label
 import keras
 import tensorflow as tf
 
-from zoo.core.ema import copy_weights
 from zoo.core.unet import IMAGE_SHAPE, NUM_LABELS, DDIMSampling, UNet, ddim_timesteps, guided_noise  # noqa: F401
 
 NUM_CLASSES = NUM_LABELS - 1
@@ -43,24 +42,7 @@ class Diffusion(DDIMSampling, keras.Model):
         self.label_dropout, self.ema_decay, self.seed = float(label_dropout), float(ema_decay), int(seed)
         # lists, not tuples: the config must read back the same from a checkpoint's JSON
         self.unet_config = {k: list(v) if isinstance(v, tuple) else v for k, v in unet_config.items()}
-        keras.utils.set_random_seed(self.seed)  # the U-Net's initial weights
-        self.unet = UNet(**unet_config, name="unet")
-        self.ema_unet = UNet(**unet_config, name="ema_unet")
-        self.set_schedule(self.unet.num_timesteps)
-        self.noise_seed = keras.random.SeedGenerator(self.seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        dummy = (tf.zeros([1, *IMAGE_SHAPE]), tf.zeros([1], tf.int32), tf.zeros([1], tf.int32))
-        self.unet(dummy)
-        self.ema_unet(dummy)
-        copy_weights(self.ema_unet, self.unet)
-        self.built = True
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
-    def call(self, inputs):
-        return self.ema_unet(inputs)
+        self.build_unets(unet_config, condition=tf.zeros([1], tf.int32))
 
     def train_step(self, data):
         images, labels = data  # images in [-1, 1], labels 0..9

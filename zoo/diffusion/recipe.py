@@ -17,13 +17,13 @@ The learning rate follows a cosine decay over the whole run (to 10%), so
 import numpy as np
 
 from zoo.core import export as core_export
-from zoo.core.data import mnist_dataset
+from zoo.core.data import mnist_training_data
 from zoo.core.errors import BadInputError
 from zoo.core.image_generation import asked_digits, save_asked_digits
 from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
 from zoo.core.plotting import save_image_grid
 from zoo.core.progress import progress_bar
-from zoo.core.recipe import Option, Recipe, TrainingData
+from zoo.core.recipe import Option, Recipe
 from zoo.core.registry import register
 from zoo.diffusion import tflite_sample
 from zoo.diffusion.model import IMAGE_SHAPE, NULL_LABEL, NUM_CLASSES, PRESETS, Diffusion, ddim_timesteps
@@ -235,18 +235,8 @@ class DiffusionRecipe(Recipe):
 
     # === Training ===
     def training_data(self, model, *, batch_size, seed, limit, **options):
-        def dataset_fn(epoch):
-            return mnist_dataset("train", batch_size=batch_size, seed=seed, epoch=epoch, limit=limit,
-                                 value_range=(-1.0, 1.0), with_labels=True)
-
-        validation = mnist_dataset("test", batch_size=500, shuffle=False, drop_remainder=False,
-                                   value_range=(-1.0, 1.0), with_labels=True,
-                                   limit=None if limit is None else max(limit // 6, 1))
-        return TrainingData(
-            dataset_fn,
-            "MNIST train split (60,000 digits) with labels, pixels in [-1, 1]" if not limit
-            else f"first {limit} MNIST training digits with labels",
-            validation=validation, config={"train_examples": limit or 60000})
+        return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit, how="with labels, pixels in [-1, 1]",
+                                   value_range=(-1.0, 1.0), with_labels=True)
 
     def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
         return cosine_decay_config(epochs, total_steps, max_steps)

@@ -20,13 +20,13 @@ import math
 import numpy as np
 
 from zoo.core import export as core_export
-from zoo.core.data import mnist_dataset
+from zoo.core.data import mnist_training_data
 from zoo.core.errors import BadInputError
 from zoo.core.image_generation import FD_DEFINITIONS, runtime_label, serving_input
 from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
 from zoo.core.plotting import save_image_grid
 from zoo.core.progress import progress_bar
-from zoo.core.recipe import Option, Recipe, TrainingData
+from zoo.core.recipe import Option, Recipe
 from zoo.core.registry import register
 from zoo.flow.model import IMAGE_SHAPE, PRESETS, FlowModel
 
@@ -167,17 +167,9 @@ class FlowRecipe(Recipe):
 
     # === Training ===
     def training_data(self, model, *, batch_size, seed, limit, **options):
-        def dataset_fn(epoch):
-            return mnist_dataset("train", batch_size=batch_size, seed=seed, epoch=epoch, limit=limit)
-
         # Test bits/dim (fresh dequantization) is logged as val_loss for monitoring; the headline is the export's.
-        validation = mnist_dataset("test", batch_size=500, shuffle=False, drop_remainder=False,
-                                   limit=None if limit is None else max(limit // 6, 1))
-        return TrainingData(
-            dataset_fn,
-            ("MNIST train split (60,000 digits), dequantized afresh each step as (pixel + u) / 256" if not limit
-             else f"first {limit} MNIST training digits, dequantized afresh each step"),
-            validation=validation, config={"train_examples": limit or 60000})
+        return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit,
+                                   how="dequantized afresh each step as (pixel + u) / 256")
 
     def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
         return cosine_decay_config(epochs, total_steps, max_steps)

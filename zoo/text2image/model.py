@@ -12,9 +12,8 @@ DDIM (Song et al. 2021) in a ``tf.while_loop``.
 import keras
 import tensorflow as tf
 
-from zoo.core.ema import copy_weights
 from zoo.core.registry import model_names
-from zoo.core.unet import IMAGE_SHAPE, DDIMSampling, UNet, guided_noise
+from zoo.core.unet import DDIMSampling, guided_noise
 from zoo.core.utf8 import TEXT_BYTES
 
 PRESETS = {
@@ -52,25 +51,8 @@ class TextToImage(DDIMSampling, keras.Model):
         self.generate_steps = int(generate_steps)
         self.unet_config = {k: list(v) if isinstance(v, tuple) else v for k, v in unet_config.items()}
         self.embedding_dim = int(self.text_encoder(tf.zeros([1, TEXT_BYTES], tf.int32)).shape[-1])
-        keras.utils.set_random_seed(self.seed)
-        conditioned = {**unet_config, "condition_dim": self.embedding_dim, "film": True}
-        self.unet = UNet(**conditioned, name="unet")
-        self.ema_unet = UNet(**conditioned, name="ema_unet")
-        self.set_schedule(self.unet.num_timesteps)
-        self.noise_seed = keras.random.SeedGenerator(self.seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        dummy = (tf.zeros([1, *IMAGE_SHAPE]), tf.zeros([1], tf.int32), tf.zeros([1, self.embedding_dim]))
-        self.unet(dummy)
-        self.ema_unet(dummy)
-        copy_weights(self.ema_unet, self.unet)
-        self.built = True
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
-    def call(self, inputs):
-        return self.ema_unet(inputs)
+        self.build_unets({**unet_config, "condition_dim": self.embedding_dim, "film": True},
+                         condition=tf.zeros([1, self.embedding_dim]))
 
     def encode_text(self, text):
         """CLIP's unit embedding of UTF-8 rows ``int32 [batch, 64]`` (the empty prompt: all zeros)."""
