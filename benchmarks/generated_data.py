@@ -211,7 +211,7 @@ def real_arms_measured(results, epochs, seeds, real_per_label, steps):
     alone, not on the model, so each is trained once and its numbers serve every model after it."""
     for name in MODELS:
         entry = results.get(name)
-        if (entry and "classifier_epochs" in entry and entry["classifier_epochs"] == epochs and entry["augmentation"]["seeds"] == list(seeds)
+        if (entry and entry.get("classifier_epochs") == epochs and entry["augmentation"]["seeds"] == list(seeds)
                 and entry["augmentation"]["real_per_label"] == real_per_label
                 and entry["augmentation"]["steps"] == steps):
             return name, entry

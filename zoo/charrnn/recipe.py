@@ -26,7 +26,7 @@ from zoo.core import data
 from zoo.core import export as core_export
 from zoo.core.errors import BadInputError
 from zoo.core.files import write_text
-from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
+from zoo.core.optimizers import CosineDecayAdam
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
@@ -163,7 +163,7 @@ def _samples_text(runner):
 
 
 @register
-class CharRNNRecipe(Recipe):
+class CharRNNRecipe(CosineDecayAdam, Recipe):
     name = NAME
     summary = "byte-level multi-layer LSTM on tiny Shakespeare: streams text of any length in a fixed-size state"
     paper = ("Karpathy (2015), The Unreasonable Effectiveness of Recurrent Neural Networks (char-rnn); "
@@ -221,10 +221,8 @@ class CharRNNRecipe(Recipe):
 
     def training_config(self, model, data_, *, epochs, total_steps, max_steps=None, **options):
         # one optimizer update per window
-        return cosine_decay_config(epochs, total_steps * model.windows_per_example, max_steps)
-
-    def compile(self, model, config):
-        adam_with_cosine_decay(model, config)
+        return super().training_config(model, data_, epochs=epochs, total_steps=total_steps * model.windows_per_example,
+                                       max_steps=max_steps)
 
     def sample_callbacks(self, run_dir, seed):
         return [TextSamples(run_dir, seed)]

@@ -21,7 +21,7 @@ from zoo.core import captions
 from zoo.core import export as core_export
 from zoo.core import utf8
 from zoo.core.errors import BadInputError
-from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
+from zoo.core.optimizers import CosineDecayAdam
 from zoo.core.plotting import prompt_label, save_image_grid
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
@@ -132,7 +132,7 @@ def _test_images(limit=None):
 
 
 @register
-class CLIPRecipe(Recipe):
+class CLIPRecipe(CosineDecayAdam, Recipe):
     name = "clip"
     summary = "CLIP-style dual encoder on captioned MNIST (English and Chinese): text <-> image embeddings"
     paper = "Radford et al. (2021), Learning Transferable Visual Models From Natural Language Supervision, " \
@@ -173,12 +173,6 @@ class CLIPRecipe(Recipe):
                          "digit and measured ink/slant: zoo.core.captions)") if not limit
             else f"first {limit} MNIST training digits, captioned", validation=validation,
             config={"train_examples": len(train[0])})
-
-    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
-        return cosine_decay_config(epochs, total_steps, max_steps)
-
-    def compile(self, model, config):
-        adam_with_cosine_decay(model, config)
 
     # === Export ===
     def signatures(self, model):

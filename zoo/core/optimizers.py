@@ -20,3 +20,16 @@ def adam_with_cosine_decay(model, config):
     schedule = keras.optimizers.schedules.CosineDecay(config["learning_rate"], decay_steps=config["decay_steps"],
                                                       alpha=0.1)
     model.compile(optimizer=keras.optimizers.Adam(schedule))
+
+
+class CosineDecayAdam:
+    """A recipe mixin, ``class MyRecipe(CosineDecayAdam, Recipe)``: Adam with its learning rate decaying by
+    cosine to 10% over the whole run, how most of the zoo trains. A recipe with more config entries
+    extends ``super().training_config(...)``; one whose optimizer steps differ from the batches (charrnn:
+    one per window) overrides it."""
+
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
+        return cosine_decay_config(epochs, total_steps, max_steps)
+
+    def compile(self, model, config):
+        adam_with_cosine_decay(model, config)

@@ -20,7 +20,7 @@ from zoo.core import export as core_export
 from zoo.core.data import mnist_training_data
 from zoo.core.errors import BadInputError
 from zoo.core.image_generation import asked_digits, save_asked_digits
-from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
+from zoo.core.optimizers import CosineDecayAdam
 from zoo.core.plotting import save_image_grid
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe
@@ -182,7 +182,7 @@ def _sampling_options(default_steps):
 
 
 @register
-class DiffusionRecipe(Recipe):
+class DiffusionRecipe(CosineDecayAdam, Recipe):
     name = "diffusion"
     summary = "class-conditional DDPM on MNIST: noise + digit label + guidance -> digits (DDIM)"
     paper = "Ho, Jain & Abbeel (2020), Denoising Diffusion Probabilistic Models, arXiv:2006.11239"
@@ -237,12 +237,6 @@ class DiffusionRecipe(Recipe):
     def training_data(self, model, *, batch_size, seed, limit, **options):
         return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit, how="with labels, pixels in [-1, 1]",
                                    value_range=(-1.0, 1.0), with_labels=True)
-
-    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
-        return cosine_decay_config(epochs, total_steps, max_steps)
-
-    def compile(self, model, config):
-        adam_with_cosine_decay(model, config)
 
     def epoch_samples(self, model, seed):
         """A 10 x 10 grid, a row per digit, 25 DDIM steps with guidance 2."""

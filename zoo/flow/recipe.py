@@ -23,7 +23,7 @@ from zoo.core import export as core_export
 from zoo.core.data import mnist_training_data
 from zoo.core.errors import BadInputError
 from zoo.core.image_generation import FD_DEFINITIONS, runtime_label, serving_input
-from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
+from zoo.core.optimizers import CosineDecayAdam
 from zoo.core.plotting import save_image_grid
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe
@@ -107,7 +107,7 @@ def temperature_key(temperature):
 
 
 @register
-class FlowRecipe(Recipe):
+class FlowRecipe(CosineDecayAdam, Recipe):
     name = "flow"
     summary = "multi-scale normalizing flow on MNIST: exact log_prob [batch], encode <-> decode noise [batch, 784]"
     paper = ("Dinh et al. (2017), Density estimation using Real NVP, arXiv:1605.08803; Kingma & Dhariwal (2018), "
@@ -170,12 +170,6 @@ class FlowRecipe(Recipe):
         # Test bits/dim (fresh dequantization) is logged as val_loss for monitoring; the headline is the export's.
         return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit,
                                    how="dequantized afresh each step as (pixel + u) / 256")
-
-    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
-        return cosine_decay_config(epochs, total_steps, max_steps)
-
-    def compile(self, model, config):
-        adam_with_cosine_decay(model, config)
 
     def epoch_samples(self, model, seed):
         fixed_noise = 0.7 * np.random.default_rng(seed).standard_normal((64, model.dimensions)).astype("float32")

@@ -22,7 +22,7 @@ from zoo.core import captions
 from zoo.core import export as core_export
 from zoo.core import utf8
 from zoo.core.errors import BadInputError
-from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
+from zoo.core.optimizers import CosineDecayAdam
 from zoo.core.plotting import prompt_label, save_image_grid
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe, TrainingData
@@ -196,7 +196,7 @@ def unseen_phrasing_quality(runner, per_prompt=2, guidance=DEFAULT_GUIDANCE, see
 
 
 @register
-class TextToImageRecipe(Recipe):
+class TextToImageRecipe(CosineDecayAdam, Recipe):
     name = "text2image"
     summary = "text-to-image diffusion on MNIST: a prompt (English or Chinese) + noise -> digits, CLIP-conditioned"
     paper = ("Rombach et al. (2022), High-Resolution Image Synthesis with Latent Diffusion Models, arXiv:2112.10752; "
@@ -262,10 +262,8 @@ class TextToImageRecipe(Recipe):
             validation=validation, config={"train_examples": len(train[0])})
 
     def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
-        return {**cosine_decay_config(epochs, total_steps, max_steps), "text_encoder_sha256": text_encoder_fingerprint(model)}
-
-    def compile(self, model, config):
-        adam_with_cosine_decay(model, config)
+        return {**super().training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=max_steps),
+                "text_encoder_sha256": text_encoder_fingerprint(model)}
 
     def epoch_samples(self, model, seed):
         """Two images per sample prompt, the exported DDIM step count, guidance 3."""

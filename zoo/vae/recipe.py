@@ -19,7 +19,7 @@ from zoo.core import export as core_export
 from zoo.core.data import mnist_training_data
 from zoo.core.errors import BadInputError
 from zoo.core.image_generation import generate_from_runner, sample_grid, standard_normal_sample_options
-from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
+from zoo.core.optimizers import CosineDecayAdam
 from zoo.core.plotting import save_image_grid
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe
@@ -104,7 +104,7 @@ def prior_samples(runner, latent_dim, num_samples, seed):
 
 
 @register
-class VAERecipe(Recipe):
+class VAERecipe(CosineDecayAdam, Recipe):
     name = "vae"
     summary = "convolutional VAE on binarized MNIST: latents [batch, 32] <-> digits [batch, 28, 28, 1]"
     paper = "Kingma & Welling (2014), Auto-Encoding Variational Bayes, arXiv:1312.6114"
@@ -146,12 +146,6 @@ class VAERecipe(Recipe):
         # Test-set negative ELBO (one sample, fresh binarization) is logged as val_loss for monitoring only.
         return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit,
                                    how="dynamically binarized each step")
-
-    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
-        return cosine_decay_config(epochs, total_steps, max_steps)
-
-    def compile(self, model, config):
-        adam_with_cosine_decay(model, config)
 
     def epoch_samples(self, model, seed):
         fixed_latents = np.random.default_rng(seed).standard_normal((64, model.latent_dim)).astype("float32")

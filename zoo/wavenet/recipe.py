@@ -21,7 +21,7 @@ from zoo.core import data
 from zoo.core import export as core_export
 from zoo.core.audio import CLIP_SAMPLES, HOP_LENGTH, MEL_BINS, MEL_FRAMES, SAMPLE_RATE, plot_spectrograms, write_wav
 from zoo.core.errors import BadInputError
-from zoo.core.optimizers import adam_with_cosine_decay, cosine_decay_config
+from zoo.core.optimizers import CosineDecayAdam
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import register
@@ -204,7 +204,7 @@ def crop_batches(clips, features, crop, batch_size, *, rng=None, drop_remainder=
 
 
 @register
-class WaveNetRecipe(Recipe):
+class WaveNetRecipe(CosineDecayAdam, Recipe):
     name = NAME
     summary = "WaveNet on spoken digits: digit + speaker -> one second of 8 kHz speech (mel predictor + vocoder)"
     paper = ("van den Oord et al. (2016), WaveNet: A Generative Model for Raw Audio, arXiv:1609.03499; Paine et al. "
@@ -237,12 +237,6 @@ class WaveNetRecipe(Recipe):
              "per clip and epoch for the WaveNet, the whole second for the mel predictor"
              + ("" if limit is None else f"; at most {limit} clips per split")),
             validation=validation, config={"train_clips": len(train), "limit": limit})
-
-    def training_config(self, model, data_, *, epochs, total_steps, max_steps=None, **options):
-        return cosine_decay_config(epochs, total_steps, max_steps)
-
-    def compile(self, model, config):
-        adam_with_cosine_decay(model, config)
 
     # === Export ===
     def signatures(self, model):
