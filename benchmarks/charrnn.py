@@ -33,6 +33,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+from zoo.core.timing import best_time  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "charrnn.json")
 PROMPT = b"ROMEO:"
@@ -51,12 +52,8 @@ def generation_speed(exported_dir, lengths=(100, 2000), repeats=3, threads=2):
     for name, (app, generate) in apps.items():
         generate(app, 20)  # warm-up
         for count in lengths:
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                generate(app, count)
-                times.append(time.perf_counter() - start)
-            results[f"{name}_{count}_bytes_per_second"] = round(count / min(times), 1)
+            seconds = best_time(lambda: generate(app, count), repeats, warmup=0)
+            results[f"{name}_{count}_bytes_per_second"] = round(count / seconds, 1)
     results["protocol"] = (f"greedy, prompt {PROMPT.decode()!r}, batch 1, LiteRT float32 with {threads} threads, "
                            f"best of {repeats}; the GPT slides (re-prefills the last 64 bytes) each time its 128-byte "
                            "context fills")

@@ -40,6 +40,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+from zoo.core.timing import call_times  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))
 import gpt_protocol  # noqa: E402
@@ -304,12 +305,7 @@ def generation_speed(exported_dir, new_bytes=None, repeats=3):
 
         outputs = {}
         for name, fn in (("with_cache", with_cache), ("without_cache", without_cache), ("in_graph_generate", in_graph)):
-            fn()  # warm-up
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                outputs[name] = fn()
-                times.append(time.perf_counter() - start)
+            times, outputs[name] = call_times(fn, repeats)
             results[f"{runtime}_{name}_bytes_per_second"] = round(count / min(times), 1)
         assert len(set(outputs.values())) == 1, "the three ways must produce the same greedy bytes"
         results[f"{runtime}_bytes_generated"] = count

@@ -35,22 +35,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from zoo.core.paths import REPO_ROOT  # noqa: E402
+from zoo.core.timing import best_time  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "keras_hub_gpt2.json")
 PROMPT = "The zoo is a place where people come"
 GPT2_BASE = {"num_layers": 12, "num_heads": 12, "hidden_dim": 768, "intermediate_dim": 3072,
              "max_sequence_length": 1024}
 GPT2_MERGES = 50000  # + 256 bytes + <|endoftext|> = GPT-2's 50,257 tokens
-
-
-def best_time(function, repeats):
-    function()  # warm-up: XLA compilation, interpreter allocation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def keras_hub_speed(preset, prompt_ids, new_tokens, repeats):

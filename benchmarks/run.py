@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 from zoo.core.artifacts import load_exported, read_manifest  # noqa: E402
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
 from zoo.core.registry import get_recipe, model_names  # noqa: E402
+from zoo.core.timing import call_times  # noqa: E402
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))  # its sibling studies (training_speed)
 
@@ -61,14 +62,8 @@ def measure_latency(model_dir, runtime, variant, repeats, inputs_path, warmup=3)
     result = {"load_seconds": round(load_seconds, 3), "signature": signature}
     for batch in BATCHES:
         inputs = {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(f"{batch}/")}
-        for _ in range(warmup):
-            runner(signature, **inputs)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            runner(signature, **inputs)
-            times.append((time.perf_counter() - start) * 1000)
-        result[f"latency_ms_batch{batch}"] = round(statistics.median(times), 3)
+        times, _ = call_times(lambda: runner(signature, **inputs), repeats, warmup)
+        result[f"latency_ms_batch{batch}"] = round(statistics.median(times) * 1000, 3)
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 

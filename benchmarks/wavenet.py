@@ -33,18 +33,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+from zoo.core.timing import best_time  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "wavenet.json")
 SECONDS_PER_CLIP = 1.0
-
-
-def best_time(function, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def in_graph_rtf(path, manifest, batch, threads, repeats):
@@ -54,7 +46,7 @@ def in_graph_rtf(path, manifest, batch, threads, repeats):
     rng = np.random.default_rng(0)
     inputs = {"digit": (np.arange(batch) % 10).astype(np.int32), "speaker": (np.arange(batch) % 6).astype(np.int32),
               "noise": rng.random((batch, 8000), dtype=np.float32)}
-    runner("serving_default", **inputs)  # warm-up: XNNPACK's first-call setup
+    # one untimed call first: XNNPACK's first-call setup
     return round(best_time(lambda: runner("serving_default", **inputs), repeats) / (batch * SECONDS_PER_CLIP), 3)
 
 
@@ -63,10 +55,9 @@ def app_loop(folder, threads, repeats):
     import tflite_sample
 
     app = tflite_sample.TFLiteWaveNet(os.path.join(folder, "wavenet.tflite"), num_threads=threads)
-    app.speak([7], ["jackson"])
     total = best_time(lambda: app.speak([7], ["jackson"]), repeats)
     condition = best_time(lambda: app.condition_runner(digit=np.array([7], np.int32),
-                                                       speaker=np.array([1], np.int32)), 20)
+                                                       speaker=np.array([1], np.int32)), 20, warmup=0)
     conditioning = app.condition_runner(digit=np.array([7], np.int32), speaker=np.array([1], np.int32))["conditioning"]
     state = np.zeros((1, app.state_size), np.float32)
     zero = np.zeros(1, np.float32)

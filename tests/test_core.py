@@ -6,6 +6,7 @@ import os
 import struct
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -207,3 +208,20 @@ def test_serve_request_body_matches_the_saved_model_signature(tmp_path):
         assert spec.is_compatible_with(value), (name, spec, value.shape)
     outputs = signature(**{n: tf.constant(v, dtype=expected[n].dtype) for n, v in body["inputs"].items()})
     assert set(outputs) == set(manifest["signatures"]["serving_default"]["outputs"])
+
+
+def test_call_times_warms_up_untimed_and_returns_the_last_result():
+    from zoo.core.timing import best_time, call_times
+
+    calls = []
+
+    def function():
+        calls.append(len(calls))
+        time.sleep(0.3 if len(calls) == 1 else 0.001)  # the first call is slow, as a compilation is
+        return len(calls)
+
+    times, last = call_times(function, repeats=3, warmup=1)
+    assert len(calls) == 4 and last == 4 and len(times) == 3
+    assert all(0.0005 < t < 0.2 for t in times)  # the slow first call was not timed
+    calls.clear()
+    assert best_time(function, repeats=2, warmup=0) < 0.2 and len(calls) == 2  # the slow one timed, not the best
