@@ -203,6 +203,15 @@ class UNet(keras.Model):
                 **({"condition_dim": self.condition_dim, "film": self.film} if self.condition_dim is not None else {})}
 
 
+def randomize_ema_unet(model, seed=0, scale=0.1):
+    """``model`` with every weight of its sampling U-Net drawn from N(0, scale^2), the zero-initialised
+    output layers too, so that a test's tiny model exercises every path (untrained, it predicts zeros)."""
+    rng = np.random.default_rng(seed)
+    for weight in model.ema_unet.weights:
+        weight.assign(rng.normal(0, scale, weight.shape).astype("float32"))
+    return model
+
+
 class DDIMSampling:
     """The two U-Nets, the noise schedule's arithmetic and the DDPM training step, for a Keras model with
     ``seed`` and ``ema_decay`` that calls :meth:`build_unets` in its constructor (mixed into ``diffusion``'s

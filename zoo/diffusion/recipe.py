@@ -25,6 +25,7 @@ from zoo.core.plotting import save_image_grid
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe
 from zoo.core.registry import register
+from zoo.core.unet import randomize_ema_unet
 from zoo.diffusion import tflite_sample
 from zoo.diffusion.model import IMAGE_SHAPE, NULL_LABEL, NUM_CLASSES, PRESETS, Diffusion, ddim_timesteps
 
@@ -209,12 +210,7 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
         return {"images": 10.0}
 
     def test_model(self):
-        """The tiny model with random (not zero-initialised) output layers, so every path is exercised."""
-        diffusion = self.create_model("tiny", seed=0)
-        rng = np.random.default_rng(0)
-        for weight in diffusion.ema_unet.weights:
-            weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
-        return diffusion
+        return randomize_ema_unet(self.create_model("tiny", seed=0))
 
     def options(self, command):
         if command == "sample":

@@ -27,7 +27,7 @@ from zoo.core.plotting import prompt_label, save_image_grid
 from zoo.core.progress import progress_bar
 from zoo.core.recipe import Option, Recipe, TrainingData
 from zoo.core.registry import get_recipe, register
-from zoo.core.unet import IMAGE_SHAPE
+from zoo.core.unet import IMAGE_SHAPE, randomize_ema_unet
 from zoo.text2image.model import PRESETS, TextToImage
 
 EVAL_SEED = 12345
@@ -226,12 +226,7 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
         return TextToImage(text_encoder(config.pop("text_encoder_preset")), seed=seed, **config)
 
     def test_model(self):
-        """The tiny model with random (not zero-initialised) output layers, so every path is exercised."""
-        model = self.create_model("tiny", seed=0)
-        rng = np.random.default_rng(0)
-        for weight in model.ema_unet.weights:
-            weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
-        return model
+        return randomize_ema_unet(self.create_model("tiny", seed=0))
 
     def options(self, command):
         if command == "sample":
