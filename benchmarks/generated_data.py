@@ -79,10 +79,12 @@ def generated_digits(draw, runner, per_label, seed, cache_dir=None, chunk=1000, 
     ``cache_dir`` is given so an interrupted run keeps what it drew."""
     total = per_label * NUM_CLASSES
     labels = (np.arange(total) % NUM_CLASSES).astype(np.int32)
-    images = []
+    images, drawing_seconds, drawn = [], 0.0, 0
     for index, start in enumerate(range(0, total, chunk)):
         path = os.path.join(cache_dir, f"chunk-{index:04d}-of-{chunk}-seed-{seed}.npy") if cache_dir else None
-        if path and os.path.isfile(path):
+        cached = bool(path and os.path.isfile(path))
+        started = time.perf_counter()
+        if cached:
             pixels = np.load(path, allow_pickle=False)
         else:
             pixels = np.clip(np.round(draw(runner, labels[start : start + chunk], seed * 100_003 + index) * 255),
@@ -92,8 +94,13 @@ def generated_digits(draw, runner, per_label, seed, cache_dir=None, chunk=1000, 
                 np.save(path + ".tmp.npy", pixels)
                 os.replace(path + ".tmp.npy", path)  # a chunk is there whole or not at all
         images.append(pixels)
+        if not cached:
+            drawing_seconds, drawn = drawing_seconds + time.perf_counter() - started, drawn + len(pixels)
         if progress:
-            print(f"  drew {min(start + chunk, total)}/{total}", flush=True)
+            done = min(start + chunk, total)
+            rate = (f" ({drawing_seconds / drawn * 1000:.1f} s per 1,000 drawn here; about "
+                    f"{drawing_seconds / drawn * (total - done) / 60:.1f} minutes left)" if drawn and done < total else "")
+            print(f"  {'read' if cached else 'drew'} {done}/{total}{rate}", flush=True)
     return np.concatenate(images).astype(np.float32) / 255.0, labels
 
 
