@@ -219,8 +219,8 @@ class DDIMSampling:
 
     def build_unets(self, unet_config, condition):
         """The trained network ``unet`` and the sampling network ``ema_unet`` (its weight average, starting
-        as its copy), both built on one dummy row with ``condition`` (one row of what the U-Net is
-        conditioned on); then the schedule, the noise seed and the loss tracker. Seeds Keras first, so the
+        as its copy), with the schedule, the noise seed and the loss tracker; both networks are built on one
+        dummy row with ``condition`` (a row of what the U-Net is conditioned on). Seeds Keras first, so the
         initial weights follow ``seed``."""
         keras.utils.set_random_seed(self.seed)
         self.unet = UNet(**unet_config, name="unet")
