@@ -22,6 +22,7 @@ Generated digits are cached in chunks under ``--cache-dir`` so a long run that s
     python benchmarks/generated_data.py --models cdcgan
     python benchmarks/generated_data.py --per-label 100 --epochs 1 --seeds 1   # a quick look
     python benchmarks/generated_data.py --models cdcgan --pool-only            # FD and label accuracy only
+    python benchmarks/generated_data.py --markdown                             # the table for BENCHMARKS.md
 
 Writes benchmarks/results/generated_data.json (after every model) and, when every model's digits are
 cached, generated_data.png (a block of digits 0-9 per model: what each classifier trained on).
@@ -225,6 +226,44 @@ def real_arms_measured(results, epochs, seeds, real_per_label, steps):
     return None, None
 
 
+ROW_LABELS = {"cdcgan": "cdcgan", "diffusion": "diffusion (its label, guidance 2, 50 DDIM steps)",
+              "text2image": 'text2image (prompt "the digit <name>", guidance 2, 25 steps)'}
+
+
+def markdown_table(results):
+    """The results file as BENCHMARKS.md's table: a row per fully scored model, the best of each quality
+    column in bold (a model with only its pool scored is left out: its row would be mostly empty)."""
+    rows = [name for name in MODELS if "cas" in results.get(name, {})]
+    pools = {name: results[name].get("generated_pool") for name in rows}
+
+    def best(value, values, low=False, unit=""):
+        text = f"{value}{unit}"
+        return f"**{text}**" if value == (min(values) if low else max(values)) and len(values) > 1 else text
+
+    def mean_std(arm):
+        return f"{arm['mean']:.4f} ± {arm['std']:.4f}"
+
+    cas = [results[n]["cas"] for n in rows]
+    mixed = [results[n]["augmentation"]["real_plus_generated"]["mean"] for n in rows]
+    fds = [round(p["frechet_distance"], 2) for p in pools.values() if p]
+    asked = [round(100 * p["label_accuracy"], 1) for p in pools.values() if p]
+    lines = ["| model | trained on generated only (CAS) | real-data classifier | 600 real | 600 real + 6,000 generated "
+             "| pool: FD (first 10,000) / read as asked | minutes (draw / CAS / augmentation) |",
+             "|---|---|---|---|---|---|---|"]
+    for name in rows:
+        entry, pool = results[name], pools[name]
+        augmented = entry["augmentation"]
+        with_generated = mean_std(augmented["real_plus_generated"])
+        if augmented["real_plus_generated"]["mean"] == max(mixed) and len(rows) > 1:
+            with_generated = f"**{with_generated}**"
+        pool_cell = (f"{best(round(pool['frechet_distance'], 2), fds, low=True)} / "
+                     f"{best(round(100 * pool['label_accuracy'], 1), asked, unit='%')}" if pool else "")
+        minutes = " / ".join(str(value) for value in entry["minutes"].values())
+        lines.append(f"| {ROW_LABELS[name]} | {best(entry['cas'], cas)} | {entry['real_data_accuracy']} "
+                     f"| {mean_std(augmented['real_only'])} | {with_generated} | {pool_cell} | {minutes} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
@@ -234,11 +273,17 @@ def main(argv=None):
     parser.add_argument("--real-per-label", type=int, default=60)
     parser.add_argument("--extra-per-label", type=int, default=600)
     parser.add_argument("--steps", type=int, default=1000, help="classifier steps of each augmentation arm")
+    parser.add_argument("--markdown", action="store_true",
+                        help="only print the results file's table (Markdown), for BENCHMARKS.md")
     parser.add_argument("--pool-only", action="store_true",
                         help="draw (or read the cached digits) and measure only the pool's FD and label accuracy")
     parser.add_argument("--cache-dir", default=os.path.join("runs", "generated-data"))
     parser.add_argument("--output", default=os.path.join(RESULTS, "generated_data.json"))
     args = parser.parse_args(argv)
+    if args.markdown:
+        with open(args.output) as f:
+            print(markdown_table(json.load(f)))
+        return
 
     from zoo.core.artifacts import load_exported
     from zoo.core.data import mnist_images

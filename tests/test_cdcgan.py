@@ -196,3 +196,23 @@ def test_generated_data_picture_needs_every_models_pool(tmp_path):
 def test_generated_data_knows_how_every_model_draws():
     generated_data = generated_data_script()
     assert set(generated_data.DRAW) == set(generated_data.HOW_DRAWN) == set(generated_data.MODELS)
+
+
+def test_generated_data_table_bolds_the_best_and_leaves_out_a_model_not_yet_scored():
+    generated_data = generated_data_script()
+
+    def entry(cas, mixed, fd, asked):
+        arm = {"mean": mixed, "std": 0.001, "per_seed": [mixed]}
+        return {"cas": cas, "real_data_accuracy": 0.99, "minutes": {"drawing": 1.0, "cas": 2.0, "augmentation": 3.0},
+                "augmentation": {"real_only": {"mean": 0.9, "std": 0.002}, "real_plus_generated": arm},
+                "generated_pool": {"frechet_distance": fd, "label_accuracy": asked}}
+
+    results = {"cdcgan": entry(0.97, 0.96, 1.9149, 0.987), "text2image": entry(0.96, 0.95, 6.8352, 0.990),
+               "diffusion": {"generated_pool": {"frechet_distance": 6.0, "label_accuracy": 0.995}}}
+    lines = generated_data.markdown_table(results).splitlines()
+    assert len(lines) == 4 and not any(line.startswith("| diffusion") for line in lines)
+    cdcgan, text2image = lines[2].split(" | "), lines[3].split(" | ")
+    assert cdcgan[1] == "**0.97**" and text2image[1] == "0.96"  # CAS: higher is better
+    assert cdcgan[4] == "**0.9600 ± 0.0010**" and cdcgan[3] == "0.9000 ± 0.0020"
+    assert cdcgan[5] == "**1.91** / 98.7%" and text2image[5] == "6.84 / **99.0%**"  # FD: lower is better
+    assert cdcgan[6] == "1.0 / 2.0 / 3.0 |"
