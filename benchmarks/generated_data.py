@@ -74,6 +74,11 @@ HOW_DRAWN = {"cdcgan": "SavedModel serving_default, labels cycling 0-9",
              "text2image": f"SavedModel serving_default, prompt 'the digit <name>', guidance {GUIDANCE}"}
 
 
+def chunk_path(cache_dir, index, chunk=1000, seed=0):
+    """Where chunk ``index`` of a pool drawn in chunks of ``chunk`` from noise ``seed`` is cached."""
+    return os.path.join(cache_dir, f"chunk-{index:04d}-of-{chunk}-seed-{seed}.npy")
+
+
 def generated_digits(draw, runner, per_label, seed, cache_dir=None, chunk=1000, progress=True):
     """``(images [n, 28, 28, 1] float32 in [0, 1], labels)``: ``per_label`` digits of each label, labels
     cycling 0-9, drawn in chunks of ``chunk`` (each from its own noise seed), cached as uint8 when
@@ -82,7 +87,7 @@ def generated_digits(draw, runner, per_label, seed, cache_dir=None, chunk=1000, 
     labels = (np.arange(total) % NUM_CLASSES).astype(np.int32)
     images, drawing_seconds, drawn = [], 0.0, 0
     for index, start in enumerate(range(0, total, chunk)):
-        path = os.path.join(cache_dir, f"chunk-{index:04d}-of-{chunk}-seed-{seed}.npy") if cache_dir else None
+        path = chunk_path(cache_dir, index, chunk, seed) if cache_dir else None
         cached = bool(path and os.path.isfile(path))
         started = time.perf_counter()
         if cached:
@@ -140,7 +145,7 @@ def draw_pools(cache_dir, path, models=MODELS, per_digit=8):
     committed picture with a partial one; returns the path, or None."""
     from zoo.core.plotting import save_image_grid
 
-    first_chunks = [os.path.join(cache_dir, name, "chunk-0000-of-1000-seed-0.npy") for name in models]
+    first_chunks = [chunk_path(os.path.join(cache_dir, name), 0) for name in models]
     missing = [name for name, file in zip(models, first_chunks) if not os.path.isfile(file)]
     if missing:
         print(f"{path} not redrawn: no cached digits of {', '.join(missing)} under {cache_dir}", flush=True)
@@ -236,8 +241,8 @@ def markdown_table(results):
     rows = [name for name in MODELS if "cas" in results.get(name, {})]
     pools = {name: results[name].get("generated_pool") for name in rows}
 
-    def best(value, values, low=False, unit=""):
-        text = f"{value}{unit}"
+    def best(value, values, low=False, unit="", text=None):
+        text = text or f"{value}{unit}"
         return f"**{text}**" if value == (min(values) if low else max(values)) and len(values) > 1 else text
 
     def mean_std(arm):
@@ -253,9 +258,8 @@ def markdown_table(results):
     for name in rows:
         entry, pool = results[name], pools[name]
         augmented = entry["augmentation"]
-        with_generated = mean_std(augmented["real_plus_generated"])
-        if augmented["real_plus_generated"]["mean"] == max(mixed) and len(rows) > 1:
-            with_generated = f"**{with_generated}**"
+        with_generated = best(augmented["real_plus_generated"]["mean"], mixed,
+                              text=mean_std(augmented["real_plus_generated"]))
         pool_cell = (f"{best(round(pool['frechet_distance'], 2), fds, low=True)} / "
                      f"{best(round(100 * pool['label_accuracy'], 1), asked, unit='%')}" if pool else "")
         minutes = " / ".join(str(value) for value in entry["minutes"].values())

@@ -183,7 +183,7 @@ def test_generated_data_picture_needs_every_models_pool(tmp_path):
         assert generated_data.draw_pools(str(cache), picture) is None and not os.path.exists(picture)
         (cache / name).mkdir(parents=True)
         digits = np.full((1000, 28, 28, 1), 80 * index, np.uint8)  # each model its own grey
-        np.save(cache / name / "chunk-0000-of-1000-seed-0.npy", digits)
+        np.save(generated_data.chunk_path(str(cache / name), 0), digits)
     assert generated_data.draw_pools(str(cache), picture, per_digit=2) == picture
     assert open(picture, "rb").read(4) == b"\x89PNG"
     pools = [np.arange(50, dtype=np.float32).reshape(50, 1, 1, 1) + 100 * index for index in range(3)]
