@@ -37,14 +37,14 @@ WAYS = ("loop", "xla", "step_only")
 def prepared_model(name, steps, seed=0):
     """``(model, data, batch_size)``: the default preset compiled as a run compiles it, optimizers built,
     its training data limited to what ``steps`` timed steps and warm-up read."""
-    from zoo.core.training import build_optimizers, plan_steps, set_seed
+    from zoo.core.training import build_optimizers, plan_steps, set_seed, steps_per_epoch
 
     recipe = get_recipe(name)
     set_seed(seed)
     batch_size = recipe.defaults["batch_size"]
     model = recipe.create_model(recipe.defaults["preset"], seed=seed)
     data = recipe.training_data(model, batch_size=batch_size, seed=seed, limit=batch_size * (steps + 4))
-    epochs, total_steps = plan_steps(int(data.dataset_fn(0).cardinality()), 1)
+    epochs, total_steps = plan_steps(steps_per_epoch(data.dataset_fn), 1)
     recipe.compile(model, {"learning_rate": recipe.defaults["learning_rate"], **data.config,
                            **recipe.training_config(model, data, epochs=epochs, total_steps=total_steps)})
     build_optimizers(model)

@@ -231,6 +231,14 @@ def test_steps_end_the_run_mid_epoch_and_the_schedule_spans_them(synthetic_mnist
         train(tmp_path / "zero", "vae", steps=0)
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_fewer_examples_than_one_batch_is_a_clear_error(synthetic_mnist, tmp_path, name):
+    # --steps plans the schedule from the batches an epoch holds: none must be an error, not a division by zero
+    with pytest.raises(ZooError, match="batch"):
+        train(tmp_path, name, limit=16, steps=3)
+    assert not training.CheckpointDirectory(str(tmp_path)).steps()
+
+
 def test_jit_compile_changes_how_the_step_runs_not_what_it_computes(synthetic_mnist, tmp_path, monkeypatch):
     compiled = []
     real = training.distributed_step

@@ -70,7 +70,7 @@ def train(name, *, preset=None, epochs=None, steps=None, batch_size=None, learni
     with strategy.scope():
         model = recipe.create_training_model(preset, seed, **options)
     data = recipe.training_data(model, batch_size=batch_size, seed=seed, limit=limit, **options)
-    epochs, total_steps = training.plan_steps(int(data.dataset_fn(0).cardinality()), epochs, steps)
+    epochs, total_steps = training.plan_steps(training.steps_per_epoch(data.dataset_fn), epochs, steps)
     config = {
         "model": recipe.name,
         "preset": preset,

@@ -344,9 +344,7 @@ class Trainer:
         if self.state["epoch"] >= self.epochs:
             print(f"Already trained for {self.state['epoch']} epochs (asked for {self.epochs}); nothing to do.")
             return self.state
-        self.steps_per_epoch = int(self.dataset_fn(0).cardinality())
-        if self.steps_per_epoch < 1:
-            raise ZooError(f"the training dataset has no whole batch (cardinality {self.steps_per_epoch})")
+        self.steps_per_epoch = steps_per_epoch(self.dataset_fn)
         self.train_step = distributed_step(self.model, self.strategy, "train_step", self.jit_compile)
         self.test_step = (distributed_step(self.model, self.strategy, "test_step")
                           if self.validation_data is not None else None)
@@ -491,6 +489,16 @@ def read_history(run_dir):
                 continue  # a line cut short by a kill
             epochs[entry["epoch"]] = entry
     return [epochs[e] for e in sorted(epochs)]
+
+
+def steps_per_epoch(dataset_fn):
+    """Whole batches in one epoch of ``dataset_fn(0)``; a clear error when there is none
+    (``--limit`` below the batch size)."""
+    batches = int(dataset_fn(0).cardinality())
+    if batches < 1:
+        raise ZooError(f"the training dataset has no whole batch (cardinality {batches}): "
+                       "give more examples (--limit) or a smaller --batch-size")
+    return batches
 
 
 def plan_steps(steps_per_epoch, epochs, steps=None):
