@@ -260,7 +260,8 @@ def markdown_table(results):
         augmented = entry["augmentation"]
         with_generated = best(augmented["real_plus_generated"]["mean"], mixed,
                               text=mean_std(augmented["real_plus_generated"]))
-        pool_cell = (f"{best(round(pool['frechet_distance'], 2), fds, low=True)} / "
+        fd = round(pool["frechet_distance"], 2) if pool else None
+        pool_cell = (f"{best(fd, fds, low=True, text=f'{fd:.2f}')} / "
                      f"{best(round(100 * pool['label_accuracy'], 1), asked, unit='%')}" if pool else "")
         minutes = " / ".join(str(value) for value in entry["minutes"].values())
         lines.append(f"| {ROW_LABELS[name]} | {best(entry['cas'], cas)} | {entry['real_data_accuracy']} "
