@@ -1,8 +1,8 @@
 """The character LSTM side by side with the zoo's GPT on this CPU: loss at equal training time, generation
 speed at batch 1 in LiteRT, and generation memory.
 
-    python benchmarks/charrnn.py                         # all three (2 x --budget-minutes of training first)
-    python benchmarks/charrnn.py --skip-training         # speed and memory of the committed models only
+    python -m benchmarks.charrnn                         # all three (2 x --budget-minutes of training first)
+    python -m benchmarks.charrnn --skip-training         # speed and memory of the committed models only
 
 1. Equal training time: ``python -m zoo train gpt`` and ``python -m zoo train charrnn`` (each its committed
    recipe and preset) in their own processes, one after the other, each stopped when its process has run
@@ -32,8 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
-from zoo.core.timing import best_time  # noqa: E402
+from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+from benchmarks.timing import best_time  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "charrnn.json")
 PROMPT = b"ROMEO:"
@@ -61,7 +61,7 @@ def generation_speed(exported_dir, lengths=(100, 2000), repeats=3, threads=2):
 
 
 def generation_memory(exported_dir):
-    from zoo.core.artifacts import read_manifest
+    from zoo.core.runtime.runners import read_manifest
 
     rnn = read_manifest(os.path.join(exported_dir, "charrnn"))["signatures"]["step"]["inputs"]["state"]["shape"]
     gpt = read_manifest(os.path.join(exported_dir, "gpt"))["signatures"]["decode_step"]["inputs"]["cache"]["shape"]
@@ -103,9 +103,10 @@ def measure_step_seconds(recipe, model, batch_size, data, steps=3):
 
 def train_one(name, budget, run_dir, output):
     """Runs in its own process (``--train``), so each model's clock starts at its process start."""
-    from zoo.core import commands, data
-    from zoo.core.artifacts import ModelRunner
-    from zoo.core.registry import get_recipe
+    from zoo.core.recipes import commands
+    from zoo.core.data import datasets as data
+    from zoo.core.runtime.runners import ModelRunner
+    from zoo.core.recipes.registry import get_recipe
 
     recipe = get_recipe(name)
     defaults = recipe.defaults
@@ -135,7 +136,7 @@ def windowed_loss(model, name, validation, window=128):
     """The GPT's protocol: non-overlapping 128-byte windows, each byte predicted from its window only."""
     import tensorflow as tf
 
-    from zoo.core.data import window_starts
+    from zoo.core.data.datasets import window_starts
 
     starts = window_starts(len(validation), window, shuffle=False)
     windows = validation[starts[:, None] + np.arange(window + 1)[None, :]].astype(np.int32)

@@ -1,8 +1,8 @@
 """Quality and speed of the diffusion model's samplers, in Keras and in TFLite.
 
-    python benchmarks/diffusion.py            # writes benchmarks/results/diffusion.json and diffusion.png
-    python benchmarks/diffusion.py --quick    # smoke run: few samples
-    python benchmarks/diffusion.py --threads-only   # LiteRT with 1 and 2 threads, added to the JSON
+    python -m benchmarks.diffusion            # writes benchmarks/results/diffusion.json and diffusion.png
+    python -m benchmarks.diffusion --quick    # smoke run: few samples
+    python -m benchmarks.diffusion --threads-only   # LiteRT with 1 and 2 threads, added to the JSON
 
 For DDIM with 10, 25, 50 and 250 steps (Keras ``.keras`` file and LiteRT float32),
 and ancestral DDPM with 50 and 250 steps (Keras) for comparison: the classifier
@@ -23,14 +23,12 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
-from zoo.core.artifacts import load_exported  # noqa: E402
+from zoo.core.runtime.runners import load_exported  # noqa: E402
 from run import machine  # noqa: E402  (benchmarks/run.py)
-from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
 from zoo.diffusion.recipe import guided_samples  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "diffusion.json")
@@ -76,8 +74,8 @@ def litert_threads(exported_dir, repeats=3):
 
 def dcgan_reference(quality, num_samples, exported_dir):
     from zoo.core.export import noise_batches
-    from zoo.core.image_generation import generate_from_runner, serving_input
-    from zoo.core.registry import get_recipe
+    from zoo.core.recipes.images import generate_from_runner, serving_input
+    from zoo.core.recipes.registry import get_recipe
 
     if not os.path.isfile(os.path.join(exported_dir, "dcgan", "manifest.json")):
         return None
@@ -155,7 +153,7 @@ def main():
         print(f"updated {args.output}")
         return
 
-    from zoo.core.metrics import MnistQuality
+    from zoo.core.metrics.mnist import MnistQuality
 
     num_samples = 10 if args.quick else args.num_samples
     settings = [s for s in SETTINGS if s[2] <= 25 and s[1] == "ddim"] if args.quick else SETTINGS

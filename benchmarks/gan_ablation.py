@@ -19,7 +19,7 @@ after 20 epochs): a discriminator twice as wide, and batch 64 (twice the updates
 Every row is scored with its EMA generator and its raw generator (the EMA's row),
 classifier FD on 10,000 samples from the zoo's evaluation noise.
 
-    python benchmarks/gan_ablation.py --model dcgan --epochs 8 --long-epochs 40
+    python -m benchmarks.gan_ablation --model dcgan --epochs 8 --long-epochs 40
 
 Writes benchmarks/results/gan_ablation_<model>_<epochs>_epochs.json (after every row) and a picture
 of each row's samples beside it (.png). A second study with more ``--epochs`` continues every row's run
@@ -32,15 +32,14 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from zoo.core import commands  # noqa: E402
-from zoo.core.adversarial import generate_images  # noqa: E402
+from zoo.core.recipes import commands  # noqa: E402
+from zoo.core.nn.adversarial import generate_images  # noqa: E402
 from zoo.core.export import machine_description, noise_batches  # noqa: E402
-from zoo.core.files import write_json  # noqa: E402
-from zoo.core.registry import get_recipe  # noqa: E402
+from zoo.core.runtime.files import write_json  # noqa: E402
+from zoo.core.recipes.registry import get_recipe  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -79,7 +78,7 @@ def step_seconds(name, options, steps=40, repeats=3, batch_size=128):
 
     import tensorflow as tf
 
-    from zoo.core.training import build_optimizers
+    from zoo.core.training.trainer import build_optimizers
 
     recipe = get_recipe(name)
     batch_size = options.get("batch_size", batch_size)
@@ -155,7 +154,7 @@ def draw_picture(output, args, results, long_row=None):
     ``--epochs``, then at each length the long run was scored at). The rows' picture is only redrawn when
     every scored row's samples are in this machine's runs folder, so a checkout that trained one row does
     not replace the committed picture with a partial one."""
-    from zoo.core.plotting import save_image_grid
+    from zoo.core.data.plotting import save_image_grid
 
     def samples(row, done):
         return os.path.join(args.runs_dir, args.model, row, f"ablation_samples_{done}_epochs.npy")
@@ -199,7 +198,7 @@ def main(argv=None):
                         help="only measure each row's seconds per step (run it with the machine to itself)")
     args = parser.parse_args(argv)
 
-    from zoo.core.metrics import MnistQuality
+    from zoo.core.metrics.mnist import MnistQuality
 
     recipe = get_recipe(args.model)
     output = args.output or os.path.join(RESULTS, f"gan_ablation_{args.model}_{args.epochs}_epochs.json")

@@ -2,7 +2,7 @@
 
 - **CAS** (Ravuri & Vinyals 2019, "Classification Accuracy Score for Conditional Generative
   Models", arXiv:1905.10887): the zoo's MNIST classifier architecture
-  (``zoo.core.metrics.build_classifier``) trained only on generated digits (``--per-label`` of
+  (``zoo.core.metrics.mnist.build_classifier``) trained only on generated digits (``--per-label`` of
   each asked label, 6,000 by default: 60,000 like MNIST's training set), tested on the 10,000
   real test digits; against the same classifier, same recipe, trained on the 60,000 real
   training digits.
@@ -18,11 +18,11 @@ Each model's pool is also scored as an image model: classifier FD of its first 1
 the manifests measure it) and the share the metric classifier reads as the asked digit.
 Generated digits are cached in chunks under ``--cache-dir`` so a long run that stops resumes.
 
-    python benchmarks/generated_data.py                        # cdcgan, diffusion, text2image
-    python benchmarks/generated_data.py --models cdcgan
-    python benchmarks/generated_data.py --per-label 100 --epochs 1 --seeds 1   # a quick look
-    python benchmarks/generated_data.py --models cdcgan --pool-only            # FD and label accuracy only
-    python benchmarks/generated_data.py --markdown                             # the table for BENCHMARKS.md
+    python -m benchmarks.generated_data                        # cdcgan, diffusion, text2image
+    python -m benchmarks.generated_data --models cdcgan
+    python -m benchmarks.generated_data --per-label 100 --epochs 1 --seeds 1   # a quick look
+    python -m benchmarks.generated_data --models cdcgan --pool-only            # FD and label accuracy only
+    python -m benchmarks.generated_data --markdown                             # the table for BENCHMARKS.md
 
 Writes benchmarks/results/generated_data.json (after every model) and, when every model's digits are
 cached, generated_data.png (a block of digits 0-9 per model: what each classifier trained on).
@@ -35,7 +35,6 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
@@ -60,7 +59,7 @@ def draw_diffusion(runner, labels, seed, batch_size=250):
 
 
 def draw_text2image(runner, labels, seed):
-    from zoo.core.captions import CLASS_PROMPTS, digit_name
+    from zoo.core.data.captions import CLASS_PROMPTS, digit_name
     from zoo.text2image.recipe import draw
 
     prompts = [CLASS_PROMPTS["en"].format(d=digit_name(int(d), "en")) for d in labels]
@@ -115,7 +114,7 @@ def pool_quality(generated, fd_samples=10_000):
     digits (labels cycling 0-9, so every digit equally) against MNIST test, the measure and sample count
     of the exported models' manifests, so models compare on equal terms; and the share of the whole pool
     the metric classifier reads as the digit asked for."""
-    from zoo.core.metrics import MnistQuality
+    from zoo.core.metrics.mnist import MnistQuality
 
     images, labels = generated
     quality = MnistQuality()
@@ -143,7 +142,7 @@ def draw_pools(cache_dir, path, models=MODELS, per_digit=8):
     a block of columns 0-9 per model, blocks side by side with a blank column between them. Drawn only when
     every model's first chunk is cached here, so a checkout that drew one model does not replace the
     committed picture with a partial one; returns the path, or None."""
-    from zoo.core.plotting import save_image_grid
+    from zoo.core.data.plotting import save_image_grid
 
     first_chunks = [chunk_path(os.path.join(cache_dir, name), 0) for name in models]
     missing = [name for name, file in zip(models, first_chunks) if not os.path.isfile(file)]
@@ -159,13 +158,13 @@ def draw_pools(cache_dir, path, models=MODELS, per_digit=8):
 
 # === The classifier, trained on whatever it is given ===
 def train_and_test(images, labels, test_images, test_labels, seed, epochs=None, steps=None, batch_size=128):
-    """Test accuracy of ``zoo.core.metrics.build_classifier`` trained on (images, labels), for ``epochs``
+    """Test accuracy of ``zoo.core.metrics.mnist.build_classifier`` trained on (images, labels), for ``epochs``
     epochs or ``steps`` steps (the pool reshuffled and repeated), Adam 1e-3: the metric classifier's recipe."""
     import keras
     import tensorflow as tf
 
-    from zoo.core.metrics import build_classifier
-    from zoo.core.training import set_seed
+    from zoo.core.metrics.mnist import build_classifier
+    from zoo.core.training.trainer import set_seed
 
     set_seed(seed)
     model = build_classifier()
@@ -290,17 +289,17 @@ def main(argv=None):
             print(markdown_table(json.load(f)))
         return
 
-    from zoo.core.artifacts import load_exported
-    from zoo.core.data import mnist_images
+    from zoo.core.runtime.runners import load_exported
+    from zoo.core.data.datasets import mnist_images
     from zoo.core.export import machine_description
-    from zoo.core.files import write_json
+    from zoo.core.runtime.files import write_json
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     real_train, real_test = mnist_images("train"), mnist_images("test")
-    header = {"machine": machine_description(), "classifier": "zoo.core.metrics.build_classifier, Adam 1e-3, "
+    header = {"machine": machine_description(), "classifier": "zoo.core.metrics.mnist.build_classifier, Adam 1e-3, "
               "batch 128", "test_set": "MNIST test (10,000 real digits)"}
 
     def saved_results():

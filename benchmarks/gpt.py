@@ -1,8 +1,8 @@
 """The GPT against nanoGPT's own train.py, measured fairly; and generation speed with and without the cache.
 
-    python benchmarks/gpt.py --nanogpt-dir ~/nanoGPT --torch-python ~/torch/bin/python   # about 25 minutes, 2 cores
-    python benchmarks/gpt.py --offline-fallback --torch-python ...   # no nanoGPT checkout: the re-implementation
-    python benchmarks/gpt.py --skip-training                         # generation speed only
+    python -m benchmarks.gpt --nanogpt-dir ~/nanoGPT --torch-python ~/torch/bin/python   # about 25 minutes, 2 cores
+    python -m benchmarks.gpt --offline-fallback --torch-python ...   # no nanoGPT checkout: the re-implementation
+    python -m benchmarks.gpt --skip-training                         # generation speed only
 
 The training comparison (``benchmarks/gpt_protocol.py`` holds the rules both sides follow):
 
@@ -39,11 +39,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
-from zoo.core.timing import call_times  # noqa: E402
+from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+from benchmarks.timing import call_times  # noqa: E402
 
-sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))
-import gpt_protocol  # noqa: E402
+from benchmarks import gpt_protocol  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "gpt.json")
 FIGURE = os.path.join(REPO_ROOT, "benchmarks", "results", "gpt_training.png")
@@ -65,7 +64,7 @@ CALIBRATION_STEPS = 50
 
 
 def shakespeare_path():
-    from zoo.core.data import DATA_DIR_ENV, data_dir
+    from zoo.core.data.datasets import DATA_DIR_ENV, data_dir
 
     root = data_dir()
     path = os.path.join(root or "", "tinyshakespeare", "input.txt")
@@ -94,14 +93,14 @@ def check_nanogpt(nanogpt_dir, python):
 def nanogpt_command(args, iterations, seed, output, work):
     """The command line of one nanoGPT-side run (``iterations`` from the budget rule; None: calibration)."""
     if args.offline_fallback:
-        return [args.torch_python, os.path.join(REPO_ROOT, "benchmarks", "nanogpt_recipe.py"), "--data",
+        return [args.torch_python, "-m", "benchmarks.nanogpt_recipe", "--data",
                 shakespeare_path(), "--output", output, "--seed", str(seed),
                 "--max-iters", str(iterations or CALIBRATION_STEPS),
                 "--eval-interval", str(iterations // EVALUATIONS if iterations else 10 ** 9)]
     schedule = ([f"--max_iters={iterations}", f"--lr_decay_iters={iterations}",
                  f"--eval_interval={iterations // EVALUATIONS}"] if iterations else
                 [f"--max_iters={CALIBRATION_STEPS}", f"--lr_decay_iters={CALIBRATION_STEPS}", "--eval_interval=100000"])
-    return [args.torch_python, os.path.join(REPO_ROOT, "benchmarks", "nanogpt_side.py"), "--nanogpt-dir",
+    return [args.torch_python, "-m", "benchmarks.nanogpt_side", "--nanogpt-dir",
             args.nanogpt_dir, "--output", output, "--seed", str(seed), "--",
             *NANOGPT_FLAGS, *schedule, f"--out_dir={os.path.abspath(os.path.join(work, 'nanogpt-out'))}"]
 
@@ -151,8 +150,8 @@ def zoo_side(recipe, iterations, seed, output, work_dir):
     """One zoo run (``--zoo-side``, its own process): ``iterations`` steps, or a calibration run."""
     import tensorflow as tf
 
-    from zoo.core import commands
-    from zoo.core.data import tiny_shakespeare, window_starts
+    from zoo.core.recipes import commands
+    from zoo.core.data.datasets import tiny_shakespeare, window_starts
 
     options = ZOO_RECIPES[recipe]
     steps = iterations or CALIBRATION_STEPS
@@ -274,9 +273,9 @@ def plot_curves(training, path):
 
 def generation_speed(exported_dir, new_bytes=None, repeats=3):
     """Bytes per second of greedy generation after a 6-byte prompt, for each way of running the model."""
-    from zoo.core.artifacts import load_exported
+    from zoo.core.runtime.runners import load_exported
     from zoo.gpt import tflite_generate
-    from zoo.core.litert_text import RunnerDecoder
+    from zoo.core.apps.text_sampling import RunnerDecoder
     from zoo.gpt.recipe import context_length_of
 
     results = {}

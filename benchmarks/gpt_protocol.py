@@ -6,7 +6,7 @@ zoo's side (TensorFlow) import the same code.
 - **Scorer**: the whole validation split (the last 10% of tiny Shakespeare), cut into
   non-overlapping windows of the context length (the tail a shorter window), every position
   predicted from the positions before it in its window; mean cross-entropy in nats per
-  character, in float64 from each side's logits (``zoo.core.metrics.cross_entropy_sum``, which
+  character, in float64 from each side's logits (``zoo.core.metrics.mnist.cross_entropy_sum``, which
   the GPT recipe's own validation loss uses too).
 - **Clock**: seconds of training since the first training step began, evaluation and
   checkpoint writing excluded, on both sides (:class:`TrainingClock`). The zoo's first step
@@ -24,8 +24,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from zoo.core.metrics import cross_entropy_sum  # noqa: E402  (NumPy only, like this file; the GPT recipe's too)
+from zoo.core.metrics.mnist import cross_entropy_sum  # noqa: E402  (NumPy only, like this file; the GPT recipe's too)
 
 MAX_UNUSED_FRACTION = 0.10
 

@@ -34,8 +34,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from zoo.core.paths import REPO_ROOT  # noqa: E402
-from zoo.core.timing import best_time  # noqa: E402
+from zoo.core.runtime.paths import REPO_ROOT  # noqa: E402
+from benchmarks.timing import best_time  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "keras_hub_gpt2.json")
 PROMPT = "The zoo is a place where people come"
@@ -60,7 +60,7 @@ def keras_hub_speed(preset, prompt_ids, new_tokens, repeats):
 
 
 def litert_speed(folder, manifest, variant, prompt_ids, new_tokens, repeats, threads):
-    from zoo.core.litert_text import TFLiteDecoder, generate_tokens
+    from zoo.core.apps.text_sampling import TFLiteDecoder, generate_tokens
 
     path = os.path.join(folder, manifest["tflite"][variant]["path"])
     app = TFLiteDecoder(path, num_threads=threads)
@@ -91,7 +91,7 @@ def main(argv=None):
 
     from zoo.convert import keras_hub as converter
     from zoo.convert.bpe import BytePairTokenizer
-    from zoo.core.artifacts import read_manifest
+    from zoo.core.runtime.runners import read_manifest
 
     work = args.work_dir or tempfile.mkdtemp(prefix="zoo-gpt2-bench-")
     preset = os.path.join(work, "gpt2_base_shape_random")

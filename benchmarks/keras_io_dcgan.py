@@ -20,9 +20,9 @@ keras-io's DCGAN example proper, examples/generative/dcgan_overriding_train_step
 run offline: it is a 64x64 RGB CelebA face model that downloads its data from Google Drive
 (gdown) when it runs.
 
-    python benchmarks/keras_io_dcgan.py --keras-io-dir ~/keras-io   # the guide's own code
-    python benchmarks/keras_io_dcgan.py                             # the re-implementation
-    python benchmarks/keras_io_dcgan.py --minutes 5                 # another budget (default: 1,528.5 s)
+    python -m benchmarks.keras_io_dcgan --keras-io-dir ~/keras-io   # the guide's own code
+    python -m benchmarks.keras_io_dcgan                             # the re-implementation
+    python -m benchmarks.keras_io_dcgan --minutes 5                 # another budget (default: 1,528.5 s)
 
 Writes benchmarks/results/keras_io_dcgan.json and keras_io_dcgan.png (the guide's own code:
 keras_io_guide_gan.json and keras_io_guide_gan.png).
@@ -35,19 +35,18 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-from zoo.core.data import mnist_images  # noqa: E402
+from zoo.core.data.datasets import mnist_images  # noqa: E402
 from zoo.core.export import machine_description, noise_batches  # noqa: E402
-from zoo.core.metrics import MnistQuality  # noqa: E402
-from zoo.core.plotting import save_image_grid  # noqa: E402
-from zoo.core.training import set_seed  # noqa: E402
-from zoo.core.registry import get_recipe  # noqa: E402
+from zoo.core.metrics.mnist import MnistQuality  # noqa: E402
+from zoo.core.data.plotting import save_image_grid  # noqa: E402
+from zoo.core.training.trainer import set_seed  # noqa: E402
+from zoo.core.recipes.registry import get_recipe  # noqa: E402
 
 LATENT_DIM = 128
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -187,7 +186,7 @@ def main():
         "generator_parameters": gan.generator.count_params(),
         "discriminator_parameters": gan.discriminator.count_params(),
         "hardware": machine_description(),
-        "command": "python benchmarks/keras_io_dcgan.py" + (f" --minutes {args.minutes}" if args.minutes else "")
+        "command": "python -m benchmarks.keras_io_dcgan" + (f" --minutes {args.minutes}" if args.minutes else "")
                    + (" --keras-io-dir <keras-io checkout>" if args.keras_io_dir else ""),
         "metrics": metrics,
     }

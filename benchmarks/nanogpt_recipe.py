@@ -16,7 +16,7 @@ decay to 1e-4 at iteration 2000, gradient clipping at norm 1; random windows of 
 batch 12; a 20-batch estimate of the train and validation loss every ``--eval-interval``
 iterations. It follows ``gpt_protocol``'s clock and scorer as ``nanogpt_side.py`` does.
 
-    python benchmarks/nanogpt_recipe.py --data input.txt --output result.json [--max-iters N --eval-interval K]
+    python -m benchmarks.nanogpt_recipe --data input.txt --output result.json [--max-iters N --eval-interval K]
 
 Needs ``torch`` (not a zoo dependency).
 """
@@ -32,8 +32,7 @@ START = time.time()
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gpt_protocol  # noqa: E402
+from benchmarks import gpt_protocol  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402

@@ -2,7 +2,7 @@
 
 Run by a Python with torch (not a zoo dependency), from ``benchmarks/gpt.py``:
 
-    python benchmarks/nanogpt_side.py --nanogpt-dir ~/nanoGPT --output run.json --seed 0 -- [train.py flags]
+    python -m benchmarks.nanogpt_side --nanogpt-dir ~/nanoGPT --output run.json --seed 0 -- [train.py flags]
 
 The hooks only observe and keep: the shared training clock
 (``gpt_protocol.TrainingClock``) starts when train.py's first evaluation ends and is paused
@@ -21,9 +21,19 @@ import sys
 import time
 
 BENCHMARKS = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, BENCHMARKS)
 
-import gpt_protocol  # noqa: E402
+from benchmarks import gpt_protocol  # noqa: E402
+
+
+def load_module(path, name):
+    """The Python file at ``path`` imported as module ``name`` (and kept in ``sys.modules`` under it)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def validation_tokens(nanogpt_dir):
@@ -46,8 +56,9 @@ def main():
 
     output = os.path.abspath(args.output)  # before train.py's folder becomes the working directory
     os.chdir(args.nanogpt_dir)
-    sys.path.insert(0, args.nanogpt_dir)
-    from model import GPT, GPTConfig  # nanoGPT's
+    # nanoGPT's model.py, under the name its train.py imports it by (`from model import ...`)
+    nanogpt_model = load_module(os.path.join(args.nanogpt_dir, "model.py"), "model")
+    GPT, GPTConfig = nanogpt_model.GPT, nanogpt_model.GPTConfig
 
     clock = gpt_protocol.TrainingClock()
     tokens = np.asarray(validation_tokens(args.nanogpt_dir))

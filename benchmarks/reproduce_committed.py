@@ -1,6 +1,6 @@
 """Re-measure the committed diffusion and text-to-image metrics and compare them with their manifests.
 
-    python benchmarks/reproduce_committed.py            # both, 2.3 minutes on this 2-core CPU
+    python -m benchmarks.reproduce_committed            # both, 2.3 minutes on this 2-core CPU
 
 The two slowest re-measurements of committed artifacts (guided DDIM over every image their metrics use),
 kept out of the test suite for its time budget; the other models' metrics are re-measured by
@@ -17,8 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def diffusion():
     """The Keras file's FD and guided accuracy on the manifest's own samples (2.5x faster here than LiteRT,
     whose numbers the manifest shows equal to it)."""
-    from zoo.core.artifacts import load_exported
-    from zoo.core.metrics import MnistQuality
+    from zoo.core.runtime.runners import load_exported
+    from zoo.core.metrics.mnist import MnistQuality
     from zoo.diffusion.recipe import quality_of
 
     runner = load_exported("diffusion", runtime="keras")
@@ -29,7 +29,7 @@ def diffusion():
 
 
 def text2image():
-    from zoo.core.artifacts import load_exported
+    from zoo.core.runtime.runners import load_exported
     from zoo.text2image.recipe import prompt_quality
 
     runner = load_exported("text2image", runtime="savedmodel")  # the fastest runtime here

@@ -1,8 +1,8 @@
 """Quality, speed, size and memory of every registered model with an export, in every runtime and variant.
 
-    python benchmarks/run.py            # full run, writes BENCHMARKS.md (about half an hour on 2 cores)
-    python benchmarks/run.py --quick    # smoke run with few samples and repeats
-    python benchmarks/run.py --models gan,gpt
+    python -m benchmarks.run            # full run, writes BENCHMARKS.md (about half an hour on 2 cores)
+    python -m benchmarks.run --quick    # smoke run with few samples and repeats
+    python -m benchmarks.run --models gan,gpt
 
 For each model (its recipe says which signature to time and which metric fits it) and each
 runtime (Keras ``.keras``, SavedModel, TFLite float32 / float16 / int8):
@@ -32,12 +32,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from zoo.core.artifacts import load_exported, read_manifest  # noqa: E402
-from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
-from zoo.core.registry import get_recipe, model_names  # noqa: E402
-from zoo.core.timing import call_times  # noqa: E402
+from zoo.core.runtime.runners import load_exported, read_manifest  # noqa: E402
+from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+from zoo.core.recipes.registry import get_recipe, model_names  # noqa: E402
+from benchmarks.timing import call_times  # noqa: E402
 
-sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))  # its sibling studies (training_speed)
 
 STUDIES = {"gpt": "benchmarks/gpt.py (against nanoGPT; cache speed)",
            "charrnn": "benchmarks/charrnn.py (against the GPT: loss at equal training time, generation speed, memory)",
@@ -110,7 +109,7 @@ def disk_size(model_dir, manifest, runtime, variant):
 def training_throughput(name, steps):
     """Examples per second of the default preset's training step as the loop runs it, on the model's own
     training data at its default batch size (``benchmarks/training_speed.py``'s ``loop``)."""
-    from training_speed import examples_per_second
+    from benchmarks.training_speed import examples_per_second
 
     rate, batch_size = examples_per_second(name, "loop", steps, repeats=1)
     return {"examples_per_second": rate, "batch_size": batch_size, "preset": get_recipe(name).defaults["preset"]}
@@ -144,7 +143,7 @@ def write_markdown(results, path, command, seconds):
         "",
         *([f"Measured {results['date']} on {results['machine']} (no GPU), in {seconds / 60:.1f} minutes, with",
            "", f"    {command}", ""] if "seconds_of_earlier_models" not in results else [
-            f"Measured on {results['machine']} (no GPU): a full run of `python benchmarks/run.py`, then",
+            f"Measured on {results['machine']} (no GPU): a full run of `python -m benchmarks.run`, then",
             "", f"    {command}", "",
             f"for the models added since ({results['date']}, {seconds / 60:.1f} minutes); each model says when it "
             "was measured.", ""]),
@@ -351,7 +350,7 @@ def main():
     results["seconds"] = round(seconds, 1)
     if previous:
         results["quality_and_training_measured"] = previous.get("quality_and_training_measured", previous["date"])
-    command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
+    command = "python -m benchmarks.run" + (" --quick" if args.quick else "") + (
         f" --models {args.models}" if args.models else "") + (
         " (then --latency-only: latency, memory and size measured again)" if args.latency_only else "")
     os.makedirs(args.results_dir, exist_ok=True)

@@ -1,10 +1,10 @@
 """What makes the one training loop faster, model by model: XLA, and what the input pipeline costs.
 
-    python benchmarks/training_speed.py                  # every model, about 15 minutes on 2 cores
-    python benchmarks/training_speed.py --models gpt,dcgan --steps 20
+    python -m benchmarks.training_speed                  # every model, about 15 minutes on 2 cores
+    python -m benchmarks.training_speed --models gpt,dcgan --steps 20
 
 For each registered model, at its default preset and batch size, the training step the loop
-runs (``zoo.core.training.distributed_step``, the model's ``train_step`` under the default
+runs (``zoo.core.training.trainer.distributed_step``, the model's ``train_step`` under the default
 strategy), examples per second (median of ``--repeats`` timings of ``--steps`` steps each, after
 tracing and warm-up), three ways:
 
@@ -25,10 +25,9 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from zoo.core.paths import REPO_ROOT  # noqa: E402
-from zoo.core.registry import get_recipe, model_names  # noqa: E402
+from zoo.core.runtime.paths import REPO_ROOT  # noqa: E402
+from zoo.core.recipes.registry import get_recipe, model_names  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "training_speed.json")
 WAYS = ("loop", "xla", "step_only")
@@ -37,7 +36,7 @@ WAYS = ("loop", "xla", "step_only")
 def prepared_model(name, steps, seed=0):
     """``(model, data, batch_size)``: the default preset compiled as a run compiles it, optimizers built,
     its training data limited to what ``steps`` timed steps and warm-up read."""
-    from zoo.core.training import build_optimizers, plan_steps, set_seed, steps_per_epoch
+    from zoo.core.training.trainer import build_optimizers, plan_steps, set_seed, steps_per_epoch
 
     recipe = get_recipe(name)
     set_seed(seed)
@@ -55,7 +54,7 @@ def examples_per_second(name, way, steps, repeats):
     """Median examples/s of the loop's step over ``repeats`` timings of ``steps`` steps."""
     import tensorflow as tf
 
-    from zoo.core.training import distributed_step
+    from zoo.core.training.trainer import distributed_step
 
     model, data, batch_size = prepared_model(name, steps * repeats)
     step = distributed_step(model, tf.distribute.get_strategy(), "train_step", jit_compile=(way == "xla"))
@@ -122,7 +121,7 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump({"machine": f"{platform.machine()}, {os.cpu_count()} cores", "steps": args.steps,
-                   "repeats": args.repeats, "command": "python benchmarks/training_speed.py"
+                   "repeats": args.repeats, "command": "python -m benchmarks.training_speed"
                    + (f" --models {args.models}" if args.models else ""),
                    "minutes": round((time.time() - started) / 60, 1), "models": results}, f, indent=2)
 

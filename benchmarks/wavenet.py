@@ -1,8 +1,8 @@
 """How fast the WaveNet speaks on this CPU: real-time factor in LiteRT, and where the time goes.
 
-    python benchmarks/wavenet.py                      # the committed export
-    python benchmarks/wavenet.py --exported-dir /tmp/exports --repeats 1
-    python benchmarks/wavenet.py --temperatures 0.6,0.8,1.0 --run-dir runs/wavenet   # the sampling study first
+    python -m benchmarks.wavenet                      # the committed export
+    python -m benchmarks.wavenet --exported-dir /tmp/exports --repeats 1
+    python -m benchmarks.wavenet --temperatures 0.6,0.8,1.0 --run-dir runs/wavenet   # the sampling study first
 
 Real-time factor (RTF) = seconds of compute per second of audio (below 1: faster than
 real time). Measured on each TFLite variant's in-graph loop (``serving_default``: one
@@ -32,15 +32,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from zoo.core.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
-from zoo.core.timing import best_time  # noqa: E402
+from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
+from benchmarks.timing import best_time  # noqa: E402
 
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "wavenet.json")
 SECONDS_PER_CLIP = 1.0
 
 
 def in_graph_rtf(path, manifest, batch, threads, repeats):
-    from zoo.core.artifacts import TFLiteModel
+    from zoo.core.runtime.runners import TFLiteModel
 
     runner = TFLiteModel(path, manifest, num_threads=threads)
     rng = np.random.default_rng(0)
@@ -51,8 +51,7 @@ def in_graph_rtf(path, manifest, batch, threads, repeats):
 
 
 def app_loop(folder, threads, repeats):
-    sys.path.insert(0, os.path.join(REPO_ROOT, "zoo", "wavenet"))
-    import tflite_sample
+    from zoo.wavenet import tflite_sample
 
     app = tflite_sample.TFLiteWaveNet(os.path.join(folder, "wavenet.tflite"), num_threads=threads)
     total = best_time(lambda: app.speak([7], ["jackson"]), repeats)
@@ -73,8 +72,8 @@ def app_loop(folder, threads, repeats):
 def temperature_study(run_dir, temperatures):
     import tensorflow as tf
 
-    from zoo.core import commands
-    from zoo.core.audio_metrics import SpokenDigitQuality, evaluation_requests
+    from zoo.core.recipes import commands
+    from zoo.core.metrics.spoken_digits import SpokenDigitQuality, evaluation_requests
     from zoo.wavenet.recipe import EVAL_SEED
 
     model, _, state = commands.load_run("wavenet", run_dir)
@@ -105,13 +104,13 @@ def operator_counts(path):
 
 def record_in_manifest(results, folder):
     """The manifest's ``speed`` entry: the real-time factors measured by this script, with how and where."""
-    from zoo.core.files import write_json
+    from zoo.core.runtime.files import write_json
 
     path = os.path.join(folder, "manifest.json")
     with open(path) as f:
         manifest = json.load(f)
     manifest["speed"] = {
-        "command": "python benchmarks/wavenet.py", "machine": results["machine"], "date": results["date"],
+        "command": "python -m benchmarks.wavenet", "machine": results["machine"], "date": results["date"],
         "definition": "real-time factor: seconds of compute per second of audio in LiteRT, best of "
                       f"{results['repeats']} (below 1 is faster than real time)",
         "serving_default": results["in_graph"], "app_loop_float32_threads1": results["app_loop_float32_threads1"],
@@ -145,7 +144,7 @@ def main():
             json.dump(previous, f, indent=2)
         if not os.path.isfile(os.path.join(args.exported_dir, "wavenet", "manifest.json")):
             return 0
-    from zoo.core.artifacts import read_manifest
+    from zoo.core.runtime.runners import read_manifest
 
     folder = os.path.join(args.exported_dir, "wavenet")
     manifest = read_manifest(folder)

@@ -28,7 +28,7 @@ def _two_logical_cpus():
 def _without_dropout():
     """Dropout draws its masks per replica (as in any Keras model), so a mirrored step
     equals a one-device step in distribution only; switch it off to compare exactly."""
-    import zoo.core.gan_networks as gan_networks
+    import zoo.core.nn.gan_networks as gan_networks
     import zoo.gan.model as gan_model
 
     for cls in (gan_model.MLPDiscriminator, gan_networks.ConvDiscriminator):
@@ -45,7 +45,7 @@ def mirrored_parity(run_dir, *names):
     """Train each named model for 2 steps on one device and on 2 mirrored CPUs; report the largest difference."""
     devices = _two_logical_cpus()
     _without_dropout()
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     report = {}
     for name in names:
@@ -95,7 +95,7 @@ class _SaveWeightsAtEnd:
 
 def multiworker_worker(name, run_dir, output):
     """One worker of a loopback cluster (TF_CONFIG set by the test): train a tiny model for 2 steps."""
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     state = commands.train(name, preset="tiny", batch_size=32, limit=64, epochs=1, run_dir=run_dir, verbose=0,
                            strategy="multiworker", callbacks=[_SaveWeightsAtEnd(output)], samples=False)
@@ -117,7 +117,7 @@ class _KillAtStep:
 def train_then_sigkill(name, step, *cli_options):
     """``python -m zoo train <name> <options>``, killed with SIGKILL after ``step`` steps of this process."""
     from zoo.__main__ import build_parser, parse
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     args = parse(build_parser(), ["train", name, *cli_options])
     options = {k: v for k, v in vars(args).items() if k not in ("command", "model")}
@@ -140,7 +140,7 @@ class _SignalAtStep:
 def train_then_signal(name, signal_name, step, *cli_options):
     """``python -m zoo train <name> <options>`` (the CLI itself), sent ``signal_name`` after ``step`` steps."""
     from zoo import __main__ as cli
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     train = commands.train
 
@@ -153,7 +153,8 @@ def train_then_signal(name, signal_name, step, *cli_options):
 
 def sigkill_while_writing_checkpoint(name, step, *cli_options):
     """Like ``python -m zoo train``, SIGKILLed half-way through writing the checkpoint of ``step``."""
-    from zoo.core import files, training
+    from zoo.core.runtime import files
+    from zoo.core.training import trainer as training
 
     original = training.atomic_directory
 

@@ -13,7 +13,7 @@ def pytest_collection_modifyitems(items):
     (group = the model's name: its parametrized shared checks and its own test file), so each worker exports
     a tiny model once, not every worker every model.
     """
-    from zoo.core.registry import model_names
+    from zoo.core.recipes.registry import model_names
 
     names = set(model_names())
     for item in items:
@@ -29,8 +29,8 @@ def pytest_collection_modifyitems(items):
 
 
 def has_mnist():
-    from zoo.core.data import data_dir
-    from zoo.core.errors import DataNotFoundError
+    from zoo.core.data.datasets import data_dir
+    from zoo.core.runtime.errors import DataNotFoundError
 
     try:
         root = data_dir()
@@ -76,7 +76,7 @@ def write_synthetic_fsdd(folder, takes=(0, 5, 6), seed=0):
     take 0 is the test split, 5 and 6 training."""
     import numpy as np
 
-    from zoo.core.audio import write_wav
+    from zoo.core.data.audio import write_wav
 
     rng = np.random.default_rng(seed)
     for digit in range(10):
@@ -123,7 +123,7 @@ def tiny_export(synthetic_data_dir, tmp_path_factory):
     """``tiny_export(name) -> (model, exported folder)``: the recipe's test model through its whole export
     (metrics at the recipe's quick settings on synthetic data, samples, manifest), once per session."""
     from zoo.core.export import export_model
-    from zoo.core.registry import get_recipe
+    from zoo.core.recipes.registry import get_recipe
 
     made = {}
 

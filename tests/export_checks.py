@@ -12,7 +12,8 @@ import textwrap
 
 import numpy as np
 
-from zoo.core.artifacts import SavedModelModel, TFLiteModel, load_keras_runner, read_manifest
+from zoo.core.recipes.commands import load
+from zoo.core.runtime.runners import SavedModelModel, TFLiteModel, read_manifest
 
 # Max absolute difference against the in-memory Keras model, on outputs of order 1:
 # the exported .keras file must reproduce it; SavedModel runs the same TF kernels;
@@ -28,7 +29,7 @@ def in_runtime(manifest, signature, runtime_key):
 
 def runners(exported_dir):
     manifest = read_manifest(exported_dir)
-    found = {"keras": load_keras_runner(exported_dir, manifest)} if "keras" in manifest else {}
+    found = {"keras": load(exported_dir, runtime="keras")} if "keras" in manifest else {}
     found["savedmodel"] = SavedModelModel(os.path.join(exported_dir, manifest["savedmodel"]["path"]), manifest)
     for variant, entry in manifest["tflite"].items():
         found[f"tflite_{variant}"] = TFLiteModel(os.path.join(exported_dir, entry["path"]), manifest)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.core.errors import BadInputError
-from zoo.core.registry import get_recipe
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.recipes.registry import get_recipe
 
 ADVERSARIAL = ["gan", "dcgan"]
 
@@ -48,7 +48,7 @@ def test_generate_refuses_bad_noise(name):
 
 # === The stabilisers: spectral norm, hinge loss, R1, two time-scale rates ===
 def test_spectral_norm_divides_by_the_largest_singular_value():
-    from zoo.core.gan_networks import SpectralConv2D, SpectralDense
+    from zoo.core.nn.gan_networks import SpectralConv2D, SpectralDense
 
     rng = np.random.default_rng(0)
     for layer, shape in ((SpectralDense(6), (None, 5)), (SpectralConv2D(4, 3, padding="same"), (None, 8, 8, 3))):
@@ -70,7 +70,7 @@ def test_spectral_norm_divides_by_the_largest_singular_value():
 
 def test_spectral_norm_state_survives_a_checkpoint(synthetic_data_dir, tmp_path):
     from tests.conftest import data_dir_set
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     run_dir = str(tmp_path / "run")
     with data_dir_set(synthetic_data_dir):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import needs_mnist
-from zoo.core.paths import REPO_ROOT
+from zoo.core.runtime.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow  # runs the benchmark script in a fresh process
 
@@ -22,9 +22,9 @@ def test_benchmark_quick_mode(tmp_path):
     # a study's hand-written section survives the rewrite; the model's own old section does not
     output.write_text("# Benchmarks\n\n## gpt\n\nstale gpt table\n\n## A study\n\nits own table\n")
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO_ROOT, "benchmarks", "run.py"), "--quick", "--models", "gpt",
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--models", "gpt",
          "--output", str(output), "--results-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=900)
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.load(open(tmp_path / "benchmarks.json"))
     for name, signature, metric in (("gpt", "decode_step", "validation_loss"),):
@@ -40,7 +40,7 @@ def test_benchmark_quick_mode(tmp_path):
         # output projection to the embedding, which the dynamic-range converter leaves in float32)
         assert rows["tflite_int8"]["bytes"] < rows["tflite_float32"]["bytes"] / 2
     text = output.read_text()
-    assert "| tflite_int8 |" in text and "python benchmarks/run.py --quick --models gpt" in text
+    assert "| tflite_int8 |" in text and "python -m benchmarks.run --quick --models gpt" in text
     assert "validation_loss" in text and "`decode_step`" in text
     assert "## A study\n\nits own table" in text and "stale gpt table" not in text
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from zoo.core import commands
-from zoo.core.artifacts import load_exported
-from zoo.core.errors import BadInputError
-from zoo.core.registry import get_recipe
+from zoo.core.recipes import commands
+from zoo.core.recipes.commands import load as load_exported
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.recipes.registry import get_recipe
 from tests.conftest import data_dir_set
 
 
@@ -93,21 +93,15 @@ def test_cli_sample_draws_the_asked_digit_and_refuses_others(exported, tmp_path)
 
 
 def generated_data_script():
-    """benchmarks/generated_data.py as a module (benchmarks/ is not a package)."""
-    import importlib.util
+    from benchmarks import generated_data
 
-    from zoo.core.paths import REPO_ROOT
-
-    spec = importlib.util.spec_from_file_location("generated_data", f"{REPO_ROOT}/benchmarks/generated_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return generated_data
 
 
 def test_classification_accuracy_score_runs_end_to_end_on_tiny_settings(exported, synthetic_data_dir, tmp_path):
     """benchmarks/generated_data.py's pipeline: draw labelled digits (cached), train the classifier on them,
     score it on the (synthetic) test set; and the augmentation arms."""
-    from zoo.core.data import mnist_images
+    from zoo.core.data.datasets import mnist_images
 
     generated_data = generated_data_script()
 
@@ -143,7 +137,7 @@ def test_classification_accuracy_score_runs_end_to_end_on_tiny_settings(exported
                                         extra_per_label=5, steps=3, real_only=[0.25, 0.75])
     assert given["real_only"]["per_seed"] == [0.25, 0.75] and given["real_only"]["mean"] == 0.5
     # the pool as an image model: FD of its first fd_samples digits, label accuracy over all of it
-    from zoo.core.metrics import MnistQuality
+    from zoo.core.metrics.mnist import MnistQuality
 
     with data_dir_set(synthetic_data_dir):
         first = generated_data.pool_quality((images, labels), fd_samples=100)

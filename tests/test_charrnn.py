@@ -16,10 +16,11 @@ from tests.export_checks import runners
 from zoo.charrnn import tflite_generate
 from zoo.charrnn.model import PRESETS, CharRNN
 from zoo.charrnn.recipe import generate_text
-from zoo.core.artifacts import SavedModelModel, load_exported
-from zoo.core.errors import BadInputError
-from zoo.core.paths import REPO_ROOT
-from zoo.core.registry import get_recipe
+from zoo.core.runtime.runners import SavedModelModel
+from zoo.core.recipes.commands import load as load_exported
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.runtime.paths import REPO_ROOT
+from zoo.core.recipes.registry import get_recipe
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +154,7 @@ def test_bad_input_is_a_clear_error_in_every_runtime_the_app_and_the_cli(exporte
 @pytest.mark.slow
 def test_the_app_loop_runs_as_a_copied_script_without_the_zoo(exported, tmp_path):
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "charrnn", "tflite_generate.py"), tmp_path)
-    shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "litert_text.py"), tmp_path)
+    shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", "text_sampling.py"), tmp_path)
     shadow_the_zoo(tmp_path)
     result = subprocess.run([sys.executable, "tflite_generate.py", os.path.join(exported, "charrnn.tflite"),
                              "--prompt", "月", "--max-new-tokens", "20", "--temperature", "0"],

@@ -7,10 +7,12 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import data_dir_set
-from zoo.core import captions, utf8
-from zoo.core.artifacts import SavedModelModel, load_exported
-from zoo.core.errors import BadInputError
-from zoo.core.registry import get_recipe
+from zoo.core.data import captions
+from zoo.core.runtime import utf8
+from zoo.core.runtime.runners import SavedModelModel
+from zoo.core.recipes.commands import load as load_exported
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.recipes.registry import get_recipe
 
 RECIPE = get_recipe("clip")
 

@@ -1,7 +1,7 @@
 """The committed exported models: intact, runnable, and as good as README says.
 
 The diffusion models' full re-measurements (guided DDIM over their whole metric sets: 2.3 minutes)
-are a benchmark, ``python benchmarks/reproduce_committed.py``; the other models' metrics are re-measured here.
+are a benchmark, ``python -m benchmarks.reproduce_committed``; the other models' metrics are re-measured here.
 """
 
 import os
@@ -13,8 +13,9 @@ pytestmark = pytest.mark.slow  # re-measures the committed models and runs the C
 from tests.conftest import needs_mnist
 from tests.export_checks import check_builtin_only
 from tests.test_core import run_cli
-from zoo.core.artifacts import load_exported, read_manifest
-from zoo.core.paths import EXPORTED_DIR
+from zoo.core.runtime.runners import read_manifest
+from zoo.core.recipes.commands import load as load_exported
+from zoo.core.runtime.paths import EXPORTED_DIR
 
 IMAGE_MODELS = ("gan", "dcgan", "cdcgan", "vae")  # every model whose serving_default draws digits in one call
 # Issue 21's target for the GANs: FD at most 6 on 10,000 samples, 10/10 digits, in every runtime and variant
@@ -52,9 +53,9 @@ def test_manifest_metric_reproduces():
 
     (int8 would be the sharper check, but its 10,000 samples take 6 minutes on 2 cores.)"""
     from zoo.core.export import noise_batches
-    from zoo.core.metrics import MnistQuality
-    from zoo.core.image_generation import generate_from_runner
-    from zoo.core.registry import get_recipe
+    from zoo.core.metrics.mnist import MnistQuality
+    from zoo.core.recipes.images import generate_from_runner
+    from zoo.core.recipes.registry import get_recipe
 
     EVAL_SEED = get_recipe("dcgan").eval_seed
 
@@ -79,7 +80,7 @@ def test_committed_keras_file_samples_in_a_fresh_process(name, tmp_path):
 @needs_mnist
 def test_committed_vae_bounds_reproduce_and_meet_the_target():
     """The VAE's per-runtime bounds re-measured from the SavedModel, and the headline against the IWAE paper."""
-    from zoo.core.data import mnist_images
+    from zoo.core.data.datasets import mnist_images
     from zoo.vae.recipe import likelihood_bounds
 
     runner = load_exported("vae", runtime="savedmodel")
@@ -109,7 +110,7 @@ def test_committed_gpt_is_intact_builtin_only_and_meets_the_target():
 
 @needs_mnist  # ZOO_DATA_DIR, which also holds tiny Shakespeare
 def test_committed_gpt_validation_loss_reproduces():
-    from zoo.core.data import tiny_shakespeare
+    from zoo.core.data.datasets import tiny_shakespeare
     from zoo.gpt.recipe import validation_loss
 
     runner = load_exported("gpt", runtime="tflite", variant="int8")
@@ -156,8 +157,8 @@ def test_committed_cdcgan_draws_the_asked_digits_and_its_metrics_reproduce():
     from ai_edge_litert.interpreter import Interpreter
 
     from zoo.cdcgan.recipe import labelled_quality
-    from zoo.core.metrics import MnistQuality
-    from zoo.core.registry import get_recipe
+    from zoo.core.metrics.mnist import MnistQuality
+    from zoo.core.recipes.registry import get_recipe
 
     runner = load_exported("cdcgan", runtime="tflite", variant="float16")
     recorded = runner.manifest["metrics"]["tflite_float16"]
@@ -192,7 +193,7 @@ def test_committed_charrnn_is_intact_builtin_only_and_meets_the_target():
 @needs_mnist  # ZOO_DATA_DIR, which also holds tiny Shakespeare
 def test_committed_charrnn_streamed_loss_reproduces():
     from zoo.charrnn.recipe import stream_loss
-    from zoo.core.data import tiny_shakespeare
+    from zoo.core.data.datasets import tiny_shakespeare
 
     runner = load_exported("charrnn", runtime="tflite", variant="int8")
     measured = stream_loss(runner, tiny_shakespeare("validation"), progress=False)
@@ -212,7 +213,7 @@ def test_committed_flow_is_intact_builtin_only_and_meets_the_targets():
 @needs_mnist
 def test_committed_flow_bits_per_dim_reproduce():
     """The manifest's protocol: all 10,000 test digits, dequantized with the same fixed noise."""
-    from zoo.core.data import mnist_images
+    from zoo.core.data.datasets import mnist_images
     from zoo.flow.recipe import EVAL_SEED, bits_per_dim
 
     runner = load_exported("flow", runtime="tflite")
@@ -222,7 +223,7 @@ def test_committed_flow_bits_per_dim_reproduce():
 
 
 def _has_fsdd():
-    from zoo.core.data import data_dir
+    from zoo.core.data.datasets import data_dir
 
     try:
         root = data_dir()
@@ -258,7 +259,7 @@ def test_committed_wavenet_metrics_reproduce():
 
 
 def test_committed_wavenet_says_a_digit_from_the_cli(tmp_path):
-    from zoo.core.audio import read_wav
+    from zoo.core.data.audio import read_wav
 
     output = str(tmp_path / "seven.wav")
     result = run_cli("sample", "wavenet", "--digit", "7", "--speaker", "jackson", "--output", output)

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import needs_mnist
-from zoo.core import data, metrics, registry
-from zoo.core.errors import DataNotFoundError, UnknownModelError
-from zoo.core.files import atomic_directory
+from zoo.core.data import datasets as data
+from zoo.core.metrics import mnist as metrics
+from zoo.core.recipes import registry
+from zoo.core.runtime.errors import DataNotFoundError, UnknownModelError
+from zoo.core.runtime.files import atomic_directory
 
 
 def write_idx(path, array):
@@ -69,7 +71,7 @@ def test_relative_data_dir_resolves_against_the_directory_it_was_set_from(fake_d
     elsewhere.mkdir()
     parent = fake_data_dir.parent
     env = {**os.environ, data.DATA_DIR_ENV: os.path.relpath(fake_data_dir, parent), "PWD": str(parent)}
-    code = "from zoo.core import data; print(data.load_mnist('train')[0].shape); import os; print(os.environ['ZOO_DATA_DIR'])"
+    code = "from zoo.core.data import datasets; print(datasets.load_mnist('train')[0].shape); import os; print(os.environ['ZOO_DATA_DIR'])"
     out = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     shape, resolved = out.stdout.strip().splitlines()[-2:]
@@ -189,8 +191,8 @@ def test_serve_request_body_matches_the_saved_model_signature(tmp_path):
     """The REST body `serve` prints must be accepted by the SavedModel's serving_default."""
     import tensorflow as tf
 
-    from zoo.core.artifacts import read_manifest
-    from zoo.core.paths import EXPORTED_DIR
+    from zoo.core.runtime.runners import read_manifest
+    from zoo.core.runtime.paths import EXPORTED_DIR
 
     output = str(tmp_path / "request.json")
     result = run_cli("serve", "dcgan", "--output", output)
@@ -211,7 +213,7 @@ def test_serve_request_body_matches_the_saved_model_signature(tmp_path):
 
 
 def test_call_times_warms_up_untimed_and_returns_the_last_result():
-    from zoo.core.timing import best_time, call_times
+    from benchmarks.timing import best_time, call_times
 
     calls = []
 

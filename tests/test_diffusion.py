@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.conftest import shadow_the_zoo
 from zoo.core import export as core_export
-from zoo.core.artifacts import load_exported
-from zoo.core.errors import BadInputError
-from zoo.core.paths import REPO_ROOT
-from zoo.core.registry import get_recipe
+from zoo.core.recipes.commands import load as load_exported
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.runtime.paths import REPO_ROOT
+from zoo.core.recipes.registry import get_recipe
 from zoo.diffusion import recipe as diffusion_recipe
 from zoo.diffusion import tflite_sample
-from zoo.core.unet import cosine_alpha_bars
+from zoo.core.nn.unet import cosine_alpha_bars
 from zoo.diffusion.model import NULL_LABEL, PRESETS, Diffusion
 
 STEPS = diffusion_recipe.GENERATE_STEPS  # DDIM steps of the exported loop
@@ -148,6 +149,9 @@ def test_the_tflite_sampler_script_runs_without_zoo(model, exported, tmp_path):
     for name in ("diffusion.tflite", "manifest.json"):
         shutil.copy(os.path.join(exported, name), tmp_path)
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "diffusion", "tflite_sample.py"), tmp_path)
+    for shared in ("ddim.py", "png.py"):  # the app loops it shares with text2image
+        shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", shared), tmp_path)
+    shadow_the_zoo(str(tmp_path))
     noise, labels, guidance = inputs(3, seed=7)
     np.savez(tmp_path / "inputs.npz", noise=noise, labels=labels, guidance=guidance)
     script = f"""

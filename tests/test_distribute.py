@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import write_synthetic_mnist
-from zoo.core import distribute
-from zoo.core.errors import BadInputError
-from zoo.core.paths import REPO_ROOT
-from zoo.core.registry import model_names
+from zoo.core.nn import distribute
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.runtime.paths import REPO_ROOT
+from zoo.core.recipes.registry import model_names
 
 # Float32 sums over 2 replicas add in another order than over one device. After two
 # Adam steps the VAE's and the GAN's weights agree to ~3e-8 (bound: 1e-6) and Adam's

@@ -16,10 +16,12 @@ import pytest
 
 from tests import export_checks
 from tests.conftest import data_dir_set
-from zoo.core import commands, training
-from zoo.core.artifacts import ModelRunner, SavedModelModel, load_exported, read_manifest
-from zoo.core.errors import BadInputError
-from zoo.core.registry import get_recipe, model_names
+from zoo.core.recipes import commands
+from zoo.core.training import trainer as training
+from zoo.core.runtime.runners import ModelRunner, SavedModelModel, read_manifest
+from zoo.core.recipes.commands import load as load_exported
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.recipes.registry import get_recipe, model_names
 
 NAMES = model_names()
 
@@ -191,24 +193,6 @@ def test_cli_sample_and_evaluate_on_a_tiny_export(recipe, exported, synthetic_da
     assert metrics["model"] == recipe.name and len(metrics) > 3
     assert main(["sample", recipe.name, "--exported-dir", parent, "--output", str(tmp_path / "out.wrong")]) == 2
     assert "should end in" in capsys.readouterr().err
-
-
-def test_model_folder_imports_only_the_core(recipe):
-    """No file under zoo/<model>/ imports another model's package (they share through zoo.core)."""
-    import ast
-
-    from zoo.core.paths import REPO_ROOT
-
-    folder = os.path.join(REPO_ROOT, "zoo", recipe.name)
-    for filename in sorted(os.listdir(folder)):
-        if filename.endswith(".py"):
-            tree = ast.parse(open(os.path.join(folder, filename)).read())
-            for node in ast.walk(tree):
-                modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                           else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
-                for module in modules:
-                    if module.startswith("zoo."):
-                        assert module.split(".")[1] in ("core", recipe.name), f"{filename} imports {module}"
 
 
 def test_checkpoint_config_mismatch_names_only_the_changed_key(recipe, synthetic_data, tmp_path):

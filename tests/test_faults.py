@@ -11,8 +11,8 @@ import pytest
 pytestmark = pytest.mark.slow  # each test trains in fresh processes
 
 from tests.conftest import write_synthetic_mnist
-from zoo.core import training
-from zoo.core.paths import REPO_ROOT
+from zoo.core.training import trainer as training
+from zoo.core.runtime.paths import REPO_ROOT
 
 STEPS_PER_EPOCH = 8  # 256 synthetic digits at batch 32
 EPOCHS = 3
@@ -35,7 +35,7 @@ def run(args, data_dir, expect_killed=False, expect_code=0):
 
 
 def final_weights(name, run_dir):
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     model, _, state = commands.load_run(name, str(run_dir))
     return [w.numpy() for w in model.weights], state

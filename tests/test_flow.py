@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tests.export_checks import runners
-from zoo.core.registry import get_recipe
+from zoo.core.recipes.registry import get_recipe
 from zoo.flow.model import ActNorm, AffineCoupling, FlowModel, InvertibleConv1x1, logit_forward
 
 

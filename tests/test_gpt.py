@@ -12,15 +12,16 @@ import pytest
 
 import zoo
 from tests.conftest import shadow_the_zoo, synthetic_text
-from zoo.core.artifacts import ModelRunner, load_exported
-from zoo.core.errors import BadInputError
-from zoo.core.paths import REPO_ROOT
-from zoo.core.registry import get_recipe
+from zoo.core.runtime.runners import ModelRunner
+from zoo.core.recipes.commands import load as load_exported
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.runtime.paths import REPO_ROOT
+from zoo.core.recipes.registry import get_recipe
 from zoo.gpt import recipe as gpt_recipe
 from zoo.gpt import tflite_generate
 from zoo.gpt.recipe import adamw_with_warmup
-from zoo.core import litert_text
-from zoo.core.text_generation import sample_token
+from zoo.core.apps import text_sampling
+from zoo.core.nn.text_generation import sample_token
 from zoo.gpt.model import GPT, PRESETS, VOCAB_SIZE
 
 CONTEXT = PRESETS["tiny"]["context_length"]
@@ -103,7 +104,7 @@ def test_numpy_sampler_picks_what_the_graph_picks():
     top_p = rng.choice([1.0, 0.9, 0.5, 1e-6], batch).astype(np.float32)
     uniform = rng.uniform(size=batch).astype(np.float32)
     graph = np.asarray(sample_token(logits, temperature, top_k, top_p, uniform))
-    numpy = [litert_text.sample_token(logits[i], temperature[i], top_k[i], top_p[i], uniform[i])
+    numpy = [text_sampling.sample_token(logits[i], temperature[i], top_k[i], top_p[i], uniform[i])
              for i in range(batch)]
     np.testing.assert_array_equal(graph, numpy)
     greedy = np.argmax(logits, axis=-1)
@@ -189,7 +190,7 @@ def test_strings_only_in_the_saved_model(exported):
 
 def test_the_app_loop_runs_from_a_copy_without_zoo(exported, tmp_path):
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "gpt", "tflite_generate.py"), tmp_path)
-    shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "litert_text.py"), tmp_path)  # the byte sampler it shares
+    shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", "text_sampling.py"), tmp_path)  # the byte sampler it shares
     shadow_the_zoo(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run([sys.executable, "tflite_generate.py", os.path.join(exported, "gpt.tflite"),
@@ -243,7 +244,7 @@ def test_cli_sample_slides_past_the_context_and_its_errors(exported, tmp_path):
 
 @pytest.mark.slow
 def test_fine_tune_from_a_run_on_your_own_text(tmp_path, monkeypatch):
-    from zoo.core import data
+    from zoo.core.data import datasets as data
 
     shakespeare = np.frombuffer(synthetic_text(6000, seed=1), np.uint8)
     monkeypatch.setattr(data, "tiny_shakespeare", lambda split="train": data.split_bytes(shakespeare, split))

@@ -17,11 +17,12 @@ from tests import export_checks
 from zoo.convert import bpe
 from zoo.convert import keras_hub as converter
 from zoo.convert import tflite_generate
-from zoo.core import litert_text
-from zoo.core.artifacts import SavedModelModel, TFLiteModel, load_exported, read_manifest
-from zoo.core.decoder import decoder_signatures
-from zoo.core.errors import BadInputError, ZooError
-from zoo.core.paths import REPO_ROOT
+from zoo.core.apps import text_sampling
+from zoo.core.runtime.runners import SavedModelModel, TFLiteModel, read_manifest
+from zoo.core.recipes.commands import load as load_exported
+from zoo.core.nn.decoder import decoder_signatures
+from zoo.core.runtime.errors import BadInputError, ZooError
+from zoo.core.runtime.paths import REPO_ROOT
 
 pytestmark = pytest.mark.xdist_group("keras_hub")
 
@@ -159,7 +160,7 @@ def test_greedy_tokens_and_text_equal_keras_hub_in_every_runtime(exported, causa
     manifest = read_manifest(exported)
     saved = SavedModelModel(os.path.join(exported, "1"), manifest)
     lite = TFLiteModel(os.path.join(exported, manifest["tflite"]["float32"]["path"]), manifest)
-    app = litert_text.TFLiteDecoder(os.path.join(exported, manifest["tflite"]["float32"]["path"]))
+    app = text_sampling.TFLiteDecoder(os.path.join(exported, manifest["tflite"]["float32"]["path"]))
     stop = tflite_generate.stop_token_of(exported)
     assert stop == causal_lm.preprocessor.tokenizer.end_token_id
     for prompt in PROMPTS:
@@ -168,7 +169,7 @@ def test_greedy_tokens_and_text_equal_keras_hub_in_every_runtime(exported, causa
         assert want, prompt
         assert converter.runner_greedy(saved, ids, 24, CONTEXT) == want, ("savedmodel", prompt)
         assert converter.runner_greedy(lite, ids, 24, CONTEXT) == want, ("tflite generate", prompt)
-        assert litert_text.generate_tokens(app, ids, 24, slide=False, stop_token=stop) == want, ("app loop", prompt)
+        assert text_sampling.generate_tokens(app, ids, 24, slide=False, stop_token=stop) == want, ("app loop", prompt)
         # text in, text out: the SavedModel's serving_default against KerasHub's own generate
         out = saved("serving_default", prompt=np.array([prompt], object), max_new_tokens=np.array([24], np.int32),
                     temperature=np.zeros(1, np.float32), top_k=np.zeros(1, np.int32), top_p=np.ones(1, np.float32),
@@ -245,7 +246,7 @@ def test_bad_prompts_are_clear_errors_in_every_runtime(exported, tokenizer):
     with pytest.raises(tf.errors.InvalidArgumentError, match="prompt is longer than the model.*context of 48"):
         loaded.signatures["serving_default"](prompt=tf.constant([long_prompt]),
                                              **{k: tf.constant(v) for k, v in row.items()})
-    app = litert_text.TFLiteDecoder(os.path.join(exported, manifest["tflite"]["float32"]["path"]))
+    app = text_sampling.TFLiteDecoder(os.path.join(exported, manifest["tflite"]["float32"]["path"]))
     for prompt, message in (("", "empty"), (long_prompt, "longer than the model's context")):
         with pytest.raises(ValueError, match=message):
             tflite_generate.generate_text(app, tokenizer, prompt)
@@ -269,7 +270,7 @@ def test_bad_prompts_are_clear_errors_in_every_runtime(exported, tokenizer):
 def test_app_loop_cli_runs_from_a_copy_without_zoo(exported, tmp_path):
     app_dir = tmp_path / "app"
     shutil.copytree(exported, app_dir / "model")
-    for path in ("zoo/convert/tflite_generate.py", "zoo/convert/bpe.py", "zoo/core/litert_text.py"):
+    for path in ("zoo/convert/tflite_generate.py", "zoo/convert/bpe.py", "zoo/core/apps/text_sampling.py"):
         shutil.copy(os.path.join(REPO_ROOT, path), app_dir)
     name = read_manifest(exported)["tflite"]["int8"]["path"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

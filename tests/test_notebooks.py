@@ -7,13 +7,13 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import needs_mnist
-from zoo.core.paths import REPO_ROOT
+from zoo.core.runtime.paths import REPO_ROOT
 
 NOTEBOOKS = sorted(n for n in os.listdir(os.path.join(REPO_ROOT, "notebooks")) if n.endswith(".ipynb"))
 
 
 def test_every_model_has_a_notebook():
-    from zoo.core.registry import model_names
+    from zoo.core.recipes.registry import model_names
 
     assert {f"{name}.ipynb" for name in model_names()} <= set(NOTEBOOKS)
 

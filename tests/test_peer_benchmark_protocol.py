@@ -7,10 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from zoo.core.paths import REPO_ROOT
+from zoo.core.runtime.paths import REPO_ROOT
 
-sys.path.insert(0, os.path.join(REPO_ROOT, "benchmarks"))
-import gpt_protocol  # noqa: E402
+from benchmarks import gpt_protocol  # noqa: E402
 
 VOCAB = 65
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import shadow_the_zoo
-from zoo.core import utf8
-from zoo.core.artifacts import SavedModelModel, load_exported
-from zoo.core.errors import BadInputError
-from zoo.core.registry import get_recipe
+from zoo.core.runtime import utf8
+from zoo.core.runtime.runners import SavedModelModel
+from zoo.core.recipes.commands import load as load_exported
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.recipes.registry import get_recipe
 
 RECIPE = get_recipe("text2image")
 
@@ -37,7 +38,7 @@ def test_the_text_encoder_is_frozen_and_the_unet_learns(synthetic_data_dir):
     import keras
 
     from tests.conftest import data_dir_set
-    from zoo.core import captions
+    from zoo.core.data import captions
 
     model = RECIPE.create_model("tiny", seed=0)
     encoder_before = [w.numpy().copy() for w in model.text_encoder.weights]
@@ -52,7 +53,7 @@ def test_the_text_encoder_is_frozen_and_the_unet_learns(synthetic_data_dir):
 
 
 def test_base_preset_without_an_exported_clip_says_what_to_do(tmp_path, monkeypatch):
-    from zoo.core import paths
+    from zoo.core.runtime import paths
 
     monkeypatch.setattr(paths, "EXPORTED_DIR", str(tmp_path))  # an empty exported/ folder
     with pytest.raises(Exception, match="python -m zoo export"):
@@ -89,6 +90,8 @@ def test_app_loop_reproduces_the_in_graph_loop_without_the_zoo(tiny_export, tmp_
     for name in ("text2image.tflite", "manifest.json"):
         shutil.copy(os.path.join(exported, name), app / name)
     shutil.copy(os.path.join(os.path.dirname(__file__), "..", "zoo", "text2image", "tflite_sample.py"), app)
+    for shared in ("ddim.py", "png.py"):  # the app loops it shares with the diffusion model
+        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "zoo", "core", "apps", shared), app)
     shadow_the_zoo(str(app))
     script = (
         "import numpy as np, tflite_sample as t\n"

@@ -1,6 +1,6 @@
 """Resume, NaN guard, checkpoint integrity and reproducibility of the shared training loop.
 
-The loop is the core's (zoo.core.training.Trainer), so these checks hold for every
+The loop is the core's (zoo.core.training.trainer.Trainer), so these checks hold for every
 model; the parametrized ones run on every registered model.
 """
 
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from tests.conftest import synthetic_text
-from zoo.core import data, training
-from zoo.core.errors import IntegrityError, TrainingDivergedError, ZooError
-from zoo.core import commands
-from zoo.core.registry import get_recipe, model_names
+from zoo.core.data import datasets as data
+from zoo.core.training import trainer as training
+from zoo.core.runtime.errors import IntegrityError, TrainingDivergedError, ZooError
+from zoo.core.recipes import commands
+from zoo.core.recipes.registry import get_recipe, model_names
 
 TRAIN_IMAGES = 128  # synthetic "digits"; 4 steps an epoch at batch 32
 STEPS_PER_EPOCH = TRAIN_IMAGES // 32

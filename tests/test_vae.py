@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.core.artifacts import ModelRunner
-from zoo.core.errors import BadInputError
-from zoo.core.registry import get_recipe
+from zoo.core.runtime.runners import ModelRunner
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.recipes.registry import get_recipe
 from zoo.vae.model import PRESETS, VAE, binarize_fixed, iwae_bound, log_importance_weights
 from zoo.vae.recipe import likelihood_bounds
 

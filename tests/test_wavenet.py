@@ -12,11 +12,12 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import data_dir_set, shadow_the_zoo, write_synthetic_fsdd
-from zoo.core import audio, data
-from zoo.core.artifacts import load_exported
-from zoo.core.errors import BadInputError, DataNotFoundError
-from zoo.core.paths import REPO_ROOT
-from zoo.core.registry import get_recipe
+from zoo.core.data import audio
+from zoo.core.data import datasets as data
+from zoo.core.recipes.commands import load as load_exported
+from zoo.core.runtime.errors import BadInputError, DataNotFoundError
+from zoo.core.runtime.paths import REPO_ROOT
+from zoo.core.recipes.registry import get_recipe
 from zoo.wavenet.model import PRESETS, WaveNet, quantize, shift_right
 from zoo.wavenet.recipe import crop_starts, speaker_index
 
@@ -184,11 +185,7 @@ def test_the_wav_signature_returns_the_clip_of_its_seed_as_a_wav_file(exported):
 
 
 def test_the_app_loop_matches_serving_default_and_runs_without_the_zoo(exported, tmp_path):
-    sys.path.insert(0, os.path.join(REPO_ROOT, "zoo", "wavenet"))
-    try:
-        import tflite_sample
-    finally:
-        sys.path.pop(0)
+    from zoo.wavenet import tflite_sample
     app = tflite_sample.TFLiteWaveNet(os.path.join(exported, "wavenet.tflite"))
     noise = np.random.default_rng(2).random((2, 8000), dtype=np.float32)
     frames = []

@@ -13,7 +13,7 @@ From Python (what the notebooks use):
     images = runner("serving_default", noise=noise)["images"]
 """
 
-from zoo.core.data import resolve_data_dir_variable as _resolve_data_dir_variable
+from zoo.core.data.datasets import resolve_data_dir_variable as _resolve_data_dir_variable
 
 __version__ = "0.1.0"
 
@@ -24,62 +24,62 @@ _resolve_data_dir_variable()
 
 def list_models():
     """The registered model names."""
-    from zoo.core.registry import model_names
+    from zoo.core.recipes.registry import model_names
 
     return model_names()
 
 
 def get_recipe(name):
-    """The :class:`zoo.core.recipe.Recipe` of a registered model."""
-    from zoo.core.registry import get_recipe as _get_recipe
+    """The :class:`zoo.core.recipes.recipe.Recipe` of a registered model."""
+    from zoo.core.recipes.registry import get_recipe as _get_recipe
 
     return _get_recipe(name)
 
 
 def create_model(name, preset="base", seed=0):
     """A new, untrained Keras model of ``name`` at ``preset``."""
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     return commands.create_model(name, preset, seed)
 
 
 def load(name_or_dir, runtime="tflite", variant="float32", **options):
     """A runner of an exported model (``runner(signature, **inputs)``), every file sha256-checked first."""
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     return commands.load(name_or_dir, runtime=runtime, variant=variant, **options)
 
 
 def load_run(name, run_dir=None):
     """``(model, run, state)`` from a training run's newest intact checkpoint."""
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     return commands.load_run(name, run_dir)
 
 
 def train(name, **options):
     """Train ``name`` (see ``python -m zoo train <name> --help`` for the options); returns the final state."""
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     return commands.train(name, **options)
 
 
 def export(name, **options):
     """Export a run of ``name``; returns the exported folder."""
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     return commands.export(name, **options)
 
 
 def sample(name, **options):
     """Generate from the exported ``name`` and write a file; returns its path."""
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     return commands.sample(name, **options)
 
 
 def evaluate(name, **options):
     """Measure the exported ``name``; returns its metrics."""
-    from zoo.core import commands
+    from zoo.core.recipes import commands
 
     return commands.evaluate(name, **options)

@@ -1,6 +1,6 @@
 """Command line: ``python -m zoo <command> <model> [options]``.
 
-Every command is written once (``zoo.core.commands``); a model adds only the
+Every command is written once (``zoo.core.recipes.commands``); a model adds only the
 options its recipe declares, so ``python -m zoo sample gpt --help`` lists the
 GPT's and an option another model has is an error, not silently ignored.
 """
@@ -16,8 +16,8 @@ import sys
 # logs "E0000 ... failed call to cuInit"). TF_CPP_MIN_LOG_LEVEL=0 brings them back.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from zoo.core.errors import ZooError  # noqa: E402
-from zoo.core.paths import EXPORTED_DIR  # noqa: E402
+from zoo.core.runtime.errors import ZooError  # noqa: E402
+from zoo.core.runtime.paths import EXPORTED_DIR  # noqa: E402
 
 DESCRIPTION = """\
 A zoo of generative models for Keras 3 on TensorFlow: train them, export them to
@@ -159,7 +159,7 @@ def add_model_options(command_parser, command, recipe):
 
 def parse(parser, argv):
     """Parse ``argv``, adding the options only the named model has (its recipe's ``options``)."""
-    from zoo.core import registry
+    from zoo.core.recipes import registry
 
     # First pass without --help, so that `evaluate vae --help` lists the VAE's own options too.
     without_help = [a for a in argv if a not in ("-h", "--help")]
@@ -180,7 +180,7 @@ def parse(parser, argv):
 
 
 def list_models():
-    from zoo.core import registry
+    from zoo.core.recipes import registry
 
     names = registry.model_names()
     width = max(map(len, names)) + 2
@@ -198,10 +198,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     try:
-        from zoo.core.quiet import import_tensorflow_quietly
+        from zoo.core.runtime.quiet import import_tensorflow_quietly
 
         import_tensorflow_quietly()
-        from zoo.core import commands
+        from zoo.core.recipes import commands
 
         args = parse(parser, argv)
         if args.command is None:
@@ -216,7 +216,7 @@ def main(argv=None):
             print(f"Exported to {convert(args.preset, args.output, context_length=args.context_length)}")
             return 0
         if args.command == "serve":
-            from zoo.core.serving import serve
+            from zoo.core.runtime.serving import serve
 
             serve(args.model, exported_dir=args.exported_dir, port=args.port, signature=args.signature,
                   output=args.output)

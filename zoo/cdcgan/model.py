@@ -3,13 +3,13 @@
 Mirza & Osindero (2014), "Conditional Generative Adversarial Nets", https://arxiv.org/abs/1411.1784:
 the generator sees the label (an embedding concatenated to the noise). Miyato & Koyama (2018),
 "cGANs with Projection Discriminator", https://arxiv.org/abs/1802.05637: the discriminator's logit
-gains ``<embed(label), features>``. Both are :mod:`zoo.core.gan_networks`' DCGAN networks with
-``num_classes``; training (hinge loss, spectral norm, ...) is :class:`zoo.core.adversarial.AdversarialModel`'s.
+gains ``<embed(label), features>``. Both are :mod:`zoo.core.nn.gan_networks`' DCGAN networks with
+``num_classes``; training (hinge loss, spectral norm, ...) is :class:`zoo.core.nn.adversarial.AdversarialModel`'s.
 """
 
 import keras
 
-from zoo.core.gan_networks import ConvGAN
+from zoo.core.nn.gan_networks import ConvGAN
 
 NUM_CLASSES = 10
 
@@ -29,7 +29,7 @@ class CDCGAN(ConvGAN):
         filters: base width of both networks.
         num_classes: how many labels (10 digits).
         **kwargs: ``discriminator_filters``, ``dropout``, ``ema_decay``, ``loss``, ``r1_gamma``, ``spectral_norm``,
-            ``seed`` (see :class:`zoo.core.gan_networks.ConvGAN`).
+            ``seed`` (see :class:`zoo.core.nn.gan_networks.ConvGAN`).
 
     Example:
     >>> import numpy as np

@@ -14,12 +14,12 @@ import numpy as np
 
 from zoo.cdcgan.model import NUM_CLASSES, PRESETS, CDCGAN
 from zoo.core import export as core_export
-from zoo.core.adversarial import generate_images
-from zoo.core.image_generation import (FD_DEFINITIONS, ImageGeneratorRecipe, asked_digits, runtime_label,
+from zoo.core.nn.adversarial import generate_images
+from zoo.core.recipes.images import (FD_DEFINITIONS, ImageGeneratorRecipe, asked_digits, runtime_label,
                                        save_asked_digits)
-from zoo.core.plotting import save_image_grid
-from zoo.core.recipe import Option
-from zoo.core.registry import register
+from zoo.core.data.plotting import save_image_grid
+from zoo.core.recipes.recipe import Option
+from zoo.core.recipes.registry import register
 
 LABELS_MEANING = f"the digit to draw, 0-{NUM_CLASSES - 1}"
 
@@ -107,7 +107,7 @@ class CDCGANRecipe(ImageGeneratorRecipe):
         return [conditional_signature(self.keras_model(model))]
 
     def export_plan(self, model, training, num_eval_samples=10000):
-        from zoo.core.metrics import MnistQuality
+        from zoo.core.metrics.mnist import MnistQuality
 
         generator = self.keras_model(model)
         quality = MnistQuality()
@@ -145,6 +145,6 @@ class CDCGANRecipe(ImageGeneratorRecipe):
         return f"Wrote {len(labels)} digits ({what}) to {output}"
 
     def evaluate(self, runner, *, seed, num_samples=10000):
-        from zoo.core.metrics import MnistQuality
+        from zoo.core.metrics.mnist import MnistQuality
 
         return labelled_quality(runner, MnistQuality(), num_samples, seed)

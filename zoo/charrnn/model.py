@@ -23,9 +23,9 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from zoo.core import distribute
-from zoo.core.inputs import check_float_input
-from zoo.core.text_generation import VOCAB_SIZE, sample_token
+from zoo.core.nn import distribute
+from zoo.core.nn.inputs import check_float_input
+from zoo.core.nn.text_generation import VOCAB_SIZE, sample_token
 
 GRADIENT_CLIP_NORM = 5.0  # char-rnn's grad_clip
 

@@ -4,7 +4,7 @@
     python -m zoo export charrnn                      # runs/charrnn -> exported/charrnn/
     python -m zoo sample charrnn --prompt "ROMEO:" --max-new-tokens 2000
     python -m zoo evaluate charrnn                    # the whole validation text through `step`, from a zero state
-    python zoo/charrnn/tflite_generate.py exported/charrnn/charrnn.tflite --max-new-tokens 5000
+    python -m zoo.charrnn.tflite_generate exported/charrnn/charrnn.tflite --max-new-tokens 5000
 
 Each epoch reads the training text (first 90%) once, as examples of
 ``window x windows_per_example`` consecutive bytes (shifted by a random offset
@@ -22,15 +22,16 @@ Signatures (SavedModel and TFLite, builtin ops only, except ``serving_default``)
 
 import numpy as np
 
-from zoo.core import data
+from zoo.core.data import datasets as data
 from zoo.core import export as core_export
-from zoo.core.errors import BadInputError
-from zoo.core.files import write_text
-from zoo.core.optimizers import CosineDecayAdam
-from zoo.core.progress import progress_bar
-from zoo.core.recipe import Option, Recipe, TrainingData
-from zoo.core.registry import register
-from zoo.core.text_generation import (SERVING_EXAMPLE, VOCAB_SIZE, TextSamples, checked_sampling, sampling_options,
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.runtime.files import write_text
+from zoo.core.training.optimizers import CosineDecayAdam
+from zoo.core.runtime.progress import progress_bar
+from zoo.core.recipes.recipe import Option, Recipe, TrainingData
+from zoo.core.recipes.registry import register
+from zoo.core.recipes.text import sampling_options
+from zoo.core.nn.text_generation import (SERVING_EXAMPLE, VOCAB_SIZE, TextSamples, checked_sampling,
                                       sampling_specs, serving_text_function, serving_text_inputs, text_test_inputs,
                                       write_continuation)
 from zoo.charrnn import tflite_generate

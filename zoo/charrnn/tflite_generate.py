@@ -1,8 +1,8 @@
 """Stream text of any length from the character LSTM's TFLite file, as a phone app would: NumPy and LiteRT only.
 
-    python zoo/charrnn/tflite_generate.py exported/charrnn/charrnn.tflite --prompt "ROMEO:" --max-new-tokens 5000
+    python -m zoo.charrnn.tflite_generate exported/charrnn/charrnn.tflite --prompt "ROMEO:" --max-new-tokens 5000
 
-This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/litert_text.py`` (the
+This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/apps/text_sampling.py`` (the
 byte sampler it shares with the GPT's loop): copy the two files next to
 ``charrnn.tflite`` in any project. It calls the ``step`` signature once per
 byte, prompt and output alike, with the state passed in and out: memory stays at
@@ -19,12 +19,11 @@ import sys
 
 import numpy as np
 
-try:
-    from zoo.core.litert_text import (add_sampling_arguments, check_generation_options, check_token, sample_token,
-                                      sampling_noise)
-except ImportError:  # run as a script in the repository, or copied into an app next to litert_text.py
-    sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "core"))
-    from litert_text import add_sampling_arguments, check_generation_options, check_token, sample_token, sampling_noise
+try:  # in the repository (python -m zoo.charrnn.tflite_generate)
+    from zoo.core.apps.text_sampling import (add_sampling_arguments, check_generation_options, check_token,
+                                             sample_token, sampling_noise)
+except ImportError:  # copied into an app next to text_sampling.py
+    from text_sampling import add_sampling_arguments, check_generation_options, check_token, sample_token, sampling_noise
 
 
 class TFLiteCharRNN:

@@ -6,7 +6,7 @@ vectors; training pulls each image towards its own caption and away from the oth
 captions in the batch (symmetric InfoNCE, learned temperature).
 
 The text encoder reads UTF-8 bytes (int32 ``[batch, length]``, zero padded; see
-:mod:`zoo.core.utf8`): a start token, then the bytes, bidirectional self-attention in
+:mod:`zoo.core.runtime.utf8`): a start token, then the bytes, bidirectional self-attention in
 which padding is masked out as a key, and the mean of the non-padding positions. So
 the padding is absent: the same text gives the same embedding with any amount of it.
 The text2image model reuses this encoder, frozen, through the registry.
@@ -18,8 +18,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from zoo.core import distribute
-from zoo.core.utf8 import TEXT_BYTES
+from zoo.core.nn import distribute
+from zoo.core.runtime.utf8 import TEXT_BYTES
 
 START_TOKEN = 256  # the byte vocabulary is 0..255; id 256 opens every text (an empty text is just it)
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clips the learned temperature at 100

@@ -5,7 +5,7 @@
     python -m zoo sample clip --prompt "一个粗体的七"    # the test digits closest to a prompt
     python -m zoo evaluate clip                       # zero-shot accuracy and retrieval recall
 
-Every epoch draws a new caption for every training digit (``zoo.core.captions``,
+Every epoch draws a new caption for every training digit (``zoo.core.data.captions``,
 from the seed and the epoch, so a resumed run sees the same batches). Adam with a
 cosine decay to 10% over the run, gradients clipped at global norm 1.
 
@@ -17,14 +17,14 @@ Signatures (TFLite float32/float16/int8, builtin ops only, and SavedModel):
 
 import numpy as np
 
-from zoo.core import captions
+from zoo.core.data import captions
 from zoo.core import export as core_export
-from zoo.core import utf8
-from zoo.core.errors import BadInputError
-from zoo.core.optimizers import CosineDecayAdam
-from zoo.core.plotting import prompt_label, save_image_grid
-from zoo.core.recipe import Option, Recipe, TrainingData
-from zoo.core.registry import register
+from zoo.core.runtime import utf8
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.training.optimizers import CosineDecayAdam
+from zoo.core.data.plotting import prompt_label, save_image_grid
+from zoo.core.recipes.recipe import Option, Recipe, TrainingData
+from zoo.core.recipes.registry import register
 from zoo.clip.model import CLIP, PRESETS
 
 EVAL_SEED = 12345
@@ -126,7 +126,7 @@ def nearest_images(runner, prompts, num=8, limit=None):
 
 
 def _test_images(limit=None):
-    from zoo.core.data import mnist_images
+    from zoo.core.data.datasets import mnist_images
 
     return mnist_images("test", limit=limit)
 
@@ -170,7 +170,7 @@ class CLIPRecipe(CosineDecayAdam, Recipe):
 
         return TrainingData(
             dataset_fn, ("MNIST train split (60,000 digits), a new caption per digit and epoch (English or Chinese, "
-                         "digit and measured ink/slant: zoo.core.captions)") if not limit
+                         "digit and measured ink/slant: zoo.core.data.captions)") if not limit
             else f"first {limit} MNIST training digits, captioned", validation=validation,
             config={"train_examples": len(train[0])})
 

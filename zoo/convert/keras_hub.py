@@ -5,7 +5,7 @@
 
 The preset (a KerasHub name, downloaded when online, or a folder written by
 ``save_to_preset``) is loaded with KerasHub; its weights are copied into the zoo's
-:class:`zoo.core.decoder.DecoderLM`, which has the same layout (pre-norm blocks,
+:class:`zoo.core.nn.decoder.DecoderLM`, which has the same layout (pre-norm blocks,
 learned positions, tied embeddings) but a key/value cache and a decoding loop that
 convert to TFLite builtins. The export has the same signatures, input and output
 names as ``exported/gpt`` (``prefill``, ``decode_step``, ``generate``, ``logits``),
@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from zoo.convert import bpe
-from zoo.core.errors import ArtifactNotFoundError, BadInputError, ZooError
+from zoo.core.runtime.errors import ArtifactNotFoundError, BadInputError, ZooError
 
 # KerasHub task class -> (MLP activation, end-of-text token attribute); every other
 # detail (layer norm eps 1e-5, pre-norm, tied head) is shared and checked below.
@@ -85,7 +85,7 @@ def _weight(weights, path):
 
 def decoder_from_keras_hub(causal_lm, context_length=None):
     """A :class:`DecoderLM` with the KerasHub model's weights (positions cut to ``context_length``)."""
-    from zoo.core.decoder import DecoderLM
+    from zoo.core.nn.decoder import DecoderLM
 
     backbone = causal_lm.backbone
     weights = {w.path.split("/", 1)[1] if w.path.startswith("embeddings/") else w.path: w.numpy()
@@ -144,7 +144,7 @@ def serving_signature(model, tokenizer, start_token):
     import tensorflow as tf
 
     from zoo.core.export import Signature
-    from zoo.core.text_generation import checked_sampling, row_noise, sampling_specs
+    from zoo.core.nn.text_generation import checked_sampling, row_noise, sampling_specs
 
     context = model.context_length
     with_start = " (with the start token)" if start_token is not None else ""
@@ -242,7 +242,7 @@ def convert(preset, output, context_length=None):
     import tempfile
 
     from zoo.core import export as core_export
-    from zoo.core.decoder import decoder_signatures
+    from zoo.core.nn.decoder import decoder_signatures
     from zoo.convert.tflite_generate import generate_text
 
     started = time.time()
@@ -263,7 +263,7 @@ def convert(preset, output, context_length=None):
     parameters = int(sum(np.prod(w.shape) for w in model.weights))
 
     def samples(runner, path):
-        from zoo.core.files import write_text
+        from zoo.core.runtime.files import write_text
 
         text = [f"{name}: continuations from {name}.tflite (LiteRT) through prefill/decode_step with "
                 "zoo/convert/bpe.py's tokenizer\n"]

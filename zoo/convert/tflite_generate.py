@@ -1,8 +1,8 @@
 """Generate text with a converted KerasHub model's TFLite file, as a phone app would: no TensorFlow.
 
-    python zoo/convert/tflite_generate.py out/my-gpt2/my-gpt2.tflite --prompt "The zoo" --max-new-tokens 40
+    python -m zoo.convert.tflite_generate out/my-gpt2/my-gpt2.tflite --prompt "The zoo" --max-new-tokens 40
 
-Needs NumPy, ``ai_edge_litert``, ``zoo/core/litert_text.py`` (the sampler and
+Needs NumPy, ``ai_edge_litert``, ``zoo/core/apps/text_sampling.py`` (the sampler and
 key/value-cache loop the zoo's own GPT app uses, unchanged: the signatures have the
 same names) and ``zoo/convert/bpe.py`` (GPT-2's tokenizer in pure Python, reading
 ``vocabulary.json``, ``merges.txt`` and ``tokenizer.json`` beside the ``.tflite``).
@@ -15,14 +15,12 @@ import json
 import os
 import sys
 
-try:
+try:  # in the repository (python -m zoo.convert.tflite_generate)
     from zoo.convert.bpe import CONFIG_FILE, BytePairTokenizer
-    from zoo.core.litert_text import TFLiteDecoder, add_sampling_arguments, generate_tokens
-except ImportError:  # run as a script in the repository, or copied into an app next to the two files
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path += [here, os.path.join(here, os.pardir, "core")]
+    from zoo.core.apps.text_sampling import TFLiteDecoder, add_sampling_arguments, generate_tokens
+except ImportError:  # copied into an app next to bpe.py and text_sampling.py
     from bpe import CONFIG_FILE, BytePairTokenizer
-    from litert_text import TFLiteDecoder, add_sampling_arguments, generate_tokens
+    from text_sampling import TFLiteDecoder, add_sampling_arguments, generate_tokens
 
 
 def stop_token_of(folder):
@@ -34,13 +32,13 @@ def generate_text(model, tokenizer, prompt, *, max_new_tokens=40, temperature=0.
                   noise=None, stop_token=None, slide=True):
     """The continuation (str) of ``prompt``: ``tokenizer.encode`` (start token included), the cache loop, decode.
 
-    ``model``: a :class:`litert_text.TFLiteDecoder`, or any object with ``prefill``,
-    ``decode_step``, ``context_length``, or a zoo runner (wrapped in :class:`litert_text.RunnerDecoder`).
+    ``model``: a :class:`text_sampling.TFLiteDecoder`, or any object with ``prefill``,
+    ``decode_step``, ``context_length``, or a zoo runner (wrapped in :class:`text_sampling.RunnerDecoder`).
     """
     if not isinstance(prompt, str) or not prompt:
         raise ValueError("the prompt is empty: give at least one character to continue")
     if not hasattr(model, "prefill"):  # a zoo runner: its manifest gives the sizes
-        from zoo.core.litert_text import RunnerDecoder
+        from zoo.core.apps.text_sampling import RunnerDecoder
 
         decode = model.signatures["decode_step"]
         model = RunnerDecoder(model, decode["inputs"]["cache"]["shape"][2], decode["outputs"]["logits"]["shape"][-1])

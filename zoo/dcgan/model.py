@@ -3,13 +3,13 @@
 Radford, Metz & Chintala (2016), "Unsupervised Representation Learning with Deep
 Convolutional Generative Adversarial Networks", https://arxiv.org/abs/1511.06434
 
-The networks and their training live in the core (:class:`zoo.core.gan_networks.ConvGAN`,
+The networks and their training live in the core (:class:`zoo.core.nn.gan_networks.ConvGAN`,
 which the class-conditional ``cdcgan`` shares); this file names the model and its sizes.
 """
 
 import keras
 
-from zoo.core.gan_networks import ConvGAN
+from zoo.core.nn.gan_networks import ConvGAN
 
 # "tiny" keeps the tests fast; "base" is the committed model, sized so that an
 # epoch of MNIST takes about a minute on a 2-core CPU.
@@ -27,7 +27,7 @@ class DCGAN(ConvGAN):
         latent_dim: size of the noise vector.
         filters: base width of both networks.
         **kwargs: ``discriminator_filters``, ``dropout``, ``ema_decay``, ``label_smoothing``, ``loss``, ``r1_gamma``,
-            ``spectral_norm``, ``seed`` (see :class:`zoo.core.gan_networks.ConvGAN`).
+            ``spectral_norm``, ``seed`` (see :class:`zoo.core.nn.gan_networks.ConvGAN`).
 
     Example:
     >>> import numpy as np

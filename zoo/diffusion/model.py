@@ -12,7 +12,7 @@ t and a label (0-9, or NULL_LABEL = 10 for "no label", trained by dropping label
 import keras
 import tensorflow as tf
 
-from zoo.core.unet import IMAGE_SHAPE, NUM_LABELS, DDIMSampling, UNet, ddim_timesteps, guided_noise  # noqa: F401
+from zoo.core.nn.unet import IMAGE_SHAPE, NUM_LABELS, DDIMSampling, UNet, ddim_timesteps, guided_noise  # noqa: F401
 
 NUM_CLASSES = NUM_LABELS - 1
 NULL_LABEL = NUM_CLASSES  # "no label": the unconditional model

@@ -17,15 +17,15 @@ The learning rate follows a cosine decay over the whole run (to 10%), so
 import numpy as np
 
 from zoo.core import export as core_export
-from zoo.core.data import mnist_training_data
-from zoo.core.errors import BadInputError
-from zoo.core.image_generation import asked_digits, save_asked_digits
-from zoo.core.optimizers import CosineDecayAdam
-from zoo.core.plotting import save_image_grid
-from zoo.core.progress import progress_bar
-from zoo.core.recipe import Option, Recipe
-from zoo.core.registry import register
-from zoo.core.unet import randomize_ema_unet
+from zoo.core.data.datasets import mnist_training_data
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.recipes.images import asked_digits, save_asked_digits
+from zoo.core.training.optimizers import CosineDecayAdam
+from zoo.core.data.plotting import save_image_grid
+from zoo.core.runtime.progress import progress_bar
+from zoo.core.recipes.recipe import Option, Recipe
+from zoo.core.recipes.registry import register
+from zoo.core.nn.unet import randomize_ema_unet
 from zoo.diffusion import tflite_sample
 from zoo.diffusion.model import IMAGE_SHAPE, NULL_LABEL, NUM_CLASSES, PRESETS, Diffusion, ddim_timesteps
 
@@ -252,7 +252,7 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
         runtime is measured on ``num_eval_samples`` (the same noise for all, so they
         compare), and the SavedModel once more on ``num_detailed_samples`` for the headline.
         """
-        from zoo.core.metrics import MnistQuality
+        from zoo.core.metrics.mnist import MnistQuality
 
         quality = MnistQuality()
 
@@ -306,7 +306,7 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
 
     def evaluate(self, runner, *, seed, num_samples=1000, guidance=2.0, steps=None, sampler="ddim"):
         """FD, coverage and guided accuracy of the exported model's guided samples."""
-        from zoo.core.metrics import MnistQuality
+        from zoo.core.metrics.mnist import MnistQuality
 
         check_sampling_options(steps, sampler)
         return quality_of(runner, MnistQuality(), num_samples, guidance, seed, steps=steps, sampler=sampler)

@@ -1,11 +1,12 @@
 """Draw digits with the exported diffusion model's TFLite file, as a phone app would: NumPy and LiteRT only.
 
-    python zoo/diffusion/tflite_sample.py exported/diffusion/diffusion.tflite --digit 7 --guidance 2 --steps 50
+    python -m zoo.diffusion.tflite_sample exported/diffusion/diffusion.tflite --digit 7 --guidance 2 --steps 50
 
-This file imports nothing from the zoo, so it can be copied into any project next
-to ``diffusion.tflite`` and its ``manifest.json`` (which holds the noise schedule,
-``alpha_bars``). It calls the ``denoise_step`` signature once per step and does
-the sampler's arithmetic in NumPy, so an app can show progress, stop early or
+This file needs NumPy, ``ai_edge_litert`` and two NumPy modules of ``zoo/core/apps/``
+(``ddim.py``, the sampler every diffusion app shares, and ``png.py``): copy the three
+next to ``diffusion.tflite`` and its ``manifest.json`` (which holds the noise schedule,
+``alpha_bars``) in any project. It calls the ``denoise_step`` signature once per step and
+does the sampler's arithmetic in NumPy, so an app can show progress, stop early or
 choose its own step count:
 
 - ``ddim_loop``: deterministic DDIM (Song et al. 2021, eta = 0). With the same
@@ -20,21 +21,22 @@ Images are in [-1, 1] inside the loop and returned in [0, 1].
 import argparse
 import json
 import os
-import struct
 import sys
-import zlib
 
 import numpy as np
+
+try:  # in the repository (python -m zoo.diffusion.tflite_sample)
+    from zoo.core.apps import ddim, png
+except ImportError:  # copied into an app next to ddim.py and png.py
+    import ddim
+    import png
 
 NUM_CLASSES = 10
 NULL_LABEL = 10  # "no label": the unconditional model
 
 
-def timesteps(num_timesteps, steps):
-    """The ``steps`` timesteps a sampler visits, from T-1 down to 0, evenly spaced."""
-    if int(steps) < 1:
-        raise ValueError(f"the number of sampling steps must be at least 1, got {steps}")
-    return np.linspace(num_timesteps - 1, 0, int(steps)).round().astype(np.int32)
+timesteps = ddim.timesteps
+write_png = png.write_png
 
 
 def check_inputs(noise, labels, guidance):
@@ -52,62 +54,22 @@ def check_inputs(noise, labels, guidance):
         raise ValueError("noise and guidance must be finite")
 
 
-def _predict_x0(x, eps, alpha_bar):
-    """The clean image implied by ``eps``, clipped to the data range, and the noise consistent with it."""
-    x0 = np.clip((x - np.sqrt(1 - alpha_bar) * eps) / np.sqrt(alpha_bar), -1, 1)
-    return x0, (x - np.sqrt(alpha_bar) * x0) / np.sqrt(1 - alpha_bar)
-
-
-def _run(denoise_step, alpha_bars, noise, labels, guidance, steps, update, on_step):
+def _conditioned(denoise_step, noise, labels, guidance):
     check_inputs(noise, labels, guidance)
-    alpha_bars = np.asarray(alpha_bars, np.float32)
     labels, guidance = np.asarray(labels, np.int32), np.asarray(guidance, np.float32)
-    schedule = list(timesteps(len(alpha_bars), steps)) + [-1]
-    x = np.asarray(noise, np.float32)
-    for i in range(int(steps)):
-        t, previous = schedule[i], schedule[i + 1]
-        eps = np.asarray(denoise_step(x, np.full(len(x), t, np.int32), labels, guidance), np.float32)
-        alpha_bar, alpha_previous = alpha_bars[t], (alpha_bars[previous] if previous >= 0 else np.float32(1.0))
-        x0, eps = _predict_x0(x, eps, alpha_bar)
-        x = update(x, x0, eps, alpha_bar, alpha_previous, last=previous < 0).astype(np.float32)
-        if on_step is not None:
-            on_step(i, (x0 + 1) / 2, (x + 1) / 2)
-    return (np.clip(x, -1, 1) + 1) / 2
+    return lambda x, t: denoise_step(x, t, labels, guidance)
 
 
 def ddim_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=50, on_step=None):
-    """Deterministic DDIM over ``denoise_step(images_t, timestep, labels, guidance) -> eps``.
-
-    ``on_step(i, x0_estimate, images)`` is called after each step with the current
-    guess of the final images and the current noisy images x_{t-1}, both scaled as
-    [0, 1] (the denoising trajectory; the noisy ones go beyond that range).
-    """
-
-    def update(x, x0, eps, alpha_bar, alpha_previous, last):
-        return np.sqrt(alpha_previous) * x0 + np.sqrt(1 - alpha_previous) * eps
-
-    return _run(denoise_step, alpha_bars, noise, labels, guidance, steps, update, on_step)
+    """Deterministic DDIM over ``denoise_step(images_t, timestep, labels, guidance) -> eps``
+    (:func:`ddim.ddim_loop`; ``on_step(i, x0_estimate, images)`` after each step)."""
+    return ddim.ddim_loop(_conditioned(denoise_step, noise, labels, guidance), alpha_bars, noise, steps, on_step)
 
 
 def ddpm_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=None, seed=0, on_step=None):
-    """Ancestral DDPM: the posterior mean of x_{t-1} given x_t and the predicted x_0, plus fresh noise.
-
-    ``steps`` defaults to every training timestep; fewer respace the schedule
-    (betas recomputed from ``alpha_bars`` at the visited timesteps).
-    """
-    rng = np.random.default_rng(seed)
-    steps = len(alpha_bars) if steps is None else steps
-
-    def update(x, x0, eps, alpha_bar, alpha_previous, last):
-        beta = 1 - alpha_bar / alpha_previous
-        mean = (np.sqrt(alpha_previous) * beta / (1 - alpha_bar) * x0
-                + np.sqrt(1 - beta) * (1 - alpha_previous) / (1 - alpha_bar) * x)
-        if last:
-            return mean
-        variance = beta * (1 - alpha_previous) / (1 - alpha_bar)
-        return mean + np.sqrt(variance) * rng.standard_normal(x.shape).astype(np.float32)
-
-    return _run(denoise_step, alpha_bars, noise, labels, guidance, steps, update, on_step)
+    """Ancestral DDPM (:func:`ddim.ddpm_loop`), respaced when ``steps`` is fewer than the model's timesteps."""
+    return ddim.ddpm_loop(_conditioned(denoise_step, noise, labels, guidance), alpha_bars, noise, steps, seed,
+                          on_step)
 
 
 class TFLiteDenoiser:
@@ -130,26 +92,6 @@ class TFLiteDenoiser:
         """The in-graph loop (the step count the file was exported with)."""
         check_inputs(noise, labels, guidance)
         return self._generate(noise=noise, labels=labels, guidance=guidance)["images"]
-
-
-def write_png(images, path, columns):
-    """A grid of ``[n, 28, 28, 1]`` images in [0, 1] as an 8-bit grey PNG (no imaging library needed)."""
-    images = np.asarray(images)[..., 0]
-    rows = -(-len(images) // columns)
-    grid = np.ones((rows * 30, columns * 30), np.float32)
-    for i, image in enumerate(images):
-        r, c = divmod(i, columns)
-        grid[r * 30 + 1 : r * 30 + 29, c * 30 + 1 : c * 30 + 29] = image
-    pixels = (np.clip(grid, 0, 1) * 255).round().astype(np.uint8)
-    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", pixels.shape[1], pixels.shape[0], 8, 0, 0, 0, 0)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
-                + chunk(b"IEND", b""))
 
 
 def main(argv=None):

@@ -30,8 +30,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from zoo.core import distribute
-from zoo.core.inputs import check_float_input
+from zoo.core.nn import distribute
+from zoo.core.nn.inputs import check_float_input
 
 IMAGE_SHAPE = (28, 28, 1)
 LOGIT_ALPHA = 1e-5  # keeps logit finite at pixel 0 and 1; 1e-6..1e-5 is usual for MNIST

@@ -20,14 +20,14 @@ import math
 import numpy as np
 
 from zoo.core import export as core_export
-from zoo.core.data import mnist_training_data
-from zoo.core.errors import BadInputError
-from zoo.core.image_generation import FD_DEFINITIONS, runtime_label, serving_input
-from zoo.core.optimizers import CosineDecayAdam
-from zoo.core.plotting import save_image_grid
-from zoo.core.progress import progress_bar
-from zoo.core.recipe import Option, Recipe
-from zoo.core.registry import register
+from zoo.core.data.datasets import mnist_training_data
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.recipes.images import FD_DEFINITIONS, runtime_label, serving_input
+from zoo.core.training.optimizers import CosineDecayAdam
+from zoo.core.data.plotting import save_image_grid
+from zoo.core.runtime.progress import progress_bar
+from zoo.core.recipes.recipe import Option, Recipe
+from zoo.core.recipes.registry import register
 from zoo.flow.model import IMAGE_SHAPE, PRESETS, FlowModel
 
 EVAL_SEED = 12345
@@ -146,7 +146,7 @@ class FlowRecipe(CosineDecayAdam, Recipe):
     # === Model ===
     def create_training_model(self, preset, seed, **options):
         """A fresh flow whose ActNorms are initialised from 512 training digits (Glow's data-dependent init)."""
-        from zoo.core.data import mnist_images
+        from zoo.core.data.datasets import mnist_images
 
         model = self.create_model(preset, seed)
         images, _ = mnist_images("train", limit=512)
@@ -182,8 +182,8 @@ class FlowRecipe(CosineDecayAdam, Recipe):
     def export_plan(self, model, training, num_eval_samples=10000, num_test_images=10000):
         """Each runtime gets the test bits/dim of ``num_test_images`` digits through ``log_prob`` and the FD of
         ``num_eval_samples`` samples at each temperature through ``decode``."""
-        from zoo.core.data import mnist_images
-        from zoo.core.metrics import MnistQuality
+        from zoo.core.data.datasets import mnist_images
+        from zoo.core.metrics.mnist import MnistQuality
 
         quality = MnistQuality()
         test_images, _ = mnist_images("test", limit=num_test_images)
@@ -239,8 +239,8 @@ class FlowRecipe(CosineDecayAdam, Recipe):
 
     def evaluate(self, runner, *, seed, num_samples=10000):
         """Test bits/dim through ``log_prob`` and the FD of samples at temperatures 0.7 and 1.0."""
-        from zoo.core.data import mnist_images
-        from zoo.core.metrics import MnistQuality
+        from zoo.core.data.datasets import mnist_images
+        from zoo.core.metrics.mnist import MnistQuality
 
         test_images, _ = mnist_images("test", limit=num_samples)
         return self._metrics(runner, test_images, num_samples, seed, MnistQuality())

@@ -7,9 +7,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from zoo.core.adversarial import AdversarialModel
-from zoo.core.gan_networks import MNIST_SHAPE as IMAGE_SHAPE
-from zoo.core.gan_networks import dense
+from zoo.core.nn.adversarial import AdversarialModel
+from zoo.core.nn.gan_networks import MNIST_SHAPE as IMAGE_SHAPE
+from zoo.core.nn.gan_networks import dense
 
 # Network sizes. "tiny" keeps the tests fast; "base" is the committed model.
 PRESETS = {

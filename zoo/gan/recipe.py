@@ -5,8 +5,8 @@
     python -m zoo sample gan --num 64
 """
 
-from zoo.core.image_generation import ImageGeneratorRecipe
-from zoo.core.registry import register
+from zoo.core.recipes.images import ImageGeneratorRecipe
+from zoo.core.recipes.registry import register
 from zoo.gan.model import GAN, PRESETS
 
 

@@ -7,16 +7,16 @@ layout follows nanoGPT (pre-norm blocks, learned positions, tied embeddings).
 The vocabulary is the 256 byte values, so any UTF-8 text (Chinese included) can be
 read and written with no tokenizer file. The network, its key/value cache
 (``prefill``/``decode_step``) and the in-graph ``generate`` loop, all builtin-only in
-TFLite, are :class:`zoo.core.decoder.DecoderLM`'s (a converted KerasHub GPT-2 runs
+TFLite, are :class:`zoo.core.nn.decoder.DecoderLM`'s (a converted KerasHub GPT-2 runs
 the same code); this file adds the GPT's presets and training.
 """
 
 import keras
 import tensorflow as tf
 
-from zoo.core import distribute
-from zoo.core.decoder import DecoderLM
-from zoo.core.text_generation import VOCAB_SIZE
+from zoo.core.nn import distribute
+from zoo.core.nn.decoder import DecoderLM
+from zoo.core.nn.text_generation import VOCAB_SIZE
 
 GRADIENT_CLIP_NORM = 1.0  # of the global batch's gradient, as nanoGPT clips
 
@@ -34,7 +34,7 @@ class GPT(DecoderLM):
     """Byte-level GPT: tokens ``int32 [batch, time]`` (bytes 0-255) -> logits ``[batch, time, 256]``.
 
     The network, its key/value cache and in-graph generation are
-    :class:`zoo.core.decoder.DecoderLM`'s; this class adds training.
+    :class:`zoo.core.nn.decoder.DecoderLM`'s; this class adds training.
 
     Args:
         num_layers, num_heads, hidden_dim: the Transformer's size.

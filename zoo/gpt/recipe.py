@@ -28,17 +28,18 @@ import os
 
 import numpy as np
 
-from zoo.core import data
+from zoo.core.data import datasets as data
 from zoo.core import export as core_export
-from zoo.core.errors import ArtifactNotFoundError, BadInputError
-from zoo.core.files import write_text
-from zoo.core.metrics import cross_entropy_sum
-from zoo.core.optimizers import schedule_span
-from zoo.core.recipe import Option, Recipe, TrainingData
-from zoo.core.registry import register
-from zoo.core.decoder import decoder_signatures
-from zoo.core.litert_text import RunnerDecoder
-from zoo.core.text_generation import (SERVING_EXAMPLE, TextSamples, sampling_options, serving_text_function,
+from zoo.core.runtime.errors import ArtifactNotFoundError, BadInputError
+from zoo.core.runtime.files import write_text
+from zoo.core.metrics.mnist import cross_entropy_sum
+from zoo.core.training.optimizers import schedule_span
+from zoo.core.recipes.recipe import Option, Recipe, TrainingData
+from zoo.core.recipes.registry import register
+from zoo.core.recipes.text import sampling_options
+from zoo.core.nn.decoder import decoder_signatures
+from zoo.core.apps.text_sampling import RunnerDecoder
+from zoo.core.nn.text_generation import (SERVING_EXAMPLE, TextSamples, serving_text_function,
                                       serving_text_inputs, text_test_inputs, write_continuation)
 from zoo.gpt import tflite_generate
 from zoo.gpt.model import GPT, PRESETS
@@ -61,15 +62,15 @@ def training_text(text=None):
 
 def _fine_tune_source(path):
     """``(model, description)`` from an exported folder (its gpt.keras, hash-checked) or a training run."""
-    from zoo.core.artifacts import load_exported
+    from zoo.core.recipes.commands import load
 
     if path is None:
         return None, None
     if os.path.isfile(os.path.join(path, "manifest.json")):
-        model = load_exported(path, runtime="keras").model  # sha256-checked, safe_mode=True
+        model = load(path, runtime="keras").model  # sha256-checked, safe_mode=True
         return model, f"exported model {path}"
     if os.path.isfile(os.path.join(path, "run.json")):
-        from zoo.core.commands import load_run
+        from zoo.core.recipes.commands import load_run
 
         model, run, state = load_run(NAME, path)
         return model, f"run {path} at step {state['step']}"
@@ -81,7 +82,7 @@ def _source_description(path):
     """How ``_fine_tune_source`` describes ``path``, without loading it again."""
     if os.path.isfile(os.path.join(path, "manifest.json")):
         return f"exported model {path}"
-    from zoo.core.training import CheckpointDirectory
+    from zoo.core.training.trainer import CheckpointDirectory
 
     return f"run {path} at step {CheckpointDirectory(path).steps()[-1]}"
 
@@ -130,7 +131,7 @@ def validation_loss(runner, data, context_length, max_windows=None, batch_size=E
     The windows are those training validates on (``text_dataset`` without shuffle),
     so the number compares with the run's ``val_loss``.
     """
-    from zoo.core.data import window_starts
+    from zoo.core.data.datasets import window_starts
 
     starts = window_starts(len(data), context_length, shuffle=False)[:max_windows]
     windows = data[starts[:, None] + np.arange(context_length + 1)[None, :]].astype(np.int32)

@@ -1,8 +1,8 @@
 """Generate text with the exported GPT's TFLite file, as a phone app would: NumPy and LiteRT only.
 
-    python zoo/gpt/tflite_generate.py exported/gpt/gpt.tflite --prompt "ROMEO:" --max-new-tokens 300
+    python -m zoo.gpt.tflite_generate exported/gpt/gpt.tflite --prompt "ROMEO:" --max-new-tokens 300
 
-This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/litert_text.py`` (the
+This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/apps/text_sampling.py`` (the
 sampler and key/value-cache loop it shares with the other text models): copy the two files next
 to ``gpt.tflite`` in any project. It runs the ``prefill`` signature once on the prompt,
 then ``decode_step`` once per new byte with the key/value cache passed in and out
@@ -21,11 +21,10 @@ import argparse
 import os
 import sys
 
-try:
-    from zoo.core.litert_text import TFLiteDecoder, add_sampling_arguments, generate_tokens
-except ImportError:  # run as a script in the repository, or copied into an app next to litert_text.py
-    sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "core"))
-    from litert_text import TFLiteDecoder, add_sampling_arguments, generate_tokens
+try:  # in the repository (python -m zoo.gpt.tflite_generate)
+    from zoo.core.apps.text_sampling import TFLiteDecoder, add_sampling_arguments, generate_tokens
+except ImportError:  # copied into an app next to text_sampling.py
+    from text_sampling import TFLiteDecoder, add_sampling_arguments, generate_tokens
 
 TFLiteGPT = TFLiteDecoder  # the GPT's prefill/decode_step: the shared decoder runner
 
@@ -34,7 +33,7 @@ def generate_bytes(model, prompt_bytes, max_new_tokens, temperature=0.0, top_k=0
                    slide=True, on_token=None):
     """Continue ``prompt_bytes`` by up to ``max_new_tokens`` bytes; returns the new bytes.
 
-    :func:`litert_text.generate_tokens` with bytes as tokens: ``noise`` (default from
+    :func:`text_sampling.generate_tokens` with bytes as tokens: ``noise`` (default from
     ``seed``), ``slide`` past the context and ``on_token`` are documented there.
     """
     return bytes(generate_tokens(model, list(prompt_bytes), max_new_tokens, temperature, top_k, top_p, noise=noise,

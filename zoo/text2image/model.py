@@ -3,7 +3,7 @@
 The way Stable Diffusion reuses CLIP's text encoder (Rombach et al. 2022), at MNIST's
 scale: the prompt's UTF-8 bytes go through the trained CLIP text encoder (frozen,
 taken from the registry's exported ``clip``), the embedding conditions every
-residual block of the U-Net (``zoo.core.unet``, FiLM), and 10% of training captions
+residual block of the U-Net (``zoo.core.nn.unet``, FiLM), and 10% of training captions
 are replaced by the empty prompt, so one network is also the unconditional model
 that classifier-free guidance (Ho & Salimans 2022) pushes away from. Sampling is
 DDIM (Song et al. 2021) in a ``tf.while_loop``.
@@ -12,9 +12,8 @@ DDIM (Song et al. 2021) in a ``tf.while_loop``.
 import keras
 import tensorflow as tf
 
-from zoo.core.registry import model_names
-from zoo.core.unet import DDIMSampling, guided_noise
-from zoo.core.utf8 import TEXT_BYTES
+from zoo.core.nn.unet import DDIMSampling, guided_noise
+from zoo.core.runtime.utf8 import TEXT_BYTES
 
 PRESETS = {
     "tiny": {"text_encoder_preset": "tiny", "base_channels": 8, "channel_multipliers": (1, 2),
@@ -26,7 +25,7 @@ PRESETS = {
 
 @keras.saving.register_keras_serializable(package="zoo")
 class TextToImage(DDIMSampling, keras.Model):
-    """DDPM training of a text-conditioned :class:`zoo.core.unet.UNet`, an EMA copy for sampling, DDIM and guidance.
+    """DDPM training of a text-conditioned :class:`zoo.core.nn.unet.UNet`, an EMA copy for sampling, DDIM and guidance.
 
     Args:
         text_encoder: a Keras model from UTF-8 rows ``int32 [batch, 64]`` to unit embeddings
@@ -43,7 +42,7 @@ class TextToImage(DDIMSampling, keras.Model):
         keras_kwargs = {k: unet_config.pop(k) for k in ("name", "trainable", "dtype") if k in unet_config}
         super().__init__(**keras_kwargs)
         if isinstance(text_encoder, dict):
-            model_names()  # registers every model's Keras classes (the encoder's is CLIP's)
+            # CLIP's Keras classes are registered: the recipe requires ("clip",), imported first
             text_encoder = keras.saving.deserialize_keras_object(text_encoder)
         self.text_encoder = text_encoder
         self.text_encoder.trainable = False

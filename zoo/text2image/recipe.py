@@ -3,7 +3,7 @@
     python -m zoo train text2image                    # needs exported/clip (python -m zoo export clip)
     python -m zoo export text2image
     python -m zoo sample text2image --prompt "一个粗体的七"
-    python zoo/text2image/tflite_sample.py exported/text2image/text2image.tflite --prompt "a thin three"
+    python -m zoo.text2image.tflite_sample exported/text2image/text2image.tflite --prompt "a thin three"
 
 Signatures (TFLite float32/float16/int8, builtin ops only, and SavedModel):
 - ``serving_default``: ``text`` int32 [b, 64] UTF-8 bytes zero padded, ``noise`` [b, 28, 28, 1] standard
@@ -18,16 +18,16 @@ import time
 
 import numpy as np
 
-from zoo.core import captions
+from zoo.core.data import captions
 from zoo.core import export as core_export
-from zoo.core import utf8
-from zoo.core.errors import BadInputError
-from zoo.core.optimizers import CosineDecayAdam
-from zoo.core.plotting import prompt_label, save_image_grid
-from zoo.core.progress import progress_bar
-from zoo.core.recipe import Option, Recipe, TrainingData
-from zoo.core.registry import get_recipe, register
-from zoo.core.unet import IMAGE_SHAPE, randomize_ema_unet
+from zoo.core.runtime import utf8
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.training.optimizers import CosineDecayAdam
+from zoo.core.data.plotting import prompt_label, save_image_grid
+from zoo.core.runtime.progress import progress_bar
+from zoo.core.recipes.recipe import Option, Recipe, TrainingData
+from zoo.core.recipes.registry import get_recipe, register
+from zoo.core.nn.unet import IMAGE_SHAPE, randomize_ema_unet
 from zoo.text2image.model import PRESETS, TextToImage
 
 EVAL_SEED = 12345
@@ -131,7 +131,7 @@ def prompt_quality(runner, per_prompt=5, guidance=DEFAULT_GUIDANCE, seed=EVAL_SE
     - FD (classifier features) of the class and bare-digit images against the MNIST test digits;
     - ``seconds_per_image`` of the whole in-graph loop in this runtime.
     """
-    from zoo.core.metrics import MnistQuality
+    from zoo.core.metrics.mnist import MnistQuality
 
     quality = quality or MnistQuality()
     rng = np.random.default_rng(seed)
@@ -176,7 +176,7 @@ def prompt_quality(runner, per_prompt=5, guidance=DEFAULT_GUIDANCE, seed=EVAL_SE
 def unseen_phrasing_quality(runner, per_prompt=2, guidance=DEFAULT_GUIDANCE, seed=EVAL_SEED, quality=None):
     """``prompt_accuracy`` over the phrasings CLIP never trained on (``captions.HELD_OUT``), per language and
     per phrasing: how far the frozen text encoder's generalisation carries the pictures."""
-    from zoo.core.metrics import MnistQuality
+    from zoo.core.metrics.mnist import MnistQuality
 
     quality = quality or MnistQuality()
     rng = np.random.default_rng(seed + 1)
@@ -198,6 +198,7 @@ def unseen_phrasing_quality(runner, per_prompt=2, guidance=DEFAULT_GUIDANCE, see
 @register
 class TextToImageRecipe(CosineDecayAdam, Recipe):
     name = "text2image"
+    requires = ("clip",)
     summary = "text-to-image diffusion on MNIST: a prompt (English or Chinese) + noise -> digits, CLIP-conditioned"
     paper = ("Rombach et al. (2022), High-Resolution Image Synthesis with Latent Diffusion Models, arXiv:2112.10752; "
              "Ho & Salimans (2022), Classifier-Free Diffusion Guidance")
@@ -253,7 +254,7 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
 
         return TrainingData(
             dataset_fn, ("MNIST train split (60,000 digits), pixels in [-1, 1], a new caption per digit and epoch "
-                         "(zoo.core.captions)") if not limit else f"first {limit} MNIST training digits, captioned",
+                         "(zoo.core.data.captions)") if not limit else f"first {limit} MNIST training digits, captioned",
             validation=validation, config={"train_examples": len(train[0])})
 
     def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
@@ -272,7 +273,7 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
         return text2image_signatures(model)
 
     def export_plan(self, model, training, per_prompt=5):
-        from zoo.core.metrics import MnistQuality
+        from zoo.core.metrics.mnist import MnistQuality
 
         quality = MnistQuality()
 
@@ -305,7 +306,7 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
                                           "'一个细体的七'), per_prompt images each",
                        "prompt_accuracy_unseen_phrasings_<language>": "savedmodel_detailed: the same over the "
                                                                       "phrasings CLIP never trained on "
-                                                                      "(zoo.core.captions.HELD_OUT)",
+                                                                      "(zoo.core.data.captions.HELD_OUT)",
                        "bold_thin_ink_ratio": "mean over digits and languages of ink('a bold D') / ink('a thin D'), "
                                               "the same noise for both",
                        "frechet_distance": "classifier FD of the prompt images to the MNIST test digits (few "
@@ -352,8 +353,8 @@ def text_encoder(preset):
     loader), or an untrained one of a CLIP preset (tests)."""
     if preset != "exported":
         return get_recipe("clip").create_model(preset, seed=0).text_encoder
-    from zoo.core import paths
-    from zoo.core.commands import load
+    from zoo.core.runtime import paths
+    from zoo.core.recipes.commands import load
 
     return load("clip", runtime="keras", exported_dir=paths.EXPORTED_DIR).model.text_encoder
 

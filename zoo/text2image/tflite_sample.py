@@ -1,10 +1,10 @@
 """Type a prompt, get digits: the exported text-to-image model's TFLite file as a phone app runs it (NumPy + LiteRT).
 
-    python zoo/text2image/tflite_sample.py exported/text2image/text2image.tflite --prompt "一个粗体的七"
+    python -m zoo.text2image.tflite_sample exported/text2image/text2image.tflite --prompt "一个粗体的七"
 
-This file imports nothing from the zoo, so it can be copied next to
-``text2image.tflite`` and its ``manifest.json`` (which holds the noise schedule,
-``alpha_bars``). The prompt becomes UTF-8 bytes on the host (no tokenizer), one
+This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/apps/ddim.py`` and ``png.py`` (the
+DDIM loop and PNG writer every diffusion app shares): copy the three next to
+``text2image.tflite`` and its ``manifest.json`` (which holds the noise schedule, ``alpha_bars``). The prompt becomes UTF-8 bytes on the host (no tokenizer), one
 ``encode_text`` call embeds it, and the app drives the DDIM loop itself with
 ``denoise_step``, so it can show progress, stop early or choose its own step count.
 With the exported step count it reproduces the in-graph ``serving_default``.
@@ -14,10 +14,14 @@ import argparse
 import json
 import os
 import sys
-import zlib
-import struct
 
 import numpy as np
+
+try:  # in the repository (python -m zoo.text2image.tflite_sample)
+    from zoo.core.apps import ddim, png
+except ImportError:  # copied into an app next to ddim.py and png.py
+    import ddim
+    import png
 
 TEXT_BYTES = 64
 
@@ -36,11 +40,7 @@ def prompt_bytes(prompts, length=TEXT_BYTES):
     return rows
 
 
-def timesteps(num_timesteps, steps):
-    """The ``steps`` timesteps DDIM visits, from T-1 down to 0, evenly spaced."""
-    if int(steps) < 1:
-        raise ValueError(f"the number of sampling steps must be at least 1, got {steps}")
-    return np.linspace(num_timesteps - 1, 0, int(steps)).round().astype(np.int32)
+write_png = png.write_png
 
 
 class TextToImage:
@@ -63,56 +63,22 @@ class TextToImage:
         return self._encode(text=prompt_bytes(prompts))["text_embedding"]
 
     def ddim(self, prompts, noise, guidance, steps=None, on_step=None):
-        """DDIM (eta = 0) over ``denoise_step``; ``on_step(i, x0_estimate)`` after each step, images in [0, 1]."""
+        """DDIM (eta = 0) over ``denoise_step``; ``on_step(i, x0_estimate, images)`` after each step, in [0, 1]."""
         noise, guidance = np.asarray(noise, np.float32), np.asarray(guidance, np.float32)
         if noise.shape != (len(prompts), 28, 28, 1) or guidance.shape != (len(prompts),):
             raise ValueError(f"noise must be [{len(prompts)}, 28, 28, 1] and guidance [{len(prompts)}], got "
                              f"{list(noise.shape)} and {list(guidance.shape)}")
         embedding = self.encode(prompts)
-        steps = steps or self.generate_steps
-        schedule = list(timesteps(len(self.alpha_bars), steps)) + [-1]
-        x = noise
-        for i in range(steps):
-            t, previous = schedule[i], schedule[i + 1]
-            eps = self._denoise(images_t=x, timestep=np.full(len(x), t, np.int32), text_embedding=embedding,
-                                guidance=guidance)["predicted_noise"]
-            # the same float32 arithmetic as the graph's DDIM update (zoo.core.unet)
-            signal, spread = np.sqrt(self.alpha_bars[t]), np.sqrt(np.float32(1) - self.alpha_bars[t])
-            x0 = np.clip((x - spread * eps) / signal, -1, 1)
-            eps = (x - signal * x0) / spread
-            if previous >= 0:
-                x = (np.sqrt(self.alpha_bars[previous]) * x0
-                     + np.sqrt(np.float32(1) - self.alpha_bars[previous]) * eps).astype(np.float32)
-            else:
-                x = x0.astype(np.float32)
-            if on_step is not None:
-                on_step(i, (x0 + 1) / 2)
-        return (np.clip(x, -1, 1) + 1) / 2
+
+        def denoise(x, t):
+            return self._denoise(images_t=x, timestep=t, text_embedding=embedding, guidance=guidance)["predicted_noise"]
+
+        return ddim.ddim_loop(denoise, self.alpha_bars, noise, steps or self.generate_steps, on_step)
 
     def generate(self, prompts, noise, guidance):
         """The in-graph loop (the step count the file was exported with), one call."""
         return self._generate(text=prompt_bytes(prompts), noise=np.asarray(noise, np.float32),
                               guidance=np.asarray(guidance, np.float32))["images"]
-
-
-def write_png(images, path, columns):
-    """A grid of ``[n, 28, 28, 1]`` images in [0, 1] as an 8-bit grey PNG (no imaging library needed)."""
-    images = np.asarray(images)[..., 0]
-    rows = -(-len(images) // columns)
-    grid = np.ones((rows * 30, columns * 30), np.float32)
-    for i, image in enumerate(images):
-        r, c = divmod(i, columns)
-        grid[r * 30 + 1 : r * 30 + 29, c * 30 + 1 : c * 30 + 29] = image
-    pixels = (np.clip(grid, 0, 1) * 255).round().astype(np.uint8)
-    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", pixels.shape[1], pixels.shape[0], 8, 0, 0, 0, 0)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
-                + chunk(b"IEND", b""))
 
 
 def main(argv=None):
@@ -137,7 +103,7 @@ def main(argv=None):
         model = TextToImage(args.tflite, num_threads=args.threads)
         steps = args.steps or model.generate_steps
         images = model.ddim(prompts, noise, np.full(args.num, args.guidance, np.float32), steps=steps,
-                            on_step=lambda i, _: print(f"\rstep {i + 1}/{steps}", end="", file=sys.stderr))
+                            on_step=lambda i, *_: print(f"\rstep {i + 1}/{steps}", end="", file=sys.stderr))
     except (ValueError, OSError) as error:
         print(f"\nerror: {error}", file=sys.stderr)
         return 2

@@ -20,8 +20,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from keras import layers
 
-from zoo.core import distribute
-from zoo.core.inputs import check_float_input
+from zoo.core.nn import distribute
+from zoo.core.nn.inputs import check_float_input
 
 tfd = tfp.distributions
 

@@ -16,14 +16,14 @@ scores the Keras file, the SavedModel and each TFLite variant.
 import numpy as np
 
 from zoo.core import export as core_export
-from zoo.core.data import mnist_training_data
-from zoo.core.errors import BadInputError
-from zoo.core.image_generation import generate_from_runner, sample_grid, standard_normal_sample_options
-from zoo.core.optimizers import CosineDecayAdam
-from zoo.core.plotting import save_image_grid
-from zoo.core.progress import progress_bar
-from zoo.core.recipe import Option, Recipe
-from zoo.core.registry import register
+from zoo.core.data.datasets import mnist_training_data
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.recipes.images import generate_from_runner, sample_grid, standard_normal_sample_options
+from zoo.core.training.optimizers import CosineDecayAdam
+from zoo.core.data.plotting import save_image_grid
+from zoo.core.runtime.progress import progress_bar
+from zoo.core.recipes.recipe import Option, Recipe
+from zoo.core.recipes.registry import register
 from zoo.vae.model import (IMAGE_SHAPE, PRESETS, VAE, binarize_fixed, iwae_bound, log_importance_weights, posterior,
                            prior, tfd)
 
@@ -164,8 +164,8 @@ class VAERecipe(CosineDecayAdam, Recipe):
         10,000 test digits (10 million decodes: about 24 minutes on a 2-core CPU).
         The notebook and the tests shrink every count.
         """
-        from zoo.core.data import mnist_images
-        from zoo.core.metrics import MnistQuality
+        from zoo.core.data.datasets import mnist_images
+        from zoo.core.metrics.mnist import MnistQuality
 
         quality = MnistQuality()
         test_images, _ = mnist_images("test")
@@ -217,8 +217,8 @@ class VAERecipe(CosineDecayAdam, Recipe):
 
     def evaluate(self, runner, *, seed, num_samples=10000, iwae_samples=HEADLINE_SAMPLES):
         """Test ELBO and IWAE NLL (nats) of the exported VAE, and the FD of its prior samples."""
-        from zoo.core.data import mnist_images
-        from zoo.core.metrics import MnistQuality
+        from zoo.core.data.datasets import mnist_images
+        from zoo.core.metrics.mnist import MnistQuality
 
         latent_dim = runner.signatures["decode"]["inputs"]["latents"]["shape"][1]
         test_images, _ = mnist_images("test", limit=num_samples)

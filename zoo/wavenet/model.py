@@ -28,9 +28,9 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from zoo.core import distribute
-from zoo.core.audio import CLIP_SAMPLES, HOP_LENGTH, MEL_BINS, MEL_FRAMES, MU_LAW_CHANNELS, mu_law_decode, mu_law_encode
-from zoo.core.inputs import check_float_input
+from zoo.core.nn import distribute
+from zoo.core.data.audio import CLIP_SAMPLES, HOP_LENGTH, MEL_BINS, MEL_FRAMES, MU_LAW_CHANNELS, mu_law_decode, mu_law_encode
+from zoo.core.nn.inputs import check_float_input
 
 GRADIENT_CLIP_NORM = 1.0
 MEL_CENTER, MEL_SCALE = -4.0, 3.0  # log-mel features of FSDD: mean -4.1, std 2.9
@@ -171,7 +171,7 @@ class WaveNet(keras.Model):
         return self.condition_output(self.condition_hidden(mel))
 
     def condition(self, digit, speaker):
-        """Signature ``condition``: the predicted ``mel`` (log-mel, as :func:`zoo.core.audio.log_mel`) and
+        """Signature ``condition``: the predicted ``mel`` (log-mel, as :func:`zoo.core.data.audio.log_mel`) and
         ``conditioning [batch, 100, 2RL]``, whose row ``t // 80`` the ``step`` of sample t takes."""
         mel = self.predict_mel(digit, speaker)
         return {"mel": self.denormalize_mel(mel), "conditioning": self.conditioning(mel)}

@@ -4,7 +4,7 @@
     python -m zoo export wavenet                      # runs/wavenet -> exported/wavenet/
     python -m zoo sample wavenet --digit 7 --speaker jackson
     python -m zoo evaluate wavenet                    # the spoken-digit classifier's view of generated clips
-    python zoo/wavenet/tflite_sample.py exported/wavenet/wavenet.tflite --digit 7 --speaker jackson
+    python -m zoo.wavenet.tflite_sample exported/wavenet/wavenet.tflite --digit 7 --speaker jackson
 
 Each epoch takes one random crop of ``crop`` samples (starting on a frame boundary,
 within the spoken part) from every training clip, in an order drawn from the seed
@@ -17,14 +17,14 @@ import os
 
 import numpy as np
 
-from zoo.core import data
+from zoo.core.data import datasets as data
 from zoo.core import export as core_export
-from zoo.core.audio import CLIP_SAMPLES, HOP_LENGTH, MEL_BINS, MEL_FRAMES, SAMPLE_RATE, plot_spectrograms, write_wav
-from zoo.core.errors import BadInputError
-from zoo.core.optimizers import CosineDecayAdam
-from zoo.core.progress import progress_bar
-from zoo.core.recipe import Option, Recipe, TrainingData
-from zoo.core.registry import register
+from zoo.core.data.audio import CLIP_SAMPLES, HOP_LENGTH, MEL_BINS, MEL_FRAMES, SAMPLE_RATE, plot_spectrograms, write_wav
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.training.optimizers import CosineDecayAdam
+from zoo.core.runtime.progress import progress_bar
+from zoo.core.recipes.recipe import Option, Recipe, TrainingData
+from zoo.core.recipes.registry import register
 from zoo.wavenet.model import PRESETS, WaveNet
 
 NAME = "wavenet"
@@ -98,7 +98,7 @@ def wavenet_signatures(model):
             "audio": f"one second of speech, float32 [batch, {CLIP_SAMPLES}] in [-1, 1] at {SAMPLE_RATE} Hz"},
             ranges={**ranges, **noise_range}),
         core_export.Signature("condition", condition_frames, who, {
-            "mel": f"the predicted log-mel spectrogram [batch, {MEL_FRAMES}, {MEL_BINS}] (zoo.core.audio.log_mel's "
+            "mel": f"the predicted log-mel spectrogram [batch, {MEL_FRAMES}, {MEL_BINS}] (zoo.core.data.audio.log_mel's "
                    "features: 100 frames a second, 40 bands)",
             "conditioning": f"[batch, {MEL_FRAMES}, {model.conditioning_size}]: row t // {HOP_LENGTH} is the "
                             "`conditioning` input of step for sample t"}, ranges=ranges),
@@ -156,7 +156,7 @@ def speak(runner, digits, speakers, seed, batch_size=EVAL_BATCH, progress=False)
 
 def quality(runner, seed=EVAL_SEED, per_pair=5, progress=True):
     """The spoken-digit classifier's view of ``per_pair`` clips of every digit in every voice (300 by default)."""
-    from zoo.core.audio_metrics import SpokenDigitQuality, evaluation_requests
+    from zoo.core.metrics.spoken_digits import SpokenDigitQuality, evaluation_requests
 
     speakers_known = len(runner.manifest.get("speakers", SPEAKERS))
     digits, speakers = evaluation_requests(per_pair, speakers_known)
@@ -220,7 +220,7 @@ class WaveNetRecipe(CosineDecayAdam, Recipe):
 
     # === Training ===
     def training_data(self, model, *, batch_size, seed, limit, **options):
-        from zoo.core.audio import log_mel
+        from zoo.core.data.audio import log_mel
 
         train, test = data.spoken_digits("train", limit=limit), data.spoken_digits("test", limit=limit)
         train_features, test_features = (np.asarray(log_mel(c.audio)) for c in (train, test))
@@ -250,7 +250,7 @@ class WaveNetRecipe(CosineDecayAdam, Recipe):
             if not 0 < temperature <= 2:
                 raise BadInputError(f"--temperature must be in (0, 2], got {temperature}")
             model.temperature = float(temperature)
-        from zoo.core.audio_metrics import SpokenDigitQuality, evaluation_requests, griffin_lim_baseline
+        from zoo.core.metrics.spoken_digits import SpokenDigitQuality, evaluation_requests, griffin_lim_baseline
 
         def reference_metrics():
             quality_ = SpokenDigitQuality()

@@ -1,6 +1,6 @@
 """Say a digit with the WaveNet's TFLite file, one sample per call, as a phone app streams audio: NumPy and LiteRT only.
 
-    python zoo/wavenet/tflite_sample.py exported/wavenet/wavenet.tflite --digit 7 --speaker jackson --output seven.wav
+    python -m zoo.wavenet.tflite_sample exported/wavenet/wavenet.tflite --digit 7 --speaker jackson --output seven.wav
 
 Copy this file next to ``wavenet.tflite`` and its ``manifest.json`` in any project:
 it imports nothing from the zoo. It checks the file's sha256 against the manifest,

@@ -1,0 +1,341 @@
+"""Export a trained model to the zoo's contract (DEVELOPERS.md, rule 1).
+
+    exported/<model>/<version>/        SavedModel in TF Serving's layout
+    exported/<model>/<model>.tflite    float32, builtin ops only
+    exported/<model>/<model>.fp16.tflite, <model>.int8.tflite
+    exported/<model>/manifest.json     files + sha256, signatures, training, metrics
+    exported/<model>/samples.png       drawn from the float32 TFLite file
+
+The SavedModel is written by ``keras.export.ExportArchive`` with named
+``tf.TensorSpec`` inputs and dict outputs, so the names survive into TFLite; the
+TFLite files are converted with ``TFLITE_BUILTINS`` only (Keras' own LiteRT export
+would add Flex ops). Everything is written to a temporary folder and swapped into
+place at the end, so a failed export leaves the previous one untouched.
+"""
+
+import dataclasses
+import datetime
+import functools
+import gc
+import os
+import platform
+import shutil
+import tempfile
+from typing import Callable, Optional
+
+import numpy as np
+
+from zoo.core.runtime.runners import KerasFileModel, SavedModelModel, TFLiteModel, import_savedmodel_ops
+from zoo.core.runtime.signature import Signature, signatures_manifest, spec_json  # noqa: F401 (Signature: the export's API)
+from zoo.core.runtime.errors import ZooError
+from zoo.core.runtime.files import atomic_directory, sha256_of, write_json
+
+# name in manifest -> (file suffix, how it is quantized)
+TFLITE_VARIANTS = {
+    "float32": (".tflite", "none: float32 weights and activations"),
+    "float16": (".fp16.tflite", "float16 weights, dequantized to float32 at load; float32 activations"),
+    "int8": (".int8.tflite", "dynamic-range: int8 weights, float32 inputs/outputs, activations "
+                             "quantized on the fly where kernels support it"),
+}
+
+
+def write_saved_model(path, signatures):
+    """Write the signatures as a SavedModel with ``keras.export.ExportArchive``.
+
+    The models are deliberately not ``track()``ed: on the TF backend that stores
+    every weight twice (keras#23553, open as of Keras 3.15), doubling the artifact
+    and TF Serving's memory. The endpoints' captured variables are saved anyway,
+    once; a test counts them.
+    """
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    for signature in signatures:
+        for resource in signature.resources or ():
+            archive.track(resource)
+        specs = [tf.TensorSpec(spec.shape, spec.dtype, name=name) for name, (spec, _) in signature.inputs.items()]
+        archive.add_endpoint(name=signature.name, fn=signature.function, input_signature=specs)
+    archive.write_out(path, verbose=False)
+
+
+def convert_to_tflite(saved_model_dir, signature_names, variant):
+    """Convert a SavedModel to TFLite with builtin ops only."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=list(signature_names))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    try:
+        return converter.convert()
+    except Exception as error:  # the converter raises ConverterError and friends
+        raise ZooError(f"TFLite conversion ({variant}) with builtin ops only failed: {error}") from None
+
+
+def check_builtin_only(runner):
+    """Refuse a TFLite model that needs Flex (TF Select) or custom ops."""
+    bad = [op for op in runner.op_names() if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")]
+    if bad:
+        raise ZooError(f"{runner.path} uses non-builtin ops {bad}; a plain LiteRT runtime cannot run it")
+
+
+@dataclasses.dataclass
+class ExportPlan:
+    """Everything :func:`export_model` needs to know about one model's export.
+
+    Args:
+        name: the model's name (folder and file names).
+        signatures: :class:`Signature` list; one must be "serving_default".
+        description: one sentence for the manifest.
+        paper: the reference.
+        training: dict for the manifest (command, seed, data, epochs, time): :func:`training_record`.
+        keras_model: the Keras model the signatures run, saved as ``<name>.keras``
+            for users who want to fine-tune or inspect it.
+        keras_signatures: ``keras_signatures(loaded_model) -> [Signature]``, the signatures
+            of the saved ``.keras`` file once loaded (the recipe's), to measure it as a runtime.
+        keras_file: an existing ``.keras`` file of ``keras_model`` to ship byte for byte
+            instead of saving it again (a re-export of an unchanged model adds no new
+            copy of its weights to the repository's history).
+        evaluate: ``evaluate(runner) -> metrics dict``, run on the Keras model, the
+            SavedModel and each TFLite variant.
+        detailed_evaluate: optional slower ``detailed_evaluate(runner) -> metrics``,
+            run once, on ``detailed_runtime`` (stored as ``metrics.<runtime>_detailed``).
+        samples: ``samples(runner, path)``, run on the float32 TFLite file; it
+            writes ``samples_file`` (a picture, or text for a language model).
+        primary_metric: the metric whose change against float32 decides whether a
+            quantized variant is good enough (within 10%, recorded in the manifest).
+        metric_summary: the metrics the end-of-export table shows (default: primary_metric).
+        notes: extra manifest entries (e.g. metric definitions, reference metrics).
+        extra_files: file name -> path of a file shipped beside the model (e.g. a
+            tokenizer's vocabulary), hashed in the manifest like the rest.
+        savedmodel_imports: Python modules whose ops the SavedModel uses beyond core
+            TensorFlow (``tensorflow_text`` for a tokenizer in the graph): recorded, and
+            imported by every loader before ``tf.saved_model.load``.
+    """
+
+    name: str
+    signatures: list
+    description: str = ""
+    paper: str = ""
+    training: Optional[dict] = None
+    keras_model: Optional[object] = None
+    keras_file: Optional[str] = None
+    keras_signatures: Optional[Callable] = None
+    evaluate: Optional[Callable] = None
+    detailed_evaluate: Optional[Callable] = None
+    detailed_runtime: str = "savedmodel"
+    samples: Optional[Callable] = None
+    samples_file: str = "samples.png"
+    primary_metric: Optional[str] = None
+    metric_summary: Optional[list] = None
+    notes: Optional[dict] = None
+    extra_files: Optional[dict] = None
+    savedmodel_imports: Optional[list] = None
+
+
+def export_model(plan, output_dir, version=1):
+    """Write the exported model described by ``plan`` (an :class:`ExportPlan`) under ``output_dir/<name>``.
+
+    Returns:
+        The path of the exported model folder.
+    """
+    name, signatures = plan.name, plan.signatures
+    if "serving_default" not in [s.name for s in signatures]:
+        raise ValueError("one signature must be named serving_default (TF Serving's default)")
+    final_dir = os.path.join(output_dir, name)
+    with atomic_directory(final_dir) as tmp:
+        saved_model_rel = str(version)
+        print(f"[export {name}] SavedModel -> {final_dir}/{saved_model_rel}/")
+        write_saved_model(os.path.join(tmp, saved_model_rel), signatures)
+        tflite = {}
+        tflite_names = [s.name for s in signatures if s.tflite]
+        with tempfile.TemporaryDirectory(prefix=f"zoo-{name}-tflite-source-") as scratch:
+            convert_from = os.path.join(tmp, saved_model_rel)
+            if any(s.resources for s in signatures if not s.tflite):
+                # The converter runs the SavedModel's initializer whatever signatures it converts, and a
+                # tokenizer's lookup tables would need Flex: convert from a copy without them.
+                convert_from = os.path.join(scratch, "1")
+                write_saved_model(convert_from, [s for s in signatures if s.tflite])
+            for variant, (suffix, quantization) in TFLITE_VARIANTS.items():
+                filename = name + suffix
+                print(f"[export {name}] TFLite {variant} -> {final_dir}/{filename}")
+                with open(os.path.join(tmp, filename), "wb") as f:
+                    f.write(convert_to_tflite(convert_from, tflite_names, variant))
+                tflite[variant] = {"path": filename, "quantization": quantization}
+        for filename, source in (plan.extra_files or {}).items():
+            shutil.copyfile(source, os.path.join(tmp, filename))
+        keras_entry = None
+        if plan.keras_model is not None:
+            # Loaded through the registry's recipe (the manifest's "model"), never through a class the file names.
+            keras_entry = {"path": f"{name}.keras", "loader": f"zoo.core.recipes.registry: {name}"}
+            print(f"[export {name}] Keras -> {final_dir}/{keras_entry['path']}")
+            if plan.keras_file is not None:
+                shutil.copyfile(plan.keras_file, os.path.join(tmp, keras_entry["path"]))
+            else:
+                plan.keras_model.save(os.path.join(tmp, keras_entry["path"]))
+
+        manifest = {
+            "model": name,
+            "description": plan.description,
+            "paper": plan.paper,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "savedmodel": {"path": saved_model_rel, "layout": "TF Serving: <model_base_path>/<version>/saved_model.pb",
+                           **({"imports": list(plan.savedmodel_imports)} if plan.savedmodel_imports else {})},
+            "tflite": tflite,
+            **({"keras": keras_entry} if keras_entry else {}),
+            "signatures": signatures_manifest(signatures),
+            "training": plan.training or {},
+            "files": [],
+            "metrics": {},
+            **(plan.notes or {}),
+        }
+        _fill_output_specs(manifest, os.path.join(tmp, saved_model_rel), signatures)
+
+        # One runtime alive at a time: with several LiteRT interpreters of one model in a
+        # process, the int8 DCGAN measured FD 82 here but 14.7 alone in a fresh process.
+        makers = {}
+        if keras_entry:
+            makers["keras"] = lambda: KerasFileModel(os.path.join(tmp, keras_entry["path"]), manifest,
+                                                     plan.keras_signatures)
+        makers["savedmodel"] = lambda: SavedModelModel(os.path.join(tmp, saved_model_rel), manifest)
+        for variant, entry in tflite.items():
+            makers[f"tflite_{variant}"] = functools.partial(TFLiteModel, os.path.join(tmp, entry["path"]), manifest)
+        for key, make in makers.items():
+            runner = make()
+            if key.startswith("tflite_"):
+                check_builtin_only(runner)
+                tflite_signatures = set(runner.interpreter.get_signature_list())
+                if tflite_signatures != set(tflite_names):
+                    raise ZooError(f"TFLite {key} has signatures {sorted(tflite_signatures)}, "
+                                   f"expected {sorted(tflite_names)}")
+            if plan.evaluate is not None:
+                print(f"[export {name}] measuring {key}")
+                manifest["metrics"][key] = plan.evaluate(runner)
+            if plan.detailed_evaluate is not None and key == plan.detailed_runtime:
+                print(f"[export {name}] detailed measurement of {key}")
+                manifest["metrics"][f"{key}_detailed"] = plan.detailed_evaluate(runner)
+            del runner
+            gc.collect()
+        if plan.primary_metric is not None:
+            manifest["quantization_check"] = quantization_check(manifest["metrics"], plan.primary_metric)
+        if plan.samples is not None:
+            plan.samples(makers["tflite_float32"](), os.path.join(tmp, plan.samples_file))
+
+        for root, _, files in os.walk(tmp):
+            for filename in sorted(files):
+                path = os.path.join(root, filename)
+                rel = os.path.relpath(path, tmp)
+                manifest["files"].append({"path": rel, "sha256": sha256_of(path), "bytes": os.path.getsize(path)})
+        manifest["files"].sort(key=lambda e: e["path"])
+        write_json(os.path.join(tmp, "manifest.json"), manifest)
+    print(f"[export {name}] done: {final_dir}/\n")
+    print(export_summary(manifest, plan.metric_summary or ([plan.primary_metric] if plan.primary_metric else [])))
+    return final_dir
+
+
+def export_summary(manifest, metrics):
+    """A table of each runtime's file size and ``metrics``, as ``export`` prints it at the end."""
+    sizes = {f["path"]: f["bytes"] for f in manifest["files"]}
+    saved_model_bytes = sum(b for p, b in sizes.items() if p.startswith(manifest["savedmodel"]["path"] + "/"))
+    rows = []
+    for key, values in manifest["metrics"].items():
+        if key.endswith("_detailed"):
+            continue
+        if key.startswith("tflite_"):
+            size = sizes.get(manifest["tflite"][key[len("tflite_"):]]["path"])
+        elif key == "savedmodel":
+            size = saved_model_bytes
+        else:
+            size = sizes.get(manifest.get("keras", {}).get("path"))
+        rows.append([key, *(_format_metric(values.get(m)) for m in metrics),
+                     f"{size / 1e6:.1f} MB" if size else "-"])
+    return format_table(["runtime", *metrics, "size"], rows)
+
+
+def _format_metric(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def format_table(header, rows):
+    """Left-aligned columns, as plain text."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def quantization_check(metrics, metric, tolerance=0.10):
+    """How far each quantized TFLite variant's ``metric`` is from float32's."""
+    base = metrics["tflite_float32"][metric]
+    changes = {}
+    for variant in ("float16", "int8"):
+        value = metrics[f"tflite_{variant}"][metric]
+        changes[variant] = (value - base) / abs(base) if base else 0.0
+    good = [v for v, change in changes.items() if abs(change) <= tolerance]
+    check = {}
+    for variant, change in changes.items():
+        check[variant] = {"metric": metric, "relative_change_vs_float32": round(change, 4),
+                          f"within_{round(tolerance * 100)}_percent": abs(change) <= tolerance}
+        if abs(change) > tolerance:
+            instead = f"the {good[0]} variant (within the bound)" if good else "the float32 file"
+            check[variant]["note"] = (
+                f"{variant} changes {metric} by {change:+.0%}, beyond the {tolerance:.0%} bound; it is "
+                f"shipped for size, but use {instead} where quality matters")
+    return check
+
+
+def _fill_output_specs(manifest, saved_model_dir, signatures):
+    import tensorflow as tf
+
+    import_savedmodel_ops(manifest)
+    loaded = tf.saved_model.load(saved_model_dir)
+    for signature in signatures:
+        structured = loaded.signatures[signature.name].structured_outputs
+        for out_name, meaning in signature.outputs.items():
+            if out_name not in structured:
+                raise ZooError(f"signature {signature.name} returns {sorted(structured)}, not {out_name!r}")
+            manifest["signatures"][signature.name]["outputs"][out_name] = spec_json(structured[out_name], meaning)
+
+
+def inference_copy(model):
+    """The model without its optimizer: its ``.keras`` file then holds weights only (Adam's
+    two moments would triple it)."""
+    copy = model.__class__.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def training_record(run, state, history=()):
+    """The manifest's ``training`` entry, from a run's ``run.json``, its final checkpoint state and its
+    per-epoch history (the learning curve: metrics against training time)."""
+    curve = [{key: round(value, 4) if isinstance(value, float) else value for key, value in entry.items()}
+             for entry in history if entry["epoch"] <= state["epoch"]]
+    return {
+        "command": run["command"],
+        "seed": run["config"]["seed"],
+        "data": run["data"],
+        "preset": run["config"]["preset"],
+        "config": run["config"],
+        "epochs": state["epoch"],
+        "steps": state["step"],
+        "training_seconds": round(state["training_seconds"], 1),
+        "hardware": machine_description(),
+        "final_losses": state["metrics"],
+        **({"learning_curve": curve} if curve else {}),
+    }
+
+
+def machine_description():
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores ({platform.system()})"
+
+
+def noise_batches(latent_dim, num_samples, seed, batch_size=500):
+    """Standard-normal noise, deterministic for a seed, in batches (float32)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal((num_samples, latent_dim)).astype(np.float32)
+    return [noise[i : i + batch_size] for i in range(0, num_samples, batch_size)]

@@ -1,0 +1,419 @@
+"""A decoder-only Transformer language model with a key/value cache, exported builtin-only.
+
+Radford et al. (2018, 2019), "Improving Language Understanding by Generative
+Pre-Training" / "Language Models are Unsupervised Multitask Learners": pre-norm
+blocks, learned positions, tied input/output embeddings. The zoo's byte-level GPT
+(``zoo/gpt``) trains one; ``python -m zoo convert keras-hub`` fills one with a
+KerasHub GPT-2's weights. Three ways to run the same weights:
+
+- ``call(tokens)``: logits for every position (training, scoring text);
+- ``prefill(tokens, lengths)`` then ``decode_step(token, position, cache)``: the
+  key/value cache, so each new token costs one position, not a re-run of the prefix;
+- ``generate(...)``: the whole decoding loop in the graph (a ``tf.while_loop``,
+  which TFLite runs as its builtin ``WHILE``), with sampling noise as an input.
+
+Every op converts to TFLite builtins: masks are built from ``range`` comparisons,
+the cache is written with a broadcasting select rather than scatters, and tensors stay
+4-D or less. :func:`decoder_signatures` is the export of all of it, with the
+in-graph input checks TF Serving clients get.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from zoo.core.runtime.signature import Signature
+from zoo.core.nn.text_generation import checked_sampling, sample_token, sampling_specs
+
+NEG_INF = -1e9  # added to masked attention scores; finite, so no NaN from an all-masked row
+ACTIVATIONS = ("gelu", "gelu_approximate", "relu")  # gelu: the zoo's GPT; gelu_approximate: GPT-2 (tanh form)
+
+
+def causal_mask(length):
+    """``[length, length]`` additive mask: 0 where key <= query, NEG_INF after."""
+    positions = tf.range(length)
+    allowed = tf.expand_dims(positions, 0) <= tf.expand_dims(positions, 1)
+    return (1.0 - tf.cast(allowed, tf.float32)) * NEG_INF
+
+
+def _activation(name):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+    if name == "gelu_approximate":
+        return lambda x: keras.activations.gelu(x, approximate=True)
+    return name
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TransformerBlock(layers.Layer):
+    """Pre-norm block: ``x + attention(norm(x))``, then ``x + mlp(norm(x))``.
+
+    ``intermediate_dim``: the MLP's width (default 4 x hidden); ``activation``: one of :data:`ACTIVATIONS`.
+    """
+
+    def __init__(self, hidden_dim, num_heads, dropout=0.0, seed=None, intermediate_dim=None, activation="gelu",
+                 **kwargs):
+        super().__init__(**kwargs)
+        if hidden_dim % num_heads:
+            raise ValueError(f"hidden_dim {hidden_dim} must be divisible by num_heads {num_heads}")
+        self.hidden_dim, self.num_heads, self.dropout = int(hidden_dim), int(num_heads), float(dropout)
+        self.intermediate_dim = int(intermediate_dim or 4 * self.hidden_dim)
+        self.activation = activation
+        self.head_dim = self.hidden_dim // self.num_heads
+        self.attention_norm = layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
+        self.qkv = layers.Dense(3 * self.hidden_dim, name="qkv")
+        self.attention_output = layers.Dense(self.hidden_dim, name="attention_output")
+        self.mlp_norm = layers.LayerNormalization(epsilon=1e-5, name="mlp_norm")
+        self.mlp_hidden = layers.Dense(self.intermediate_dim, activation=_activation(activation), name="mlp_hidden")
+        self.mlp_output = layers.Dense(self.hidden_dim, name="mlp_output")
+        self.attention_dropout = layers.Dropout(self.dropout, seed=seed)
+        self.mlp_dropout = layers.Dropout(self.dropout, seed=None if seed is None else seed + 1)
+
+    def build(self, input_shape):
+        d = self.hidden_dim
+        self.attention_norm.build(input_shape)
+        self.qkv.build(input_shape)
+        self.attention_output.build((None, None, d))
+        self.mlp_norm.build(input_shape)
+        self.mlp_hidden.build(input_shape)
+        self.mlp_output.build((None, None, self.intermediate_dim))
+        self.built = True
+
+    def _heads(self, x):
+        """``[batch, time, hidden]`` -> ``[batch, heads, time, head_dim]``."""
+        batch, time = tf.shape(x)[0], tf.shape(x)[1]
+        return tf.transpose(tf.reshape(x, [batch, time, self.num_heads, self.head_dim]), [0, 2, 1, 3])
+
+    def _merge_heads(self, x):
+        batch, time = tf.shape(x)[0], tf.shape(x)[2]
+        return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [batch, time, self.hidden_dim])
+
+    def _attend(self, query, keys, values, mask):
+        scores = tf.matmul(query, keys, transpose_b=True) * (1.0 / float(np.sqrt(self.head_dim))) + mask
+        return tf.matmul(tf.nn.softmax(scores, axis=-1), values)
+
+    def _mlp(self, x, training):
+        return x + self.mlp_dropout(self.mlp_output(self.mlp_hidden(self.mlp_norm(x))), training=training)
+
+    def call(self, x, training=False):
+        """Full causal attention over ``x [batch, time, hidden]``; returns ``(x, keys, values)``.
+
+        ``keys``/``values`` are ``[batch, heads, time, head_dim]``, what the cache stores.
+        """
+        query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
+        query, keys, values = self._heads(query), self._heads(keys), self._heads(values)
+        attended = self._attend(query, keys, values, causal_mask(tf.shape(x)[1]))
+        x = x + self.attention_dropout(self.attention_output(self._merge_heads(attended)), training=training)
+        return self._mlp(x, training), keys, values
+
+    def step(self, x, position, cached_keys, cached_values):
+        """One new position per row: ``x [batch, 1, hidden]`` at ``position [batch]``.
+
+        Writes this position's key and value into the caches ``[batch, heads,
+        context, head_dim]`` and attends to positions ``<= position``.
+        """
+        query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
+        query, keys, values = self._heads(query), self._heads(keys), self._heads(values)
+        context = tf.shape(cached_keys)[2]
+        # one select over the cache (a broadcasting SELECT_V2), not a one-hot blend's four passes
+        write = tf.reshape(tf.equal(tf.range(context)[None, :], position[:, None]), [-1, 1, context, 1])
+        cached_keys = tf.where(write, keys, cached_keys)
+        cached_values = tf.where(write, values, cached_values)
+        visible = tf.expand_dims(tf.range(context), 0) <= tf.expand_dims(position, 1)  # [batch, context]
+        mask = tf.reshape((1.0 - tf.cast(visible, tf.float32)) * NEG_INF, [-1, 1, 1, context])
+        attended = self._attend(query, cached_keys, cached_values, mask)
+        x = x + self.attention_output(self._merge_heads(attended))
+        return self._mlp(x, False), cached_keys, cached_values
+
+    def get_config(self):
+        config = {**super().get_config(), "hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
+                  "dropout": self.dropout}
+        if self.intermediate_dim != 4 * self.hidden_dim or self.activation != "gelu":  # older files lack them
+            config.update(intermediate_dim=self.intermediate_dim, activation=self.activation)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class DecoderLM(keras.Model):
+    """Decoder-only Transformer: tokens ``int32 [batch, time]`` -> logits ``[batch, time, vocabulary]``.
+
+    Args:
+        num_layers, num_heads, hidden_dim: the Transformer's size.
+        context_length: the most positions it attends over (learned position embeddings).
+        dropout: on embeddings, attention and MLP outputs, during training only.
+        seed: seeds the initial weights and dropout.
+        vocabulary_size: 256 for bytes; a tokenizer's size otherwise.
+        intermediate_dim: the MLP's width (default 4 x hidden_dim).
+        activation: the MLP's, one of :data:`ACTIVATIONS`.
+        stop_token: a token id that ends a row's generation (not returned), e.g.
+            GPT-2's ``<|endoftext|>``; None: rows run to ``max_new_tokens``.
+    """
+
+    def __init__(self, num_layers=4, num_heads=4, hidden_dim=128, context_length=64, dropout=0.0, seed=None,
+                 vocabulary_size=256, intermediate_dim=None, activation="gelu", stop_token=None, **kwargs):
+        super().__init__(**kwargs)
+        # === Config ===
+        self.num_layers, self.num_heads = int(num_layers), int(num_heads)
+        self.hidden_dim, self.context_length = int(hidden_dim), int(context_length)
+        self.dropout = float(dropout)
+        self.seed = seed
+        self.vocabulary_size = int(vocabulary_size)
+        self.intermediate_dim = int(intermediate_dim or 4 * self.hidden_dim)
+        self.activation = activation
+        self.stop_token = None if stop_token is None else int(stop_token)
+        self.head_dim = self.hidden_dim // self.num_heads
+        # === Layers ===
+        init = keras.initializers.RandomNormal(stddev=0.02, seed=seed)
+        self.token_embedding = layers.Embedding(self.vocabulary_size, self.hidden_dim, embeddings_initializer=init,
+                                                name="token_embedding")
+        self.position_embedding = layers.Embedding(
+            self.context_length, self.hidden_dim, name="position_embedding",
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02, seed=None if seed is None else seed + 1))
+        self.embedding_dropout = layers.Dropout(self.dropout, seed=seed)
+        self.blocks = [
+            TransformerBlock(self.hidden_dim, self.num_heads, self.dropout,
+                             seed=None if seed is None else seed + 10 * (i + 1), name=f"block_{i}",
+                             intermediate_dim=self.intermediate_dim, activation=activation)
+            for i in range(self.num_layers)
+        ]
+        self.final_norm = layers.LayerNormalization(epsilon=1e-5, name="final_norm")
+        # for a subclass that trains (zoo.gpt): state must exist before build()
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        if seed is not None:
+            self._seed_dense_layers(seed)
+        self.build((None, None))
+
+    def _seed_dense_layers(self, seed):
+        # Keras' default Glorot initializers are unseeded; seed every Dense so the
+        # same --seed gives the same initial weights.
+        for i, block in enumerate(self.blocks):
+            for j, dense in enumerate((block.qkv, block.attention_output, block.mlp_hidden, block.mlp_output)):
+                dense.kernel_initializer = keras.initializers.RandomNormal(stddev=0.02, seed=seed + 100 * i + j)
+
+    def build(self, input_shape):
+        self.token_embedding.build((None, None))
+        self.position_embedding.build((None, None))
+        for block in self.blocks:
+            block.build((None, None, self.hidden_dim))
+        self.final_norm.build((None, None, self.hidden_dim))
+        self.built = True
+
+    @property
+    def cache_shape(self):
+        """``[batch, 2 * layers * heads, context, head_dim]``: each layer's keys, then its values."""
+        return [None, 2 * self.num_layers * self.num_heads, self.context_length, self.head_dim]
+
+    # --- forward passes --------------------------------------------------------------------------
+
+    def _embed(self, tokens, positions, training=False):
+        x = self.token_embedding(tokens) + self.position_embedding(positions)
+        return self.embedding_dropout(x, training=training)
+
+    def _head(self, x):
+        # weight tying: the output projection is the token embedding, transposed
+        return tf.matmul(self.final_norm(x), self.token_embedding.embeddings, transpose_b=True)
+
+    def _forward(self, tokens, training=False):
+        tokens = tf.convert_to_tensor(tokens)
+        x = self._embed(tokens, tf.expand_dims(tf.range(tf.shape(tokens)[1]), 0), training)
+        keys, values = [], []
+        for block in self.blocks:
+            x, k, v = block(x, training=training)
+            keys.append(k)
+            values.append(v)
+        return self._head(x), keys, values
+
+    def call(self, tokens, training=False):
+        return self._forward(tokens, training)[0]
+
+    def logits(self, tokens):
+        """Signature ``logits``: ``tokens [batch, time]`` -> ``{"logits": [batch, time, vocabulary]}``."""
+        return {"logits": self(tokens)}
+
+    def prefill(self, tokens, lengths):
+        """Signature ``prefill``: run the prompts, fill the cache.
+
+        Args:
+            tokens: ``int32 [batch, time]``, prompts right-padded to a common length
+                (1 <= time <= context); padding never influences the real tokens
+                (attention is causal) and its cache entries are overwritten later.
+            lengths: ``int32 [batch]``, each prompt's length (1..time).
+
+        Returns:
+            ``logits [batch, vocabulary]`` for the token after each prompt, and ``cache``.
+        """
+        logits, keys, values = self._forward(tokens)
+        time = tf.shape(tokens)[1]
+        last = tf.one_hot(lengths - 1, time, dtype=tf.float32)  # [batch, time]
+        next_logits = tf.reduce_sum(logits * tf.expand_dims(last, -1), axis=1)
+        pad = [[0, 0], [0, 0], [0, self.context_length - time], [0, 0]]
+        cache = tf.concat([tf.pad(t, pad) for pair in zip(keys, values) for t in pair], axis=1)
+        return {"logits": next_logits, "cache": cache}
+
+    def decode_step(self, token, position, cache):
+        """Signature ``decode_step``: one token per row through the cache.
+
+        Args:
+            token: ``int32 [batch]``, the token at ``position``.
+            position: ``int32 [batch]``, 0 <= position < context.
+            cache: ``[batch, 2 * layers * heads, context, head_dim]`` from ``prefill``
+                or the previous step.
+
+        Returns:
+            ``logits [batch, vocabulary]`` for the token at ``position + 1``, and the updated ``cache``.
+        """
+        x = self._embed(tf.expand_dims(token, 1), tf.expand_dims(position, 1))
+        h = self.num_heads
+        updated = []
+        for i, block in enumerate(self.blocks):
+            keys = cache[:, 2 * i * h : (2 * i + 1) * h]
+            values = cache[:, (2 * i + 1) * h : (2 * i + 2) * h]
+            x, keys, values = block.step(x, position, keys, values)
+            updated += [keys, values]
+        return {"logits": self._head(x)[:, 0, :], "cache": tf.concat(updated, axis=1)}
+
+    def generate(self, tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise):
+        """Signature ``generate``: prefill, then up to ``noise.shape[1]`` decode steps, in the graph.
+
+        Args:
+            tokens, lengths: right-padded prompts, as for :meth:`prefill`.
+            max_new_tokens: ``int32 [batch]``, tokens to generate per row; a row also
+                stops when it reaches the context length, or at ``stop_token``.
+            temperature: ``float32 [batch]``; 0 picks the most likely token (greedy).
+            top_k: ``int32 [batch]``; sample among the k most likely tokens (0: all).
+            top_p: ``float32 [batch]`` in (0, 1]; sample among the most likely tokens
+                whose probabilities sum to at least top_p (1: all).
+            noise: ``float32 [batch, steps]``, uniform in [0, 1): the randomness of
+                step i is ``noise[:, i]``; ``steps`` bounds the generated length.
+
+        Returns:
+            ``tokens int32 [batch, steps]`` (0 after a row stops) and
+            ``num_tokens int32 [batch]``, how many of them each row generated.
+        """
+        steps = tf.shape(noise)[1]
+        limit = tf.minimum(tf.minimum(max_new_tokens, self.context_length - lengths), steps)  # [batch]
+        first = self.prefill(tokens, lengths)
+        batch = tf.shape(noise)[0]
+        stop = -1 if self.stop_token is None else self.stop_token
+
+        def body(i, logits, cache, output, count, running):
+            token = sample_token(logits, temperature, top_k, top_p, noise[:, i])
+            running = tf.logical_and(tf.logical_and(running, i < limit), tf.not_equal(token, stop))
+            token = tf.where(running, token, 0)
+            output = output + tf.expand_dims(token, 1) * tf.expand_dims(tf.one_hot(i, steps, dtype=tf.int32), 0)
+            position = tf.minimum(lengths + i, self.context_length - 1)  # finished rows: harmless, unused
+            step = self.decode_step(token, position, cache)
+            return i + 1, step["logits"], step["cache"], output, count + tf.cast(running, tf.int32), running
+
+        def cond(i, logits, cache, output, count, running):
+            return tf.logical_and(i < tf.reduce_max(limit), tf.reduce_any(running))
+
+        _, _, _, output, count, _ = tf.while_loop(
+            cond, body, [tf.constant(0), first["logits"], first["cache"], tf.zeros([batch, steps], tf.int32),
+                         tf.zeros([batch], tf.int32), tf.ones([batch], tf.bool)])
+        return {"tokens": output, "num_tokens": count}
+
+    def get_config(self):
+        config = {**super().get_config(), "num_layers": self.num_layers, "num_heads": self.num_heads,
+                  "hidden_dim": self.hidden_dim, "context_length": self.context_length, "dropout": self.dropout,
+                  "seed": self.seed}
+        extra = {"vocabulary_size": (self.vocabulary_size, 256),
+                 "intermediate_dim": (self.intermediate_dim, 4 * self.hidden_dim),
+                 "activation": (self.activation, "gelu"), "stop_token": (self.stop_token, None)}
+        # only what differs from the byte-level GPT's defaults: older files lack these keys
+        config.update({key: value for key, (value, default) in extra.items() if value != default})
+        return config
+
+
+# --- export --------------------------------------------------------------------------------------
+
+def checked_inputs(model, tokens=None, lengths=None, token=None, position=None):
+    """The inputs, after in-graph asserts that give TF Serving clients a clear error.
+
+    The TFLite converter drops asserts, so the manifest records the same limits
+    (``range``, ``max_shape``) and every runner checks them before a call.
+    """
+    context, vocabulary = model.context_length, model.vocabulary_size
+    token_message = ("token values must be bytes, 0..255" if vocabulary == 256
+                     else f"token ids must be in 0..{vocabulary - 1} (the vocabulary)")
+    checks = []
+    if tokens is not None:
+        checks += [tf.debugging.assert_less_equal(tf.shape(tokens)[1], context,
+                                                  message=f"tokens are longer than the model's context of {context}"),
+                   tf.debugging.assert_non_negative(tokens, message=token_message),
+                   tf.debugging.assert_less(tokens, vocabulary, message=token_message)]
+    if lengths is not None:
+        checks += [tf.debugging.assert_positive(lengths, message="lengths must be at least 1 (an empty prompt)"),
+                   tf.debugging.assert_less_equal(lengths, tf.shape(tokens)[1],
+                                                  message="lengths must not exceed the tokens' time dimension")]
+    if token is not None:
+        checks += [tf.debugging.assert_non_negative(token, message=token_message),
+                   tf.debugging.assert_less(token, vocabulary, message=token_message),
+                   tf.debugging.assert_non_negative(position, message=f"position must be in 0..{context - 1}"),
+                   tf.debugging.assert_less(position, context, message=f"position must be in 0..{context - 1}")]
+    with tf.control_dependencies(checks):
+        return [tf.identity(t) for t in (tokens, lengths, token, position) if t is not None]
+
+
+def decoder_signatures(model, serving_default, unit="byte", token_meaning="bytes of UTF-8 text"):
+    """``serving_default`` (given: it turns text into tokens) plus ``logits``, ``prefill``, ``decode_step``
+    and ``generate`` of a :class:`DecoderLM`, with their meanings, ranges and in-graph checks.
+
+    ``unit``: what a token is, in the meanings ("byte" or "token");
+    ``token_meaning``: what the token values are (e.g. "GPT-2 token ids").
+    """
+    batch = [None]
+    context, cache_shape, vocabulary = model.context_length, model.cache_shape, model.vocabulary_size
+    units = f"{unit}s"
+    tokens = (tf.TensorSpec([None, None], tf.int32),
+              f"{token_meaning}, int32 in 0..{vocabulary - 1}, [batch, time]")
+    prompts = (tf.TensorSpec([None, None], tf.int32),
+               f"prompt {units}, right-padded to a common length (1..{context}), [batch, time]")
+    lengths = (tf.TensorSpec(batch, tf.int32), f"each prompt's length in {units} (1..time)")
+    cache = (tf.TensorSpec(cache_shape, tf.float32),
+             f"key/value cache [batch, 2 x {model.num_layers} layers x {model.num_heads} heads, {context}, "
+             f"{model.head_dim}]: layer i's keys at channels [2iH, (2i+1)H), its values next")
+    stops = "" if model.stop_token is None else f", or at token {model.stop_token} (not returned)"
+    sampling = sampling_specs(f"{units} to generate per row (stops at the context{stops})", unit=unit)
+    token_range, max_time = (0, vocabulary - 1), [None, context]
+    logits_shape = f"[batch, {vocabulary}]"
+
+    # Named unlike the model's methods: autograph caches converted functions by name (see the
+    # diffusion recipe) and could confuse a closure with the method of the same name.
+    def checked_logits(tokens):
+        return model.logits(*checked_inputs(model, tokens=tokens))
+
+    def checked_prefill(tokens, lengths):
+        return model.prefill(*checked_inputs(model, tokens=tokens, lengths=lengths))
+
+    def checked_decode_step(token, position, cache):
+        return model.decode_step(*checked_inputs(model, token=token, position=position), cache)
+
+    def checked_generate(tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise):
+        tokens, lengths = checked_inputs(model, tokens=tokens, lengths=lengths)
+        return model.generate(tokens, lengths, *checked_sampling(max_new_tokens, temperature, top_k, top_p), noise)
+
+    return [
+        serving_default,
+        Signature("logits", checked_logits, {"tokens": tokens}, {
+            "logits": f"next-{unit} logits at every position, float32 [batch, time, {vocabulary}]"},
+            ranges={"tokens": token_range}, max_shapes={"tokens": max_time}),
+        Signature("prefill", checked_prefill, {"tokens": prompts, "lengths": lengths}, {
+            "logits": f"logits of the {unit} after each prompt, {logits_shape}",
+            "cache": "the filled key/value cache, for decode_step"},
+            ranges={"tokens": token_range, "lengths": (1, context)}, max_shapes={"tokens": max_time}),
+        Signature("decode_step", checked_decode_step, {
+            "token": (tf.TensorSpec(batch, tf.int32), f"the {unit} at position, 0..{vocabulary - 1}"),
+            "position": (tf.TensorSpec(batch, tf.int32), f"its position, 0..{context - 1}"),
+            "cache": cache,
+        }, {"logits": f"logits of the {unit} at position + 1, {logits_shape}", "cache": "the updated cache"},
+            ranges={"token": token_range, "position": (0, context - 1)}),
+        Signature("generate", checked_generate, {
+            "tokens": prompts, "lengths": lengths, **sampling,
+            "noise": (tf.TensorSpec([None, context], tf.float32),
+                      "uniform [0, 1) numbers, one per step: the sampling randomness"),
+        }, {"tokens": f"generated {units} [batch, {context}], 0 after each row's num_tokens",
+            "num_tokens": f"{units} generated per row: min(max_new_tokens, context - length){stops}"},
+            ranges={"tokens": token_range, "lengths": (1, context)}, max_shapes={"tokens": max_time}),
+    ]

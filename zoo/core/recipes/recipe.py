@@ -1,0 +1,189 @@
+"""A model is its network plus one recipe; the core does everything else, once.
+
+A recipe says what is special to one model (TF Model Garden's ``Task``, timm's
+``@register_model``): its presets and how to build the model, its data, how to
+compile it, its exported signatures, its metric, how to draw a sample and the
+command-line options only it has. ``zoo/<model>/recipe.py`` subclasses
+:class:`Recipe` and registers it with :func:`zoo.core.recipes.registry.register`;
+:mod:`zoo.core.recipes.commands` then trains, exports, samples and evaluates it, and the
+CLI, the shared tests and the benchmarks find it by its name.
+
+    @register
+    class DCGANRecipe(ImageGeneratorRecipe):
+        name = "dcgan"
+        model_class = DCGAN
+        presets = PRESETS
+        ...
+"""
+
+import dataclasses
+import os
+from typing import Callable, Optional
+
+from zoo.core.data.datasets import TrainingData  # noqa: F401 (a recipe's training_data returns one)
+from zoo.core.runtime.errors import BadInputError
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One command-line option a model declares, as ``argparse.add_argument`` takes it.
+
+    ``Option("--digit", type=int, default=None, help="...")``: the command passes
+    the value to the recipe's method as ``digit``.
+    """
+
+    flag: str
+    kwargs: dict
+
+    def __init__(self, flag, **kwargs):
+        object.__setattr__(self, "flag", flag)
+        object.__setattr__(self, "kwargs", kwargs)
+
+    @property
+    def dest(self):
+        return self.kwargs.get("dest", self.flag.lstrip("-").replace("-", "_"))
+
+    def add_to(self, parser):
+        parser.add_argument(self.flag, **self.kwargs)
+
+
+class Recipe:
+    """What the zoo needs to know about one model. Subclass it, set the attributes, override what differs.
+
+    Attributes:
+        name: the command-line name, e.g. "dcgan".
+        summary: one line for ``python -m zoo list``.
+        paper: "Authors (year), title".
+        requires: the models this one composes (e.g. ``("clip",)``: text-to-image conditions on
+            CLIP's text encoder); the registry imports them first.
+        model_class: the Keras model (subclassed, registered as ``zoo>ClassName``).
+        presets: preset name -> constructor arguments; "tiny" (tests) and "base" (committed).
+        defaults: the ``train`` options' defaults for this model (preset, epochs, batch_size,
+            learning_rate).
+        sample_suffix: what ``sample`` writes (".png" or ".txt").
+        sample_help: what ``sample`` does, for ``python -m zoo sample <model> --help``.
+        eval_seed: the seed every quality measurement draws its noise from, so numbers compare.
+        jit_compile: whether ``train`` compiles the training step with XLA by default (True
+            where ``benchmarks/training_speed.py`` measured it faster on a CPU).
+    """
+
+    name = None
+    requires = ()
+    jit_compile = False
+    summary = ""
+    paper = ""
+    model_class = None
+    presets = {}
+    defaults = {"preset": "base", "epochs": 10, "batch_size": 128, "learning_rate": 1e-3}
+    sample_suffix = ".png"
+    sample_help = "Generate from the exported model and write a picture."
+    evaluate_help = "Measure the exported model's quality."
+    eval_seed = 12345
+
+    # === Options ===
+    def options(self, command):
+        """The :class:`Option` list this model adds to ``command`` (train, export, sample, evaluate)."""
+        return []
+
+    # === Model ===
+    def create_model(self, preset="base", seed=0):
+        """``model_class(**presets[preset], seed=seed)``, with a clear error for an unknown preset."""
+        if preset not in self.presets:
+            raise BadInputError(f"unknown preset {preset!r} for {self.name}; choose from {', '.join(self.presets)}")
+        return self.model_class(**self.presets[preset], seed=seed)
+
+    def create_training_model(self, preset, seed, **options):
+        """The model a ``train`` run starts from (default: a fresh :meth:`create_model`)."""
+        return self.create_model(preset, seed)
+
+    # === Training ===
+    def training_data(self, model, *, batch_size, seed, limit, **options):
+        """A :class:`TrainingData`."""
+        raise NotImplementedError(f"{type(self).__name__} must say what {self.name} trains on")
+
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
+        """Extra config entries that decide the run (a learning-rate schedule's length, a fine-tuning source).
+        ``total_steps`` is the run's length in optimizer steps (``epochs`` whole epochs, or ``--steps``);
+        ``max_steps`` is ``--steps`` when given (``zoo.core.training.optimizers.schedule_span`` words the span)."""
+        return {}
+
+    def compile(self, model, config):
+        """Attach the optimizer(s) the run trains with, from the run's config (resume rebuilds them the same)."""
+        model.compile()
+
+    def epoch_samples(self, model, seed):
+        """``sample_fn(model) -> images [n, h, w, c] in [0, 1]`` drawn at each epoch end, or None."""
+        return None
+
+    def sample_callbacks(self, run_dir, seed):
+        """Callbacks that draw samples during training, for models whose samples are not
+        pictures (see :class:`zoo.core.training.trainer.Trainer`); skipped with ``train(samples=False)``."""
+        return []
+
+    # === Export ===
+    def signatures(self, model):
+        """The exported functions, a list of :class:`zoo.core.export.Signature` (one named serving_default)."""
+        raise NotImplementedError
+
+    def keras_model(self, model):
+        """What ``<model>.keras`` holds: by default the model without its optimizer."""
+        from zoo.core.export import inference_copy
+
+        return inference_copy(model)
+
+    def keras_signatures(self, keras_model):
+        """The signatures of the loaded ``<model>.keras`` (default: :meth:`signatures` of it)."""
+        return self.signatures(keras_model)
+
+    def export_plan(self, model, training, **options):
+        """A :class:`zoo.core.export.ExportPlan`: signatures, metrics, sample, notes."""
+        raise NotImplementedError
+
+    # === Use ===
+    def sample(self, runner, *, output, seed, **options):
+        """Generate with ``runner`` (any runtime) and write ``output``; return a one-line description."""
+        raise NotImplementedError
+
+    def evaluate(self, runner, *, seed, **options):
+        """The model's quality metrics (a dict) measured through ``runner``."""
+        raise NotImplementedError
+
+    # === What the shared tests (tests/test_every_model.py) and benchmarks use ===
+    metrics = []
+    """The metrics the export's and the benchmark's tables show; the first decides whether a
+    quantized variant is good enough (within 10% of float32's)."""
+
+    quick_options = {}
+    """command -> keyword options for a seconds-long run on a tiny model: of :meth:`export_plan`
+    for ``"export"``, of :meth:`sample` and :meth:`evaluate` (given on the command line by the tests)."""
+
+    benchmark_signature = "serving_default"
+    """The signature ``benchmarks/run.py`` times in every runtime (one network call, ideally)."""
+
+    benchmark_options = {}
+    """Keyword options of :meth:`evaluate` for ``benchmarks/run.py``'s quality column."""
+
+    def test_model(self):
+        """A tiny model whose every path is exercised (default: the ``tiny`` preset, untrained)."""
+        return self.create_model("tiny", seed=0)
+
+    def test_inputs(self, signature, manifest_entry, batch=2, seed=0):
+        """Valid inputs of one signature for the shared tests and benchmarks (default: from the manifest)."""
+        from zoo.core.runtime.serving import example_inputs
+
+        return example_inputs(manifest_entry, batch=batch, seed=seed)
+
+    def parity_scale(self, expected):
+        """output name -> factor on the parity tolerances (made for outputs of order 1), given
+        ``expected``: signature -> outputs of the in-memory model."""
+        return {}
+
+    parity_tolerances = {}
+    """runtime key -> absolute tolerance replacing the default one (see tests/export_checks.py)."""
+
+    # === Helpers ===
+    def default_output(self):
+        return os.path.join("samples", f"{self.name}{self.sample_suffix}")
+
+    def __repr__(self):
+        return f"<recipe {self.name}>"
