@@ -109,11 +109,10 @@ def train_one(name, budget, run_dir, output):
     from zoo.core.recipes.registry import get_recipe
 
     recipe = get_recipe(name)
-    defaults = recipe.defaults
-    model = recipe.create_model(defaults["preset"], 0)
-    training = recipe.training_data(model, batch_size=defaults["batch_size"], seed=0, limit=None)
+    model = recipe.create_model(recipe.train_default("preset"), 0)
+    training = recipe.training_data(model, batch_size=recipe.train_default("batch_size"), seed=0, limit=None)
     steps_per_epoch = int(training.dataset_fn(0).cardinality())
-    step_seconds = measure_step_seconds(recipe, model, defaults["batch_size"], training)
+    step_seconds = measure_step_seconds(recipe, model, recipe.train_default("batch_size"), training)
     epochs = max(1, round((budget - (time.time() - START)) / (1.1 * step_seconds) / steps_per_epoch))
     state = commands.train(name, epochs=epochs, run_dir=run_dir, fresh=True, callbacks=[StopAfter(budget)],
                            samples=False, verbose=2)

@@ -32,7 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from zoo.core.runtime.runners import load_exported, read_manifest  # noqa: E402
+from zoo.core.recipes.commands import evaluate_runner, load as load_exported  # noqa: E402
+from zoo.core.runtime.runners import read_manifest  # noqa: E402
 from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
 from zoo.core.recipes.registry import get_recipe, model_names  # noqa: E402
 from benchmarks.timing import call_times  # noqa: E402
@@ -112,13 +113,13 @@ def training_throughput(name, steps):
     from benchmarks.training_speed import examples_per_second
 
     rate, batch_size = examples_per_second(name, "loop", steps, repeats=1)
-    return {"examples_per_second": rate, "batch_size": batch_size, "preset": get_recipe(name).defaults["preset"]}
+    return {"examples_per_second": rate, "batch_size": batch_size, "preset": get_recipe(name).train_default("preset")}
 
 
 def quality(name, model_dir, runtime, variant, options):
     recipe = get_recipe(name)
     runner = load_exported(model_dir, runtime=runtime, variant=variant or "float32")
-    return recipe.evaluate(runner, seed=recipe.eval_seed, **options)
+    return evaluate_runner(recipe, runner, **options)
 
 
 def machine():

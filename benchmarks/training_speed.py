@@ -40,11 +40,11 @@ def prepared_model(name, steps, seed=0):
 
     recipe = get_recipe(name)
     set_seed(seed)
-    batch_size = recipe.defaults["batch_size"]
-    model = recipe.create_model(recipe.defaults["preset"], seed=seed)
+    batch_size = recipe.train_default("batch_size")
+    model = recipe.create_model(recipe.train_default("preset"), seed=seed)
     data = recipe.training_data(model, batch_size=batch_size, seed=seed, limit=batch_size * (steps + 4))
     epochs, total_steps = plan_steps(steps_per_epoch(data.dataset_fn), 1)
-    recipe.compile(model, {"learning_rate": recipe.defaults["learning_rate"], **data.config,
+    recipe.compile(model, {"learning_rate": recipe.train_default("learning_rate"), **data.config,
                            **recipe.training_config(model, data, epochs=epochs, total_steps=total_steps)})
     build_optimizers(model)
     return model, data, batch_size
@@ -115,7 +115,7 @@ def main():
         if row.get("xla"):
             row["xla_speedup"] = round(row["xla"] / row["loop"], 2)
         row["input_pipeline_share"] = round(max(0.0, 1 - row["loop"] / row["step_only"]), 3)
-        row["preset"] = get_recipe(name).defaults["preset"]
+        row["preset"] = get_recipe(name).train_default("preset")
         results[name] = row
         print(name, json.dumps(row), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)

@@ -123,6 +123,7 @@ def tiny_export(synthetic_data_dir, tmp_path_factory):
     """``tiny_export(name) -> (model, exported folder)``: the recipe's test model through its whole export
     (metrics at the recipe's quick settings on synthetic data, samples, manifest), once per session."""
     from zoo.core.export import export_model
+    from zoo.core.recipes.commands import export_plan
     from zoo.core.recipes.registry import get_recipe
 
     made = {}
@@ -132,7 +133,7 @@ def tiny_export(synthetic_data_dir, tmp_path_factory):
             recipe = get_recipe(name)
             model = recipe.test_model()
             with data_dir_set(synthetic_data_dir):
-                plan = recipe.export_plan(model, {"command": "tests"}, **recipe.quick_options.get("export", {}))
+                plan = export_plan(recipe, model, {"command": "tests"}, **recipe.quick_options.get("export", {}))
                 made[name] = model, export_model(plan, str(tmp_path_factory.mktemp(f"export-{name}")))
         return made[name]
 

@@ -7,6 +7,7 @@ GPT's and an option another model has is an error, not silently ignored.
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import os
 import shlex
@@ -18,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from zoo.core.runtime.errors import ZooError  # noqa: E402
 from zoo.core.runtime.paths import EXPORTED_DIR  # noqa: E402
+from zoo.core.runtime.quiet import import_tensorflow_quietly  # noqa: E402
 
 DESCRIPTION = """\
 A zoo of generative models for Keras 3 on TensorFlow: train them, export them to
@@ -35,7 +37,16 @@ commands:
 Run `python -m zoo <command> <model> --help` for a command's options for that model.
 """
 
-MODEL_COMMANDS = ("train", "export", "sample", "evaluate")
+MODEL_COMMANDS = {
+    "train": ("train a model", "Train a model on its dataset. Run again with the same --run-dir to resume from the "
+                               "last checkpoint; Ctrl-C saves a checkpoint first."),
+    "export": ("export a trained run", "Export the newest checkpoint of a run to SavedModel, TFLite (float32, "
+                                       "float16, int8) and manifest.json, measuring each variant."),
+    "sample": ("generate from the exported artifact", "Generate from the committed exported artifact after "
+                                                       "verifying its sha256 against manifest.json."),
+    "evaluate": ("measure an exported artifact's quality", "Measure an exported artifact's quality, as the "
+                                                           "manifest's metrics were."),
+}
 
 
 def _model_argument(parser):
@@ -47,72 +58,10 @@ def build_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="command")
     commands.add_parser("list", help="list the models")
-
-    train = commands.add_parser("train", help="train a model",
-                                description="Train a model on its dataset. Run again with the same --run-dir to "
-                                "resume from the last checkpoint; Ctrl-C saves a checkpoint first.")
-    _model_argument(train)
-    train.add_argument("--preset", default=None, help="network size (the model's presets; default base)")
-    train.add_argument("--epochs", type=int, default=None, help="total epochs, counting resumed ones")
-    train.add_argument("--steps", type=int, default=None,
-                       help="train this many optimizer steps instead of whole epochs (the last epoch is cut "
-                            "there); learning-rate schedules span the steps")
-    train.add_argument("--batch-size", type=int, default=None, help="the global batch, split over replicas")
-    train.add_argument("--learning-rate", type=float, default=None)
-    train.add_argument("--seed", type=int, default=0, help="seed for weights, noise and shuffling (default 0)")
-    train.add_argument("--run-dir", default=None, help="checkpoints, logs and samples (default runs/<model>)")
-    train.add_argument("--fresh", action="store_true", help="discard existing checkpoints and start over")
-    train.add_argument("--time-budget-minutes", type=float, default=None,
-                       help="stop after the first epoch that ends past this much training time")
-    train.add_argument("--limit", type=int, default=None, help="train on the first N examples only (smoke runs)")
-    train.add_argument("--strategy", choices=("default", "mirrored", "multiworker", "tpu"), default="default",
-                       help="tf.distribute strategy: default (one device), mirrored (all local GPUs), "
-                            "multiworker (several machines, reads TF_CONFIG), tpu. --batch-size is the global batch")
-    train.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, default=None,
-                       help="compile the training step with XLA, or not (default: the model's; on a CPU it is "
-                            "faster for some models and slower for others: BENCHMARKS.md, training speed)")
-    train.add_argument("--checkpoint-every-steps", type=int, default=None,
-                       help="also checkpoint every N steps (default: each epoch end and every 10 minutes)")
-
-    export = commands.add_parser("export", help="export a trained run",
-                                 description="Export the newest checkpoint of a run to SavedModel, TFLite "
-                                 "(float32, float16, int8) and manifest.json, measuring each variant.")
-    _model_argument(export)
-    export.add_argument("--run-dir", default=None, help="the training run (default runs/<model>)")
-    export.add_argument("--from-exported", default=None,
-                        help="re-export an exported model folder (its .keras file and training record) instead of "
-                             "a run, e.g. after a change to the export alone")
-    export.add_argument("--output-dir", default=EXPORTED_DIR, help="parent folder (default: the repository's exported/)")
-    export.add_argument("--version", type=int, default=1, help="SavedModel version folder (default 1)")
-
-    runtimes = dict(choices=("tflite", "savedmodel", "keras"), default="tflite",
-                    help="tflite (LiteRT, default), savedmodel (TensorFlow, as TF Serving) or keras (the .keras file)")
-    variants = dict(choices=("float32", "float16", "int8"), default="float32", help="TFLite variant (default float32)")
-    threads = dict(type=int, default=None, help="LiteRT CPU threads (default: LiteRT's own, one)")
-
-    sample = commands.add_parser("sample", help="generate from the exported artifact",
-                                 description="Generate from the committed exported artifact after verifying its "
-                                 "sha256 against manifest.json.")
-    _model_argument(sample)
-    sample.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    sample.add_argument("--output", default=None, help="where to write (default samples/<model>.png, .txt or .wav)")
-    sample.add_argument("--runtime", **runtimes)
-    sample.add_argument("--variant", **variants)
-    sample.add_argument("--threads", **threads)
-    sample.add_argument("--exported-dir", default=EXPORTED_DIR,
-                        help="where the exported models are (default: the repository's exported/)")
-
-    evaluate = commands.add_parser("evaluate", help="measure an exported artifact's quality",
-                                   description="Measure an exported artifact's quality, as the manifest's metrics were.")
-    _model_argument(evaluate)
-    evaluate.add_argument("--runtime", **runtimes)
-    evaluate.add_argument("--variant", **variants)
-    evaluate.add_argument("--threads", **threads)
-    evaluate.add_argument("--seed", type=int, default=None,
-                          help="noise seed (default: the one the manifest's metrics were measured with)")
-    evaluate.add_argument("--json", dest="json_output", action="store_true",
-                          help="print the metrics as JSON (for scripts) instead of a table")
-    evaluate.add_argument("--exported-dir", default=EXPORTED_DIR)
+    parser.model_commands = {}
+    for command, (summary, description) in MODEL_COMMANDS.items():
+        parser.model_commands[command] = commands.add_parser(command, help=summary, description=description)
+        _model_argument(parser.model_commands[command])
 
     serve = commands.add_parser("serve", help="how to serve a model with TF Serving",
                                 description="Print the docker command that serves the exported SavedModel "
@@ -134,31 +83,27 @@ def build_parser():
     convert.add_argument("--context-length", type=int, default=None,
                          help="positions the export attends over (default: the preset's, 1024 for GPT-2); a "
                               "shorter one makes the key/value cache and each decode step smaller")
-    parser.model_commands = {"train": train, "export": export, "sample": sample, "evaluate": evaluate}
     return parser
 
 
 def add_model_options(command_parser, command, recipe):
-    """The recipe's own options, its help text and defaults, on ``command``'s parser."""
-    for option in recipe.options(command):
-        option.add_to(command_parser)
+    """The command's options for this model, generated from their declarations (the core's, then the model's)."""
+    from zoo.core.recipes.options import command_options, default_of
+
+    for option in command_options(recipe, command).values():
+        if option.name == "preset":
+            option = dataclasses.replace(option, choices=tuple(recipe.presets))
+        option.add_to(command_parser, default=default_of(recipe, option))
     if command == "sample":
         command_parser.description = recipe.sample_help
     elif command == "evaluate":
         command_parser.description = recipe.evaluate_help
     elif command == "train":
-        d = recipe.defaults
-        command_parser.description += (
-            f" {recipe.name} defaults: preset {d['preset']} (of {', '.join(recipe.presets)}), {d['epochs']} epochs, "
-            f"batch {d['batch_size']}, learning rate {d['learning_rate']}.")
-        for action in command_parser._actions:
-            if action.dest == "preset":
-                action.choices = list(recipe.presets)
-                action.help = f"network size: {', '.join(recipe.presets)} (default {d['preset']})"
+        command_parser.description += f" Presets of {recipe.name}: {', '.join(recipe.presets)}."
 
 
 def parse(parser, argv):
-    """Parse ``argv``, adding the options only the named model has (its recipe's ``options``)."""
+    """Parse ``argv``, adding the options the named model has for the command."""
     from zoo.core.recipes import registry
 
     # First pass without --help, so that `evaluate vae --help` lists the VAE's own options too.
@@ -169,8 +114,10 @@ def parse(parser, argv):
     except SystemExit:
         return parser.parse_args(argv)  # prints the usage error (or the help) as argparse would
     command_parser = parser.model_commands.get(args.command)
-    if command_parser is None or args.model not in registry.model_names():
+    if command_parser is None:
         return parser.parse_args(argv)
+    registry.check_model_name(args.model)  # from the folders: an unknown name is refused before TensorFlow loads
+    import_tensorflow_quietly()
     add_model_options(command_parser, args.command, registry.get_recipe(args.model))
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # e.g. an option another model has: say so in this command's own usage
@@ -198,12 +145,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     try:
-        from zoo.core.runtime.quiet import import_tensorflow_quietly
-
+        args = parse(parser, argv)
         import_tensorflow_quietly()
         from zoo.core.recipes import commands
 
-        args = parse(parser, argv)
         if args.command is None:
             parser.print_help()
             return 0

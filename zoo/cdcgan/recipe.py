@@ -91,11 +91,13 @@ class CDCGANRecipe(ImageGeneratorRecipe):
     metrics = ["frechet_distance", "classes_covered", "label_accuracy"]
     quick_options = {"export": {"num_eval_samples": 50}, "evaluate": {"num_samples": 50}, "sample": {"num": 4}}
 
-    def options(self, command):
-        if command == "sample":
-            return [Option("--digit", type=int, default=None, help="draw only this digit (default: a row per digit)"),
-                    Option("--num", type=int, default=None, help="how many digits (default 16 of --digit, else 100)")]
-        return super().options(command)
+    @property
+    def options(self):
+        return (Option("digit", int, None, "draw only this digit (default: a row per digit)", commands=("sample",),
+                       minimum=0, maximum=NUM_CLASSES - 1),
+                Option("num", int, None, "how many digits (default 16 of --digit, else 100)", commands=("sample",),
+                       minimum=1),
+                *(o for o in super().options if o.commands != ("sample",)))
 
     def epoch_samples(self, model, seed):
         noise = np.random.default_rng(seed).standard_normal((100, model.latent_dim)).astype("float32")
@@ -106,7 +108,7 @@ class CDCGANRecipe(ImageGeneratorRecipe):
     def signatures(self, model):
         return [conditional_signature(self.keras_model(model))]
 
-    def export_plan(self, model, training, num_eval_samples=10000):
+    def export_plan(self, model, training, num_eval_samples):
         from zoo.core.metrics.mnist import MnistQuality
 
         generator = self.keras_model(model)
@@ -138,13 +140,13 @@ class CDCGANRecipe(ImageGeneratorRecipe):
         )
 
     # === Use ===
-    def sample(self, runner, *, output, seed, digit=None, num=None):
+    def sample(self, runner, *, output, seed, digit, num):
         labels, what = asked_digits(digit, num, NUM_CLASSES)
         images, _ = labelled_samples(runner, len(labels), seed, labels=labels)
         save_asked_digits(images, output, digit, f"{self.name}: {what}, {runtime_label(runner)}, noise seed {seed}")
         return f"Wrote {len(labels)} digits ({what}) to {output}"
 
-    def evaluate(self, runner, *, seed, num_samples=10000):
+    def evaluate(self, runner, *, seed, num_samples):
         from zoo.core.metrics.mnist import MnistQuality
 
         return labelled_quality(runner, MnistQuality(), num_samples, seed)

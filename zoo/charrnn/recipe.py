@@ -31,7 +31,7 @@ from zoo.core.runtime.progress import progress_bar
 from zoo.core.recipes.recipe import Option, Recipe, TrainingData
 from zoo.core.recipes.registry import register
 from zoo.core.recipes.text import sampling_options
-from zoo.core.nn.text_generation import (SERVING_EXAMPLE, VOCAB_SIZE, TextSamples, checked_sampling,
+from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SERVING_EXAMPLE, VOCAB_SIZE, TextSamples, checked_sampling,
                                       sampling_specs, serving_text_function, serving_text_inputs, text_test_inputs,
                                       write_continuation)
 from zoo.charrnn import tflite_generate
@@ -141,7 +141,8 @@ def stream_loss(runner, text_bytes, max_bytes=None, progress=True):
     return {"validation_loss": round(float(total / (len(text) - 1)), 4), "validation_bytes": int(len(text) - 1)}
 
 
-def generate_text(runner, prompt, *, max_new_tokens=200, temperature=0.8, top_k=0, top_p=0.95, seed=0,
+def generate_text(runner, prompt, *, max_new_tokens=200, temperature=SAMPLING_DEFAULTS["temperature"],
+                  top_k=SAMPLING_DEFAULTS["top_k"], top_p=SAMPLING_DEFAULTS["top_p"], seed=0,
                   on_token=None):
     """The continuation (str) of ``prompt`` through any runner's ``step``."""
     if not isinstance(prompt, str):
@@ -193,16 +194,14 @@ class CharRNNRecipe(CosineDecayAdam, Recipe):
     def parity_scale(self, expected):
         return {"logits": float(max(np.abs(expected["step"]["logits"]).max(), 1.0))}
 
-    def options(self, command):
-        if command == "sample":
-            return sampling_options("the text to continue (default 'ROMEO:'), any length", max_new_tokens=500)
-        if command in ("evaluate", "export"):
-            return [Option("--max-bytes", type=int, default=None,
-                           help="score only the first N validation bytes (default: all 111,540)")]
-        return []
+    options = (
+        *sampling_options("the text to continue, any length", max_new_tokens=500),
+        Option("max_bytes", int, None, "score only the first N validation bytes (default: all 111,540)",
+               commands=("evaluate", "export"), minimum=1),
+    )
 
     # === Training ===
-    def training_data(self, model, *, batch_size, seed, limit, **options):
+    def training_data(self, model, *, batch_size, seed, limit):
         train_bytes, validation_bytes = data.tiny_shakespeare("train"), data.tiny_shakespeare("validation")
         length = model.window * model.windows_per_example
 
@@ -220,7 +219,7 @@ class CharRNNRecipe(CosineDecayAdam, Recipe):
              + ("" if limit is None else f"; at most {limit} examples an epoch")),
             validation=validation, config={"train_bytes": int(len(train_bytes)), "limit": limit})
 
-    def training_config(self, model, data_, *, epochs, total_steps, max_steps=None, **options):
+    def training_config(self, model, data_, *, epochs, total_steps, max_steps=None):
         # one optimizer update per window
         return super().training_config(model, data_, epochs=epochs, total_steps=total_steps * model.windows_per_example,
                                        max_steps=max_steps)
@@ -232,7 +231,7 @@ class CharRNNRecipe(CosineDecayAdam, Recipe):
     def signatures(self, model):
         return charrnn_signatures(model)
 
-    def export_plan(self, model, training, max_bytes=None):
+    def export_plan(self, model, training, max_bytes):
         """Every runtime streams the validation text (or its first ``max_bytes``) through ``step``."""
         validation = data.tiny_shakespeare("validation")
 
@@ -261,13 +260,12 @@ class CharRNNRecipe(CosineDecayAdam, Recipe):
         )
 
     # === Use ===
-    def sample(self, runner, *, output, seed, prompt="ROMEO:", max_new_tokens=500, temperature=0.8, top_k=0,
-               top_p=0.95):
+    def sample(self, runner, *, output, seed, prompt, max_new_tokens, temperature, top_k, top_p):
         return write_continuation(output, prompt, generate_text(
             runner, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
             seed=seed))
 
-    def evaluate(self, runner, *, seed, max_bytes=None):
+    def evaluate(self, runner, *, seed, max_bytes):
         return stream_loss(runner, data.tiny_shakespeare("validation"), max_bytes=max_bytes)
 
     def test_inputs(self, signature, manifest_entry, batch=2, seed=0):

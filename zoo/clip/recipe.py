@@ -23,11 +23,10 @@ from zoo.core.runtime import utf8
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.data.plotting import prompt_label, save_image_grid
-from zoo.core.recipes.recipe import Option, Recipe, TrainingData
+from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe, TrainingData
 from zoo.core.recipes.registry import register
 from zoo.clip.model import CLIP, PRESETS
 
-EVAL_SEED = 12345
 RETRIEVAL_IMAGES = 1000
 SAMPLE_PROMPTS = ("a bold seven", "一个细体的七", "the digit 2", "数字五", "a three leaning right", "向左倾斜的一")
 
@@ -140,7 +139,6 @@ class CLIPRecipe(CosineDecayAdam, Recipe):
     model_class = CLIP
     presets = PRESETS
     defaults = {"preset": "base", "epochs": 6, "batch_size": 256, "learning_rate": 1e-3}
-    eval_seed = EVAL_SEED
     sample_help = ("Find the MNIST test digits closest to a prompt, in English or Chinese, and write them as a "
                    "PNG (what zero-shot retrieval looks like).")
     evaluate_help = "Zero-shot accuracy (each language; seen and unseen phrasings) and retrieval recall."
@@ -148,18 +146,18 @@ class CLIPRecipe(CosineDecayAdam, Recipe):
     quick_options = {"export": {"limit": 40}, "evaluate": {"limit": 40}, "sample": {"num": 4, "limit": 40}}
     benchmark_signature = "encode_image"
 
-    def options(self, command):
-        if command == "sample":
-            return [Option("--prompt", default="一个粗体的七", help="what to look for (default 一个粗体的七)"),
-                    Option("--num", type=int, default=16, help="how many digits to show (default 16)"),
-                    Option("--limit", type=int, default=None, help="search the first N test digits only")]
-        if command in ("evaluate", "export"):
-            return [Option("--limit", type=int, default=None,
-                           help="measure on the first N test digits only (default: all 10,000)")]
-        return []
+    options = (
+        Option("prompt", str, "一个粗体的七", "what to look for, English or Chinese, at most 64 bytes of UTF-8",
+               commands=("sample",), text=True),
+        Option("num", int, 16, "how many digits to show", commands=("sample",), minimum=1),
+        Option("limit", int, None, "search the first N test digits only (default: all 10,000)",
+               commands=("sample",), minimum=1),
+        Option("limit", int, None, "measure on the first N test digits only (default: all 10,000)",
+               commands=("evaluate", "export"), minimum=1),
+    )
 
     # === Training ===
-    def training_data(self, model, *, batch_size, seed, limit, **options):
+    def training_data(self, model, *, batch_size, seed, limit):
         train = captions.captioned_mnist("train", limit=limit)
         validation = captions.captioned_dataset(
             "test", batch_size=min(batch_size, 500), seed=EVAL_SEED, shuffle=False,
@@ -178,7 +176,7 @@ class CLIPRecipe(CosineDecayAdam, Recipe):
     def signatures(self, model):
         return clip_signatures(model)
 
-    def export_plan(self, model, training, limit=None):
+    def export_plan(self, model, training, limit):
         def samples(runner, path):
             save_image_grid(nearest_images(runner, SAMPLE_PROMPTS, num=8, limit=limit), path, columns=8,
                             title="clip: the 8 test digits closest to each prompt, a row each: "
@@ -209,15 +207,15 @@ class CLIPRecipe(CosineDecayAdam, Recipe):
         )
 
     # === Use ===
-    def sample(self, runner, *, output, seed, prompt="一个粗体的七", num=16, limit=None):
-        if num < 1:
-            raise BadInputError(f"--num must be at least 1, got {num}")
+    def sample(self, runner, *, output, seed, prompt, num, limit):
         images = nearest_images(runner, [prompt], num=num, limit=limit)
+        shown = len(images)  # --limit fewer test digits than --num: all of them
         save_image_grid(images, output,
-                        title=f"clip: the {num} test digits closest to {prompt_label(prompt, captions.gloss(prompt))}")
-        return f"Wrote the {num} test digits closest to {prompt!r} to {output}"
+                        title=f"clip: the {shown} test digits closest to {prompt_label(prompt, captions.gloss(prompt))}")
+        return f"Wrote the {shown} test digits closest to {prompt!r} to {output}" + (
+            f" (only {limit} searched: --limit)" if shown < num else "")
 
-    def evaluate(self, runner, *, seed, limit=None):
+    def evaluate(self, runner, *, seed, limit):
         return clip_quality(runner, limit=limit, seed=seed)
 
     def test_inputs(self, signature, manifest_entry, batch=2, seed=0):

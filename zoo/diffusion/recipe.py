@@ -23,14 +23,13 @@ from zoo.core.recipes.images import asked_digits, save_asked_digits
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.data.plotting import save_image_grid
 from zoo.core.runtime.progress import progress_bar
-from zoo.core.recipes.recipe import Option, Recipe
+from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe
 from zoo.core.recipes.registry import register
 from zoo.core.nn.unet import randomize_ema_unet
 from zoo.diffusion import tflite_sample
 from zoo.diffusion.model import IMAGE_SHAPE, NULL_LABEL, NUM_CLASSES, PRESETS, Diffusion, ddim_timesteps
 
 GENERATE_STEPS = 50
-EVAL_SEED = 12345
 
 
 def diffusion_signatures(model, steps=GENERATE_STEPS):
@@ -40,8 +39,9 @@ def diffusion_signatures(model, steps=GENERATE_STEPS):
     last_timestep = model.num_timesteps - 1
     noise = (tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32), "standard-normal starting noise x_T")
     labels = (tf.TensorSpec(batch, tf.int32), f"digit 0-9, or {NULL_LABEL} for no label (unconditional)")
-    guidance = (tf.TensorSpec(batch, tf.float32), "classifier-free guidance weight: 0 unconditional, 1 conditional")
-    ranges = {"labels": (0, NULL_LABEL)}
+    guidance = (tf.TensorSpec(batch, tf.float32),
+                "classifier-free guidance weight, at least 0: 0 unconditional, 1 conditional, more: stronger")
+    ranges = {"labels": (0, NULL_LABEL), "guidance": (0.0, None)}
 
     def checked(labels, guidance, timestep=None):
         """The inputs, after asserts that give TF Serving clients a clear error (TFLite drops them;
@@ -51,6 +51,7 @@ def diffusion_signatures(model, steps=GENERATE_STEPS):
             tf.debugging.assert_less_equal(labels, NULL_LABEL,
                                            message=f"labels must be digits 0-9 or {NULL_LABEL} (no label)"),
             tf.debugging.assert_all_finite(guidance, message="guidance must be finite"),
+            tf.debugging.assert_non_negative(guidance, message="guidance must be at least 0 (0: unconditional)"),
         ]
         if timestep is not None:
             checks += [tf.debugging.assert_non_negative(timestep, message=f"timestep must be in 0..{last_timestep}"),
@@ -92,6 +93,8 @@ def check_labels_and_guidance(labels, guidance):
                             f"got values from {labels.min()} to {labels.max()}")
     if not np.all(np.isfinite(guidance)):
         raise BadInputError("guidance must be finite")
+    if guidance.size and guidance.min() < 0:
+        raise BadInputError(f"guidance must be at least 0 (0: unconditional), got {guidance.min()}")
 
 
 SAMPLERS = {"ddim": tflite_sample.ddim_loop, "ddpm": tflite_sample.ddpm_loop}
@@ -163,23 +166,25 @@ def _alpha_bars(runner):
     return np.asarray(runner.manifest["alpha_bars"], np.float32)
 
 
-def check_sampling_options(steps, sampler):
-    if sampler not in SAMPLERS:
-        raise BadInputError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
-    if steps is not None and steps < 1:
-        raise BadInputError(f"--steps must be at least 1, got {steps}")
-
-
-def _sampling_options(default_steps):
-    return [
-        Option("--guidance", type=float, default=2.0,
-               help="classifier-free guidance: 0 unconditional, 1 conditional, more: stronger (default 2)"),
-        Option("--steps", type=int, default=default_steps,
-               help=f"sampling steps (default: the exported in-graph loop's {GENERATE_STEPS}; other counts run "
-                    "the app's loop over denoise_step)"),
-        Option("--sampler", choices=("ddim", "ddpm"), default="ddim",
-               help="ddim: deterministic (default); ddpm: ancestral, fresh noise at every step"),
-    ]
+USE = ("sample", "evaluate")
+OPTIONS = (
+    Option("digit", int, None, "the digit to draw (default: a row each)", commands=("sample",), minimum=0,
+           maximum=NUM_CLASSES - 1),
+    Option("num", int, None, "how many digits (default: 16 with --digit, else 100, a row of 10 per digit)",
+           commands=("sample",), minimum=1),
+    Option("guidance", float, 2.0, "classifier-free guidance: 0 unconditional, 1 conditional, more: stronger",
+           commands=USE, minimum=0.0),
+    Option("steps", int, None, f"sampling steps (default: the exported in-graph loop's, {GENERATE_STEPS}; other "
+                               "counts run the app's loop over denoise_step)", commands=USE, minimum=1),
+    Option("sampler", str, "ddim", "ddim: deterministic; ddpm: ancestral, fresh noise at every step",
+           commands=USE, choices=tuple(SAMPLERS)),
+    Option("num_samples", int, 1000, "guided samples to score (the manifest's headline used 2000)",
+           commands=("evaluate",), minimum=1),
+    Option("num_eval_samples", int, 200, "guided samples scored per runtime and variant, the same noise for all",
+           commands=("export",), minimum=1),
+    Option("num_detailed_samples", int, 2000, "samples of the SavedModel's headline measurement",
+           commands=("export",), minimum=1),
+)
 
 
 @register
@@ -190,7 +195,6 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
     model_class = Diffusion
     presets = PRESETS
     defaults = {"preset": "base", "epochs": 30, "batch_size": 128, "learning_rate": 5e-4}
-    eval_seed = EVAL_SEED
     sample_help = ("Draw digits with classifier-free guidance from the exported model (sha256-checked first) and "
                    "write a PNG: --digit D draws 16 of digit D (--num to change), without it a row of 10 per digit.")
     evaluate_help = ("FD, digit coverage and guided accuracy (the classifier reads the asked digit) of guided "
@@ -212,25 +216,10 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
     def test_model(self):
         return randomize_ema_unet(self.create_model("tiny", seed=0))
 
-    def options(self, command):
-        if command == "sample":
-            return [Option("--digit", type=int, default=None, help="the digit to draw, 0-9 (default: a row each)"),
-                    Option("--num", type=int, default=None,
-                           help="how many digits (default: 16 with --digit, else 100, a row of 10 per digit)"),
-                    *_sampling_options(GENERATE_STEPS)]
-        if command == "evaluate":
-            return [Option("--num-samples", type=int, default=1000,
-                           help="guided samples to score (default 1000; the manifest's headline used 2000)"),
-                    *_sampling_options(None)]
-        if command == "export":
-            return [Option("--num-eval-samples", type=int, default=200,
-                           help="guided samples scored per runtime and variant, the same noise for all (default 200)"),
-                    Option("--num-detailed-samples", type=int, default=2000,
-                           help="samples of the SavedModel's headline measurement (default 2000)")]
-        return []
+    options = OPTIONS
 
     # === Training ===
-    def training_data(self, model, *, batch_size, seed, limit, **options):
+    def training_data(self, model, *, batch_size, seed, limit):
         return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit, how="with labels, pixels in [-1, 1]",
                                    value_range=(-1.0, 1.0), with_labels=True)
 
@@ -245,7 +234,7 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
     def signatures(self, model):
         return diffusion_signatures(model)
 
-    def export_plan(self, model, training, num_eval_samples=200, num_detailed_samples=2000):
+    def export_plan(self, model, training, num_eval_samples, num_detailed_samples):
         """FD, coverage and guided accuracy of every runtime.
 
         A 50-step sample costs 100 network calls (two per step, for guidance), so each
@@ -281,11 +270,10 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
         )
 
     # === Use ===
-    def sample(self, runner, *, output, seed, digit=None, num=None, guidance=2.0, steps=GENERATE_STEPS,
-               sampler="ddim"):
+    def sample(self, runner, *, output, seed, digit, num, guidance, steps, sampler):
         """DDIM with the exported step count runs the in-graph ``generate``; any other step
         count, or ancestral DDPM sampling, runs the app's loop over ``denoise_step``."""
-        check_sampling_options(steps, sampler)
+        steps = steps or runner.manifest.get("generate_steps", GENERATE_STEPS)
         labels, what = asked_digits(digit, num, NUM_CLASSES)
         num = len(labels)
         start = np.random.default_rng(seed).standard_normal((num, *IMAGE_SHAPE)).astype(np.float32)
@@ -304,9 +292,8 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
                           f"diffusion: {what}, guidance {guidance}, {steps} {sampler.upper()} steps")
         return f"Wrote {num} digits ({what}) to {output}"
 
-    def evaluate(self, runner, *, seed, num_samples=1000, guidance=2.0, steps=None, sampler="ddim"):
+    def evaluate(self, runner, *, seed, num_samples, guidance, steps, sampler):
         """FD, coverage and guided accuracy of the exported model's guided samples."""
         from zoo.core.metrics.mnist import MnistQuality
 
-        check_sampling_options(steps, sampler)
         return quality_of(runner, MnistQuality(), num_samples, guidance, seed, steps=steps, sampler=sampler)

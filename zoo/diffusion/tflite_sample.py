@@ -52,6 +52,8 @@ def check_inputs(noise, labels, guidance):
                          f"got values from {labels.min()} to {labels.max()}")
     if not (np.all(np.isfinite(guidance)) and np.all(np.isfinite(noise))):
         raise ValueError("noise and guidance must be finite")
+    if guidance.size and guidance.min() < 0:
+        raise ValueError(f"guidance must be at least 0 (0: unconditional), got {guidance.min()}")
 
 
 def _conditioned(denoise_step, noise, labels, guidance):

@@ -26,11 +26,10 @@ from zoo.core.recipes.images import FD_DEFINITIONS, runtime_label, serving_input
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.data.plotting import save_image_grid
 from zoo.core.runtime.progress import progress_bar
-from zoo.core.recipes.recipe import Option, Recipe
+from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe
 from zoo.core.recipes.registry import register
 from zoo.flow.model import IMAGE_SHAPE, PRESETS, FlowModel
 
-EVAL_SEED = 12345
 TEMPERATURES = (0.7, 1.0)
 
 
@@ -115,7 +114,6 @@ class FlowRecipe(CosineDecayAdam, Recipe):
     model_class = FlowModel
     presets = PRESETS
     defaults = {"preset": "base", "epochs": 40, "batch_size": 128, "learning_rate": 1e-3}
-    eval_seed = EVAL_SEED
     sample_help = ("Decode standard-normal noise times a temperature with the exported flow (sha256-checked "
                    "first) and write a PNG grid.")
     evaluate_help = ("Test bits/dim of the 10,000 MNIST test digits through the exported log_prob, and the FD of "
@@ -130,21 +128,20 @@ class FlowRecipe(CosineDecayAdam, Recipe):
         # log-densities are sums over 784 pixels, of order 10^3 nats; noise is of order 1..10
         return {"log_density": 1000.0, "noise": 10.0}
 
-    def options(self, command):
-        if command == "sample":
-            return [Option("--num", type=int, default=64, help="how many digits (default 64)"),
-                    Option("--temperature", type=float, default=0.7,
-                           help="scale of the standard-normal noise (default 0.7; 1.0 is the model's own density)")]
-        if command == "evaluate":
-            return [Option("--num-samples", type=int, default=10000,
-                           help="test digits scored and samples drawn per temperature (default 10000)")]
-        if command == "export":
-            return [Option("--num-eval-samples", type=int, default=10000,
-                           help="samples scored (FD) per temperature, runtime and variant (default 10000)")]
-        return []
+    options = (
+        Option("num", int, 64, "how many digits", commands=("sample",), minimum=1),
+        Option("temperature", float, 0.7, "scale of the standard-normal noise (1.0 is the model's own density)",
+               commands=("sample",), minimum=1e-6),
+        Option("num_samples", int, 10000, "test digits scored and samples drawn per temperature",
+               commands=("evaluate",), minimum=1),
+        Option("num_eval_samples", int, 10000, "samples scored (FD) per temperature, runtime and variant",
+               commands=("export",), minimum=1),
+        Option("num_test_images", int, 10000, "test digits whose bits/dim each runtime and variant measures",
+               commands=("export",), minimum=1),
+    )
 
     # === Model ===
-    def create_training_model(self, preset, seed, **options):
+    def create_training_model(self, preset, seed):
         """A fresh flow whose ActNorms are initialised from 512 training digits (Glow's data-dependent init)."""
         from zoo.core.data.datasets import mnist_images
 
@@ -166,7 +163,7 @@ class FlowRecipe(CosineDecayAdam, Recipe):
         return super().test_inputs(signature, manifest_entry, batch, seed)
 
     # === Training ===
-    def training_data(self, model, *, batch_size, seed, limit, **options):
+    def training_data(self, model, *, batch_size, seed, limit):
         # Test bits/dim (fresh dequantization) is logged as val_loss for monitoring; the headline is the export's.
         return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit,
                                    how="dequantized afresh each step as (pixel + u) / 256")
@@ -179,7 +176,7 @@ class FlowRecipe(CosineDecayAdam, Recipe):
     def signatures(self, model):
         return flow_signatures(model)
 
-    def export_plan(self, model, training, num_eval_samples=10000, num_test_images=10000):
+    def export_plan(self, model, training, num_eval_samples, num_test_images):
         """Each runtime gets the test bits/dim of ``num_test_images`` digits through ``log_prob`` and the FD of
         ``num_eval_samples`` samples at each temperature through ``decode``."""
         from zoo.core.data.datasets import mnist_images
@@ -227,17 +224,13 @@ class FlowRecipe(CosineDecayAdam, Recipe):
         return metrics
 
     # === Use ===
-    def sample(self, runner, *, output, seed, num=64, temperature=0.7):
-        if num < 1:
-            raise BadInputError(f"--num must be at least 1, got {num}")
-        if not temperature > 0:
-            raise BadInputError(f"--temperature must be positive, got {temperature}")
+    def sample(self, runner, *, output, seed, num, temperature):
         images = temperature_samples(runner, num, temperature, seed)
         save_image_grid(images, output, title=f"flow: {num} samples at temperature {temperature:g}, "
                                               f"{runtime_label(runner)}, noise seed {seed}")
         return f"Wrote {num} digits (temperature {temperature:g}) to {output}"
 
-    def evaluate(self, runner, *, seed, num_samples=10000):
+    def evaluate(self, runner, *, seed, num_samples):
         """Test bits/dim through ``log_prob`` and the FD of samples at temperatures 0.7 and 1.0."""
         from zoo.core.data.datasets import mnist_images
         from zoo.core.metrics.mnist import MnistQuality

@@ -39,7 +39,7 @@ from zoo.core.recipes.registry import register
 from zoo.core.recipes.text import sampling_options
 from zoo.core.nn.decoder import decoder_signatures
 from zoo.core.apps.text_sampling import RunnerDecoder
-from zoo.core.nn.text_generation import (SERVING_EXAMPLE, TextSamples, serving_text_function,
+from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SERVING_EXAMPLE, TextSamples, serving_text_function,
                                       serving_text_inputs, text_test_inputs, write_continuation)
 from zoo.gpt import tflite_generate
 from zoo.gpt.model import GPT, PRESETS
@@ -153,7 +153,8 @@ def _samples_text(runner, context_length):
     return "\n".join(parts)
 
 
-def generate_text(runner, prompt, *, max_new_tokens=200, temperature=0.8, top_k=0, top_p=0.95, seed=0,
+def generate_text(runner, prompt, *, max_new_tokens=200, temperature=SAMPLING_DEFAULTS["temperature"],
+                  top_k=SAMPLING_DEFAULTS["top_k"], top_p=SAMPLING_DEFAULTS["top_p"], seed=0,
                   slide=True):
     """The continuation (str) of ``prompt`` through any runner's ``prefill``/``decode_step``.
 
@@ -200,26 +201,22 @@ class GPTRecipe(Recipe):
         scale = float(max(np.abs(expected["logits"]["logits"]).max(), np.abs(expected["decode_step"]["cache"]).max()))
         return {"logits": scale, "cache": scale}
 
-    def options(self, command):
-        if command == "train":
-            return [Option("--fine-tune-from", default=None,
-                           help="start from a trained model: an exported folder (e.g. exported/gpt) or a run "
-                                "directory (e.g. runs/gpt), instead of random weights"),
-                    Option("--text", default=None,
-                           help="train on this UTF-8 text file (first 90%% train, last 10%% validation) "
-                                "instead of tiny Shakespeare"),
-                    Option("--warmup-steps", type=int, default=None,
-                           help=f"learning-rate warm-up steps (default {WARMUP_FRACTION * 100:.0f}%% of the run's "
-                                "steps, at least 10; nanoGPT's recipe: 100)")]
-        if command == "sample":
-            return sampling_options("the text to continue (default 'ROMEO:')", max_new_tokens=200)
-        if command in ("evaluate", "export"):
-            return [Option("--max-windows", type=int, default=None,
-                           help="score only the first N validation windows (default: all)")]
-        return []
+    options = (
+        Option("fine_tune_from", str, None, "start from a trained model: an exported folder (e.g. exported/gpt) or "
+                                            "a run directory (e.g. runs/gpt), instead of random weights",
+               commands=("train",)),
+        Option("text", str, None, "train on this UTF-8 text file (first 90%% train, last 10%% validation) instead "
+                                  "of tiny Shakespeare", commands=("train",)),
+        Option("warmup_steps", int, None, f"learning-rate warm-up steps (default {WARMUP_FRACTION * 100:.0f}%% of "
+                                          "the run's steps, at least 10; nanoGPT's recipe: 100)",
+               commands=("train",), minimum=1),
+        *sampling_options("the text to continue", max_new_tokens=200),
+        Option("max_windows", int, None, "score only the first N validation windows (default: all)",
+               commands=("evaluate", "export"), minimum=1),
+    )
 
     # === Training ===
-    def create_training_model(self, preset, seed, fine_tune_from=None, text=None, warmup_steps=None):
+    def create_training_model(self, preset, seed, fine_tune_from):
         source, _ = _fine_tune_source(fine_tune_from)
         if source is None:
             return self.create_model(preset, seed)
@@ -227,7 +224,7 @@ class GPTRecipe(Recipe):
         model.set_weights(source.get_weights())
         return model
 
-    def training_data(self, model, *, batch_size, seed, limit, text=None, **options):
+    def training_data(self, model, *, batch_size, seed, limit, text):
         train_bytes, validation_bytes = training_text(text)
         window = model.context_length
         if len(validation_bytes) < window + 1:
@@ -252,8 +249,7 @@ class GPTRecipe(Recipe):
                     **({"text": os.path.abspath(text)} if text else {}),  # export validates on its last 10%
                     "limit": limit})
 
-    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, fine_tune_from=None,
-                        warmup_steps=None, **options):
+    def training_config(self, model, data, *, epochs, total_steps, max_steps, fine_tune_from, warmup_steps):
         if warmup_steps is not None and not 0 < warmup_steps < total_steps:
             raise BadInputError(f"--warmup-steps must be between 1 and the run's {total_steps - 1} steps, "
                                 f"got {warmup_steps}")
@@ -278,7 +274,7 @@ class GPTRecipe(Recipe):
     def signatures(self, model):
         return gpt_signatures(model)
 
-    def export_plan(self, model, training, max_windows=None):
+    def export_plan(self, model, training, max_windows):
         """The validation loss of every runtime, on the text the run validated on."""
         validation = training_text(training.get("config", {}).get("text"))[1]
         context = model.context_length
@@ -307,13 +303,12 @@ class GPTRecipe(Recipe):
         )
 
     # === Use ===
-    def sample(self, runner, *, output, seed, prompt="ROMEO:", max_new_tokens=200, temperature=0.8, top_k=0,
-               top_p=0.95):
+    def sample(self, runner, *, output, seed, prompt, max_new_tokens, temperature, top_k, top_p):
         return write_continuation(output, prompt, generate_text(
             runner, prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
             seed=seed))
 
-    def evaluate(self, runner, *, seed, max_windows=None):
+    def evaluate(self, runner, *, seed, max_windows):
         return validation_loss(runner, data.tiny_shakespeare("validation"), context_length_of(runner),
                                max_windows=max_windows)
 

@@ -25,12 +25,11 @@ from zoo.core.runtime.errors import BadInputError
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.data.plotting import prompt_label, save_image_grid
 from zoo.core.runtime.progress import progress_bar
-from zoo.core.recipes.recipe import Option, Recipe, TrainingData
+from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe, TrainingData
 from zoo.core.recipes.registry import get_recipe, register
 from zoo.core.nn.unet import IMAGE_SHAPE, randomize_ema_unet
 from zoo.text2image.model import PRESETS, TextToImage
 
-EVAL_SEED = 12345
 DEFAULT_GUIDANCE = 3.0
 SAMPLE_PROMPTS = ("the digit 0", "一", "a bold two", "一个细体的三", "four", "数字五", "a six leaning right",
                   "一个粗体的七", "a thin eight", "手写的九")
@@ -205,7 +204,6 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
     model_class = TextToImage
     presets = PRESETS
     defaults = {"preset": "base", "epochs": 8, "batch_size": 128, "learning_rate": 5e-4}
-    eval_seed = EVAL_SEED
     sample_help = "Draw digits for a prompt, in English or Chinese, and write them as a PNG."
     evaluate_help = "Prompt accuracy (the classifier reads the asked digit), bold/thin ink ratio, FD, speed."
     metrics = ["prompt_accuracy", "bold_thin_ink_ratio", "frechet_distance", "seconds_per_image"]
@@ -229,20 +227,18 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
     def test_model(self):
         return randomize_ema_unet(self.create_model("tiny", seed=0))
 
-    def options(self, command):
-        if command == "sample":
-            return [Option("--prompt", default="一个粗体的七", help="what to draw, English or Chinese, at most 64 "
-                                                               "bytes of UTF-8 (default 一个粗体的七)"),
-                    Option("--num", type=int, default=16, help="how many images (default 16)"),
-                    Option("--guidance", type=float, default=DEFAULT_GUIDANCE,
-                           help=f"0 unconditional, 1 conditional, more: stronger (default {DEFAULT_GUIDANCE})")]
-        if command in ("evaluate", "export"):
-            return [Option("--per-prompt", type=int, default=5,
-                           help="images per prompt (default 5: 200 prompt images, 200 bold/thin images)")]
-        return []
+    options = (
+        Option("prompt", str, "一个粗体的七", "what to draw, English or Chinese, at most 64 bytes of UTF-8",
+               commands=("sample",), text=True),
+        Option("num", int, 16, "how many images", commands=("sample",), minimum=1),
+        Option("guidance", float, DEFAULT_GUIDANCE, "0 unconditional, 1 conditional, more: stronger",
+               commands=("sample",), minimum=0.0),
+        Option("per_prompt", int, 5, "images per prompt (5: 200 prompt images, 200 bold/thin images)",
+               commands=("evaluate", "export"), minimum=1),
+    )
 
     # === Training ===
-    def training_data(self, model, *, batch_size, seed, limit, **options):
+    def training_data(self, model, *, batch_size, seed, limit):
         train = captions.captioned_mnist("train", limit=limit)
         validation = captions.captioned_dataset(
             "test", batch_size=min(batch_size, 500), seed=EVAL_SEED, shuffle=False, value_range=(-1.0, 1.0),
@@ -257,7 +253,7 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
                          "(zoo.core.data.captions)") if not limit else f"first {limit} MNIST training digits, captioned",
             validation=validation, config={"train_examples": len(train[0])})
 
-    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None):
         return {**super().training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=max_steps),
                 "text_encoder_sha256": text_encoder_fingerprint(model)}
 
@@ -272,7 +268,7 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
     def signatures(self, model):
         return text2image_signatures(model)
 
-    def export_plan(self, model, training, per_prompt=5):
+    def export_plan(self, model, training, per_prompt):
         from zoo.core.metrics.mnist import MnistQuality
 
         quality = MnistQuality()
@@ -316,18 +312,14 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
         )
 
     # === Use ===
-    def sample(self, runner, *, output, seed, prompt="一个粗体的七", num=16, guidance=DEFAULT_GUIDANCE):
-        if num < 1:
-            raise BadInputError(f"--num must be at least 1, got {num}")
-        if not np.isfinite(guidance):
-            raise BadInputError("--guidance must be finite")
+    def sample(self, runner, *, output, seed, prompt, num, guidance):
         noise = np.random.default_rng(seed).standard_normal((num, *IMAGE_SHAPE)).astype(np.float32)
         images, _ = draw(runner, [prompt] * num, noise, guidance)
         save_image_grid(images, output, title=f"text2image: {prompt_label(prompt, captions.gloss(prompt))}, guidance "
                                               f"{guidance}, {runner.manifest.get('generate_steps')} DDIM steps")
         return f"Wrote {num} images of {prompt!r} to {output}"
 
-    def evaluate(self, runner, *, seed, per_prompt=5):
+    def evaluate(self, runner, *, seed, per_prompt):
         return prompt_quality(runner, per_prompt, seed=seed)
 
     def test_inputs(self, signature, manifest_entry, batch=2, seed=0):

@@ -22,13 +22,12 @@ from zoo.core.recipes.images import generate_from_runner, sample_grid, standard_
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.data.plotting import save_image_grid
 from zoo.core.runtime.progress import progress_bar
-from zoo.core.recipes.recipe import Option, Recipe
+from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe
 from zoo.core.recipes.registry import register
 from zoo.vae.model import (IMAGE_SHAPE, PRESETS, VAE, binarize_fixed, iwae_bound, log_importance_weights, posterior,
                            prior, tfd)
 
 HEADLINE_SAMPLES = 1000  # k of the importance-weighted test NLL (Burda et al. used 5000)
-EVAL_SEED = 12345  # binarization, posterior and prior noise of every measurement, so numbers compare
 
 
 def vae_signatures(model):
@@ -111,7 +110,6 @@ class VAERecipe(CosineDecayAdam, Recipe):
     model_class = VAE
     presets = PRESETS
     defaults = {"preset": "base", "epochs": 100, "batch_size": 128, "learning_rate": 1e-3}
-    eval_seed = EVAL_SEED
     sample_help = ("Decode standard-normal latents (prior samples) with the exported VAE (sha256-checked first) "
                    "and write a PNG grid of the Bernoulli means.")
     evaluate_help = ("Test negative ELBO and importance-weighted NLL bound (nats) on the MNIST test digits, and the "
@@ -127,22 +125,27 @@ class VAERecipe(CosineDecayAdam, Recipe):
     def parity_scale(self, expected):
         return {"logits": 20.0}  # Bernoulli logits reach ~|20|; the tolerances are for order 1
 
-    def options(self, command):
-        if command == "sample":
-            return standard_normal_sample_options("latents")
-        if command == "evaluate":
-            return [Option("--num-samples", type=int, default=10000,
-                           help="test digits scored and prior samples drawn (default 10000)"),
-                    Option("--iwae-samples", type=int, default=HEADLINE_SAMPLES,
-                           help=f"importance samples per test digit for the NLL bound (default {HEADLINE_SAMPLES}; "
-                                "10,000 digits x 1000: about 24 minutes on 2 CPU cores)")]
-        if command == "export":
-            return [Option("--num-eval-samples", type=int, default=10000,
-                           help="prior samples scored (FD) per runtime and variant (default 10000)")]
-        return []
+    options = (
+        *standard_normal_sample_options("latents"),
+        Option("num_samples", int, 10000, "test digits scored and prior samples drawn", commands=("evaluate",),
+               minimum=1),
+        Option("iwae_samples", int, HEADLINE_SAMPLES, "importance samples per test digit for the NLL bound "
+                                                      "(10,000 digits x 1000: about 24 minutes on 2 CPU cores)",
+               commands=("evaluate",), minimum=1),
+        Option("num_eval_samples", int, 10000, "prior samples scored (FD) per runtime and variant",
+               commands=("export",), minimum=1),
+        Option("variant_test_images", int, 1000, "test digits each runtime and variant's bounds are measured on",
+               commands=("export",), minimum=1),
+        Option("variant_iwae_samples", int, 100, "importance samples of each runtime and variant's IWAE bound",
+               commands=("export",), minimum=1),
+        Option("headline_test_images", int, 10000, "test digits of the SavedModel's headline bounds",
+               commands=("export",), minimum=1),
+        Option("headline_iwae_samples", int, HEADLINE_SAMPLES, "importance samples of the headline IWAE bound",
+               commands=("export",), minimum=1),
+    )
 
     # === Training ===
-    def training_data(self, model, *, batch_size, seed, limit, **options):
+    def training_data(self, model, *, batch_size, seed, limit):
         # Test-set negative ELBO (one sample, fresh binarization) is logged as val_loss for monitoring only.
         return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit,
                                    how="dynamically binarized each step")
@@ -155,8 +158,8 @@ class VAERecipe(CosineDecayAdam, Recipe):
     def signatures(self, model):
         return vae_signatures(model)
 
-    def export_plan(self, model, training, num_eval_samples=10000, variant_test_images=1000,
-                    variant_iwae_samples=100, headline_test_images=10000, headline_iwae_samples=HEADLINE_SAMPLES):
+    def export_plan(self, model, training, num_eval_samples, variant_test_images, variant_iwae_samples,
+                    headline_test_images, headline_iwae_samples):
         """Each runtime (Keras, SavedModel, each TFLite file) gets the ELBO and an IWAE
         bound with ``variant_iwae_samples`` samples on the first ``variant_test_images``
         test digits, and the Fréchet distance of ``num_eval_samples`` prior samples;
@@ -212,10 +215,10 @@ class VAERecipe(CosineDecayAdam, Recipe):
         )
 
     # === Use ===
-    def sample(self, runner, *, output, seed, num=64, noise=None):
+    def sample(self, runner, *, output, seed, num, noise):
         return sample_grid(runner, self.name, output=output, seed=seed, num=num, noise=noise)
 
-    def evaluate(self, runner, *, seed, num_samples=10000, iwae_samples=HEADLINE_SAMPLES):
+    def evaluate(self, runner, *, seed, num_samples, iwae_samples):
         """Test ELBO and IWAE NLL (nats) of the exported VAE, and the FD of its prior samples."""
         from zoo.core.data.datasets import mnist_images
         from zoo.core.metrics.mnist import MnistQuality

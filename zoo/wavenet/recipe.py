@@ -23,13 +23,12 @@ from zoo.core.data.audio import CLIP_SAMPLES, HOP_LENGTH, MEL_BINS, MEL_FRAMES, 
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.runtime.progress import progress_bar
-from zoo.core.recipes.recipe import Option, Recipe, TrainingData
+from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe, TrainingData
 from zoo.core.recipes.registry import register
 from zoo.wavenet.model import PRESETS, WaveNet
 
 NAME = "wavenet"
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")  # FSDD's, sorted: the speaker input's index
-EVAL_SEED = 12345
 EVAL_BATCH = 60
 
 
@@ -219,7 +218,7 @@ class WaveNetRecipe(CosineDecayAdam, Recipe):
     sample_suffix = ".wav"
 
     # === Training ===
-    def training_data(self, model, *, batch_size, seed, limit, **options):
+    def training_data(self, model, *, batch_size, seed, limit):
         from zoo.core.data.audio import log_mel
 
         train, test = data.spoken_digits("train", limit=limit), data.spoken_digits("test", limit=limit)
@@ -242,7 +241,7 @@ class WaveNetRecipe(CosineDecayAdam, Recipe):
     def signatures(self, model):
         return wavenet_signatures(model)
 
-    def export_plan(self, model, training, per_pair=5, temperature=None):
+    def export_plan(self, model, training, per_pair, temperature):
         """Every runtime speaks ``per_pair`` clips of every digit in every voice for the classifier.
 
         ``temperature`` (default: the model's own, 1) is baked into the exported sampling."""
@@ -302,30 +301,24 @@ class WaveNetRecipe(CosineDecayAdam, Recipe):
     evaluate_help = ("Generate 5 clips of every digit in every voice (300) and report the spoken-digit classifier's "
                      "digit and speaker accuracy and Fréchet distance to the real test clips.")
 
-    def options(self, command):
-        if command == "sample":
-            return [Option("--digit", type=int, default=7, help="the digit to say, 0-9 (default 7)"),
-                    Option("--speaker", default="jackson",
-                           help=f"whose voice: {', '.join(SPEAKERS)} or an index (default jackson)")]
-        if command == "evaluate":
-            return [Option("--per-pair", type=int, default=5,
-                           help="clips per digit and speaker (default 5: 300 clips, as many as the real test set)")]
-        if command == "export":
-            return [Option("--per-pair", type=int, default=5,
-                           help="clips per digit and speaker each runtime is measured on (default 5: 300 clips)"),
-                    Option("--temperature", type=float, default=None,
-                           help="the sampling temperature baked into the export (default: the model's, 1.0)")]
-        return []
+    options = (
+        Option("digit", int, 7, "the digit to say", commands=("sample",), minimum=0, maximum=9),
+        Option("speaker", str, "jackson", f"whose voice: {', '.join(SPEAKERS)} or an index", commands=("sample",)),
+        Option("per_pair", int, 5, "clips per digit and speaker (5: 300 clips, as many as the real test set)",
+               commands=("evaluate", "export"), minimum=1),
+        Option("temperature", float, None, "the sampling temperature baked into the export (default: the model's, "
+                                           "1.0)", commands=("export",), minimum=1e-6, maximum=2.0),
+    )
 
-    def sample(self, runner, *, output, seed, digit=7, speaker="jackson"):
+    def sample(self, runner, *, output, seed, digit, speaker):
         speakers = runner.manifest.get("speakers", SPEAKERS)
         digit, voice = check_digit(digit), speaker_index(speaker, speakers)
         clip = speak(runner, [digit], [voice], seed)[0]
         write_wav(output, clip)
-        return f"'{digit}' in {speakers[voice]}'s voice, 1 s at {SAMPLE_RATE} Hz, seed {seed}"
+        return f"Wrote '{digit}' in {speakers[voice]}'s voice (1 s at {SAMPLE_RATE} Hz, seed {seed}) to {output}"
 
-    def evaluate(self, runner, *, seed, per_pair=5):
-        return quality(runner, seed=EVAL_SEED if seed is None else seed, per_pair=per_pair)
+    def evaluate(self, runner, *, seed, per_pair):
+        return quality(runner, seed=seed, per_pair=per_pair)
 
     # === What the shared tests use ===
     def test_model(self):

@@ -11,6 +11,9 @@ import os
 import numpy as np
 
 VOCAB_SIZE = 256  # byte values
+# How the text models sample unless told otherwise: the CLI, TF Serving's example, the samples drawn in training
+# (the NumPy apps in zoo/core/apps keep a copy, since they import nothing; a test compares them)
+SAMPLING_DEFAULTS = {"temperature": 0.8, "top_k": 0, "top_p": 0.95}
 
 
 def sample_token(logits, temperature, top_k, top_p, uniform):
@@ -136,7 +139,7 @@ def serving_text_inputs(max_prompt_bytes, max_new_tokens):
     }
 
 
-SERVING_EXAMPLE = {"prompt": "ROMEO:", "max_new_tokens": 100, "temperature": 0.8, "top_k": 0, "top_p": 0.95,
+SERVING_EXAMPLE = {"prompt": "ROMEO:", "max_new_tokens": 100, **SAMPLING_DEFAULTS,
                    "seed": 0}
 
 
@@ -153,7 +156,7 @@ def continue_text(model, prompt, *, noise, temperature=0.8, top_k=0, top_p=1.0, 
 
 
 class TextSamples:
-    """After each epoch, continue ``prompt`` (temperature 0.8, top-p 0.95) into ``<run_dir>/samples/epoch-NNNN.txt``."""
+    """After each epoch, continue ``prompt`` (:data:`SAMPLING_DEFAULTS`) into ``<run_dir>/samples/epoch-NNNN.txt``."""
 
     def __init__(self, run_dir, seed, prompt="\n", num_bytes=300, max_prompt_bytes=None):
         self.folder = os.path.join(run_dir, "samples")
@@ -172,7 +175,7 @@ class TextSamples:
 
         if not is_chief(tf.distribute.get_strategy()):
             return
-        text = continue_text(self.model, self.prompt, noise=self.noise, temperature=0.8, top_p=0.95,
+        text = continue_text(self.model, self.prompt, noise=self.noise, **SAMPLING_DEFAULTS,
                              max_prompt_bytes=self.max_prompt_bytes)
         write_text(os.path.join(self.folder, f"epoch-{epoch + 1:04d}.txt"), text)
         excerpt = text.strip().splitlines()[:3]

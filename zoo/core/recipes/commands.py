@@ -12,6 +12,7 @@ both call these; a model takes part through its recipe only.
 import json
 import os
 
+from zoo.core.recipes.options import call_declared, model_option_names, resolve
 from zoo.core.runtime.errors import ArtifactNotFoundError, BadInputError
 from zoo.core.runtime.paths import EXPORTED_DIR
 
@@ -27,7 +28,8 @@ def create_model(name, preset="base", seed=0):
     return _recipe(name).create_model(preset, seed)
 
 
-def load(name_or_dir, runtime="tflite", variant="float32", exported_dir=EXPORTED_DIR, num_threads=None):
+def load(name_or_dir, runtime="tflite", variant="float32", exported_dir=EXPORTED_DIR, num_threads=None,
+         explicit_variant=None):
     """A runner of an exported model, every file checked against the manifest's sha256 first.
 
     ``runner(signature, **inputs)`` checks the inputs (names, dtypes, shapes, ranges)
@@ -39,6 +41,11 @@ def load(name_or_dir, runtime="tflite", variant="float32", exported_dir=EXPORTED
     if runtime == "keras":  # the file's functions are its recipe's: the manifest says which model it is
         model_dir = resolve_model_dir(name_or_dir, exported_dir)
         keras_signatures = _recipe(read_manifest(model_dir, verify=False)["model"]).keras_signatures
+    if explicit_variant is None:
+        explicit_variant = variant != "float32"
+    if runtime != "tflite" and explicit_variant:
+        raise BadInputError(f"--variant {variant} is a TFLite file; the {runtime} runtime has one model (leave "
+                            "--variant out, or use --runtime tflite)")
     return load_exported(name_or_dir, runtime=runtime, variant=variant, exported_dir=exported_dir,
                          num_threads=num_threads, keras_signatures=keras_signatures)
 
@@ -48,57 +55,53 @@ def default_run_dir(name):
 
 
 # === train ===
-def train(name, *, preset=None, epochs=None, steps=None, batch_size=None, learning_rate=None, seed=0, run_dir=None,
-          fresh=False, time_budget_minutes=None, limit=None, verbose="auto", command=None, callbacks=(),
-          strategy="default", checkpoint_every_steps=None, devices=None, samples=True, jit_compile=None, **options):
+def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, samples=True, **options):
     """Train a registered model with resume, checkpoints, a NaN guard, TensorBoard and samples per epoch.
 
-    ``steps`` (optional) trains that many optimizer steps instead of ``epochs`` whole epochs;
-    ``jit_compile`` (default: the recipe's) compiles the training step with XLA.
-    Unset options take the recipe's defaults; ``options`` are the model's own (see
-    ``python -m zoo train <model> --help``). ``batch_size`` is the global batch, split
-    over the strategy's replicas; ``samples=False`` skips the samples drawn each epoch
-    (timing studies). Returns the final training state (epoch, step,
-    training_seconds, metrics); the run directory holds what :func:`export` reads.
+    ``options`` are the ``train`` command's (``python -m zoo train <model> --help``: the core's, e.g.
+    ``epochs``, ``steps``, ``batch_size``, and the model's own), checked before anything runs; unset
+    ones take their declared defaults (the model's ``defaults`` first). ``batch_size`` is the global
+    batch, split over the strategy's replicas; ``samples=False`` skips the samples drawn each epoch
+    (timing studies). Returns the final training state (epoch, step, training_seconds, metrics); the
+    run directory holds what :func:`export` reads.
     """
     from zoo.core.training import trainer as training
 
     recipe = _recipe(name)
-    defaults = recipe.defaults
-    preset = defaults["preset"] if preset is None else preset
-    epochs = defaults["epochs"] if epochs is None else epochs
-    batch_size = defaults["batch_size"] if batch_size is None else batch_size
-    learning_rate = defaults["learning_rate"] if learning_rate is None else learning_rate
-    strategy = training.start(strategy=strategy, seed=seed, epochs=epochs, batch_size=batch_size,
-                              learning_rate=learning_rate, limit=limit, devices=devices)
+    o = resolve(recipe, "train", options)
+    preset, epochs, steps, batch_size, seed = o["preset"], o["epochs"], o["steps"], o["batch_size"], o["seed"]
+    own = {k: o[k] for k in model_option_names(recipe, "train")}
+    strategy = training.start(strategy=o["strategy"], seed=seed, epochs=epochs, batch_size=batch_size,
+                              learning_rate=o["learning_rate"], limit=o["limit"], devices=devices)
     with strategy.scope():
-        model = recipe.create_training_model(preset, seed, **options)
-    data = recipe.training_data(model, batch_size=batch_size, seed=seed, limit=limit, **options)
+        model = call_declared(recipe.create_training_model, preset, seed, **own)
+    data = call_declared(recipe.training_data, model, batch_size=batch_size, seed=seed, limit=o["limit"], **own)
     epochs, total_steps = training.plan_steps(training.steps_per_epoch(data.dataset_fn), epochs, steps)
     config = {
         "model": recipe.name,
         "preset": preset,
         "model_config": training.model_config(model),
         "batch_size": batch_size,
-        "learning_rate": learning_rate,
+        "learning_rate": o["learning_rate"],
         "seed": seed,
         **data.config,
         **({} if steps is None else {"steps": steps}),
-        **recipe.training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=steps, **options),
+        **call_declared(recipe.training_config, model, data, epochs=epochs, total_steps=total_steps,
+                        max_steps=steps, **own),
     }
     with strategy.scope():
         recipe.compile(model, config)
-    run_dir = run_dir or default_run_dir(recipe.name)
+    run_dir = o["run_dir"] or default_run_dir(recipe.name)
     return training.run(
         model, data.dataset_fn, config=config, run_dir=run_dir, epochs=epochs,
         command=command or (f"python -m zoo train {recipe.name} --preset {preset} "
                             f"{f'--epochs {epochs}' if steps is None else f'--steps {steps}'} --seed {seed}"),
         data=data.description, strategy=strategy, sample_fn=recipe.epoch_samples(model, seed) if samples else None,
-        time_budget_minutes=time_budget_minutes, fresh=fresh, verbose=verbose,
+        time_budget_minutes=o["time_budget_minutes"], fresh=o["fresh"], verbose=verbose,
         callbacks=[*callbacks, *(recipe.sample_callbacks(run_dir, seed) if samples else [])],
         validation_data=data.validation,
-        checkpoint_every_steps=checkpoint_every_steps, max_steps=steps,
-        jit_compile=recipe.jit_compile if jit_compile is None else jit_compile)
+        checkpoint_every_steps=o["checkpoint_every_steps"], max_steps=steps,
+        jit_compile=recipe.jit_compile if o["jit_compile"] is None else o["jit_compile"])
 
 
 def load_run(name, run_dir=None):
@@ -125,63 +128,86 @@ def load_run(name, run_dir=None):
 
 
 # === export ===
-def export(name, *, run_dir=None, output_dir=EXPORTED_DIR, version=1, from_exported=None, **options):
+def export(name, **options):
     """Export a run's newest checkpoint (or re-export an exported model) to SavedModel, TFLite x3 and a manifest.
 
     Args:
-        from_exported: instead of a run, the folder of an exported model: its ``.keras``
-            file (sha256-checked) is exported again with today's export code, keeping
-            its manifest's training record. For a change to the export alone.
-        options: the model's own (e.g. ``num_eval_samples``).
+        options: the ``export`` command's: ``run_dir`` (the training run, default runs/<model>), ``from_exported`` (instead of a run, the folder of an exported
+            model: its ``.keras`` file, sha256-checked, is exported again with today's export code,
+            keeping its manifest's training record; for a change to the export alone), ``output_dir``,
+            ``version`` and the model's own (e.g. ``num_eval_samples``).
     """
     from zoo.core.export import export_model, training_record
 
     recipe = _recipe(name)
-    if from_exported is not None:
+    o = resolve(recipe, "export", options)
+    run_dir = o["run_dir"]
+    if o["from_exported"] is not None:
         if run_dir is not None:
             raise BadInputError("give a --run-dir or --from-exported, not both")
-        runner = load(from_exported, runtime="keras")
+        runner = load(o["from_exported"], runtime="keras")
         model, training = runner.model, runner.manifest["training"]
     else:
         from zoo.core.training.trainer import read_history
 
         model, run, state = load_run(recipe, run_dir)
         training = training_record(run, state, read_history(run_dir or default_run_dir(recipe.name)))
-    plan = recipe.export_plan(model, training, **options)
-    plan.keras_signatures = plan.keras_signatures or recipe.keras_signatures
-    if from_exported is not None:
+    plan = export_plan(recipe, model, training, **o)
+    if o["from_exported"] is not None:
         plan.keras_file = runner.path  # the model is unchanged: ship its file as it was
-    return export_model(plan, output_dir, version)
+    return export_model(plan, o["output_dir"] or EXPORTED_DIR, o["version"])
+
+
+def export_plan(recipe, model, training, **options):
+    """The recipe's :class:`zoo.core.export.ExportPlan`, with ``options`` checked (and defaulted) first."""
+    o = resolve(recipe, "export", options)
+    plan = call_declared(recipe.export_plan, model, training, **{k: o[k] for k in model_option_names(recipe, "export")})
+    plan.keras_signatures = plan.keras_signatures or recipe.keras_signatures
+    return plan
+
+
+def runner_of(recipe, o):
+    """The runner ``sample`` and ``evaluate`` use, from their checked options."""
+    return load(recipe.name, runtime=o["runtime"], variant=o["variant"] or "float32",
+                exported_dir=o["exported_dir"] or EXPORTED_DIR, num_threads=o["threads"],
+                explicit_variant=o["variant"] is not None)
 
 
 # === sample ===
-def sample(name, *, runtime="tflite", variant="float32", exported_dir=EXPORTED_DIR, output=None, seed=0,
-           threads=None, **options):
+def sample(name, **options):
     """Generate from the exported model (sha256-checked) and write ``output``; returns its path."""
     recipe = _recipe(name)
-    output = output or recipe.default_output()
+    o = resolve(recipe, "sample", options)
+    output = o["output"] or recipe.default_output()
     if os.path.splitext(output)[1].lower() != recipe.sample_suffix:
         raise BadInputError(f"{recipe.name} writes {recipe.sample_suffix} files; --output {output!r} "
                             f"should end in {recipe.sample_suffix}")
-    runner = load(name, runtime=runtime, variant=variant, exported_dir=exported_dir, num_threads=threads)
-    description = recipe.sample(runner, output=output, seed=seed, **options)
-    if description:
-        print(description)
+    description = call_declared(recipe.sample, runner_of(recipe, o), output=output, seed=o["seed"],
+                                **{k: o[k] for k in model_option_names(recipe, "sample")})
+    print(description or f"Wrote {output}")
     return output
 
 
 # === evaluate ===
-def evaluate(name, *, runtime="tflite", variant="float32", exported_dir=EXPORTED_DIR, seed=None, json_output=False,
-             threads=None, **options):
+def evaluate(name, **options):
     """The model's quality metrics of an exported artifact, printed as a table (or JSON) and returned."""
     recipe = _recipe(name)
-    runner = load(name, runtime=runtime, variant=variant, exported_dir=exported_dir, num_threads=threads)
-    metrics = recipe.evaluate(runner, seed=recipe.eval_seed if seed is None else seed, **options)
-    if json_output:
+    o = resolve(recipe, "evaluate", options)
+    metrics = evaluate_runner(recipe, runner_of(recipe, o), **{k: o[k] for k in model_option_names(recipe, "evaluate")},
+                              seed=o["seed"])
+    runtime, variant = o["runtime"], o["variant"] or "float32"
+    if o["json"]:
         print(json.dumps({"model": recipe.name, "runtime": runtime, "variant": variant, **metrics}, indent=2))
     else:
         print(metrics_table(recipe.name, runtime, variant, metrics))
     return metrics
+
+
+def evaluate_runner(recipe, runner, seed=None, **options):
+    """``recipe.evaluate`` on any runner (a benchmark's, a model in memory), ``options`` checked and defaulted."""
+    o = resolve(recipe, "evaluate", {**options, "seed": seed})
+    return call_declared(recipe.evaluate, runner, seed=recipe.eval_seed if o["seed"] is None else o["seed"],
+                         **{k: o[k] for k in model_option_names(recipe, "evaluate")})
 
 
 def metrics_table(name, runtime, variant, metrics):

@@ -5,7 +5,6 @@
 class coverage of :class:`zoo.core.metrics.mnist.MnistQuality` on noise from a fixed seed.
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -51,7 +50,7 @@ def standard_normal_input(runner, num, noise, seed):
     return noise, f"given {input_name}"
 
 
-def sample_grid(runner, name, *, output, seed, num=64, noise=None):
+def sample_grid(runner, name, *, output, seed, num, noise):
     """Images from ``serving_default`` of any standard-normal -> images model, as a PNG grid."""
     values, source = standard_normal_input(runner, num, noise, seed)
     input_name, _ = serving_input(runner)
@@ -80,9 +79,9 @@ def save_asked_digits(images, output, digit, title):
 
 def standard_normal_sample_options(input_name):
     """``sample``'s options for a model drawn from a standard-normal input (``--num``, ``--noise``)."""
-    return [Option("--num", type=int, default=64, help="how many digits (default 64)"),
-            Option("--noise", default=None,
-                   help=f"a .npy file of float32 {input_name} [n, latent_dim] to use instead of --num/--seed")]
+    return (Option("num", int, 64, "how many digits", commands=("sample",), minimum=1),
+            Option("noise", str, None, f"a .npy file of float32 {input_name} [n, latent_dim] to use instead of "
+                                       "--num/--seed", commands=("sample",)))
 
 
 def runtime_label(runner):
@@ -113,20 +112,24 @@ def gan_training_options(preset, discriminator_learning_rate=None, convolutional
     ``convolutional`` adds the discriminator's width (the DCGAN networks')."""
     from zoo.core.nn.adversarial import LOSSES
 
-    width = [Option("--discriminator-filters", type=int, default=None,
-                    help="base width f of the discriminator, whose convolutions are 2f and 4f wide "
-                         f"(default {preset.get('filters')}, the generator's)")] if convolutional else []
-    return width + [
-        Option("--loss", choices=LOSSES, default=None,
-               help=f"GAN loss: bce (non-saturating) or hinge (default {preset.get('loss', 'bce')})"),
-        Option("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
-               help=f"spectrally normalise the discriminator (default {'on' if preset.get('spectral_norm') else 'off'})"),
-        Option("--r1-gamma", type=float, default=None,
-               help=f"weight of the R1 penalty on real images, 0 = off (default {preset.get('r1_gamma', 0.0)})"),
-        Option("--discriminator-learning-rate", type=float, default=None,
-               help="the discriminator's Adam learning rate, for two time-scale updates "
-                    f"(default {discriminator_learning_rate or 'the --learning-rate'})"),
-    ]
+    train = ("train",)
+    width = (Option("discriminator_filters", int, None, "base width f of the discriminator, whose convolutions are "
+                    f"2f and 4f wide (default {preset.get('filters')}, the generator's)", commands=train,
+                    minimum=1),) if convolutional else ()
+    return width + (
+        Option("loss", str, None, f"GAN loss: bce (non-saturating) or hinge (default {preset.get('loss', 'bce')}, "
+                                  "the preset's)", commands=train, choices=LOSSES),
+        Option("spectral_norm", bool, None, "spectrally normalise the discriminator (default "
+                                            f"{'on' if preset.get('spectral_norm') else 'off'}, the preset's)",
+               commands=train),
+        Option("r1_gamma", float, None, "weight of the R1 penalty on real images, 0 = off (default "
+                                        f"{preset.get('r1_gamma', 0.0)}, the preset's)", commands=train,
+               minimum=0.0),
+        Option("discriminator_learning_rate", float, None, "the discriminator's Adam learning rate, for two "
+                                                           "time-scale updates (default "
+                                                           f"{discriminator_learning_rate or 'the --learning-rate'})",
+               commands=train, minimum=0.0),
+    )
 
 
 class ImageGeneratorRecipe(Recipe):
@@ -137,7 +140,7 @@ class ImageGeneratorRecipe(Recipe):
     generator (the discriminator and optimizers are training state); scores FD.
     """
 
-    defaults = {"preset": "base", "epochs": 30, "batch_size": 128, "learning_rate": 2e-4}
+    defaults = {"epochs": 30, "learning_rate": 2e-4}
     sample_help = ("Draw digits from standard-normal noise with the exported generator (sha256-checked first) "
                    "and write a PNG grid.")
     evaluate_help = ("Classifier Fréchet distance and digit coverage of the exported generator's samples "
@@ -148,20 +151,18 @@ class ImageGeneratorRecipe(Recipe):
     # manifest's 10,000 reads higher, the same for every variant
     benchmark_options = {"num_samples": 2000}
 
-    def options(self, command):
-        if command == "sample":
-            return standard_normal_sample_options("noise")
-        if command == "evaluate":
-            return [Option("--num-samples", type=int, default=10000,
-                           help="generated digits to score (default 10000, as the manifest's metrics)")]
-        if command == "export":
-            return [Option("--num-eval-samples", type=int, default=10000,
-                           help="generated digits scored per runtime and variant (default 10000)")]
-        if command == "train":
-            return gan_training_options(self.presets[self.defaults["preset"]],
-                                        self.defaults.get("discriminator_learning_rate"),
-                                        convolutional="filters" in self.presets[self.defaults["preset"]])
-        return []
+    @property
+    def options(self):
+        preset = self.presets[self.train_default("preset")]
+        return (
+            *standard_normal_sample_options("noise"),
+            Option("num_samples", int, 10000, "generated digits to score (the manifest's metrics used 10000)",
+                   commands=("evaluate",), minimum=1),
+            Option("num_eval_samples", int, 10000, "generated digits scored per runtime and variant",
+                   commands=("export",), minimum=1),
+            *gan_training_options(preset, self.defaults.get("discriminator_learning_rate"),
+                                  convolutional="filters" in preset),
+        )
 
     # === Training ===
     def create_training_model(self, preset, seed, loss=None, spectral_norm=None, r1_gamma=None,
@@ -174,13 +175,13 @@ class ImageGeneratorRecipe(Recipe):
             return model
         return self.model_class(**{**self.presets[preset], **given}, seed=seed)
 
-    def training_data(self, model, *, batch_size, seed, limit, **options):
+    def training_data(self, model, *, batch_size, seed, limit):
         conditional = getattr(model, "conditional", False)
         return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit, validation=False,
                                    how=f"{'with labels, ' if conditional else ''}scaled to [-1, 1]",
                                    value_range=(-1.0, 1.0), with_labels=conditional)
 
-    def training_config(self, model, data, *, epochs, discriminator_learning_rate=None, **options):
+    def training_config(self, model, data, *, epochs, discriminator_learning_rate=None):
         rate = discriminator_learning_rate or self.defaults.get("discriminator_learning_rate")
         return {"discriminator_learning_rate": rate} if rate else {}
 
@@ -207,7 +208,7 @@ class ImageGeneratorRecipe(Recipe):
     def keras_model(self, model):
         return getattr(model, "sampling_generator", model)
 
-    def export_plan(self, model, training, num_eval_samples=10000):
+    def export_plan(self, model, training, num_eval_samples):
         from zoo.core.metrics.mnist import MnistQuality
 
         generator = self.keras_model(model)
@@ -240,10 +241,10 @@ class ImageGeneratorRecipe(Recipe):
         )
 
     # === Use ===
-    def sample(self, runner, *, output, seed, num=64, noise=None):
+    def sample(self, runner, *, output, seed, num, noise):
         return sample_grid(runner, self.name, output=output, seed=seed, num=num, noise=noise)
 
-    def evaluate(self, runner, *, seed, num_samples=10000):
+    def evaluate(self, runner, *, seed, num_samples):
         from zoo.core.metrics.mnist import MnistQuality
 
         _, spec = serving_input(runner)

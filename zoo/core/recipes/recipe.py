@@ -16,35 +16,14 @@ CLI, the shared tests and the benchmarks find it by its name.
         ...
 """
 
-import dataclasses
 import os
-from typing import Callable, Optional
 
 from zoo.core.data.datasets import TrainingData  # noqa: F401 (a recipe's training_data returns one)
+from zoo.core.recipes.options import Option  # noqa: F401 (a recipe declares its options with it)
 from zoo.core.runtime.errors import BadInputError
 
 
-@dataclasses.dataclass(frozen=True)
-class Option:
-    """One command-line option a model declares, as ``argparse.add_argument`` takes it.
-
-    ``Option("--digit", type=int, default=None, help="...")``: the command passes
-    the value to the recipe's method as ``digit``.
-    """
-
-    flag: str
-    kwargs: dict
-
-    def __init__(self, flag, **kwargs):
-        object.__setattr__(self, "flag", flag)
-        object.__setattr__(self, "kwargs", kwargs)
-
-    @property
-    def dest(self):
-        return self.kwargs.get("dest", self.flag.lstrip("-").replace("-", "_"))
-
-    def add_to(self, parser):
-        parser.add_argument(self.flag, **self.kwargs)
+EVAL_SEED = 12345  # every quality measurement's noise seed, so numbers compare across runtimes and runs
 
 
 class Recipe:
@@ -58,8 +37,9 @@ class Recipe:
             CLIP's text encoder); the registry imports them first.
         model_class: the Keras model (subclassed, registered as ``zoo>ClassName``).
         presets: preset name -> constructor arguments; "tiny" (tests) and "base" (committed).
-        defaults: the ``train`` options' defaults for this model (preset, epochs, batch_size,
-            learning_rate).
+        defaults: this model's defaults of the core's ``train`` options (preset, epochs, batch_size,
+            learning_rate); the rest are :data:`zoo.core.recipes.options.CORE_OPTIONS`'.
+        options: the :class:`Option` s only this model has, each naming the commands that take it.
         sample_suffix: what ``sample`` writes (".png" or ".txt").
         sample_help: what ``sample`` does, for ``python -m zoo sample <model> --help``.
         eval_seed: the seed every quality measurement draws its noise from, so numbers compare.
@@ -74,16 +54,18 @@ class Recipe:
     paper = ""
     model_class = None
     presets = {}
-    defaults = {"preset": "base", "epochs": 10, "batch_size": 128, "learning_rate": 1e-3}
+    defaults = {}
+    options = ()
     sample_suffix = ".png"
     sample_help = "Generate from the exported model and write a picture."
     evaluate_help = "Measure the exported model's quality."
-    eval_seed = 12345
+    eval_seed = EVAL_SEED
 
-    # === Options ===
-    def options(self, command):
-        """The :class:`Option` list this model adds to ``command`` (train, export, sample, evaluate)."""
-        return []
+    def train_default(self, name):
+        """This model's default of a core ``train`` option (its ``defaults``, else the core's)."""
+        from zoo.core.recipes.options import core_options
+
+        return self.defaults.get(name, next(o.default for o in core_options("train") if o.name == name))
 
     # === Model ===
     def create_model(self, preset="base", seed=0):
@@ -92,16 +74,16 @@ class Recipe:
             raise BadInputError(f"unknown preset {preset!r} for {self.name}; choose from {', '.join(self.presets)}")
         return self.model_class(**self.presets[preset], seed=seed)
 
-    def create_training_model(self, preset, seed, **options):
+    def create_training_model(self, preset, seed):
         """The model a ``train`` run starts from (default: a fresh :meth:`create_model`)."""
         return self.create_model(preset, seed)
 
     # === Training ===
-    def training_data(self, model, *, batch_size, seed, limit, **options):
+    def training_data(self, model, *, batch_size, seed, limit):
         """A :class:`TrainingData`."""
         raise NotImplementedError(f"{type(self).__name__} must say what {self.name} trains on")
 
-    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None):
         """Extra config entries that decide the run (a learning-rate schedule's length, a fine-tuning source).
         ``total_steps`` is the run's length in optimizer steps (``epochs`` whole epochs, or ``--steps``);
         ``max_steps`` is ``--steps`` when given (``zoo.core.training.optimizers.schedule_span`` words the span)."""

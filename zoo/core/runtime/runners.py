@@ -262,8 +262,7 @@ def load_exported(name_or_dir, runtime="tflite", variant="float32", exported_dir
     if runtime not in ("tflite", "savedmodel", "keras"):
         raise BadInputError(f"unknown runtime {runtime!r}; choose tflite, savedmodel or keras")
     if runtime != "tflite" and variant != "float32":
-        raise BadInputError(f"--variant {variant} is a TFLite file; the {runtime} runtime has one model (leave "
-                            "the variant out, or use --runtime tflite)")
+        raise BadInputError(f"variant {variant!r} is a TFLite file; the {runtime} runtime has one model")
     if runtime != "tflite" and num_threads is not None:
         raise BadInputError(f"threads are LiteRT's; the {runtime} runtime does not take them")
     model_dir = resolve_model_dir(name_or_dir, exported_dir)

@@ -28,7 +28,7 @@ class CosineDecayAdam:
     extends ``super().training_config(...)``; one whose optimizer steps differ from the batches (charrnn:
     one per window) overrides it."""
 
-    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, **options):
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None):
         return cosine_decay_config(epochs, total_steps, max_steps)
 
     def compile(self, model, config):
