@@ -179,8 +179,9 @@ def test_cli_help_describes_each_models_own_sample_and_refuses_options_it_has_no
 
 def test_cli_train_help_gives_the_models_presets_and_defaults():
     result = run_cli("train", "gpt", "--help")
-    assert "tiny, nanogpt_cpu, base" in result.stdout
-    assert "counting resumed ones (default 25)" in " ".join(result.stdout.split())  # the GPT's, not the core's 10
+    text = " ".join(result.stdout.split())
+    assert "Presets of gpt: tiny, nanogpt_cpu, base." in text
+    assert "counting resumed ones (default 25)" in text  # the GPT's, not the core's 10
 
 
 def test_cli_sample_without_export_says_how_to_make_one(tmp_path):

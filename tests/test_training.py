@@ -228,7 +228,7 @@ def test_steps_end_the_run_mid_epoch_and_the_schedule_spans_them(synthetic_mnist
     assert run["config"]["learning_rate_schedule"].endswith(f"over {steps} steps")
     assert f"--steps {steps}" in run["command"]
     assert [line["step"] for line in training.read_history(str(tmp_path))] == [STEPS_PER_EPOCH, steps]
-    with pytest.raises(ZooError, match="steps must be positive"):
+    with pytest.raises(ZooError, match="--steps must be at least 1"):
         train(tmp_path / "zero", "vae", steps=0)
 
 

@@ -144,7 +144,7 @@ def serving_signature(model, tokenizer, start_token):
     import tensorflow as tf
 
     from zoo.core.export import Signature
-    from zoo.core.nn.text_generation import checked_sampling, row_noise, sampling_specs
+    from zoo.core.nn.text_generation import SAMPLING_RANGES, checked_sampling, row_noise, sampling_specs
 
     context = model.context_length
     with_start = " (with the start token)" if start_token is not None else ""
@@ -177,7 +177,7 @@ def serving_signature(model, tokenizer, start_token):
               "seed": (tf.TensorSpec([None], tf.int32), "seed of this row's sampling noise")}
     return Signature("serving_default", serve, inputs,
                      {"text": "the continuation only (not the prompt), UTF-8; a cut-off character becomes U+FFFD"},
-                     tflite=False, resources=[tokenizer],
+                     tflite=False, resources=[tokenizer], ranges=SAMPLING_RANGES,
                      example={"prompt": "The zoo", "max_new_tokens": 20, "temperature": 0.8, "top_k": 40,
                               "top_p": 0.95, "seed": 0})
 

@@ -39,7 +39,7 @@ from zoo.core.recipes.registry import register
 from zoo.core.recipes.text import sampling_options
 from zoo.core.nn.decoder import decoder_signatures
 from zoo.core.apps.text_sampling import RunnerDecoder
-from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SERVING_EXAMPLE, TextSamples, serving_text_function,
+from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SAMPLING_RANGES, SERVING_EXAMPLE, TextSamples, serving_text_function,
                                       serving_text_inputs, text_test_inputs, write_continuation)
 from zoo.gpt import tflite_generate
 from zoo.gpt.model import GPT, PRESETS
@@ -118,7 +118,7 @@ def gpt_signatures(model):
         serving_text_function(model.generate, max_prompt_bytes=context, max_new_tokens=context),
         serving_text_inputs(context, context),
         {"text": "the continuation only (not the prompt), UTF-8; a cut-off character becomes U+FFFD"},
-        tflite=False, example=SERVING_EXAMPLE))
+        tflite=False, example=SERVING_EXAMPLE, ranges=SAMPLING_RANGES))
 
 
 def context_length_of(runner):

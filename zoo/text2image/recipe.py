@@ -49,10 +49,12 @@ def text2image_signatures(model):
     embedding = (tf.TensorSpec([None, model.embedding_dim], tf.float32),
                  f"the prompt's CLIP text embedding (encode_text), unit length, [batch, {model.embedding_dim}]")
     images = {"images": "digits, float32 [batch, 28, 28, 1] in [0, 1]"}
-    text_checks = {"ranges": {"text": (0, 255)}, "encodings": {"text": utf8.ENCODING}}
+    guidance_range = {"guidance": (0.0, None)}
+    text_checks = {"ranges": {"text": (0, 255), **guidance_range}, "encodings": {"text": utf8.ENCODING}}
 
     def checked_guidance(guidance, timestep=None):
-        checks = [tf.debugging.assert_all_finite(guidance, message="guidance must be finite")]
+        checks = [tf.debugging.assert_all_finite(guidance, message="guidance must be finite"),
+                  tf.debugging.assert_non_negative(guidance, message="guidance must be at least 0 (0: unconditional)")]
         if timestep is not None:
             checks += [tf.debugging.assert_non_negative(timestep, message=f"timestep must be in 0..{last_timestep}"),
                        tf.debugging.assert_less_equal(timestep, last_timestep,
@@ -82,17 +84,17 @@ def text2image_signatures(model):
                               images, example=example, **text_checks),
         core_export.Signature("encode_text", embed_text, {"text": text}, {
             "text_embedding": f"CLIP's unit text embedding, [batch, {model.embedding_dim}]"},
-            example={"text": "a bold seven"}, **text_checks),
+            example={"text": "a bold seven"}, ranges={"text": (0, 255)}, encodings={"text": utf8.ENCODING}),
         core_export.Signature("denoise_step", guided_step, {
             "images_t": (tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32), "the noisy images x_t, in [-1, 1] scale"),
             "timestep": (tf.TensorSpec(batch, tf.int32), f"t, 0..{last_timestep}"),
             "text_embedding": embedding, "guidance": guidance,
         }, {"predicted_noise": "guided noise estimate eps, [batch, 28, 28, 1]"},
-            ranges={"timestep": (0, last_timestep)},
+            ranges={"timestep": (0, last_timestep), **guidance_range},
             example={"timestep": min(500, last_timestep), "guidance": DEFAULT_GUIDANCE}),
         core_export.Signature("serving_strings", strings_to_images, {
             "text": (tf.TensorSpec(batch, tf.string), f"the prompt, UTF-8, at most {utf8.TEXT_BYTES} bytes"),
-            "noise": noise, "guidance": guidance}, images, tflite=False, example=example),
+            "noise": noise, "guidance": guidance}, images, tflite=False, example=example, ranges=guidance_range),
     ]
 
 

@@ -95,8 +95,10 @@ def main(argv=None):
     try:
         if args.num < 1 or args.threads < 1:
             raise ValueError("--num and --threads must be at least 1")
-        if not np.isfinite(args.guidance):
-            raise ValueError("--guidance must be finite")
+        if not np.isfinite(args.guidance) or args.guidance < 0:
+            raise ValueError(f"--guidance must be a finite number, at least 0 (0: unconditional), got {args.guidance}")
+        if not args.prompt:
+            raise ValueError("--prompt is empty: give at least one character")
         prompts = [args.prompt] * args.num
         prompt_bytes(prompts[:1])  # a clear error before loading anything
         noise = np.random.default_rng(args.seed).standard_normal((args.num, 28, 28, 1)).astype(np.float32)

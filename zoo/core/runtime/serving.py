@@ -12,9 +12,30 @@ from zoo.core.runtime import utf8
 from zoo.core.runtime.runners import read_manifest, resolve_model_dir
 from zoo.core.runtime.errors import BadInputError
 
+def example_value(spec, shape, rng):
+    """An array of ``shape`` the input ``spec`` (a manifest entry) accepts: inside its ``range`` when it has
+    one (uniform between finite bounds, kept a thousandth of the span inside them so a 3-decimal REST body
+    stays inside; the lower bound for integers), else standard-normal floats and zero integers."""
+    low, high = spec.get("range", (None, None))
+    if spec["dtype"].startswith("float"):
+        if low is not None and high is not None:
+            margin = (high - low) / 1000
+            return rng.uniform(low + margin, high - margin, shape).astype(spec["dtype"])
+        values = rng.standard_normal(shape)
+        if low is not None:
+            values = low + 0.001 + np.abs(values)
+        elif high is not None:
+            values = high - 0.001 - np.abs(values)
+        return values.astype(spec["dtype"])
+    if spec["dtype"].startswith("int"):
+        value = low if low is not None else (min(0, high) if high is not None else 0)
+        return np.full(shape, value, spec["dtype"])
+    raise BadInputError(f"no example for an input of dtype {spec['dtype']}")
+
+
 def example_inputs(signature, batch=1, seed=0):
-    """Arrays that fit ``signature`` (a manifest entry): its ``example`` row repeated if it has
-    one, else standard normal floats and zero ints."""
+    """Arrays that fit ``signature`` (a manifest entry) and that it accepts: its ``example`` row repeated if
+    it has one, else :func:`example_value` from the input's dtype and range."""
     rng = np.random.default_rng(seed)
     inputs = {}
     for name, spec in signature["inputs"].items():
@@ -24,12 +45,8 @@ def example_inputs(signature, batch=1, seed=0):
         elif name in signature.get("example", {}):
             dtype = object if spec["dtype"] == "string" else spec["dtype"]
             inputs[name] = np.array([signature["example"][name]] * batch, dtype=dtype).reshape(shape)
-        elif spec["dtype"].startswith("float"):
-            inputs[name] = rng.standard_normal(shape).astype(spec["dtype"])
-        elif spec["dtype"].startswith("int"):
-            inputs[name] = np.zeros(shape, spec["dtype"])
         else:
-            raise BadInputError(f"no example for input {name!r} of dtype {spec['dtype']}")
+            inputs[name] = example_value(spec, shape, rng)
     return inputs
 
 
