@@ -170,8 +170,8 @@ def main():
         trained = {}
         for name in ("gpt", "charrnn"):
             output = os.path.join(work, f"{name}.json")
-            subprocess.run([sys.executable, __file__, "--train", name, "--budget-minutes", str(args.budget_minutes),
-                            "--run-dir", os.path.join(work, name), "--output", output], check=True)
+            subprocess.run([sys.executable, "-m", "benchmarks.charrnn", "--train", name, "--budget-minutes", str(args.budget_minutes),
+                            "--run-dir", os.path.join(work, name), "--output", output], check=True, cwd=REPO_ROOT)
             with open(output) as f:
                 trained[name] = json.load(f)
         results["equal_training_time"] = {"budget_minutes": args.budget_minutes, **trained}

@@ -29,7 +29,6 @@ from where the shorter one stopped.
 import argparse
 import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

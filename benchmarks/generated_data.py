@@ -31,7 +31,6 @@ cached, generated_data.png (a block of digits 0-9 per model: what each classifie
 import argparse
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -40,37 +39,20 @@ import numpy as np  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 NUM_CLASSES = 10
-MODELS = ("cdcgan", "diffusion", "text2image")
-GUIDANCE = 2.0  # the diffusion models' exported default
 
 
-# === Drawing labelled digits from each model ===
-def draw_cdcgan(runner, labels, seed):
-    from zoo.cdcgan.recipe import labelled_samples
+def digit_models():
+    """The registered models that draw the digit they are asked for (their spec's ``digits``), in order."""
+    from zoo.core.recipes.registry import model_names
+    from zoo.core.recipes.spec import get_spec
 
-    return labelled_samples(runner, len(labels), seed, labels=labels)[0]
-
-
-def draw_diffusion(runner, labels, seed, batch_size=250):
-    noise = np.random.default_rng(seed).standard_normal((len(labels), 28, 28, 1)).astype(np.float32)
-    return np.concatenate([runner("generate", noise=noise[i : i + batch_size], labels=labels[i : i + batch_size],
-                                  guidance=np.full(len(labels[i : i + batch_size]), GUIDANCE, np.float32))["images"]
-                           for i in range(0, len(labels), batch_size)])
+    return tuple(name for name in model_names() if get_spec(name).digits is not None)
 
 
-def draw_text2image(runner, labels, seed):
-    from zoo.core.data.captions import CLASS_PROMPTS, digit_name
-    from zoo.text2image.recipe import draw
+def digits_of(name):
+    from zoo.core.recipes.spec import get_spec
 
-    prompts = [CLASS_PROMPTS["en"].format(d=digit_name(int(d), "en")) for d in labels]
-    noise = np.random.default_rng(seed).standard_normal((len(labels), 28, 28, 1)).astype(np.float32)
-    return draw(runner, prompts, noise, guidance=GUIDANCE, batch_size=250)[0]
-
-
-DRAW = {"cdcgan": draw_cdcgan, "diffusion": draw_diffusion, "text2image": draw_text2image}
-HOW_DRAWN = {"cdcgan": "SavedModel serving_default, labels cycling 0-9",
-             "diffusion": f"SavedModel generate (50 DDIM steps), guidance {GUIDANCE}, labels cycling 0-9",
-             "text2image": f"SavedModel serving_default, prompt 'the digit <name>', guidance {GUIDANCE}"}
+    return get_spec(name).digits
 
 
 def chunk_path(cache_dir, index, chunk=1000, seed=0):
@@ -137,13 +119,14 @@ def pool_tiles(pools, per_digit):
     return np.concatenate(tiles), len(pools) * (NUM_CLASSES + 1) - 1
 
 
-def draw_pools(cache_dir, path, models=MODELS, per_digit=8):
+def draw_pools(cache_dir, path, models=None, per_digit=8):
     """A picture of what each classifier trained on: the first ``per_digit`` cached digits of each label,
     a block of columns 0-9 per model, blocks side by side with a blank column between them. Drawn only when
     every model's first chunk is cached here, so a checkout that drew one model does not replace the
     committed picture with a partial one; returns the path, or None."""
     from zoo.core.data.plotting import save_image_grid
 
+    models = digit_models() if models is None else models
     first_chunks = [chunk_path(os.path.join(cache_dir, name), 0) for name in models]
     missing = [name for name, file in zip(models, first_chunks) if not os.path.isfile(file)]
     if missing:
@@ -221,7 +204,7 @@ def real_arms_measured(results, epochs, seeds, real_per_label, steps):
     """``(model, entry)`` of a model already scored with these settings, or ``(None, None)``. Both real-data
     arms (the classifier on the 60,000 real digits; augmentation's real-only arm) depend on the settings
     alone, not on the model, so each is trained once and its numbers serve every model after it."""
-    for name in MODELS:
+    for name in digit_models():
         entry = results.get(name)
         if (entry and entry.get("classifier_epochs") == epochs and entry["augmentation"]["seeds"] == list(seeds)
                 and entry["augmentation"]["real_per_label"] == real_per_label
@@ -230,14 +213,10 @@ def real_arms_measured(results, epochs, seeds, real_per_label, steps):
     return None, None
 
 
-ROW_LABELS = {"cdcgan": "cdcgan", "diffusion": "diffusion (its label, guidance 2, 50 DDIM steps)",
-              "text2image": 'text2image (prompt "the digit <name>", guidance 2, 25 steps)'}
-
-
 def markdown_table(results):
     """The results file as BENCHMARKS.md's table: a row per fully scored model, the best of each quality
     column in bold (a model with only its pool scored is left out: its row would be mostly empty)."""
-    rows = [name for name in MODELS if "cas" in results.get(name, {})]
+    rows = [name for name in digit_models() if "cas" in results.get(name, {})]
     pools = {name: results[name].get("generated_pool") for name in rows}
 
     def best(value, values, low=False, unit="", text=None):
@@ -263,14 +242,15 @@ def markdown_table(results):
         pool_cell = (f"{best(fd[name], fd.values(), low=True, text=f'{fd[name]:.2f}')} / "
                      f"{best(asked[name], asked.values(), unit='%')}" if name in fd else "")
         minutes = " / ".join(str(value) for value in entry["minutes"].values())
-        lines.append(f"| {ROW_LABELS[name]} | {best(entry['cas'], cas)} | {entry['real_data_accuracy']} "
+        lines.append(f"| {digits_of(name).row_label} | {best(entry['cas'], cas)} | {entry['real_data_accuracy']} "
                      f"| {mean_std(augmented['real_only'])} | {with_generated} | {pool_cell} | {minutes} |")
     return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {', '.join(MODELS)}")
+    parser.add_argument("--models", default=None, help="comma-separated (default: every model whose spec draws "
+                                                       "asked-for digits: " + ", ".join(digit_models()) + ")")
     parser.add_argument("--per-label", type=int, default=6000, help="generated digits per label (default 6000)")
     parser.add_argument("--epochs", type=int, default=3, help="classifier epochs for CAS and the real baseline")
     parser.add_argument("--seeds", type=int, default=3, help="augmentation seeds (default 3)")
@@ -294,10 +274,10 @@ def main(argv=None):
     from zoo.core.export import machine_description
     from zoo.core.runtime.files import write_json
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = sorted(set(models) - set(MODELS))
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else list(digit_models())
+    unknown = sorted(set(models) - set(digit_models()))
     if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(digit_models())}")
     real_train, real_test = mnist_images("train"), mnist_images("test")
     header = {"machine": machine_description(), "classifier": "zoo.core.metrics.mnist.build_classifier, Adam 1e-3, "
               "batch 128", "test_set": "MNIST test (10,000 real digits)"}
@@ -319,7 +299,7 @@ def main(argv=None):
         print(f"=== {name}: drawing {args.per_label} digits per label", flush=True)
         runner = load_exported(name, runtime="savedmodel")
         started = time.perf_counter()
-        generated = generated_digits(DRAW[name], runner, args.per_label, seed=0,
+        generated = generated_digits(digits_of(name).draw, runner, args.per_label, seed=0,
                                      cache_dir=os.path.join(args.cache_dir, name))
         drawing_minutes = (time.perf_counter() - started) / 60
         pool = pool_quality(generated)
@@ -347,7 +327,7 @@ def main(argv=None):
             "minutes": {"drawing (cached chunks count as 0)": round(drawing_minutes, 1),
                         "cas" if donor else "cas_and_real_baseline": round(cas_minutes, 1),
                         "augmentation": round((time.perf_counter() - started) / 60, 1)},
-            "how_drawn": HOW_DRAWN[name],
+            "how_drawn": digits_of(name).how,
         }
         print(f"{name}: augmentation {augmented['real_only']['mean']} -> {augmented['real_plus_generated']['mean']}",
               flush=True)

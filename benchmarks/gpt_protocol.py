@@ -18,8 +18,6 @@ zoo's side (TensorFlow) import the same code.
 """
 
 import contextlib
-import os
-import sys
 import time
 
 import numpy as np

@@ -24,8 +24,6 @@ Needs ``torch`` (not a zoo dependency).
 import argparse
 import json
 import math
-import os
-import sys
 import time
 
 START = time.time()

@@ -36,13 +36,10 @@ from zoo.core.recipes.commands import evaluate_runner, load as load_exported  # 
 from zoo.core.runtime.runners import read_manifest  # noqa: E402
 from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
 from zoo.core.recipes.registry import get_recipe, model_names  # noqa: E402
+from zoo.core.recipes.spec import get_spec
 from benchmarks.timing import call_times  # noqa: E402
 
 
-STUDIES = {"gpt": "benchmarks/gpt.py (against nanoGPT; cache speed)",
-           "charrnn": "benchmarks/charrnn.py (against the GPT: loss at equal training time, generation speed, memory)",
-           "diffusion": "benchmarks/diffusion.py (sampling steps against quality and time)",
-           "wavenet": "benchmarks/wavenet.py (real-time factor in LiteRT, and where the time goes)"}
 RUNTIMES = [("keras", None), ("savedmodel", None), ("tflite", "float32"), ("tflite", "float16"), ("tflite", "int8")]
 BATCHES = (1, 64)
 
@@ -81,17 +78,18 @@ def peak_rss_mb():
 def write_inputs(name, model_dir, path):
     """The benchmark signature's inputs at each batch size, from the recipe, for the workers."""
     recipe = get_recipe(name)
-    entry = read_manifest(model_dir, verify=False)["signatures"][recipe.benchmark_signature]
+    spec = get_spec(recipe.name)
+    entry = read_manifest(model_dir, verify=False)["signatures"][spec.benchmark_signature]
     arrays = {f"{batch}/{k}": v for batch in BATCHES
-              for k, v in recipe.test_inputs(recipe.benchmark_signature, entry, batch=batch).items()}
-    np.savez(path, signature=np.array(recipe.benchmark_signature), **arrays)
+              for k, v in spec.inputs(spec.benchmark_signature, entry, batch=batch).items()}
+    np.savez(path, signature=np.array(spec.benchmark_signature), **arrays)
     return path
 
 
 def measure_in_subprocess(model_dir, runtime, variant, repeats, inputs_path):
-    command = [sys.executable, os.path.abspath(__file__), "--worker", model_dir, runtime, variant or "-",
+    command = [sys.executable, "-m", "benchmarks.run", "--worker", model_dir, runtime, variant or "-",
                "--repeats", str(repeats), "--inputs", inputs_path]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker {runtime} {variant} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -168,7 +166,7 @@ def write_markdown(results, path, command, seconds):
             f"Timed signature: `{model['signature']}`. Quality: `evaluate` with {model['quality_options'] or 'defaults'}. "
             f"Training: {training['examples_per_second']:,} examples/s (preset {training['preset']}, batch "
             f"{training['batch_size']}).",
-            *([f"Further study: {STUDIES[name]}."] if name in STUDIES else []),
+            *([f"Further study: {get_spec(name).study}."] if get_spec(name).study else []),
             *study_summary(name),
             "",
             "| runtime | size | " + " | ".join(metrics) + " | latency batch 1 | latency batch 64 | calls/s at 64 "
@@ -279,11 +277,12 @@ def benchmark_model(name, exported_dir, repeats, train_steps, quick, inputs_path
     recipe = get_recipe(name)
     model_dir = os.path.join(exported_dir, name)
     manifest = read_manifest(model_dir)
-    options = dict(recipe.quick_options.get("evaluate", {}) if quick else recipe.benchmark_options)
+    spec = get_spec(name)
+    options = dict(spec.quick_options.get("evaluate", {}) if quick else spec.benchmark_options)
     write_inputs(name, model_dir, inputs_path)
     if previous is None:
         print(f"[{name}] training throughput", flush=True)
-    model = {"signature": recipe.benchmark_signature, "metrics": recipe.metrics, "quality_options": options,
+    model = {"signature": spec.benchmark_signature, "metrics": recipe.metrics, "quality_options": options,
              "training": previous["training"] if previous else training_throughput(name, train_steps),
              "runtimes": {}}
     for runtime, variant in RUNTIMES:

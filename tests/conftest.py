@@ -125,15 +125,17 @@ def tiny_export(synthetic_data_dir, tmp_path_factory):
     from zoo.core.export import export_model
     from zoo.core.recipes.commands import export_plan
     from zoo.core.recipes.registry import get_recipe
+    from zoo.core.recipes.spec import get_spec
 
     made = {}
 
     def export(name):
         if name not in made:
             recipe = get_recipe(name)
-            model = recipe.test_model()
+            spec = get_spec(name)
+            model = spec.make_test_model(recipe)
             with data_dir_set(synthetic_data_dir):
-                plan = export_plan(recipe, model, {"command": "tests"}, **recipe.quick_options.get("export", {}))
+                plan = export_plan(recipe, model, {"command": "tests"}, **spec.quick_options.get("export", {}))
                 made[name] = model, export_model(plan, str(tmp_path_factory.mktemp(f"export-{name}")))
         return made[name]
 

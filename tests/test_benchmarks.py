@@ -2,7 +2,6 @@
 what BENCHMARKS.md promises."""
 
 import json
-import os
 import subprocess
 import sys
 

@@ -11,6 +11,7 @@ from zoo.core.recipes import commands
 from zoo.core.recipes.commands import load as load_exported
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.recipes.registry import get_recipe
+from zoo.core.recipes.spec import get_spec
 from tests.conftest import data_dir_set
 
 
@@ -24,7 +25,7 @@ def noise(batch=2, latent_dim=8, seed=0):
 
 
 def test_the_keras_model_refuses_bad_or_missing_labels():
-    model = get_recipe("cdcgan").test_model()
+    model = get_spec("cdcgan").make_test_model(get_recipe("cdcgan"))
     for labels, message in ((np.array([1, 10], np.int32), "0-9"), (np.array([-1, 2], np.int32), "0-9"),
                             (np.array([1, 2]).astype(np.int64), "int32"), (np.array([1.0, 2.0], np.float32), "int32"),
                             (np.array([[1, 2]], np.int32), "shape")):
@@ -33,7 +34,7 @@ def test_the_keras_model_refuses_bad_or_missing_labels():
     with pytest.raises(BadInputError, match="class-conditional"):
         model.generate(noise())
     with pytest.raises(BadInputError, match="unconditional"):
-        get_recipe("dcgan").test_model().generate(noise(), np.array([1, 2], np.int32))
+        get_spec("dcgan").make_test_model(get_recipe("dcgan")).generate(noise(), np.array([1, 2], np.int32))
 
 
 @pytest.mark.parametrize("file", ["cdcgan.tflite", "cdcgan.fp16.tflite", "cdcgan.int8.tflite"])
@@ -49,7 +50,7 @@ def test_a_bare_litert_interpreter_refuses_labels_outside_0_to_9(exported, file)
 
 
 def test_the_label_decides_the_image():
-    model = get_recipe("cdcgan").test_model()
+    model = get_spec("cdcgan").make_test_model(get_recipe("cdcgan"))
     same_noise = np.repeat(noise(1), 10, axis=0)
     images = np.asarray(model.generate(same_noise, np.arange(10, dtype=np.int32)))
     assert all(np.abs(images[i] - images[0]).max() > 1e-4 for i in range(1, 10))
@@ -59,7 +60,7 @@ def test_the_label_decides_the_image():
 
 def test_the_projection_discriminator_scores_pairs():
     """With a non-zero label embedding the logit of one image depends on the label it is paired with."""
-    discriminator = get_recipe("cdcgan").test_model().discriminator
+    discriminator = get_spec("cdcgan").make_test_model(get_recipe("cdcgan")).discriminator
     discriminator.label_projection.embeddings.assign(
         np.random.default_rng(0).standard_normal(discriminator.label_projection.embeddings.shape).astype(np.float32))
     image = np.repeat(np.random.default_rng(1).uniform(-1, 1, (1, 28, 28, 1)).astype(np.float32), 2, axis=0)
@@ -107,7 +108,7 @@ def test_classification_accuracy_score_runs_end_to_end_on_tiny_settings(exported
 
     runner = load_exported(exported, runtime="savedmodel")
     cache = str(tmp_path / "cache")
-    images, labels = generated_data.generated_digits(generated_data.draw_cdcgan, runner, per_label=30, seed=0,
+    images, labels = generated_data.generated_digits(generated_data.digits_of("cdcgan").draw, runner, per_label=30, seed=0,
                                                      cache_dir=cache, chunk=128, progress=False)
     assert images.shape == (300, 28, 28, 1) and np.bincount(labels).tolist() == [30] * 10
     assert 0 <= images.min() and images.max() <= 1 and len(os.listdir(cache)) == 3
@@ -173,7 +174,7 @@ def test_generated_data_picture_needs_every_models_pool(tmp_path):
     """The pools' picture shows every model side by side, or is not drawn (never a partial one)."""
     generated_data = generated_data_script()
     cache, picture = tmp_path / "cache", str(tmp_path / "generated_data.png")
-    for index, name in enumerate(generated_data.MODELS):
+    for index, name in enumerate(generated_data.digit_models()):
         assert generated_data.draw_pools(str(cache), picture) is None and not os.path.exists(picture)
         (cache / name).mkdir(parents=True)
         digits = np.full((1000, 28, 28, 1), 80 * index, np.uint8)  # each model its own grey
@@ -187,9 +188,13 @@ def test_generated_data_picture_needs_every_models_pool(tmp_path):
     assert tiles[columns + 22 + 3, 0, 0, 0] == 213 and tiles[10, 0, 0, 0] == tiles[21, 0, 0, 0] == 1.0
 
 
-def test_generated_data_knows_how_every_model_draws():
+def test_generated_data_finds_its_models_in_their_specs():
+    """The study's models are the registry's that declare how they draw an asked digit (no list to keep)."""
     generated_data = generated_data_script()
-    assert set(generated_data.DRAW) == set(generated_data.HOW_DRAWN) == set(generated_data.MODELS)
+    assert generated_data.digit_models() == ("cdcgan", "diffusion", "text2image")
+    for name in generated_data.digit_models():
+        digits = generated_data.digits_of(name)
+        assert callable(digits.draw) and digits.how and digits.row_label
 
 
 def test_generated_data_table_bolds_the_best_and_leaves_out_a_model_not_yet_scored():

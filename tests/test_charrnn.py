@@ -21,11 +21,12 @@ from zoo.core.recipes.commands import load as load_exported
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.runtime.paths import REPO_ROOT
 from zoo.core.recipes.registry import get_recipe
+from zoo.core.recipes.spec import get_spec
 
 
 @pytest.fixture(scope="module")
 def model():
-    return get_recipe("charrnn").test_model()
+    return get_spec("charrnn").make_test_model(get_recipe("charrnn"))
 
 
 @pytest.fixture(scope="module")

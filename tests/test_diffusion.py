@@ -17,6 +17,7 @@ from zoo.core.recipes.commands import load as load_exported
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.runtime.paths import REPO_ROOT
 from zoo.core.recipes.registry import get_recipe
+from zoo.core.recipes.spec import get_spec
 from zoo.diffusion import recipe as diffusion_recipe
 from zoo.diffusion import tflite_sample
 from zoo.core.nn.unet import cosine_alpha_bars
@@ -28,7 +29,7 @@ IMAGE_SCALE = {"images": 10.0}  # see DiffusionRecipe.parity_scale
 
 @pytest.fixture(scope="module")
 def model():
-    return get_recipe("diffusion").test_model()
+    return get_spec("diffusion").make_test_model(get_recipe("diffusion"))
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """The checks every registered model passes, by being registered: ``pytest -k dcgan`` selects one model's.
 The ones on an export are slow (conftest marks every test that uses ``tiny_export``).
 
-Each model runs on its recipe's tiny test model (``Recipe.test_model``), exported
+Each model runs on its recipe's tiny test model (``zoo/<model>/spec.py``'s ``test_model``), exported
 with the recipe's own export plan at its quick settings into a temporary folder,
 on synthetic data (so nothing here needs MNIST or tiny Shakespeare). What a model's
 own test file keeps is only what is special to it.
@@ -22,6 +22,7 @@ from zoo.core.runtime.runners import ModelRunner, SavedModelModel, read_manifest
 from zoo.core.recipes.commands import load as load_exported
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.recipes.registry import get_recipe, model_names
+from zoo.core.recipes.spec import get_spec
 
 NAMES = model_names()
 
@@ -55,7 +56,7 @@ def exported(name, tiny_export):
 def parity_case(recipe, model, exported, seed):
     """Inputs of every signature (the recipe's ``test_inputs``) and the in-memory model's outputs."""
     manifest = read_manifest(exported)
-    inputs = {signature: recipe.test_inputs(signature, entry, batch=3, seed=seed)
+    inputs = {signature: get_spec(recipe.name).inputs(signature, entry, batch=3, seed=seed)
               for signature, entry in manifest["signatures"].items()}
     in_memory = ModelRunner(recipe, model)
     expected = {signature: in_memory(signature, **values) for signature, values in inputs.items()}
@@ -63,7 +64,7 @@ def parity_case(recipe, model, exported, seed):
 
 
 def test_config_round_trip_and_safe_keras_reload(recipe, tmp_path):
-    model = recipe.test_model()
+    model = get_spec(recipe.name).make_test_model(recipe)
     config = model.get_config()
     rebuilt = model.__class__.from_config(config)
     assert json.dumps(rebuilt.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
@@ -73,7 +74,7 @@ def test_config_round_trip_and_safe_keras_reload(recipe, tmp_path):
     assert isinstance(loaded, model.__class__)
     original, reloaded = ModelRunner(recipe, model), ModelRunner(recipe, loaded)
     for signature, entry in original.signatures.items():
-        inputs = recipe.test_inputs(signature, entry, batch=2, seed=3)
+        inputs = get_spec(recipe.name).inputs(signature, entry, batch=2, seed=3)
         want, got = original(signature, **inputs), reloaded(signature, **inputs)
         for output in want:
             if want[output].dtype.kind in "OSU":  # text: exact
@@ -97,8 +98,8 @@ def test_manifest_describes_every_signature_and_file(recipe, model, exported):
 
 def test_parity_every_signature_every_runtime(recipe, model, exported):
     inputs, expected = parity_case(recipe, model, exported, seed=4)
-    export_checks.check_parity(exported, inputs, expected, tolerances=recipe.parity_tolerances,
-                               scale=recipe.parity_scale(expected))
+    export_checks.check_parity(exported, inputs, expected, tolerances=get_spec(recipe.name).parity_tolerances,
+                               scale=get_spec(recipe.name).parity_scale(expected))
 
 
 def test_tflite_builtin_only_with_the_saved_model_names(exported):
@@ -118,7 +119,7 @@ def test_saved_model_stores_each_weight_once(recipe, model, exported):
 @pytest.mark.slow
 def test_loads_without_zoo(recipe, model, exported, tmp_path):
     inputs, expected = parity_case(recipe, model, exported, seed=5)
-    export_checks.check_loads_without_zoo(exported, inputs, expected, tmp_path, scale=recipe.parity_scale(expected))
+    export_checks.check_loads_without_zoo(exported, inputs, expected, tmp_path, scale=get_spec(recipe.name).parity_scale(expected))
 
 
 def _bad_values(spec, valid):
@@ -148,7 +149,7 @@ def test_bad_input_is_a_clear_error_per_signature(recipe, exported, runtime):
     for signature, entry in runner.signatures.items():
         if runtime.split("_")[0] not in entry["runtimes"]:
             continue
-        valid = recipe.test_inputs(signature, entry, batch=2, seed=6)
+        valid = get_spec(recipe.name).inputs(signature, entry, batch=2, seed=6)
         for name, spec in entry["inputs"].items():
             for what, value in _bad_values(spec, valid[name]):
                 with pytest.raises(BadInputError, match=name):
@@ -162,7 +163,7 @@ def test_the_saved_model_itself_refuses_out_of_range_inputs(recipe, exported):
     runner = load_exported(exported, runtime="savedmodel")
     checked = 0
     for signature, entry in runner.signatures.items():
-        valid = recipe.test_inputs(signature, entry, batch=2, seed=7)
+        valid = get_spec(recipe.name).inputs(signature, entry, batch=2, seed=7)
         for name, spec in entry["inputs"].items():
             for what, value in _bad_values(spec, valid[name]):
                 if what not in ("range", "length"):
@@ -184,10 +185,10 @@ def test_cli_sample_and_evaluate_on_a_tiny_export(recipe, exported, synthetic_da
     parent = os.path.dirname(exported)
     output = str(tmp_path / f"out{recipe.sample_suffix}")
     assert main(["sample", recipe.name, "--exported-dir", parent, "--output", output,
-                 *command_line(recipe.quick_options.get("sample", {}))]) == 0
+                 *command_line(get_spec(recipe.name).quick_options.get("sample", {}))]) == 0
     assert os.path.getsize(output) > 0
     assert main(["evaluate", recipe.name, "--exported-dir", parent, "--json",
-                 *command_line(recipe.quick_options.get("evaluate", {}))]) == 0
+                 *command_line(get_spec(recipe.name).quick_options.get("evaluate", {}))]) == 0
     printed = capsys.readouterr().out
     metrics = json.loads(printed[printed.index("{"):])
     assert metrics["model"] == recipe.name and len(metrics) > 3

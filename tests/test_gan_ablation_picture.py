@@ -3,11 +3,9 @@ samples are on this machine, and gives the long run a picture of its own."""
 
 import argparse
 import os
-import sys
 
 import numpy as np
 
-from zoo.core.runtime.paths import REPO_ROOT
 
 from benchmarks import gan_ablation  # noqa: E402
 

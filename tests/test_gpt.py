@@ -17,6 +17,7 @@ from zoo.core.recipes.commands import load as load_exported
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.runtime.paths import REPO_ROOT
 from zoo.core.recipes.registry import get_recipe
+from zoo.core.recipes.spec import get_spec
 from zoo.gpt import recipe as gpt_recipe
 from zoo.gpt import tflite_generate
 from zoo.gpt.recipe import adamw_with_warmup
@@ -29,7 +30,7 @@ CONTEXT = PRESETS["tiny"]["context_length"]
 
 @pytest.fixture(scope="module")
 def model():
-    return get_recipe("gpt").test_model()
+    return get_spec("gpt").make_test_model(get_recipe("gpt"))
 
 
 @pytest.fixture(scope="module")

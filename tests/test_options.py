@@ -149,3 +149,11 @@ def test_runner_refuses_negative_guidance_in_every_runtime():
     with pytest.raises(BadInputError, match="guidance"):
         runner("denoise_step", images_t=np.zeros((1, 28, 28, 1), np.float32), timestep=np.zeros(1, np.int32),
                labels=np.zeros(1, np.int32), guidance=np.full(1, -1.0, np.float32))
+
+
+@pytest.mark.parametrize("name", ["text2image", "clip"])
+def test_a_too_long_prompt_is_refused_in_one_closed_sentence(name, capsys):
+    assert main(["sample", name, "--prompt", "七" * 30]) == 2
+    err = capsys.readouterr().err
+    assert 'the prompt "七七七七七七七七七七七七七七七七七七七七七七七七…" is 90 bytes in UTF-8' in err
+    assert "at most 64" in err and "text 0" not in err and "Traceback" not in err

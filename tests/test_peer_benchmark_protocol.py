@@ -1,13 +1,10 @@
 """The rules ``benchmarks/gpt.py`` holds both sides to (``benchmarks/gpt_protocol.py``): one scorer, one
 clock, one time-budget rule; and that both sides' runs are planned by that rule."""
 
-import os
-import sys
 
 import numpy as np
 import pytest
 
-from zoo.core.runtime.paths import REPO_ROOT
 
 from benchmarks import gpt_protocol  # noqa: E402
 

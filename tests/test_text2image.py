@@ -14,6 +14,7 @@ from zoo.core.runtime.runners import SavedModelModel
 from zoo.core.recipes.commands import load as load_exported
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.recipes.registry import get_recipe
+from zoo.core.recipes.spec import get_spec
 
 RECIPE = get_recipe("text2image")
 
@@ -24,7 +25,7 @@ def _inputs(prompts, guidance, seed=0):
 
 
 def test_guidance_zero_is_the_unconditional_model():
-    model = RECIPE.test_model()
+    model = get_spec(RECIPE.name).make_test_model(RECIPE)
     text, noise, guidance = _inputs(["a bold seven", "一个细体的三", ""], 0.0)
     same_noise = np.repeat(noise[:1], 3, axis=0)
     images = model.generate(text, same_noise, guidance, steps=3)["images"].numpy()

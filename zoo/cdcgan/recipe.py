@@ -89,7 +89,6 @@ class CDCGANRecipe(ImageGeneratorRecipe):
     evaluate_help = ("Classifier Fréchet distance, digit coverage and label accuracy of the exported generator's "
                      "samples (10,000 samples, labels cycling 0-9).")
     metrics = ["frechet_distance", "classes_covered", "label_accuracy"]
-    quick_options = {"export": {"num_eval_samples": 50}, "evaluate": {"num_samples": 50}, "sample": {"num": 4}}
 
     @property
     def options(self):

@@ -14,7 +14,6 @@ or cut-off UTF-8 is replaced by U+FFFD, never an exception.
 
 import argparse
 import codecs
-import os
 import sys
 
 import numpy as np

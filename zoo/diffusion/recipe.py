@@ -25,7 +25,7 @@ from zoo.core.data.plotting import save_image_grid
 from zoo.core.runtime.progress import progress_bar
 from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe
 from zoo.core.recipes.registry import register
-from zoo.core.nn.unet import randomize_ema_unet
+
 from zoo.diffusion import tflite_sample
 from zoo.diffusion.model import IMAGE_SHAPE, NULL_LABEL, NUM_CLASSES, PRESETS, Diffusion, ddim_timesteps
 
@@ -201,20 +201,6 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
                      "samples, labels cycling 0-9. 1,000 samples at 50 steps take about 15 minutes in LiteRT float32 on "
                      "this 2-core CPU (92 s per 100 in benchmarks/run.py), half that with --runtime keras.")
     metrics = ["frechet_distance", "guided_accuracy", "classes_covered"]
-    quick_options = {"export": {"num_eval_samples": 2, "num_detailed_samples": 2},
-                     "evaluate": {"num_samples": 2, "steps": 2}, "sample": {"digit": 3, "num": 2, "steps": 2}}
-    benchmark_signature = "denoise_step"  # one network call; generate is 50 of them (100 with guidance)
-    benchmark_options = {"num_samples": 100}
-    # Rounding differences between runtimes compound over the DDIM steps (each step divides by
-    # sqrt(abar_t), up to 30 at the first step): images get 10 times the tolerance of one network
-    # call, and the int8 network's images are checked within 0.3.
-    parity_tolerances = {"tflite_int8": 0.3}
-
-    def parity_scale(self, expected):
-        return {"images": 10.0}
-
-    def test_model(self):
-        return randomize_ema_unet(self.create_model("tiny", seed=0))
 
     options = OPTIONS
 

@@ -21,14 +21,13 @@ import numpy as np
 
 from zoo.core import export as core_export
 from zoo.core.data.datasets import mnist_training_data
-from zoo.core.runtime.errors import BadInputError
 from zoo.core.recipes.images import FD_DEFINITIONS, runtime_label, serving_input
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.data.plotting import save_image_grid
 from zoo.core.runtime.progress import progress_bar
 from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe
 from zoo.core.recipes.registry import register
-from zoo.flow.model import IMAGE_SHAPE, PRESETS, FlowModel
+from zoo.flow.model import PRESETS, FlowModel
 
 TEMPERATURES = (0.7, 1.0)
 
@@ -119,14 +118,6 @@ class FlowRecipe(CosineDecayAdam, Recipe):
     evaluate_help = ("Test bits/dim of the 10,000 MNIST test digits through the exported log_prob, and the FD of "
                      "samples at temperatures 0.7 and 1.0.")
     metrics = ["bits_per_dim", temperature_key(0.7), temperature_key(1.0)]
-    quick_options = {"export": {"num_eval_samples": 20, "num_test_images": 20},
-                     "evaluate": {"num_samples": 20}, "sample": {"num": 4}}
-    benchmark_signature = "log_prob"
-    benchmark_options = {"num_samples": 2000}
-
-    def parity_scale(self, expected):
-        # log-densities are sums over 784 pixels, of order 10^3 nats; noise is of order 1..10
-        return {"log_density": 1000.0, "noise": 10.0}
 
     options = (
         Option("num", int, 64, "how many digits", commands=("sample",), minimum=1),
@@ -149,18 +140,6 @@ class FlowRecipe(CosineDecayAdam, Recipe):
         images, _ = mnist_images("train", limit=512)
         model.initialize_actnorm(dequantized(images, seed))
         return model
-
-    def test_model(self):
-        model = self.create_model("tiny", seed=0)
-        rng = np.random.default_rng(0)
-        model.initialize_actnorm(rng.uniform(size=(16, *IMAGE_SHAPE)).astype("float32"))
-        return model
-
-    def test_inputs(self, signature, manifest_entry, batch=2, seed=0):
-        rng = np.random.default_rng(seed)
-        if signature in ("log_prob", "encode"):
-            return {"images": rng.uniform(size=(batch, *IMAGE_SHAPE)).astype(np.float32)}
-        return super().test_inputs(signature, manifest_entry, batch, seed)
 
     # === Training ===
     def training_data(self, model, *, batch_size, seed, limit):

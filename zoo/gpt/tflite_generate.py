@@ -18,7 +18,6 @@ cut-off sequences replaced by U+FFFD, never an exception.
 """
 
 import argparse
-import os
 import sys
 
 try:  # in the repository (python -m zoo.gpt.tflite_generate)

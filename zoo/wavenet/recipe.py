@@ -293,9 +293,6 @@ class WaveNetRecipe(CosineDecayAdam, Recipe):
 
     # === Use ===
     metrics = ["digit_accuracy", "speaker_accuracy", "frechet_distance"]
-    quick_options = {"export": {"per_pair": 1}, "evaluate": {"per_pair": 1}, "sample": {"digit": 3}}
-    benchmark_signature = "step"  # one sample: what a streaming app calls 8,000 times a second
-    benchmark_options = {"per_pair": 2}
     sample_help = ("Say a digit in a speaker's voice with the exported WaveNet (sha256-checked first) and write a "
                    "16-bit WAV at 8 kHz.")
     evaluate_help = ("Generate 5 clips of every digit in every voice (300) and report the spoken-digit classifier's "
@@ -320,26 +317,3 @@ class WaveNetRecipe(CosineDecayAdam, Recipe):
     def evaluate(self, runner, *, seed, per_pair):
         return quality(runner, seed=seed, per_pair=per_pair)
 
-    # === What the shared tests use ===
-    def test_model(self):
-        """The tiny model with its output biases spread far apart: sampling picks the same level in every
-        runtime (quantized ones too), not a near-tie that float rounding could flip."""
-        model = self.create_model("tiny", seed=0)
-        bias = np.random.default_rng(0).standard_normal(model.output_logits.bias.shape).astype(np.float32)
-        model.output_logits.bias.assign(40.0 * bias)
-        return model
-
-    def test_inputs(self, signature, manifest_entry, batch=2, seed=0):
-        inputs = super().test_inputs(signature, manifest_entry, batch, seed)
-        rng = np.random.default_rng(seed)
-        if "digit" in inputs:
-            inputs["digit"] = rng.integers(0, 10, batch).astype(np.int32)
-            inputs["speaker"] = rng.integers(0, len(SPEAKERS), batch).astype(np.int32)
-        if "noise" in inputs:
-            inputs["noise"] = rng.random(inputs["noise"].shape, dtype=np.float32) * 0.98 + 0.01
-        if "sample" in inputs:
-            inputs["sample"] = rng.uniform(-0.5, 0.5, batch).astype(np.float32)
-            inputs["state"] = np.tanh(inputs["state"]).astype(np.float32)
-        if "seed" in inputs:
-            inputs["seed"] = rng.integers(0, 1000, batch).astype(np.int32)
-        return inputs

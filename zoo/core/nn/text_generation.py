@@ -188,31 +188,6 @@ class TextSamples:
         print("sample: " + " / ".join(excerpt)[:160])
 
 
-def text_test_inputs(inputs, batch, seed, context_length=8):
-    """Valid inputs of a text model's signature for the shared tests and benchmarks: bytes for the
-    token inputs, full-length prompts, uniform noise, a 0.9 nucleus, 5 new bytes at temperature 0.8.
-
-    ``inputs``: :func:`zoo.core.runtime.serving.example_inputs` of the signature, changed in place and returned.
-    """
-    rng = np.random.default_rng(seed)
-    for name in ("tokens", "token"):
-        if name in inputs:
-            inputs[name] = rng.integers(0, VOCAB_SIZE, inputs[name].shape).astype(np.int32)
-    if "lengths" in inputs:
-        inputs["lengths"] = np.full(batch, inputs["tokens"].shape[1], np.int32)
-    if "position" in inputs:
-        inputs["position"] = np.minimum(np.arange(batch, dtype=np.int32), context_length - 1)
-    if "noise" in inputs:
-        inputs["noise"] = rng.uniform(size=inputs["noise"].shape).astype(np.float32)
-    if "top_p" in inputs:
-        inputs["top_p"] = np.full(batch, 0.9, np.float32)
-    if "max_new_tokens" in inputs:
-        inputs["max_new_tokens"] = np.full(batch, 5, np.int32)
-    if "temperature" in inputs and "prompt" not in inputs:
-        inputs["temperature"] = np.full(batch, 0.8, np.float32)
-    return inputs
-
-
 def write_continuation(output, prompt, continuation):
     """Print prompt + continuation, write it to ``output``; the ``sample`` command's one-line report."""
     from zoo.core.runtime.files import write_text

@@ -146,10 +146,6 @@ class ImageGeneratorRecipe(Recipe):
     evaluate_help = ("Classifier Fréchet distance and digit coverage of the exported generator's samples "
                      "(10,000 samples: about a minute).")
     metrics = ["frechet_distance", "classes_covered"]
-    quick_options = {"export": {"num_eval_samples": 50}, "evaluate": {"num_samples": 50}, "sample": {"num": 4}}
-    # 2,000 samples: the DCGAN's int8 file draws 26 images a second here; FD on fewer samples than the
-    # manifest's 10,000 reads higher, the same for every variant
-    benchmark_options = {"num_samples": 2000}
 
     @property
     def options(self):

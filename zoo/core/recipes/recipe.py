@@ -130,38 +130,10 @@ class Recipe:
         """The model's quality metrics (a dict) measured through ``runner``."""
         raise NotImplementedError
 
-    # === What the shared tests (tests/test_every_model.py) and benchmarks use ===
     metrics = []
     """The metrics the export's and the benchmark's tables show; the first decides whether a
-    quantized variant is good enough (within 10% of float32's)."""
-
-    quick_options = {}
-    """command -> keyword options for a seconds-long run on a tiny model: of :meth:`export_plan`
-    for ``"export"``, of :meth:`sample` and :meth:`evaluate` (given on the command line by the tests)."""
-
-    benchmark_signature = "serving_default"
-    """The signature ``benchmarks/run.py`` times in every runtime (one network call, ideally)."""
-
-    benchmark_options = {}
-    """Keyword options of :meth:`evaluate` for ``benchmarks/run.py``'s quality column."""
-
-    def test_model(self):
-        """A tiny model whose every path is exercised (default: the ``tiny`` preset, untrained)."""
-        return self.create_model("tiny", seed=0)
-
-    def test_inputs(self, signature, manifest_entry, batch=2, seed=0):
-        """Valid inputs of one signature for the shared tests and benchmarks (default: from the manifest)."""
-        from zoo.core.runtime.serving import example_inputs
-
-        return example_inputs(manifest_entry, batch=batch, seed=seed)
-
-    def parity_scale(self, expected):
-        """output name -> factor on the parity tolerances (made for outputs of order 1), given
-        ``expected``: signature -> outputs of the in-memory model."""
-        return {}
-
-    parity_tolerances = {}
-    """runtime key -> absolute tolerance replacing the default one (see tests/export_checks.py)."""
+    quantized variant is good enough (within 10% of float32's). What the tests and benchmarks
+    need besides is the model's ``spec.py`` (:mod:`zoo.core.recipes.spec`)."""
 
     # === Helpers ===
     def default_output(self):

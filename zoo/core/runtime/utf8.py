@@ -21,22 +21,34 @@ TEXT_BYTES = 64
 ENCODING = "utf8_zero_padded"  # the manifest's name for this row format (an input spec's "encoding")
 
 
+def _excerpt(text, limit=24):
+    """``text`` quoted for a message, cut with an ellipsis inside the quotes when long."""
+    shown = text if len(text) <= limit else text[:limit] + "…"
+    return f'"{shown}"'
+
+
 def encode_texts(texts, length=TEXT_BYTES):
     """Strings -> int32 ``[len(texts), length]`` UTF-8 bytes, zero padded."""
     if isinstance(texts, (str, bytes)):
         texts = [texts]
     rows = np.zeros((len(texts), length), np.int32)
     for i, text in enumerate(texts):
-        data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        which = "the prompt" if len(texts) == 1 else f"prompt {i + 1} of {len(texts)}"
+        try:
+            data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+        except UnicodeEncodeError:  # a terminal's undecodable bytes arrive as surrogates
+            raise BadInputError(f"{which} is not valid UTF-8 (bytes that are not a character); check its "
+                                "encoding") from None
         if len(data) > length:
-            raise BadInputError(f"text {i} is {len(data)} bytes in UTF-8 ({text!r:.40}); the model takes at most "
-                                f"{length} (a Chinese character is 3 bytes): shorten it")
+            shown = _excerpt(text if isinstance(text, str) else data.decode("utf-8", "replace"))
+            raise BadInputError(f"{which} {shown} is {len(data)} bytes in UTF-8; the model takes at most {length} "
+                                "(a Chinese character is 3 bytes): shorten it")
         if b"\x00" in data:
-            raise BadInputError(f"text {i} contains a zero byte, which marks the end of the text")
+            raise BadInputError(f"{which} contains a zero byte, which marks the end of the text")
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise BadInputError(f"text {i} is not valid UTF-8: {error}") from None
+            raise BadInputError(f"{which} is not valid UTF-8: {error}") from None
         rows[i, : len(data)] = np.frombuffer(data, np.uint8)
     return rows
 

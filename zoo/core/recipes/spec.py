@@ -1,0 +1,158 @@
+"""What the shared tests and the benchmarks need to know about a model, kept out of its production recipe.
+
+A model's ``zoo/<model>/spec.py`` defines ``SPEC = ModelSpec(...)`` (timm's pretrained config, for tests):
+its tiny test model and inputs, how far runtimes may differ, seconds-long options for each command, what
+the benchmarks time and measure, the targets its committed export meets and how to re-measure one of its
+numbers, and (for a model that draws asked-for digits) how the generated-data study draws them. The
+committed-artifact tests, ``tests/test_every_model.py``, ``python -m benchmarks.run`` and
+``python -m benchmarks.generated_data`` read it through :func:`get_spec`, so a new model adds no line
+outside its folder. Without a ``spec.py`` a model gets :class:`ModelSpec`'s defaults.
+"""
+
+import dataclasses
+import importlib
+import os
+from typing import Callable, Optional
+
+import numpy as np
+
+from zoo.core.recipes.registry import ZOO_DIR, get_recipe
+from zoo.core.runtime.serving import example_inputs
+
+RUNTIMES = ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_int8")
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A bound the committed export's manifest meets: ``metrics[runtime][metric]`` (or ``metrics[runtime]
+    [metric][key]`` for a nested one) at most / at least a value, in each of ``runtimes``."""
+
+    metric: str
+    at_most: Optional[float] = None
+    at_least: Optional[float] = None
+    runtimes: tuple = RUNTIMES
+    why: str = ""
+
+    def failures(self, manifest):
+        found = []
+        for runtime in self.runtimes:
+            value = manifest["metrics"][runtime][self.metric]
+            if (self.at_most is not None and value > self.at_most) or \
+                    (self.at_least is not None and value < self.at_least):
+                bound = f"<= {self.at_most}" if self.at_most is not None else f">= {self.at_least}"
+                found.append(f"{runtime} {self.metric} = {value}, not {bound} ({self.why})")
+        return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Reproduce:
+    """How the committed-artifact test re-measures a manifest number: ``evaluate`` of ``runtime``/``variant``
+    with ``options`` (the export's protocol), compared with ``metrics[runtime key]`` on ``keys`` (all of the
+    stored entry when None) within ``tolerance``. ``data``: the folders of ``$ZOO_DATA_DIR`` it reads;
+    ``measure``: a cheaper measurement of some of the stored numbers than ``evaluate``."""
+
+    runtime: str = "tflite"
+    variant: str = "float32"
+    options: dict = dataclasses.field(default_factory=dict)
+    keys: Optional[tuple] = None
+    tolerance: float = 0.0
+    data: tuple = ("mnist",)
+    measure: Optional[Callable] = None  # measure(runner) -> metrics, instead of the recipe's evaluate
+
+    @property
+    def metrics_key(self):
+        return self.runtime if self.runtime != "tflite" else f"tflite_{self.variant}"
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitDrawing:
+    """How the generated-data study (``benchmarks/generated_data.py``) asks a model for digits:
+    ``draw(runner, labels, seed) -> images [n, 28, 28, 1] in [0, 1]`` through the SavedModel."""
+
+    draw: Callable
+    how: str  # for the results file
+    row_label: str  # for BENCHMARKS.md's table
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Args:
+        test_model: ``test_model(recipe) -> model``, a tiny model every path is exercised on (default: the
+            ``tiny`` preset, untrained).
+        test_inputs: ``test_inputs(signature, manifest_entry, batch, seed) -> inputs`` valid for one signature
+            (default: :func:`zoo.core.runtime.serving.example_inputs`).
+        parity_scale: ``parity_scale(expected) -> {output: factor}`` on the parity tolerances (made for outputs
+            of order 1), given the in-memory model's outputs per signature.
+        parity_tolerances: runtime key -> absolute tolerance replacing the default (tests/export_checks.py).
+        quick_options: command -> options for a seconds-long run on a tiny model.
+        benchmark_signature: the signature ``benchmarks/run.py`` times (one network call, ideally).
+        benchmark_options: ``evaluate`` options for the benchmark's quality column.
+        study: the model's own benchmark, for BENCHMARKS.md ("benchmarks/gpt.py (against nanoGPT)").
+        targets: :class:`Target` s its committed export meets.
+        reproduce: the :class:`Reproduce` the committed-artifact test re-measures.
+        cli_sample: a ``sample`` command line (after the model name) the committed export runs in the tests.
+        checks: ``check(manifest, model_dir)`` functions: what else the committed export must do (raise if not).
+        sample_check: ``sample_check(output)``: what the file ``cli_sample`` wrote must hold.
+        digits: :class:`DigitDrawing`, for a model that draws the digit it is asked for.
+    """
+
+    test_model: Optional[Callable] = None
+    test_inputs: Optional[Callable] = None
+    parity_scale: Callable = lambda expected: {}
+    parity_tolerances: dict = dataclasses.field(default_factory=dict)
+    quick_options: dict = dataclasses.field(default_factory=dict)
+    benchmark_signature: str = "serving_default"
+    benchmark_options: dict = dataclasses.field(default_factory=dict)
+    study: Optional[str] = None
+    targets: tuple = ()
+    reproduce: Optional[Reproduce] = None
+    cli_sample: tuple = ()
+    checks: tuple = ()
+    sample_check: Optional[Callable] = None
+    digits: Optional[DigitDrawing] = None
+
+    def make_test_model(self, recipe):
+        return self.test_model(recipe) if self.test_model else recipe.create_model("tiny", seed=0)
+
+    def inputs(self, signature, manifest_entry, batch=2, seed=0):
+        if self.test_inputs:
+            return self.test_inputs(signature, manifest_entry, batch, seed)
+        return example_inputs(manifest_entry, batch=batch, seed=seed)
+
+
+def get_spec(name):
+    """The :class:`ModelSpec` of the registered model ``name`` (its ``spec.py``, or the defaults)."""
+    get_recipe(name)  # a clear error for an unknown name
+    if not os.path.isfile(os.path.join(ZOO_DIR, name, "spec.py")):
+        return ModelSpec()
+    return importlib.import_module(f"zoo.{name}.spec").SPEC
+
+
+def text_test_inputs(inputs, batch, seed, context_length=8):
+    """Valid inputs of a byte-level text model's signature: random bytes for the token inputs, full-length
+    prompts, uniform noise, a 0.9 nucleus, 5 new bytes at temperature 0.8. ``inputs``: the
+    :func:`example_inputs` of the signature, changed in place and returned."""
+    rng = np.random.default_rng(seed)
+    for name in ("tokens", "token"):
+        if name in inputs:
+            inputs[name] = rng.integers(0, 256, inputs[name].shape).astype(np.int32)
+    if "lengths" in inputs:
+        inputs["lengths"] = np.full(batch, inputs["tokens"].shape[1], np.int32)
+    if "position" in inputs:
+        inputs["position"] = np.minimum(np.arange(batch, dtype=np.int32), context_length - 1)
+    if "noise" in inputs:
+        inputs["noise"] = rng.uniform(size=inputs["noise"].shape).astype(np.float32)
+    if "top_p" in inputs:
+        inputs["top_p"] = np.full(batch, 0.9, np.float32)
+    if "max_new_tokens" in inputs:
+        inputs["max_new_tokens"] = np.full(batch, 5, np.int32)
+    if "temperature" in inputs and "prompt" not in inputs:
+        inputs["temperature"] = np.full(batch, 0.8, np.float32)
+    return inputs
+
+
+# The noise -> images family (gan, dcgan, cdcgan): seconds-long runs, and 2,000 samples for the benchmark's
+# FD (the DCGAN's int8 file draws 26 images a second here; FD on fewer samples than the manifest's 10,000
+# reads higher, the same for every variant)
+IMAGE_GENERATOR_QUICK = {"export": {"num_eval_samples": 50}, "evaluate": {"num_samples": 50}, "sample": {"num": 4}}
+IMAGE_GENERATOR_BENCHMARK = {"num_samples": 2000}
