@@ -71,6 +71,9 @@ def violations(modules):
                 elif core_package is None or core_package not in layers or \
                         layers.index(core_package) > layers.index(parts[2]):
                     bad.append(f"{module} ({parts[2]}) imports {target}, which is not below it in {layers}")
+            elif t[-1].startswith("tflite_") and len(t) == 3 and t[1] in models:
+                bad.append(f"{module} imports the app script {target}: copyable scripts are not libraries "
+                           "(what they share is zoo.core.apps)")
             elif len(parts) > 1 and parts[1] in models:
                 own = t[:2] == parts[:2]
                 if not own and (core_package is None or core_package.startswith("_")):
@@ -135,7 +138,9 @@ def test_the_rules_catch_what_they_forbid(tmp_path):
         "core/apps/__init__.py": "",
         "core/apps/ddim.py": "from zoo.core.runtime import errors\n",
         "dcgan/__init__.py": "",
-        "dcgan/recipe.py": "from zoo.gan import model\nfrom zoo.core.recipes.registry import register\n",
+        "dcgan/recipe.py": "from zoo.gan import model\nfrom zoo.core.recipes.registry import register\n"
+                           "from zoo.dcgan import tflite_sample\n",
+        "dcgan/tflite_sample.py": "",
         "gan/__init__.py": "",
         "gan/recipe.py": "",
         "gan/model.py": "",
@@ -155,6 +160,7 @@ def test_the_rules_catch_what_they_forbid(tmp_path):
     assert "zoo.core.recipes.registry (recipes) imports zoo," in found
     assert "zoo.core.apps.ddim is standalone" in found
     assert "zoo.dcgan.recipe imports zoo.gan.model" in found
+    assert "zoo.dcgan.recipe imports the app script zoo.dcgan.tflite_sample" in found
     assert ["zoo.core.recipes.registry", "zoo.core.runtime.runners"] in loops
 
 

@@ -29,12 +29,13 @@ from zoo.core.runtime.files import write_text
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.runtime.progress import progress_bar
 from zoo.core.recipes.recipe import Option, Recipe, TrainingData
+from zoo.core.apps.text_sampling import stream_tokens
+from zoo.core.recipes.options import check_text
 from zoo.core.recipes.registry import register
 from zoo.core.recipes.text import sampling_options
 from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SAMPLING_RANGES, SERVING_EXAMPLE, UNIFORM_RANGE, VOCAB_SIZE, TextSamples, checked_sampling,
                                       sampling_specs, serving_text_function, serving_text_inputs,
                                       write_continuation)
-from zoo.charrnn import tflite_generate
 from zoo.charrnn.model import PRESETS, CharRNN
 
 NAME = "charrnn"
@@ -104,7 +105,7 @@ def charrnn_signatures(model):
 
 
 class RunnerRNN:
-    """``step`` of any runner, for :func:`tflite_generate.generate_bytes`."""
+    """``step`` of any runner, for :func:`zoo.core.apps.text_sampling.stream_tokens`."""
 
     def __init__(self, runner):
         self.runner = runner
@@ -145,11 +146,10 @@ def generate_text(runner, prompt, *, max_new_tokens=200, temperature=SAMPLING_DE
                   top_k=SAMPLING_DEFAULTS["top_k"], top_p=SAMPLING_DEFAULTS["top_p"], seed=0,
                   on_token=None):
     """The continuation (str) of ``prompt`` through any runner's ``step``."""
-    if not isinstance(prompt, str):
-        raise BadInputError(f"the prompt must be text (str), got {type(prompt).__name__}")
+    check_text(prompt, "the prompt")
     try:
-        out = tflite_generate.generate_bytes(RunnerRNN(runner), prompt.encode("utf-8"), max_new_tokens, temperature,
-                                             top_k, top_p, seed=seed, on_token=on_token)
+        out = bytes(stream_tokens(RunnerRNN(runner), prompt.encode("utf-8"), max_new_tokens, temperature, top_k,
+                                  top_p, seed=seed, on_token=on_token))
     except ValueError as error:
         raise BadInputError(str(error)) from None
     return out.decode("utf-8", errors="replace")

@@ -19,10 +19,9 @@ import sys
 import numpy as np
 
 try:  # in the repository (python -m zoo.charrnn.tflite_generate)
-    from zoo.core.apps.text_sampling import (add_sampling_arguments, check_generation_options, check_token,
-                                             sample_token, sampling_noise)
+    from zoo.core.apps.text_sampling import add_sampling_arguments, check_token, stream_tokens
 except ImportError:  # copied into an app next to text_sampling.py
-    from text_sampling import add_sampling_arguments, check_generation_options, check_token, sample_token, sampling_noise
+    from text_sampling import add_sampling_arguments, check_token, stream_tokens
 
 
 class TFLiteCharRNN:
@@ -53,28 +52,10 @@ class TFLiteCharRNN:
 
 def generate_bytes(model, prompt_bytes, max_new_tokens, temperature=0.0, top_k=0, top_p=1.0, noise=None, seed=0,
                    on_token=None, state=None):
-    """Continue ``prompt_bytes`` by ``max_new_tokens`` bytes through ``model.step``; returns the new bytes.
-
-    Args:
-        noise: ``[max_new_tokens]`` uniform numbers in [0, 1) (default: ``numpy.random.default_rng(seed)``).
-        on_token: called with each new byte (e.g. to stream it to the screen).
-        state: the state to start from (default: zeros, the start of a text).
-    """
-    prompt_bytes = list(prompt_bytes)
-    check_generation_options(prompt_bytes, max_new_tokens, temperature, top_k, top_p)
-    noise = sampling_noise(noise, seed, max_new_tokens)
-    state = model.zero_state() if state is None else state
-    for token in prompt_bytes:
-        logits, state = model.step(token, state)
-    generated = []
-    for i in range(max_new_tokens):
-        token = sample_token(logits, temperature, top_k, top_p, noise[i])
-        generated.append(token)
-        if on_token is not None:
-            on_token(token)
-        if i + 1 < max_new_tokens:
-            logits, state = model.step(token, state)
-    return bytes(generated)
+    """Continue ``prompt_bytes`` by ``max_new_tokens`` bytes through ``model.step``: :func:`text_sampling.stream_tokens`
+    with bytes as tokens (``noise``, ``on_token`` and ``state`` are documented there); returns the new bytes."""
+    return bytes(stream_tokens(model, prompt_bytes, max_new_tokens, temperature, top_k, top_p, noise=noise, seed=seed,
+                               on_token=on_token, state=state))
 
 
 def main(argv=None):

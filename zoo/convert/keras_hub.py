@@ -243,7 +243,7 @@ def convert(preset, output, context_length=None):
 
     from zoo.core import export as core_export
     from zoo.core.nn.decoder import decoder_signatures
-    from zoo.convert.tflite_generate import generate_text
+    from zoo.core.apps.text_sampling import generate_text
 
     started = time.time()
     causal_lm = load_causal_lm(preset)

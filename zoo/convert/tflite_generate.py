@@ -17,38 +17,15 @@ import sys
 
 try:  # in the repository (python -m zoo.convert.tflite_generate)
     from zoo.convert.bpe import CONFIG_FILE, BytePairTokenizer
-    from zoo.core.apps.text_sampling import TFLiteDecoder, add_sampling_arguments, generate_tokens
+    from zoo.core.apps.text_sampling import TFLiteDecoder, add_sampling_arguments, generate_text
 except ImportError:  # copied into an app next to bpe.py and text_sampling.py
     from bpe import CONFIG_FILE, BytePairTokenizer
-    from text_sampling import TFLiteDecoder, add_sampling_arguments, generate_tokens
+    from text_sampling import TFLiteDecoder, add_sampling_arguments, generate_text
 
 
 def stop_token_of(folder):
     with open(os.path.join(folder, CONFIG_FILE), encoding="utf-8") as f:
         return json.load(f).get("stop_token")
-
-
-def generate_text(model, tokenizer, prompt, *, max_new_tokens=40, temperature=0.8, top_k=40, top_p=1.0, seed=0,
-                  noise=None, stop_token=None, slide=True):
-    """The continuation (str) of ``prompt``: ``tokenizer.encode`` (start token included), the cache loop, decode.
-
-    ``model``: a :class:`text_sampling.TFLiteDecoder`, or any object with ``prefill``,
-    ``decode_step``, ``context_length``, or a zoo runner (wrapped in :class:`text_sampling.RunnerDecoder`).
-    """
-    if not isinstance(prompt, str) or not prompt:
-        raise ValueError("the prompt is empty: give at least one character to continue")
-    if not hasattr(model, "prefill"):  # a zoo runner: its manifest gives the sizes
-        from zoo.core.apps.text_sampling import RunnerDecoder
-
-        decode = model.signatures["decode_step"]
-        model = RunnerDecoder(model, decode["inputs"]["cache"]["shape"][2], decode["outputs"]["logits"]["shape"][-1])
-    ids = tokenizer.encode(prompt)
-    if len(ids) > model.context_length:
-        raise ValueError(f"the prompt is {len(ids)} tokens (with the start token), longer than the model's context "
-                         f"of {model.context_length}; shorten it")
-    new = generate_tokens(model, ids, max_new_tokens, temperature, top_k, top_p, noise=noise, seed=seed,
-                          slide=slide, stop_token=stop_token)
-    return tokenizer.decode(new)
 
 
 def main(argv=None):

@@ -8,7 +8,7 @@ Signatures (SavedModel and TFLite, builtin ops only):
 - ``serving_default`` / ``generate``: ``noise [b, 28, 28, 1]``, ``labels int32 [b]`` (NULL_LABEL = 10 for
   unconditional), ``guidance float32 [b]`` -> ``images`` in [0, 1], DDIM with GENERATE_STEPS steps in the graph;
 - ``denoise_step``: ``images_t``, ``timestep int32 [b]``, ``labels``, ``guidance`` -> ``predicted_noise``, for an
-  app's own loop (``reference_loop`` below, over ``tflite_sample``'s NumPy samplers, reproduces ``generate``).
+  app's own loop (``reference_loop`` below, over ``zoo.core.apps.ddim``, the phone app's NumPy samplers, reproduces ``generate``).
 
 The learning rate follows a cosine decay over the whole run (to 10%), so
 ``--epochs`` is part of the run's config. Sampling uses the EMA network.
@@ -26,7 +26,7 @@ from zoo.core.runtime.progress import progress_bar
 from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe
 from zoo.core.recipes.registry import register
 
-from zoo.diffusion import tflite_sample
+from zoo.core.apps import ddim
 from zoo.diffusion.model import IMAGE_SHAPE, NULL_LABEL, NUM_CLASSES, PRESETS, Diffusion, ddim_timesteps
 
 GENERATE_STEPS = 50
@@ -97,12 +97,13 @@ def check_labels_and_guidance(labels, guidance):
         raise BadInputError(f"guidance must be at least 0 (0: unconditional), got {guidance.min()}")
 
 
-SAMPLERS = {"ddim": tflite_sample.ddim_loop, "ddpm": tflite_sample.ddpm_loop}
+SAMPLERS = {"ddim": ddim.ddim_loop, "ddpm": ddim.ddpm_loop}
 
 
 def reference_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=GENERATE_STEPS, on_step=None,
                    sampler="ddim", seed=0):
-    """A sampler of ``tflite_sample`` over a ``denoise_step(images_t, timestep, labels, guidance) -> eps`` callable.
+    """A sampler of ``zoo.core.apps.ddim`` (the phone app's) over a ``denoise_step(images_t, timestep, labels,
+    guidance) -> eps`` callable.
 
     What an app does with the ``denoise_step`` signature: "ddim" with the same
     noise reproduces ``generate``; "ddpm" is ancestral sampling (``seed`` draws its
@@ -113,9 +114,10 @@ def reference_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=GENE
     check_labels_and_guidance(labels, guidance)
     ddim_timesteps(len(alpha_bars), steps)  # refuses steps < 1 with a BadInputError
     extra = {"seed": seed} if sampler == "ddpm" else {}
+    labels, guidance = np.asarray(labels, np.int32), np.asarray(guidance, np.float32)
     try:
-        return SAMPLERS[sampler](denoise_step, alpha_bars, noise, labels, guidance, steps=steps, on_step=on_step,
-                                 **extra)
+        return SAMPLERS[sampler](lambda x, t: denoise_step(x, t, labels, guidance), alpha_bars, noise, steps=steps,
+                                 on_step=on_step, **extra)
     except ValueError as error:
         raise BadInputError(str(error)) from None
 

@@ -35,13 +35,13 @@ from zoo.core.runtime.files import write_text
 from zoo.core.metrics.mnist import cross_entropy_sum
 from zoo.core.training.optimizers import schedule_span
 from zoo.core.recipes.recipe import Option, Recipe, TrainingData
+from zoo.core.recipes.options import check_text
 from zoo.core.recipes.registry import register
 from zoo.core.recipes.text import sampling_options
 from zoo.core.nn.decoder import decoder_signatures
-from zoo.core.apps.text_sampling import RunnerDecoder
+from zoo.core.apps.text_sampling import RunnerDecoder, generate_tokens
 from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SAMPLING_RANGES, SERVING_EXAMPLE, TextSamples, serving_text_function,
                                       serving_text_inputs, write_continuation)
-from zoo.gpt import tflite_generate
 from zoo.gpt.model import GPT, PRESETS
 
 NAME = "gpt"
@@ -148,7 +148,7 @@ def _samples_text(runner, context_length):
     parts = []
     for i, prompt in enumerate(SAMPLE_PROMPTS):
         for temperature, label in ((0.0, "greedy"), (0.8, "temperature 0.8, top_p 0.95, seed 0")):
-            out = tflite_generate.generate_bytes(model, prompt.encode("utf-8"), 300, temperature, 0, 0.95, seed=0)
+            out = bytes(generate_tokens(model, list(prompt.encode("utf-8")), 300, temperature, 0, 0.95, seed=0))
             parts.append(f"=== {label} ===\n{prompt}{out.decode('utf-8', errors='replace')}\n")
     return "\n".join(parts)
 
@@ -160,11 +160,10 @@ def generate_text(runner, prompt, *, max_new_tokens=200, temperature=SAMPLING_DE
 
     Raises :class:`BadInputError` for an empty or too-long prompt and invalid sampling options.
     """
-    if not isinstance(prompt, str):
-        raise BadInputError(f"the prompt must be text (str), got {type(prompt).__name__}")
+    check_text(prompt, "the prompt")
     try:
-        out = tflite_generate.generate_bytes(RunnerDecoder(runner, context_length_of(runner)), prompt.encode("utf-8"),
-                                             max_new_tokens, temperature, top_k, top_p, seed=seed, slide=slide)
+        out = bytes(generate_tokens(RunnerDecoder(runner, context_length_of(runner)), list(prompt.encode("utf-8")),
+                                    max_new_tokens, temperature, top_k, top_p, seed=seed, slide=slide))
     except ValueError as error:
         raise BadInputError(str(error)) from None
     return out.decode("utf-8", errors="replace")

@@ -156,3 +156,52 @@ def generate_tokens(model, prompt_tokens, max_new_tokens, temperature=0.0, top_k
         else:
             logits, cache = model.decode_step(token, len(text) - 1, cache)
     return generated
+
+
+def stream_tokens(model, prompt_tokens, max_new_tokens, temperature=0.0, top_k=0, top_p=1.0, noise=None, seed=0,
+                  on_token=None, state=None):
+    """Continue ``prompt_tokens`` by ``max_new_tokens`` tokens through a recurrent ``model.step(token, state) ->
+    (logits, state)`` (with ``model.zero_state()``): the character LSTM's loop; returns the new tokens.
+
+    Args:
+        noise: ``[max_new_tokens]`` uniform numbers in [0, 1) (default: ``numpy.random.default_rng(seed)``).
+        on_token: called with each new token (e.g. to stream it to the screen).
+        state: the state to start from (default: zeros, the start of a text).
+    """
+    prompt_tokens = list(prompt_tokens)
+    check_generation_options(prompt_tokens, max_new_tokens, temperature, top_k, top_p)
+    noise = sampling_noise(noise, seed, max_new_tokens)
+    state = model.zero_state() if state is None else state
+    for token in prompt_tokens:
+        logits, state = model.step(token, state)
+    generated = []
+    for i in range(max_new_tokens):
+        token = sample_token(logits, temperature, top_k, top_p, noise[i])
+        generated.append(token)
+        if on_token is not None:
+            on_token(token)
+        if i + 1 < max_new_tokens:
+            logits, state = model.step(token, state)
+    return generated
+
+
+def generate_text(model, tokenizer, prompt, *, max_new_tokens=40, temperature=0.8, top_k=40, top_p=1.0, seed=0,
+                  noise=None, stop_token=None, slide=True):
+    """The continuation (str) of ``prompt`` with a tokenizer's ``encode`` (start token included) and ``decode``
+    around :func:`generate_tokens` (a converted GPT-2's BPE, ``zoo/convert/bpe.py``).
+
+    ``model``: a :class:`TFLiteDecoder`, or any object with ``prefill``, ``decode_step``,
+    ``context_length``, or a zoo runner (wrapped in :class:`RunnerDecoder`).
+    """
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError("the prompt is empty: give at least one character to continue")
+    if not hasattr(model, "prefill"):  # a zoo runner: its manifest gives the sizes
+        decode = model.signatures["decode_step"]
+        model = RunnerDecoder(model, decode["inputs"]["cache"]["shape"][2], decode["outputs"]["logits"]["shape"][-1])
+    ids = tokenizer.encode(prompt)
+    if len(ids) > model.context_length:
+        raise ValueError(f"the prompt is {len(ids)} tokens (with the start token), longer than the model's context "
+                         f"of {model.context_length}; shorten it")
+    new = generate_tokens(model, ids, max_new_tokens, temperature, top_k, top_p, noise=noise, seed=seed,
+                          slide=slide, stop_token=stop_token)
+    return tokenizer.decode(new)
