@@ -110,7 +110,7 @@ def train_one(name, budget, run_dir, output):
 
     recipe = get_recipe(name)
     model = recipe.create_model(recipe.train_default("preset"), 0)
-    training = recipe.training_data(model, batch_size=recipe.train_default("batch_size"), seed=0, limit=None)
+    training = commands.training_data(recipe, model, batch_size=recipe.train_default("batch_size"), seed=0, limit=None)
     steps_per_epoch = int(training.dataset_fn(0).cardinality())
     step_seconds = measure_step_seconds(recipe, model, recipe.train_default("batch_size"), training)
     epochs = max(1, round((budget - (time.time() - START)) / (1.1 * step_seconds) / steps_per_epoch))

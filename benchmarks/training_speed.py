@@ -25,6 +25,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from zoo.core.recipes.commands import training_config, training_data  # noqa: E402
 from zoo.core.runtime.paths import REPO_ROOT  # noqa: E402
 from zoo.core.recipes.registry import get_recipe, model_names  # noqa: E402
 
@@ -41,10 +42,10 @@ def prepared_model(name, steps, seed=0):
     set_seed(seed)
     batch_size = recipe.train_default("batch_size")
     model = recipe.create_model(recipe.train_default("preset"), seed=seed)
-    data = recipe.training_data(model, batch_size=batch_size, seed=seed, limit=batch_size * (steps + 4))
+    data = training_data(recipe, model, batch_size=batch_size, seed=seed, limit=batch_size * (steps + 4))
     epochs, total_steps = plan_steps(steps_per_epoch(data.dataset_fn), 1)
     recipe.compile(model, {"learning_rate": recipe.train_default("learning_rate"), **data.config,
-                           **recipe.training_config(model, data, epochs=epochs, total_steps=total_steps)})
+                           **training_config(recipe, model, data, epochs=epochs, total_steps=total_steps)})
     build_optimizers(model)
     return model, data, batch_size
 

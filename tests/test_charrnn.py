@@ -149,7 +149,7 @@ def test_bad_input_is_a_clear_error_in_every_runtime_the_app_and_the_cli(exporte
     with pytest.raises(ValueError, match="prompt is empty"):
         tflite_generate.generate_bytes(app, b"", 5)
     assert main(["sample", "charrnn", "--exported-dir", os.path.dirname(exported), "--prompt", ""]) == 2
-    assert "prompt is empty" in capsys.readouterr().err
+    assert "--prompt: is empty" in capsys.readouterr().err
 
 
 @pytest.mark.slow

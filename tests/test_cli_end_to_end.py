@@ -23,6 +23,9 @@ def tiny_export(tmp_path_factory):
     resumed = run_cli(*train, "--epochs", "2")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "Resuming from" in resumed.stdout and "Trained 2 epochs (8 steps" in resumed.stdout
+    done = run_cli(*train, "--epochs", "2")  # a finished run: no "Resuming", one line that says so
+    assert done.returncode == 0 and "Resuming" not in done.stdout
+    assert "Already trained for 2 epochs (asked for 2): nothing to do" in done.stdout
     assert os.path.isfile(os.path.join(run_dir, "samples", "epoch-0002.png"))
     assert os.listdir(os.path.join(run_dir, "logs", "train"))  # TensorBoard events
     result = run_cli("export", "gan", "--run-dir", run_dir, "--output-dir", exported, "--num-eval-samples", "300")
@@ -105,8 +108,8 @@ def test_train_under_mirrored_strategy_and_clear_strategy_errors(tmp_path):
              "--run-dir", str(tmp_path / "run")]
     result = run_cli(*train, "--strategy", "mirrored")  # every local GPU; here, the CPU
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "Trained 1 epochs (2 steps" in result.stdout
+    assert "Trained 1 epoch (2 steps" in result.stdout
     result = run_cli(*train, "--strategy", "multiworker", "--fresh")  # no TF_CONFIG in the test environment
     assert result.returncode == 2 and "needs TF_CONFIG" in result.stderr and "Traceback" not in result.stderr
     result = run_cli(*train, "--batch-size", "0", "--fresh")
-    assert result.returncode == 2 and "batch size must be positive" in result.stderr
+    assert result.returncode == 2 and "--batch-size: must be at least 1, got 0" in result.stderr

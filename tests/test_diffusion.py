@@ -246,8 +246,10 @@ def test_cli_sample_ddim_and_ddpm_and_its_errors(exported, tmp_path):
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
         assert ok.returncode == 0, ok.stderr[-2000:]
         assert os.path.getsize(output) > 1000
-    for options, message in ((["--steps", "-5"], "--steps must be at least 1"), (["--digit", "10"], "--digit must be 0-9"),
-                             (["--sampler", "euler"], "invalid choice")):
+    for options, message in ((["--steps", "-5"], "--steps: must be at least 1, got -5"),
+                             (["--digit", "10"], "--digit: must be at most 9, got 10"),
+                             (["--sampler", "euler"], "--sampler: must be one of ddim, ddpm, got 'euler'"),
+                             (["--guidance", "-1"], "--guidance: must be at least 0.0, got -1.0")):
         bad = subprocess.run([sys.executable, "-m", "zoo", "sample", "diffusion", "--exported-dir", parent, *options],
                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]

@@ -39,3 +39,4 @@ def test_committed_notebooks_show_their_outputs():
         assert not [o for o in outputs if o.output_type == "error"], notebook
         assert sum(o.output_type == "display_data" and "image/png" in o.data for o in outputs) >= 4, notebook
         assert all(cell.execution_count for cell in nb.cells if cell.cell_type == "code"), notebook
+

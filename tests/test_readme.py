@@ -63,9 +63,7 @@ def test_readme_command(line, argv, tmp_path, monkeypatch, capsys):
 
     if "<command>" in argv:  # the README's placeholder line: every command's --help instead
         for command in ("train", "export", "sample", "evaluate"):
-            with pytest.raises(SystemExit) as done:
-                main([command, "dcgan", "--help"])
-            assert done.value.code == 0
+            assert main([command, "dcgan", "--help"]) == 0
         return
     monkeypatch.chdir(tmp_path)
     if argv[0] in PARSED_ONLY:

@@ -228,7 +228,7 @@ def test_the_cli_says_a_digit_and_refuses_bad_ones(exported, tmp_path, capsys):
                  "--output", output]) == 0
     assert audio.read_wav(output).shape == (8000,)
     assert main(["sample", "wavenet", "--exported-dir", parent, "--digit", "10", "--output", output]) == 2
-    assert "digit must be an integer 0-9" in capsys.readouterr().err
+    assert "--digit: must be at most 9, got 10" in capsys.readouterr().err
     assert main(["sample", "wavenet", "--exported-dir", parent, "--speaker", "bob", "--output", output]) == 2
     assert "unknown speaker 'bob'" in capsys.readouterr().err
 

@@ -145,7 +145,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     try:
-        args = parse(parser, argv)
+        try:
+            args = parse(parser, argv)
+        except SystemExit as done:  # argparse's usage errors (2) and --help (0): the exit status, as a CLI's
+            return done.code
         import_tensorflow_quietly()
         from zoo.core.recipes import commands
 

@@ -112,6 +112,12 @@ def reference_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=GENE
     if sampler not in SAMPLERS:
         raise BadInputError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
     check_labels_and_guidance(labels, guidance)
+    noise = np.asarray(noise)
+    if noise.ndim != 4 or noise.shape[1:] != tuple(IMAGE_SHAPE):
+        raise BadInputError(f"noise must have shape [batch, 28, 28, 1], got {list(noise.shape)}")
+    if np.shape(labels) != (len(noise),) or np.shape(guidance) != (len(noise),):
+        raise BadInputError(f"labels and guidance must have shape [batch] = [{len(noise)}], got "
+                            f"{list(np.shape(labels))} and {list(np.shape(guidance))}")
     ddim_timesteps(len(alpha_bars), steps)  # refuses steps < 1 with a BadInputError
     extra = {"seed": seed} if sampler == "ddpm" else {}
     labels, guidance = np.asarray(labels, np.int32), np.asarray(guidance, np.float32)

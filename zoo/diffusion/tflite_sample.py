@@ -105,7 +105,8 @@ def main(argv=None):
     parser.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
     parser.add_argument("--num", type=int, default=None, help="how many images (default 16 of a digit, else 100)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default="diffusion.png")
+    parser.add_argument("--output", default=os.path.join("samples", "diffusion.png"),
+                        help="the PNG to write (default samples/diffusion.png)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="LiteRT CPU threads (default: all cores; LiteRT's own default is one)")
     args = parser.parse_args(argv)

@@ -122,7 +122,7 @@ class FlowRecipe(CosineDecayAdam, Recipe):
     options = (
         Option("num", int, 64, "how many digits", commands=("sample",), minimum=1),
         Option("temperature", float, 0.7, "scale of the standard-normal noise (1.0 is the model's own density)",
-               commands=("sample",), minimum=1e-6),
+               commands=("sample",), above=0.0),
         Option("num_samples", int, 10000, "test digits scored and samples drawn per temperature",
                commands=("evaluate",), minimum=1),
         Option("num_eval_samples", int, 10000, "samples scored (FD) per temperature, runtime and variant",

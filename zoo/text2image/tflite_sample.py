@@ -89,7 +89,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the exported loop's)")
     parser.add_argument("--num", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--output", default="text2image.png")
+    parser.add_argument("--output", default=os.path.join("samples", "text2image.png"),
+                        help="the PNG to write (default samples/text2image.png)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
     args = parser.parse_args(argv)
     try:

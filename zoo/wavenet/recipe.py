@@ -304,7 +304,7 @@ class WaveNetRecipe(CosineDecayAdam, Recipe):
         Option("per_pair", int, 5, "clips per digit and speaker (5: 300 clips, as many as the real test set)",
                commands=("evaluate", "export"), minimum=1),
         Option("temperature", float, None, "the sampling temperature baked into the export (default: the model's, "
-                                           "1.0)", commands=("export",), minimum=1e-6, maximum=2.0),
+                                           "1.0)", commands=("export",), above=0.0, maximum=2.0),
     )
 
     def sample(self, runner, *, output, seed, digit, speaker):

@@ -130,7 +130,8 @@ def main(argv=None):
     parser.add_argument("--speaker", default="jackson", help="a speaker's name or index (default jackson)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="LiteRT threads (default: LiteRT's)")
-    parser.add_argument("--output", default="wavenet.wav", help="the WAV to write (default wavenet.wav)")
+    parser.add_argument("--output", default=os.path.join("samples", "wavenet.wav"),
+                        help="the WAV to write (default samples/wavenet.wav)")
     args = parser.parse_args(argv)
     try:
         model = TFLiteWaveNet(args.model, num_threads=args.threads)
@@ -140,6 +141,7 @@ def main(argv=None):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "wb") as f:
         f.write(wav_bytes(clip))
     print(f"wrote {args.output}: '{args.digit}' by {model.speakers[model.speaker_index(args.speaker)]}, 1 s at "

@@ -1,5 +1,6 @@
 """Digit grids as 8-bit grey PNG files with NumPy and zlib alone (no imaging library on a phone)."""
 
+import os
 import struct
 import zlib
 
@@ -22,6 +23,7 @@ def write_png(images, path, columns):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", pixels.shape[1], pixels.shape[0], 8, 0, 0, 0, 0)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9))
                 + chunk(b"IEND", b""))

@@ -1,4 +1,4 @@
-"""Export a trained model to the zoo's contract (DEVELOPERS.md, rule 1).
+"""Export a trained model to the zoo's contract (README, "What an export contains").
 
     exported/<model>/<version>/        SavedModel in TF Serving's layout
     exported/<model>/<model>.tflite    float32, builtin ops only

@@ -24,7 +24,7 @@ import tensorflow as tf
 from keras import layers
 
 from zoo.core.runtime.signature import Signature
-from zoo.core.nn.text_generation import SAMPLING_RANGES, UNIFORM_RANGE, checked_sampling, sample_token, sampling_specs
+from zoo.core.nn.text_generation import SAMPLING_RANGES, checked_sampling, sample_token, sampling_specs
 
 NEG_INF = -1e9  # added to masked attention scores; finite, so no NaN from an all-masked row
 ACTIVATIONS = ("gelu", "gelu_approximate", "relu")  # gelu: the zoo's GPT; gelu_approximate: GPT-2 (tanh form)
@@ -415,6 +415,6 @@ def decoder_signatures(model, serving_default, unit="byte", token_meaning="bytes
                       "uniform [0, 1) numbers, one per step: the sampling randomness"),
         }, {"tokens": f"generated {units} [batch, {context}], 0 after each row's num_tokens",
             "num_tokens": f"{units} generated per row: min(max_new_tokens, context - length){stops}"},
-            ranges={"tokens": token_range, "lengths": (1, context), **SAMPLING_RANGES, "noise": UNIFORM_RANGE},
+            ranges={"tokens": token_range, "lengths": (1, context), **SAMPLING_RANGES},
             max_shapes={"tokens": max_time}),
     ]

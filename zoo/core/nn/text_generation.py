@@ -52,7 +52,6 @@ def sample_token(logits, temperature, top_k, top_p, uniform):
 # The allowed values of the sampling inputs, recorded in the manifest and checked by every runner: what
 # checked_sampling asserts in the graph (top_p's open lower bound as its smallest useful value).
 SAMPLING_RANGES = {"max_new_tokens": (0, None), "temperature": (0.0, None), "top_k": (0, None), "top_p": (1e-6, 1.0)}
-UNIFORM_RANGE = (0.0, 1.0)  # the sampling noise: uniform numbers
 
 
 def sampling_specs(max_new_tokens_meaning="bytes to generate per row", unit="byte"):

@@ -104,6 +104,23 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
         jit_compile=recipe.jit_compile if o["jit_compile"] is None else o["jit_compile"])
 
 
+def training_data(name, model, *, batch_size, seed, limit, **options):
+    """The recipe's :class:`zoo.core.data.datasets.TrainingData` outside ``train`` (a benchmark's), with the
+    model's own ``train`` options checked and at their defaults unless given."""
+    recipe = _recipe(name)
+    o = resolve(recipe, "train", options)
+    return call_declared(recipe.training_data, model, batch_size=batch_size, seed=seed, limit=limit,
+                         **{k: o[k] for k in model_option_names(recipe, "train")})
+
+
+def training_config(name, model, data, *, epochs, total_steps, max_steps=None, **options):
+    """The recipe's run config entries outside ``train`` (a benchmark's), as :func:`training_data`."""
+    recipe = _recipe(name)
+    o = resolve(recipe, "train", options)
+    return call_declared(recipe.training_config, model, data, epochs=epochs, total_steps=total_steps,
+                         max_steps=max_steps, **{k: o[k] for k in model_option_names(recipe, "train")})
+
+
 def load_run(name, run_dir=None):
     """``(model, run, state)``: a run's model rebuilt from ``run.json`` and its newest intact checkpoint
     (optimizer state included, compiled as the run trained)."""

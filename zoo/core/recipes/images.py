@@ -14,6 +14,7 @@ from zoo.core.nn.adversarial import generate_images
 from zoo.core.data.datasets import mnist_training_data
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.data.plotting import save_image_grid
+from zoo.core.runtime.progress import progress_bar
 from zoo.core.recipes.recipe import Option, Recipe
 
 FD_DEFINITIONS = {
@@ -30,8 +31,15 @@ def serving_input(runner):
 
 
 def generate_from_runner(runner, noise_batches, signature="serving_default"):
+    """The images of every batch of noise (a progress bar on a terminal: int8 files draw slowly)."""
     name, _ = serving_input(runner)
-    return np.concatenate([runner(signature, **{name: n})["images"] for n in noise_batches])
+    bar = progress_bar(sum(len(n) for n in noise_batches), unit_name="image")
+    images = []
+    for noise in noise_batches:
+        images.append(runner(signature, **{name: noise})["images"])
+        if bar:
+            bar.add(len(noise))
+    return np.concatenate(images)
 
 
 def standard_normal_input(runner, num, noise, seed):
@@ -128,7 +136,7 @@ def gan_training_options(preset, discriminator_learning_rate=None, convolutional
         Option("discriminator_learning_rate", float, None, "the discriminator's Adam learning rate, for two "
                                                            "time-scale updates (default "
                                                            f"{discriminator_learning_rate or 'the --learning-rate'})",
-               commands=train, minimum=0.0),
+               commands=train, above=0.0),
     )
 
 
@@ -144,7 +152,8 @@ class ImageGeneratorRecipe(Recipe):
     sample_help = ("Draw digits from standard-normal noise with the exported generator (sha256-checked first) "
                    "and write a PNG grid.")
     evaluate_help = ("Classifier Fréchet distance and digit coverage of the exported generator's samples "
-                     "(10,000 samples: about a minute).")
+                     "(10,000 samples: about a minute in float32 on 2 CPU cores; the DCGAN's int8 file draws slower, "
+                     "about 6 minutes: a progress bar shows the rest).")
     metrics = ["frechet_distance", "classes_covered"]
 
     @property

@@ -31,6 +31,7 @@ class Option:
         help: what it does; the default is appended (``(default 10000)``), so do not repeat it.
         commands: the commands that take it.
         minimum, maximum: the smallest and largest value allowed, both included.
+        above: a bound the value must exceed (a learning rate above 0).
         choices: the values allowed.
         text: a prompt: a non-empty string of valid UTF-8 (a terminal can pass invalid bytes).
     """
@@ -42,6 +43,7 @@ class Option:
     commands: tuple = ()
     minimum: Optional[float] = None
     maximum: Optional[float] = None
+    above: Optional[float] = None
     choices: Optional[tuple] = None
     text: bool = False
 
@@ -67,6 +69,8 @@ class Option:
             raise BadInputError(f"{self.flag} must be a finite number, got {value!r}")
         if self.minimum is not None and converted < self.minimum:
             raise BadInputError(f"{self.flag} must be at least {self.minimum}, got {value}")
+        if self.above is not None and not converted > self.above:
+            raise BadInputError(f"{self.flag} must be more than {self.above}, got {value}")
         if self.maximum is not None and converted > self.maximum:
             raise BadInputError(f"{self.flag} must be at most {self.maximum}, got {value}")
         if self.choices is not None and converted not in self.choices:
@@ -125,12 +129,12 @@ CORE_OPTIONS = (
     Option("steps", int, None, "train this many optimizer steps instead of whole epochs (the last epoch is cut "
                                "there); learning-rate schedules span the steps", commands=("train",), minimum=1),
     Option("batch_size", int, 128, "the global batch, split over replicas", commands=("train",), minimum=1),
-    Option("learning_rate", float, 1e-3, "the optimizer's learning rate", commands=("train",), minimum=0.0),
+    Option("learning_rate", float, 1e-3, "the optimizer's learning rate", commands=("train",), above=0.0),
     Option("seed", int, 0, "seed for weights, noise and shuffling", commands=("train",)),
     Option("run_dir", str, None, "checkpoints, logs and samples (default runs/<model>)", commands=("train",)),
     Option("fresh", bool, False, "discard existing checkpoints and start over", commands=("train",)),
     Option("time_budget_minutes", float, None, "stop after the first epoch that ends past this much training time",
-           commands=("train",), minimum=0.0),
+           commands=("train",), above=0.0),
     Option("limit", int, None, "train on the first N examples only (smoke runs)", commands=("train",), minimum=1),
     Option("strategy", str, "default", "tf.distribute strategy: default (one device), mirrored (all local GPUs), "
                                        "multiworker (several machines, reads TF_CONFIG), tpu. --batch-size is the "

@@ -13,4 +13,4 @@ def sampling_options(prompt_help, max_new_tokens):
                    commands=sample, minimum=0.0),
             Option("top_k", int, SAMPLING_DEFAULTS["top_k"], "sample among the k most likely bytes (0: all)", commands=sample, minimum=0),
             Option("top_p", float, SAMPLING_DEFAULTS["top_p"], "nucleus sampling: the most likely bytes up to this probability mass, "
-                                         "in (0, 1]", commands=sample, minimum=1e-6, maximum=1.0))
+                                         "in (0, 1]", commands=sample, above=0.0, maximum=1.0))

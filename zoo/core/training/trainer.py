@@ -325,8 +325,9 @@ class Trainer:
         restored = None if self.fresh else self.checkpoints.restore_latest(self.model, self.config)
         if restored:
             self.state.update({k: restored[k] for k in self.state if k in restored})
-            print(f"Resuming from {self.checkpoints._dir(self.state['step'])} "
-                  f"(epoch {self.state['epoch'] + 1}, step {self.state['step']}).")
+            if self.state["epoch"] < self.epochs:  # a finished run says so in run(), not "resuming"
+                print(f"Resuming from {self.checkpoints._dir(self.state['step'])} "
+                      f"(epoch {self.state['epoch'] + 1}, step {self.state['step']}).")
 
     def save(self):
         if self.chief:
@@ -342,7 +343,8 @@ class Trainer:
             os.makedirs(self.run_dir, exist_ok=True)
             write_json(os.path.join(self.run_dir, "run.json"), self.run_record)
         if self.state["epoch"] >= self.epochs:
-            print(f"Already trained for {self.state['epoch']} epochs (asked for {self.epochs}); nothing to do.")
+            print(f"Already trained for {plural(self.state['epoch'], 'epoch')} (asked for {self.epochs}): nothing to "
+                  f"do. The run is in {os.path.dirname(self.checkpoints.path)}/; --epochs N trains on to N, --fresh starts over.")
             return self.state
         self.steps_per_epoch = steps_per_epoch(self.dataset_fn)
         self.train_step = distributed_step(self.model, self.strategy, "train_step", self.jit_compile)
@@ -491,6 +493,11 @@ def read_history(run_dir):
     return [epochs[e] for e in sorted(epochs)]
 
 
+def plural(count, noun):
+    """``1 epoch``, ``2 epochs``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def steps_per_epoch(dataset_fn):
     """Whole batches in one epoch of ``dataset_fn(0)``; a clear error when there is none
     (``--limit`` below the batch size)."""
@@ -543,7 +550,7 @@ def run(model, dataset_fn, *, config, run_dir, command, data, strategy, time_bud
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     replicas = trainer.strategy.num_replicas_in_sync
-    print(f"Trained {state['epoch']} epochs ({state['step']} steps, {state['training_seconds']:.0f} s"
+    print(f"Trained {plural(state['epoch'], 'epoch')} ({plural(state['step'], 'step')}, {state['training_seconds']:.0f} s"
           f"{f', {replicas} replicas' if replicas > 1 else ''}). "
           f"Checkpoints, samples and TensorBoard logs are in {run_dir}/")
     return state
