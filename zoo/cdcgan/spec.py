@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 
-from zoo.core.recipes.spec import (IMAGE_GENERATOR_BENCHMARK, IMAGE_GENERATOR_QUICK, DigitDrawing, ModelSpec,
-                                   Reproduce, Target)
+from zoo.core.recipes.spec import (GAN_TARGETS, IMAGE_GENERATOR_BENCHMARK, IMAGE_GENERATOR_QUICK, DigitDrawing,
+                                   ModelSpec, Reproduce, Target)
 
 
 def draw(runner, labels, seed):
@@ -29,9 +29,7 @@ def label_out_of_range_is_refused_by_the_bare_tflite_file(manifest, model_dir):
 
 SPEC = ModelSpec(
     quick_options=IMAGE_GENERATOR_QUICK, benchmark_options=IMAGE_GENERATOR_BENCHMARK,
-    targets=(Target("num_samples", at_least=10000, at_most=10000, why="the manifest's protocol"),
-             Target("frechet_distance", at_most=6.0, why="issue 21: FD at most 6"),
-             Target("classes_covered", at_least=10, why="issue 21: every digit"),
+    targets=(*GAN_TARGETS,
              Target("label_accuracy", at_least=0.95, why="the classifier reads the asked digit")),
     reproduce=Reproduce("tflite", "float16", {"num_samples": 10000}, keys=("frechet_distance", "label_accuracy"),
                         tolerance=1e-3),

@@ -12,7 +12,7 @@ both call these; a model takes part through its recipe only.
 import json
 import os
 
-from zoo.core.recipes.options import call_declared, model_option_names, resolve
+from zoo.core.recipes.options import call_declared, own_values, resolve
 from zoo.core.runtime.errors import ArtifactNotFoundError, BadInputError
 from zoo.core.runtime.paths import EXPORTED_DIR
 
@@ -70,7 +70,7 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
     recipe = _recipe(name)
     o = resolve(recipe, "train", options)
     preset, epochs, steps, batch_size, seed = o["preset"], o["epochs"], o["steps"], o["batch_size"], o["seed"]
-    own = {k: o[k] for k in model_option_names(recipe, "train")}
+    own = own_values(recipe, "train", o)
     strategy = training.start(strategy=o["strategy"], seed=seed, epochs=epochs, batch_size=batch_size,
                               learning_rate=o["learning_rate"], limit=o["limit"], devices=devices)
     with strategy.scope():
@@ -110,7 +110,7 @@ def training_data(name, model, *, batch_size, seed, limit, **options):
     recipe = _recipe(name)
     o = resolve(recipe, "train", options)
     return call_declared(recipe.training_data, model, batch_size=batch_size, seed=seed, limit=limit,
-                         **{k: o[k] for k in model_option_names(recipe, "train")})
+                         **own_values(recipe, "train", o))
 
 
 def training_config(name, model, data, *, epochs, total_steps, max_steps=None, **options):
@@ -118,7 +118,7 @@ def training_config(name, model, data, *, epochs, total_steps, max_steps=None, *
     recipe = _recipe(name)
     o = resolve(recipe, "train", options)
     return call_declared(recipe.training_config, model, data, epochs=epochs, total_steps=total_steps,
-                         max_steps=max_steps, **{k: o[k] for k in model_option_names(recipe, "train")})
+                         max_steps=max_steps, **own_values(recipe, "train", o))
 
 
 def load_run(name, run_dir=None):
@@ -178,7 +178,7 @@ def export(name, **options):
 def export_plan(recipe, model, training, **options):
     """The recipe's :class:`zoo.core.export.ExportPlan`, with ``options`` checked (and defaulted) first."""
     o = resolve(recipe, "export", options)
-    plan = call_declared(recipe.export_plan, model, training, **{k: o[k] for k in model_option_names(recipe, "export")})
+    plan = call_declared(recipe.export_plan, model, training, **own_values(recipe, "export", o))
     plan.keras_signatures = plan.keras_signatures or recipe.keras_signatures
     return plan
 
@@ -200,7 +200,7 @@ def sample(name, **options):
         raise BadInputError(f"{recipe.name} writes {recipe.sample_suffix} files; --output {output!r} "
                             f"should end in {recipe.sample_suffix}")
     description = call_declared(recipe.sample, runner_of(recipe, o), output=output, seed=o["seed"],
-                                **{k: o[k] for k in model_option_names(recipe, "sample")})
+                                **own_values(recipe, "sample", o))
     print(description or f"Wrote {output}")
     return output
 
@@ -210,7 +210,7 @@ def evaluate(name, **options):
     """The model's quality metrics of an exported artifact, printed as a table (or JSON) and returned."""
     recipe = _recipe(name)
     o = resolve(recipe, "evaluate", options)
-    metrics = evaluate_runner(recipe, runner_of(recipe, o), **{k: o[k] for k in model_option_names(recipe, "evaluate")},
+    metrics = evaluate_runner(recipe, runner_of(recipe, o), **own_values(recipe, "evaluate", o),
                               seed=o["seed"])
     runtime, variant = o["runtime"], o["variant"] or "float32"
     if o["json"]:
@@ -224,7 +224,7 @@ def evaluate_runner(recipe, runner, seed=None, **options):
     """``recipe.evaluate`` on any runner (a benchmark's, a model in memory), ``options`` checked and defaulted."""
     o = resolve(recipe, "evaluate", {**options, "seed": seed})
     return call_declared(recipe.evaluate, runner, seed=recipe.eval_seed if o["seed"] is None else o["seed"],
-                         **{k: o[k] for k in model_option_names(recipe, "evaluate")})
+                         **own_values(recipe, "evaluate", o))
 
 
 def metrics_table(name, runtime, variant, metrics):

@@ -13,6 +13,7 @@ same one-line error, and a hook receives only the options its signature names (:
 import argparse
 import dataclasses
 import inspect
+import math
 from typing import Any, Callable, Optional
 
 from zoo.core.runtime.errors import BadInputError
@@ -65,7 +66,7 @@ class Option:
             raise BadInputError(f"{self.flag} must be {'an integer' if self.type is int else 'a number' if self.type is float else 'text'}, got {value!r}") from None
         if self.type is int and isinstance(value, float) and value != int(value):
             raise BadInputError(f"{self.flag} must be an integer, got {value!r}")
-        if self.type is float and converted != converted or converted in (float("inf"), float("-inf")):
+        if self.type is float and not math.isfinite(converted):
             raise BadInputError(f"{self.flag} must be a finite number, got {value!r}")
         if self.minimum is not None and converted < self.minimum:
             raise BadInputError(f"{self.flag} must be at least {self.minimum}, got {value}")
@@ -185,6 +186,11 @@ def model_options(recipe, command):
 
 def model_option_names(recipe, command):
     return [o.name for o in model_options(recipe, command)]
+
+
+def own_values(recipe, command, values):
+    """The model's own options of ``command`` out of :func:`resolve`'s ``values``: what its hooks take."""
+    return {name: values[name] for name in model_option_names(recipe, command)}
 
 
 def command_options(recipe, command):

@@ -156,3 +156,9 @@ def text_test_inputs(inputs, batch, seed, context_length=8):
 # reads higher, the same for every variant)
 IMAGE_GENERATOR_QUICK = {"export": {"num_eval_samples": 50}, "evaluate": {"num_samples": 50}, "sample": {"num": 4}}
 IMAGE_GENERATOR_BENCHMARK = {"num_samples": 2000}
+# issue 21's target for the GANs, in every runtime and variant, on 10,000 samples
+GAN_TARGETS = (
+    Target("num_samples", at_least=10000, at_most=10000, why="the manifest's protocol"),
+    Target("frechet_distance", at_most=6.0, why="issue 21: FD at most 6"),
+    Target("classes_covered", at_least=10, why="issue 21: every digit"),
+)
