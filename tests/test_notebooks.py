@@ -40,3 +40,23 @@ def test_committed_notebooks_show_their_outputs():
         assert sum(o.output_type == "display_data" and "image/png" in o.data for o in outputs) >= 4, notebook
         assert all(cell.execution_count for cell in nb.cells if cell.cell_type == "code"), notebook
 
+
+
+def committed_output_text(notebook):
+    nb = nbformat.read(os.path.join(REPO_ROOT, "notebooks", notebook), as_version=4)
+    texts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", "") if output.output_type == "stream"
+                         else "\n".join(str(v) for k, v in output.get("data", {}).items() if k.startswith("text/")))
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_committed_notebooks_show_no_local_paths_or_missing_glyphs(notebook):
+    """What GitHub shows must not carry the machine it ran on (a local path, a site-packages warning) or a
+    title the plot font could not draw (matplotlib warns 'Glyph ... missing from font(s)' and draws boxes)."""
+    text = committed_output_text(notebook)
+    assert "missing from font" not in text, f"{notebook}: a plot title has characters its font lacks"
+    assert "site-packages" not in text, f"{notebook}: a warning with the local install path"
+    assert REPO_ROOT not in text, f"{notebook}: an output names the local checkout {REPO_ROOT}"
