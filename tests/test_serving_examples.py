@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from zoo.core.recipes.registry import model_names
+from zoo.core.recipes.spec import committed_models
 from zoo.core.runtime.paths import EXPORTED_DIR
 from zoo.core.runtime.runners import ExportedModel, read_manifest
 from zoo.core.runtime.serving import example_value, rest_request
@@ -19,7 +19,7 @@ from zoo.core.runtime.serving import example_value, rest_request
 pytestmark = pytest.mark.slow  # loads every committed SavedModel
 
 
-@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("name", committed_models())
 def test_every_serve_request_body_is_accepted_by_its_savedmodel(name, tmp_path):
     import tensorflow as tf
 

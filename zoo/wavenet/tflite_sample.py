@@ -2,8 +2,8 @@
 
     python -m zoo.wavenet.tflite_sample exported/wavenet/wavenet.tflite --digit 7 --speaker jackson --output seven.wav
 
-Copy this file next to ``wavenet.tflite`` and its ``manifest.json`` in any project:
-it imports nothing from the zoo. It checks the file's sha256 against the manifest,
+Copy this file and ``zoo/core/apps/manifest.py`` next to ``wavenet.tflite`` and its
+``manifest.json`` in any project: it needs NumPy and LiteRT alone. It checks the file's sha256 against the manifest,
 calls ``condition`` once (the predicted mel frames, projected for every layer), then
 ``step`` 8,000 times with the fast-WaveNet queues passed in and out as ``state``:
 memory stays at one ``[batch, S]`` state, and an app can play each 10 ms frame as
@@ -13,9 +13,7 @@ samples as the in-graph ``serving_default`` loop. The WAV is written with Python
 """
 
 import argparse
-import hashlib
 import io
-import json
 import os
 import sys
 import time
@@ -23,30 +21,14 @@ import wave
 
 import numpy as np
 
+try:  # in the repository (python -m zoo.wavenet.tflite_sample)
+    from zoo.core.apps.manifest import verified_manifest
+except ImportError:  # copied into an app next to manifest.py
+    from manifest import verified_manifest
+
 SAMPLE_RATE = 8000
 CLIP_SAMPLES = 8000
 HOP_LENGTH = 80
-
-
-def verified_manifest(path):
-    """The ``manifest.json`` beside ``path``, after checking ``path``'s sha256 against it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    manifest_path = os.path.join(folder, "manifest.json")
-    if not os.path.isfile(manifest_path):
-        raise ValueError(f"no manifest.json next to {path}: it lists the speakers and the file's sha256")
-    with open(manifest_path) as f:
-        manifest = json.load(f)
-    entries = {e["path"]: e["sha256"] for e in manifest.get("files", [])}
-    name = os.path.basename(path)
-    if name not in entries:
-        raise ValueError(f"{manifest_path} does not list {name}")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != entries[name]:
-        raise ValueError(f"{path} does not match the sha256 in {manifest_path}: re-download it")
-    return manifest
 
 
 class TFLiteWaveNet:

@@ -35,6 +35,7 @@ class Option:
         above: a bound the value must exceed (a learning rate above 0).
         choices: the values allowed.
         text: a prompt: a non-empty string of valid UTF-8 (a terminal can pass invalid bytes).
+        nargs: the value is a list of exactly this many values (``--digits 3 7``), each checked as above.
     """
 
     name: str
@@ -47,6 +48,7 @@ class Option:
     above: Optional[float] = None
     choices: Optional[tuple] = None
     text: bool = False
+    nargs: Optional[int] = None
 
     @property
     def flag(self):
@@ -56,6 +58,11 @@ class Option:
         """``value`` converted to the option's type; a :class:`BadInputError` that names the flag otherwise."""
         if value is None:
             return None
+        if self.nargs is not None:
+            values = list(value) if isinstance(value, (list, tuple)) else None
+            if values is None or len(values) != self.nargs:
+                raise BadInputError(f"{self.flag} takes {self.nargs} values, got {value!r}")
+            return [dataclasses.replace(self, nargs=None).check(v) for v in values]
         if self.type is bool:
             if not isinstance(value, (bool, int)):
                 raise BadInputError(f"{self.flag} is on or off, got {value!r}")
@@ -92,6 +99,8 @@ class Option:
             parser.add_argument(self.flag, action=argparse.BooleanOptionalAction, **kwargs)
             return
 
+        element = dataclasses.replace(self, nargs=None)  # argparse parses each of nargs values alone
+
         def parse(text):
             if self.type is not str:
                 try:
@@ -100,12 +109,14 @@ class Option:
                     raise argparse.ArgumentTypeError(
                         f"must be {'an integer' if self.type is int else 'a number'}, got {text!r}") from None
             try:
-                return self.check(text)
+                return element.check(text)
             except BadInputError as error:
                 raise argparse.ArgumentTypeError(str(error).replace(f"{self.flag} ", "", 1)) from None
 
         parse.__name__ = self.type.__name__  # argparse names the type in its messages
         metavar = "{" + ",".join(map(str, self.choices)) + "}" if self.choices else self.name.upper()
+        if self.nargs is not None:
+            kwargs["nargs"] = self.nargs
         parser.add_argument(self.flag, type=parse, metavar=metavar, **kwargs)
 
 

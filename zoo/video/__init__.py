@@ -1,0 +1,1 @@
+"""Moving MNIST video: predict the next ten frames and generate clips of chosen digits."""
