@@ -27,9 +27,10 @@ from zoo.core.recipes.registry import model_names
 # weight by about lr * sign(gradient), so a near-zero gradient whose sign flips
 # differs by up to 2 * lr (2e-4) per step: bounds 1e-3 (weights), 5% (moments).
 TOLERANCES = {"dcgan": (1e-3, 0.05), "cdcgan": (1e-3, 0.05),  # the same generator
-              # measured 2.7e-6 after two steps: its batched matmuls (placing and cutting 28 x 28 windows) and
-              # convolutions at half the batch round differently; a replica-scaling mistake moves weights by 1e-3
-              "video": (1e-5, 1e-4)}
+              # measured 1.3e-5 after two steps: weights whose gradients are near 0 (leaky ReLU's negative side)
+              # take Adam's first, sign-like steps, which float rounding at half the batch can move; the moments
+              # (1.2e-5 relative, within the default 1e-4) are what a replica-scaling mistake would change
+              "video": (1e-4, 1e-4)}
 DEFAULT_TOLERANCE = (1e-6, 1e-4)
 
 pytestmark = pytest.mark.slow  # trains in fresh processes on logical devices and loopback workers

@@ -176,7 +176,7 @@ CORE_OPTIONS = (
     Option("exported_dir", str, None, "where the exported models are (default: the repository's exported/)",
            commands=("sample", "evaluate")),
     Option("seed", int, 0, "noise seed", commands=("sample",)),
-    Option("output", str, None, "where to write (default samples/<model>.png, .txt or .wav)", commands=("sample",)),
+    Option("output", str, None, "where to write (default samples/<model>.png, .gif, .txt or .wav)", commands=("sample",)),
     Option("seed", int, None, "noise seed (default: the one the manifest's metrics were measured with)",
            commands=("evaluate",)),
     Option("json", bool, False, "print the metrics as JSON (for scripts) instead of a table",
