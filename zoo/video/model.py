@@ -337,7 +337,7 @@ class VideoModel(keras.Model):
         vae_loss = self.vae_loss(batch["glyphs"], labels)
         loss = (heatmap_loss + corner_error + motion_loss + future_error + glyph_loss * 10.0
                 + vae_loss / (DIGIT * DIGIT))
-        drawn, _, _ = roll_forward(*reflect(last_corners, last_velocities, HIGH), FRAMES - CONTEXT, glyph_estimate)
+        drawn = tf.stack([draw(glyph_estimate, future[:, :, t]) for t in range(FRAMES - CONTEXT)], axis=1)
         frame_mse = tf.reduce_mean(tf.reduce_sum(tf.square(drawn - frames[:, CONTEXT:]), axis=[2, 3]))
         return loss, {"heatmap_loss": heatmap_loss, "corner_error": corner_error, "future_corner_error": future_error, "glyph_loss": glyph_loss,
                       "vae_loss": vae_loss, "frame_mse": frame_mse}

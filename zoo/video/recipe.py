@@ -176,14 +176,12 @@ def frame_ssim(predicted, truth):
 def prediction_quality(runner, num_clips, progress=True, chunk=500):
     """MSE and SSIM of ``predict`` on the first ``num_clips`` evaluation clips, beside the trivial baselines
     (``chunk`` clips at a time: 10,000 clips of 20 frames would hold 3.3 GB at once)."""
-    from zoo.core.data.moving_mnist import moving_mnist_clips
-
     sums = dict.fromkeys(("frame_mse", "ssim", "mse_all_zero_frames", "mse_copy_last_frame", "ssim_copy_last_frame"),
                          0.0)
     bar = progress_bar(num_clips, unit_name="clip") if progress else None
     for start in range(0, num_clips, chunk):
         count = min(chunk, num_clips - start)
-        frames = moving_mnist_clips("test", count, seed=TEST_SEED, start=start)["frames"]
+        frames = test_clips(count, start=start)["frames"]
         context, future = frames[:, :CONTEXT], frames[:, CONTEXT:]
         predicted = predict_clips(runner, context, progress=False)
         last = np.repeat(context[:, -1:], FUTURE, axis=1)

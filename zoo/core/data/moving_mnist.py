@@ -1,8 +1,8 @@
 """Moving MNIST (Srivastava, Mansimov & Salakhutdinov 2015), generated on the fly from the MNIST files.
 
-A clip is ``frames`` frames of a ``size`` x ``size`` canvas with up to two 28 x 28 digits. Each
-digit's top-left corner starts uniform in ``[0, size - 28]^2`` and moves in a direction uniform on
-the circle at a speed uniform in ``speed`` pixels a frame; at an edge its position is mirrored back
+A clip is ``FRAMES`` frames of a ``CANVAS`` x ``CANVAS`` canvas with up to two 28 x 28 digits. Each
+digit's top-left corner starts uniform in ``[0, CANVAS - 28]^2`` and moves in a direction uniform on
+the circle at a speed uniform in ``SPEED`` pixels a frame; at an edge its position is mirrored back
 inside and that velocity component flips. A digit is drawn at its position rounded to whole pixels
 (as Srivastava et al.'s generator does, so digits stay sharp); digits combine by pixel-wise max;
 values are in [0, 1]. A slot may be empty (label -1) for one-digit clips.
@@ -121,6 +121,6 @@ def moving_mnist_clips(split, num, *, seed, start=0, one_digit_fraction=0.0, lim
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 
-def test_clips(num=TEST_CLIPS, one_digit_fraction=0.0):
-    """The evaluation clips: test digits, :data:`TEST_SEED`; the first ``num`` of the 10,000."""
-    return moving_mnist_clips("test", num, seed=TEST_SEED, one_digit_fraction=one_digit_fraction)
+def test_clips(num=TEST_CLIPS, one_digit_fraction=0.0, start=0):
+    """The evaluation clips: test digits, :data:`TEST_SEED`; ``num`` of the 10,000 from ``start``."""
+    return moving_mnist_clips("test", num, seed=TEST_SEED, start=start, one_digit_fraction=one_digit_fraction)
