@@ -98,8 +98,9 @@ def test_manifest_describes_every_signature_and_file(recipe, model, exported):
 
 def test_parity_every_signature_every_runtime(recipe, model, exported):
     inputs, expected = parity_case(recipe, model, exported, seed=4)
-    export_checks.check_parity(exported, inputs, expected, tolerances=get_spec(recipe.name).parity_tolerances,
-                               scale=get_spec(recipe.name).parity_scale(expected))
+    spec = get_spec(recipe.name)
+    export_checks.check_parity(exported, inputs, expected, tolerances=spec.parity_tolerances,
+                               scale=spec.parity_scale(expected), integer_runtimes=spec.exact_integer_runtimes)
 
 
 def test_tflite_builtin_only_with_the_saved_model_names(exported):
@@ -136,6 +137,12 @@ def _bad_values(spec, valid):
             yield "range", np.full_like(valid, high + 1)
         if low is not None:
             yield "range", np.full_like(valid, low - 1)
+    if "allowed" in spec:  # inside the range but in none of the intervals (a soprano's A2)
+        low, high = spec.get("range", (None, None))
+        inside = lambda v: any(a <= v <= b for a, b in spec["allowed"])  # noqa: E731
+        gaps = [b + 1 for _, b in spec["allowed"] if not inside(b + 1) and (high is None or b + 1 <= high)]
+        gaps += [a - 1 for a, _ in spec["allowed"] if not inside(a - 1) and (low is None or a - 1 >= low)]
+        yield "allowed", np.full_like(valid, gaps[0])
     if "max_shape" in spec:
         limit = [d for d in spec["max_shape"] if d is not None][0]
         axis = spec["max_shape"].index(limit)
@@ -166,12 +173,13 @@ def test_the_saved_model_itself_refuses_out_of_range_inputs(recipe, exported):
         valid = get_spec(recipe.name).inputs(signature, entry, batch=2, seed=7)
         for name, spec in entry["inputs"].items():
             for what, value in _bad_values(spec, valid[name]):
-                if what not in ("range", "length"):
+                if what not in ("range", "length", "allowed"):
                     continue
                 with pytest.raises(BadInputError, match="refused its input"):
                     SavedModelModel.run(runner, signature, {**valid, name: value})  # no manifest checks
                 checked += 1
-    ranged = sum("range" in s or "max_shape" in s for e in runner.signatures.values() for s in e["inputs"].values())
+    ranged = sum("range" in s or "max_shape" in s or "allowed" in s
+                 for e in runner.signatures.values() for s in e["inputs"].values())
     assert checked >= ranged
 
 

@@ -49,17 +49,20 @@ def _activation(name):
 class TransformerBlock(layers.Layer):
     """Pre-norm block: ``x + attention(norm(x))``, then ``x + mlp(norm(x))``.
 
-    ``intermediate_dim``: the MLP's width (default 4 x hidden); ``activation``: one of :data:`ACTIVATIONS`.
+    ``intermediate_dim``: the MLP's width (default 4 x hidden); ``activation``: one of :data:`ACTIVATIONS`;
+    ``causal``: each position sees only those before it (a decoder); False: every position sees all (an
+    encoder, e.g. the chorale model that fills in masked notes).
     """
 
     def __init__(self, hidden_dim, num_heads, dropout=0.0, seed=None, intermediate_dim=None, activation="gelu",
-                 **kwargs):
+                 causal=True, **kwargs):
         super().__init__(**kwargs)
         if hidden_dim % num_heads:
             raise ValueError(f"hidden_dim {hidden_dim} must be divisible by num_heads {num_heads}")
         self.hidden_dim, self.num_heads, self.dropout = int(hidden_dim), int(num_heads), float(dropout)
         self.intermediate_dim = int(intermediate_dim or 4 * self.hidden_dim)
         self.activation = activation
+        self.causal = bool(causal)
         self.head_dim = self.hidden_dim // self.num_heads
         self.attention_norm = layers.LayerNormalization(epsilon=1e-5, name="attention_norm")
         self.qkv = layers.Dense(3 * self.hidden_dim, name="qkv")
@@ -97,13 +100,13 @@ class TransformerBlock(layers.Layer):
         return x + self.mlp_dropout(self.mlp_output(self.mlp_hidden(self.mlp_norm(x))), training=training)
 
     def call(self, x, training=False):
-        """Full causal attention over ``x [batch, time, hidden]``; returns ``(x, keys, values)``.
+        """Attention over ``x [batch, time, hidden]`` (causal unless ``causal=False``); returns ``(x, keys, values)``.
 
         ``keys``/``values`` are ``[batch, heads, time, head_dim]``, what the cache stores.
         """
         query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
         query, keys, values = self._heads(query), self._heads(keys), self._heads(values)
-        attended = self._attend(query, keys, values, causal_mask(tf.shape(x)[1]))
+        attended = self._attend(query, keys, values, causal_mask(tf.shape(x)[1]) if self.causal else 0.0)
         x = x + self.attention_dropout(self.attention_output(self._merge_heads(attended)), training=training)
         return self._mlp(x, training), keys, values
 
@@ -131,6 +134,8 @@ class TransformerBlock(layers.Layer):
                   "dropout": self.dropout}
         if self.intermediate_dim != 4 * self.hidden_dim or self.activation != "gelu":  # older files lack them
             config.update(intermediate_dim=self.intermediate_dim, activation=self.activation)
+        if not self.causal:
+            config["causal"] = False
         return config
 
 

@@ -84,6 +84,8 @@ class ModelSpec:
         parity_scale: ``parity_scale(expected) -> {output: factor}`` on the parity tolerances (made for outputs
             of order 1), given the in-memory model's outputs per signature.
         parity_tolerances: runtime key -> absolute tolerance replacing the default (tests/export_checks.py).
+        exact_integer_runtimes: the runtime keys whose integer outputs must equal the Keras model's (default:
+            all); a sampler's choices may move with quantized weights, whose quality the manifest measures.
         quick_options: command -> options for a seconds-long run on a tiny model.
         benchmark_signature: the signature ``benchmarks/run.py`` times (one network call, ideally).
         benchmark_options: ``evaluate`` options for the benchmark's quality column.
@@ -103,6 +105,7 @@ class ModelSpec:
     test_inputs: Optional[Callable] = None
     parity_scale: Callable = lambda expected: {}
     parity_tolerances: dict = dataclasses.field(default_factory=dict)
+    exact_integer_runtimes: Optional[tuple] = None
     quick_options: dict = dataclasses.field(default_factory=dict)
     benchmark_signature: str = "serving_default"
     benchmark_options: dict = dataclasses.field(default_factory=dict)

@@ -99,6 +99,14 @@ class ExportedModel:
                     raise BadInputError(f"input {name!r} must be in [{low}, {'inf' if high is None else high}] "
                                         f"({spec['meaning']}), "
                                         f"got values from {value.min()} to {value.max()}")
+            if "allowed" in spec and value.size:
+                inside = np.zeros(value.shape, bool)
+                for low, high in spec["allowed"]:
+                    inside |= (value >= low) & (value <= high)
+                if not inside.all():
+                    intervals = " or ".join(str(low) if low == high else f"{low}-{high}" for low, high in spec["allowed"])
+                    raise BadInputError(f"input {name!r} must be {intervals} ({spec['meaning']}), got "
+                                        f"{value[~inside].ravel()[0]}")
             if spec.get("encoding") == utf8.ENCODING:
                 utf8.check_rows(value, name)
             elif "encoding" in spec:

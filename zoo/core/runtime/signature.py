@@ -29,6 +29,9 @@ class Signature:
         ranges: input name -> (lowest, highest) allowed value, both included. Recorded
             in the manifest and checked by every runner, TFLite included (the converter
             drops a graph's asserts, so a TFLite file cannot refuse e.g. a label out of range).
+        allowed: input name -> the intervals ``[(low, high), ...]`` its values must fall in (both
+            included), where one range is not enough: e.g. ``[(0, 0), (57, 81)]`` for a rest or a
+            pitch the soprano sings. Recorded in the manifest and checked like ``ranges``.
         max_shapes: input name -> the largest size of each dimension (None: no limit),
             e.g. ``[None, 128]`` for tokens that must fit a 128-byte context; recorded
             and checked like ``ranges``.
@@ -41,14 +44,16 @@ class Signature:
     tflite: bool = True
     example: Optional[dict] = None
     ranges: Optional[dict] = None
+    allowed: Optional[dict] = None
     max_shapes: Optional[dict] = None
     encodings: Optional[dict] = None
     resources: Optional[list] = None
 
 
-def spec_json(spec, meaning, value_range=None, max_shape=None, encoding=None):
+def spec_json(spec, meaning, value_range=None, max_shape=None, encoding=None, allowed=None):
     return {"dtype": spec.dtype.name, "shape": [None if d is None else int(d) for d in spec.shape],
             "meaning": meaning, **({"range": list(value_range)} if value_range is not None else {}),
+            **({"allowed": [list(interval) for interval in allowed]} if allowed is not None else {}),
             **({"max_shape": list(max_shape)} if max_shape is not None else {}),
             **({"encoding": encoding} if encoding is not None else {})}
 
@@ -58,7 +63,7 @@ def signatures_manifest(signatures):
     return {
         s.name: {
             "inputs": {n: spec_json(spec, meaning, (s.ranges or {}).get(n), (s.max_shapes or {}).get(n),
-                                     (s.encodings or {}).get(n))
+                                     (s.encodings or {}).get(n), (s.allowed or {}).get(n))
                        for n, (spec, meaning) in s.inputs.items()},
             "outputs": {},
             "runtimes": ["savedmodel", "tflite", "keras"] if s.tflite else ["savedmodel", "keras"],
