@@ -47,6 +47,17 @@ def synthetic_mnist(monkeypatch, tmp_path_factory):
                                  full.speaker_names, full.files[:limit])
 
     monkeypatch.setattr(data, "spoken_digits", fake_spoken_digits)
+    # and the Bach chorales by random notes: 8 chorales of 16 bar-aligned windows each, 128 for training
+    from zoo.core.data import chorales
+
+    def fake_chorale(index):
+        voices = np.stack([rng.integers(*chorales.RANGES[v], 19) for v in chorales.VOICES]).repeat(16, axis=1)
+        return {"path": f"fake/{index}", "voices": voices.astype(np.int16), "bar_starts": np.arange(0, 304, 16),
+                "meter": "4/4", "key": (0, "major")}
+
+    fake_split = {"train": [fake_chorale(i) for i in range(8)], "validation": [fake_chorale(8)],
+                  "test": [fake_chorale(9)], "skipped": []}
+    monkeypatch.setattr(chorales, "load_chorales", lambda limit=None, progress=None: fake_split)
     return images
 
 

@@ -178,8 +178,7 @@ class ChoraleModel(keras.Model):
         per_example = tf.reduce_sum(cross_entropy * weight, axis=[1, 2]) / tf.maximum(
             tf.reduce_sum(weight, axis=[1, 2]), 1.0)
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), tokens), tf.float32)
-        accuracy = tf.reduce_sum(correct * weight) / tf.maximum(tf.reduce_sum(weight), 1.0)
-        return tf.reduce_mean(per_example), accuracy
+        return tf.reduce_mean(per_example), (correct, weight)
 
     def train_step(self, batch):
         from zoo.core.nn import distribute
@@ -196,7 +195,9 @@ class ChoraleModel(keras.Model):
 
     def _track(self, loss, accuracy):
         self.loss_tracker.update_state(loss)
-        self.accuracy_tracker.update_state(accuracy)
+        # pooled over every masked note (the weights): replicas' sums add up to one device's
+        correct, weight = accuracy
+        self.accuracy_tracker.update_state(correct, sample_weight=weight)
         return {m.name: m.result() for m in self.metrics}
 
     def get_config(self):

@@ -15,8 +15,8 @@ drives.
 
 import numpy as np
 
-from zoo.core.data.chorales import (RANGES, TEXTBOOK_RANGES, VOICES, WINDOW, load_chorales, test_windows,
-                                    transpositions, windows)
+from zoo.core.data import chorales as chorale_data
+from zoo.core.data.chorales import RANGES, TEXTBOOK_RANGES, VOICES, WINDOW, test_windows, transpositions, windows
 from zoo.core.data.datasets import TrainingData
 from zoo.core.recipes.recipe import Option, Recipe
 from zoo.core.recipes.registry import register
@@ -87,7 +87,7 @@ def _say(message):
 def chorale_split(limit=None):
     """The chorales by split; ``limit`` (quick runs and tests) reads only enough corpus files for about twice
     ``limit`` windows (some 11 a chorale) instead of parsing all 433 once (two minutes, then cached)."""
-    return load_chorales(limit=None if limit is None else max(20, limit // 5), progress=_say)
+    return chorale_data.load_chorales(limit=None if limit is None else max(20, limit // 5), progress=_say)
 
 
 # === Signatures ===
@@ -234,7 +234,7 @@ def evaluation_windows(split_name="test", files=None):
     """The split's non-overlapping four-bar windows ``[n, 4, 64]`` and each one's key (tonic pitch class, mode).
     ``files``: only the chorales among the first ``files`` corpus files (the split of a prefix is the prefix
     of the split, so these are the same test chorales, fewer)."""
-    split = load_chorales(limit=files, progress=_say)
+    split = chorale_data.load_chorales(limit=files, progress=_say)
     cut, keys = [], []
     for chorale in split[split_name]:
         windows_of = test_windows([chorale])
@@ -292,7 +292,7 @@ def harmonization_quality(runner, seed, num_composed, compose_temperature=None, 
     Bach's own voice leading, and composed chorales' voice leading."""
     compose_temperature = COMPOSE_TEMPERATURE if compose_temperature is None else compose_temperature
     truth, keys = evaluation_windows("test", files)
-    common = common_notes(load_chorales(limit=files, progress=_say)["train"])
+    common = common_notes(chorale_data.load_chorales(limit=files, progress=_say)["train"])
     written = harmonize_windows(runner, truth[:, 0], 0.0, seed)
     baselines = {"tonic_triad": tonic_triad_baseline(truth[:, 0], keys, common),
                  "common_note": np.concatenate([truth[:, :1], np.broadcast_to(
@@ -482,7 +482,7 @@ class MusicRecipe(CosineDecayAdam, Recipe):
         cut, shifts = training_windows(split["train"])
         if limit is not None:
             cut, shifts = cut[:limit], shifts[:limit]
-        batches = max(1, len(cut) // batch_size)
+        batches = len(cut) // batch_size  # none: the core says the batch is larger than the data
 
         def dataset_fn(epoch):
             order = np.random.default_rng([seed, epoch]).permutation(len(cut))
