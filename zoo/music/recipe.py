@@ -377,22 +377,22 @@ def check_soprano(melody):
 
 
 def save_piano_roll(scores, path, title):
-    """Scores ``[n, 4, t]`` as piano rolls, one panel each, a colour per voice."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Scores ``[n, 4, t]`` as piano rolls, one panel each, a colour per voice (matplotlib's Figure, not pyplot:
+    no backend is switched under a notebook)."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     from zoo.core.runtime.files import atomic_file
 
     scores = np.asarray(scores)
     colours = ("#d62728", "#2ca02c", "#1f77b4", "#9467bd")
-    figure, axes = plt.subplots(len(scores), 1, figsize=(10, 2.6 * len(scores)), squeeze=False)
+    figure = Figure(figsize=(10, 2.6 * len(scores)))
+    axes = figure.subplots(len(scores), 1, squeeze=False)
     for axis, score in zip(axes[:, 0], scores):
         for v, name in enumerate(VOICES):
-            for pitch, start, length in notes_of(score[v]):
-                axis.add_patch(plt.Rectangle((start, pitch - 0.4), length - 0.1, 0.8, color=colours[v],
-                                             label=name if start == notes_of(score[v])[0][1] else None))
+            for i, (pitch, start, length) in enumerate(notes_of(score[v])):
+                axis.add_patch(Rectangle((start, pitch - 0.4), length - 0.1, 0.8, color=colours[v],
+                                         label=name if i == 0 else None))
         sounding = score[score > 0]
         axis.set_ylim((sounding.min() - 2, sounding.max() + 2) if len(sounding) else (40, 80))
         axis.set_xlim(0, score.shape[1])
@@ -406,7 +406,6 @@ def save_piano_roll(scores, path, title):
     figure.tight_layout()
     with atomic_file(path) as temporary:
         figure.savefig(temporary, format="png", dpi=90)
-    plt.close(figure)
     return path
 
 
