@@ -148,8 +148,34 @@ def test_the_gibbs_schedule_and_draws_match_between_the_graph_and_the_app():
     for step in (0, 1, 40, 71, 72, 95):
         assert float(chorale_model.share_at(step)) == float(music.share_at(step))
     seeds = np.array([3, 99], np.int32)
-    np.testing.assert_array_equal(chorale_model.gibbs_uniforms(seeds, 17, 1).numpy(),
-                                  music.gibbs_uniforms(seeds, 17, 1, 256))
+    vocabulary = chorale_model.VOCAB
+    np.testing.assert_array_equal(chorale_model.gibbs_uniforms(seeds, 17, [256]).numpy(),
+                                  music.gibbs_uniforms(seeds, 17, 256, vocabulary, gumbel=False))
+    np.testing.assert_array_equal(chorale_model.gibbs_uniforms(seeds, 95, [256, vocabulary]).numpy(),
+                                  music.gibbs_uniforms(seeds, 95, 256, vocabulary, gumbel=True))
+
+
+def test_temperature_samples_each_pitch_as_often_as_the_model_says(untrained):
+    """Gumbel-max over the counter uniforms: at temperature 1 the pitches drawn for one masked note over many
+    seeds follow the model's softmax; at 0 always its argmax; higher temperatures spread them."""
+    import tensorflow as tf
+    from zoo.music.model import MASKED, NUM_VOICES, VOCAB
+
+    seeds = np.arange(4000, dtype=np.int32)
+    tokens = np.full((len(seeds), NUM_VOICES, 64), MASKED, np.int32)
+    known = np.zeros(tokens.shape, bool)
+    probs = tf.nn.softmax(untrained(tokens[:1])).numpy()[0, 2, 5]  # the tenor's sixth sixteenth
+    counts = {}
+    for temperature in (0.0, 1.0, 3.0):
+        drawn = untrained.gibbs(tf.constant(tokens), tf.constant(known), tf.fill([len(seeds)], temperature),
+                                tf.constant(seeds), steps=1).numpy()[:, 2, 5]
+        counts[temperature] = np.bincount(drawn, minlength=VOCAB) / len(seeds)
+    assert counts[0.0][np.argmax(probs)] == 1.0
+    allowed = probs > 1e-6
+    np.testing.assert_allclose(counts[1.0][allowed], probs[allowed], atol=0.03)
+    assert counts[1.0][~allowed].sum() == 0  # never a pitch outside the tenor's range
+    entropy = lambda p: -np.sum(p[p > 0] * np.log(p[p > 0]))  # noqa: E731
+    assert entropy(counts[3.0]) > entropy(counts[1.0]) > entropy(counts[0.0])
 
 
 def test_harmonize_keeps_the_soprano_and_writes_each_voice_in_its_range(untrained):

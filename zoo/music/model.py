@@ -70,12 +70,17 @@ def share_at(step, steps=GIBBS_STEPS):
     return tf.maximum(MIN_SHARE, MAX_SHARE - step * tf.constant((MAX_SHARE - MIN_SHARE) / (ANNEAL * steps), tf.float32))
 
 
-def gibbs_uniforms(seed, step, draw):
-    """Uniform numbers ``[b, 4 * 64]`` for Gibbs step ``step``; ``draw`` 0 picks the notes to resample, 1 samples
-    them. The NumPy app loop draws the same (``zoo.music.tflite_sample``)."""
+def gibbs_uniforms(seed, step, shape):
+    """Gibbs step ``step``'s uniform numbers ``[b, *shape]``: ``[cells]`` picks the notes to resample, ``[cells,
+    vocabulary]`` is the Gumbel noise that samples them (one per note and pitch). The NumPy app loop draws the
+    same (``zoo.core.apps.music.gibbs_uniforms``)."""
     cells = NUM_VOICES * WINDOW
-    counter = (tf.cast(step, tf.int32) * 2 + draw) * cells + tf.range(cells, dtype=tf.int32)
-    return counter_uniform(tf.cast(seed, tf.int32)[:, None], counter[None, :], lambda x: tf.cast(x, tf.float32))
+    block = cells * (1 + VOCAB)  # a step's counters: its mask draws, then its Gumbel draws
+    size = int(np.prod(shape))
+    first = tf.cast(step, tf.int32) * block + (0 if len(shape) == 1 else cells)
+    counter = first + tf.range(size, dtype=tf.int32)
+    u = counter_uniform(tf.cast(seed, tf.int32)[:, None], counter[None, :], lambda x: tf.cast(x, tf.float32))
+    return tf.reshape(u, [-1, *shape])
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -140,13 +145,13 @@ class ChoraleModel(keras.Model):
         temperature = tf.reshape(tf.cast(temperature, tf.float32), [-1, 1, 1])
 
         def body(step, current):
-            resample = tf.logical_and(tf.logical_not(known), gibbs_uniforms(seed, step, 0) < share_at(step, steps))
+            cells = NUM_VOICES * WINDOW
+            resample = tf.logical_and(tf.logical_not(known), gibbs_uniforms(seed, step, [cells]) < share_at(step, steps))
             shown = tf.where(resample, tf.fill(tf.shape(current), MASKED), current)
             logits = tf.reshape(self(tf.reshape(shown, [batch, NUM_VOICES, WINDOW])), [batch, -1, VOCAB])
-            gumbel = -tf.math.log(-tf.math.log(gibbs_uniforms(seed, step, 1)))
-            # argmax(logits / T + g) is argmax(logits + T g) for T > 0, and the most likely note at T = 0
-            scores = logits + temperature * gumbel[..., None] * tf.ones([1, 1, VOCAB])
-            drawn = tf.argmax(scores, axis=-1, output_type=tf.int32)
+            gumbel = -tf.math.log(-tf.math.log(gibbs_uniforms(seed, step, [cells, VOCAB])))
+            # Gumbel-max: argmax(logits / T + g) is argmax(logits + T g) for T > 0, and the most likely note at T = 0
+            drawn = tf.argmax(logits + temperature * gumbel, axis=-1, output_type=tf.int32)
             return step + 1, tf.where(resample, drawn, current)
 
         _, current = tf.while_loop(lambda step, _: step < steps, body, [tf.constant(0), current])

@@ -72,7 +72,7 @@ class TFLiteChorales:
         if soprano is not None:
             voices[:, 0], known[:, 0] = soprano, True
         return music.gibbs(self.log_probs, voices, known, temperature, seed, self.tokens["lowest_midi"],
-                           steps=self.steps, on_step=on_step)
+                           self.tokens["vocabulary"], steps=self.steps, on_step=on_step)
 
 
 def main(argv=None):

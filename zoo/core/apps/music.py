@@ -78,14 +78,19 @@ def share_at(step, steps=GIBBS_STEPS):
     return np.maximum(np.float32(MIN_SHARE), share)
 
 
-def gibbs_uniforms(seed, step, draw, cells):
-    counter = (step * 2 + draw) * cells + np.arange(cells, dtype=np.int64)
-    return counter_uniform(np.asarray(seed, np.int64)[:, None], counter[None, :], lambda x: x.astype(np.float32))
+def gibbs_uniforms(seed, step, cells, vocabulary, gumbel):
+    """Step ``step``'s uniforms ``[b, cells]`` (which notes to resample) or, with ``gumbel``, ``[b, cells,
+    vocabulary]`` (the noise that samples them): the graph's counters (``zoo.music.model.gibbs_uniforms``)."""
+    block = cells * (1 + vocabulary)
+    size = cells * vocabulary if gumbel else cells
+    counter = step * block + (cells if gumbel else 0) + np.arange(size, dtype=np.int64)
+    u = counter_uniform(np.asarray(seed, np.int64)[:, None], counter[None, :], lambda x: x.astype(np.float32))
+    return u.reshape(len(u), cells, vocabulary) if gumbel else u
 
 
-def gibbs(log_probs, voices, known, temperature, seed, lowest, steps=GIBBS_STEPS, on_step=None):
+def gibbs(log_probs, voices, known, temperature, seed, lowest, vocabulary, steps=GIBBS_STEPS, on_step=None):
     """The in-graph sampler, step by step: ``log_probs(voices)`` is the exported ``logits`` signature (MIDI
-    ``[b, 4, t]``, -1 = masked -> ``[b, 4, t, vocab]``, token 0 a rest and i MIDI ``lowest + i - 1``).
+    ``[b, 4, t]``, -1 = masked -> ``[b, 4, t, vocabulary]``, token 0 a rest and i MIDI ``lowest + i - 1``).
     ``voices`` MIDI ``[b, 4, t]``, ``known`` bool (kept), ``temperature`` and ``seed`` ``[b]``. Draws the same
     numbers as the graph (``counter_random``), so at the same seed it writes the same notes."""
     voices = np.where(known, np.asarray(voices, np.int32), 0)
@@ -93,11 +98,12 @@ def gibbs(log_probs, voices, known, temperature, seed, lowest, steps=GIBBS_STEPS
     cells = shape[1] * shape[2]
     temperature = np.asarray(temperature, np.float32).reshape(-1, 1, 1)
     for step in range(steps):
-        resample = ~known.reshape(batch, cells) & (gibbs_uniforms(seed, step, 0, cells) < share_at(step, steps))
+        resample = ~known.reshape(batch, cells) & (
+            gibbs_uniforms(seed, step, cells, vocabulary, gumbel=False) < share_at(step, steps))
         shown = np.where(resample, -1, voices.reshape(batch, cells)).reshape(shape)
-        scores = np.asarray(log_probs(shown), np.float32).reshape(batch, cells, -1)
-        gumbel = -np.log(-np.log(gibbs_uniforms(seed, step, 1, cells)))
-        drawn = np.argmax(scores + temperature * gumbel[..., None], axis=-1).astype(np.int32)
+        scores = np.asarray(log_probs(shown), np.float32).reshape(batch, cells, vocabulary)
+        gumbel = -np.log(-np.log(gibbs_uniforms(seed, step, cells, vocabulary, gumbel=True)))
+        drawn = np.argmax(scores + temperature * gumbel, axis=-1).astype(np.int32)
         drawn = np.where(drawn > 0, drawn + lowest - 1, 0)
         voices = np.where(resample, drawn, voices.reshape(batch, cells)).reshape(shape)
         if on_step:
