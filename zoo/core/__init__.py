@@ -1,12 +1,13 @@
 """What every model shares, in packages with one role each and one direction of imports.
 
 A package may import the packages before it in ``LAYERS`` and itself, never one after it;
-``apps`` imports nothing of the zoo (phone apps copy it). ``tests/test_import_layers.py``
+``apps`` imports nothing of the zoo but itself (phone apps copy it). ``tests/test_import_layers.py``
 reads every import (top level and inside functions) and fails on a cycle or an import
 against this order. Models (``zoo/<model>/``) import these packages, never each other: a
 model that composes another says so in its recipe's ``requires``.
 
-    apps       NumPy-only loops a phone app runs around a TFLite file (DDIM, text sampling, PNG)
+    apps       NumPy-only loops a phone app runs around a TFLite file (DDIM, text sampling, PNG, music,
+               seeded numbers)
     runtime    what an app or a TF Serving client needs: errors, files, the manifest's signature
                schema, loading and running exported models with checked inputs, UTF-8 rows
     data       datasets and what goes in and out of models: MNIST, text, spoken digits,

@@ -457,7 +457,7 @@ class MusicRecipe(CosineDecayAdam, Recipe):
     evaluate_help = ("Harmonize the 37 test chorales' sopranos: agreement with Bach beside two baselines, voice "
                      "leading (parallels, crossings, ranges, chord types) beside Bach's; composed chorales' voice "
                      "leading; the validation likelihood.")
-    metrics = ["harmonization_accuracy", "validation_nll_per_note"]
+    metrics = ["harmonization_accuracy", "model_parallel_fifths_per_100_moves", "model_parallel_octaves_per_100_moves"]
 
     options = (
         Option("melody", str, None, "a tune to harmonize: note names (\"G4 G4 D5 B4:2 r A4:0.5\", C4 = middle C, "
