@@ -314,11 +314,12 @@ def harmonization_quality(runner, seed, num_composed, compose_temperature=None, 
     return metrics
 
 
-def chain_rule_nll(runner, split_name="validation", batch_size=128, files=None):
+def chain_rule_nll(runner, split_name="validation", batch_size=128, files=None, max_windows=None):
     """-log p(alto, tenor, bass | soprano) per note (a voice's sixteenth), in nats, by the chain rule in time
     order (step 0's alto, tenor, bass, then step 1's, ...): one ``logits`` call per note, every later note
     masked. The orderless model defines the same joint in any order; this one is fixed so numbers compare."""
     truth, _ = evaluation_windows(split_name, files)
+    truth = truth[:max_windows]
     total, count = 0.0, 0
     for start in range(0, len(truth), batch_size):
         windows_part = truth[start : start + batch_size]
@@ -451,6 +452,7 @@ class MusicRecipe(CosineDecayAdam, Recipe):
     presets = PRESETS
     defaults = {"preset": "base", "epochs": 100, "batch_size": 32, "learning_rate": 5e-4}
     sample_suffix = ".mid"
+    other_sample_suffixes = (".midi", ".wav", ".png")
     sample_help = ("Compose a chorale, or harmonize your melody (--melody \"G4 G4 D5 B4:2\" or a MIDI file), with "
                    "the exported model (sha256-checked first); write .mid, .wav (a small synthesizer) or .png "
                    "(piano roll) by --output's suffix.")
@@ -469,6 +471,8 @@ class MusicRecipe(CosineDecayAdam, Recipe):
                minimum=1, maximum=16),
         Option("num_composed", int, 100, "chorales composed to measure their voice leading",
                commands=("evaluate",), minimum=0),
+        Option("nll_windows", int, 118, "validation windows scored by the chain-rule likelihood (192 logits calls "
+                                        "a batch; 0: skip it)", commands=("evaluate",), minimum=0),
         Option("num_eval_composed", int, 100, "chorales composed per runtime and variant", commands=("export",),
                minimum=0),
         Option("chorale_files", int, 0, "read only the first N corpus files' chorales (quick checks; 0 = all)",
@@ -563,9 +567,9 @@ class MusicRecipe(CosineDecayAdam, Recipe):
                                           f"{runtime_label(runner)}")
         return "; ".join(said + [f"Wrote {what} (temperature {temperature:g}, seed {seed}) to {output}"])
 
-    def evaluate(self, runner, *, seed, num_composed, chorale_files):
+    def evaluate(self, runner, *, seed, num_composed, chorale_files, nll_windows):
         return {**harmonization_quality(runner, seed, num_composed, files=chorale_files or None),
-                **chain_rule_nll(runner, files=chorale_files or None)}
+                **(chain_rule_nll(runner, files=chorale_files or None, max_windows=nll_windows) if nll_windows else {})}
 
 
 METRIC_DEFINITIONS = {

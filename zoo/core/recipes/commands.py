@@ -196,9 +196,10 @@ def sample(name, **options):
     recipe = _recipe(name)
     o = resolve(recipe, "sample", options)
     output = o["output"] or recipe.default_output()
-    if os.path.splitext(output)[1].lower() != recipe.sample_suffix:
-        raise BadInputError(f"{recipe.name} writes {recipe.sample_suffix} files; --output {output!r} "
-                            f"should end in {recipe.sample_suffix}")
+    suffixes = (recipe.sample_suffix, *recipe.other_sample_suffixes)
+    if os.path.splitext(output)[1].lower() not in suffixes:
+        raise BadInputError(f"{recipe.name} writes {' or '.join(suffixes)} files; --output {output!r} "
+                            f"should end in {' or '.join(suffixes)}")
     description = call_declared(recipe.sample, runner_of(recipe, o), output=output, seed=o["seed"],
                                 **own_values(recipe, "sample", o))
     print(description or f"Wrote {output}")

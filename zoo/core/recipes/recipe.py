@@ -41,6 +41,8 @@ class Recipe:
             learning_rate); the rest are :data:`zoo.core.recipes.options.CORE_OPTIONS`'.
         options: the :class:`Option` s only this model has, each naming the commands that take it.
         sample_suffix: what ``sample`` writes (".png" or ".txt").
+        other_sample_suffixes: the other files ``sample`` can write, chosen by ``--output``'s suffix
+            (music: ".wav", ".png" beside ".mid").
         sample_help: what ``sample`` does, for ``python -m zoo sample <model> --help``.
         eval_seed: the seed every quality measurement draws its noise from, so numbers compare.
         jit_compile: whether ``train`` compiles the training step with XLA by default (True
@@ -57,6 +59,7 @@ class Recipe:
     defaults = {}
     options = ()
     sample_suffix = ".png"
+    other_sample_suffixes = ()
     sample_help = "Generate from the exported model and write a picture."
     evaluate_help = "Measure the exported model's quality."
     eval_seed = EVAL_SEED
