@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from zoo.core.recipes.spec import ModelSpec, Reproduce
+from zoo.core.recipes.spec import ModelSpec, Reproduce, spread_biases
 from zoo.core.runtime.serving import example_inputs
 
 SOPRANO_TEST_RANGE = (60, 79)
@@ -12,8 +12,7 @@ def test_model(recipe):
     """The tiny model with its output biases spread far apart: the sampler picks the same note in every
     float32 runtime, not a near-tie that rounding could flip, while the notes shown still move the logits."""
     model = recipe.create_model("tiny", seed=0)
-    bias = np.random.default_rng(0).standard_normal(model.head.bias.shape).astype(np.float32)
-    model.head.bias.assign(20.0 * bias)
+    spread_biases(model.head, 20.0)
     return model
 
 

@@ -127,6 +127,13 @@ class ModelSpec:
         return example_inputs(manifest_entry, batch=batch, seed=seed)
 
 
+def spread_biases(layer, scale, seed=0):
+    """Set ``layer``'s bias to ``scale`` x standard-normal numbers: a test model whose sampler picks the same
+    class in every runtime (the gaps between logits dwarf float rounding) while its inputs still move them."""
+    bias = np.random.default_rng(seed).standard_normal(layer.bias.shape).astype(np.float32)
+    layer.bias.assign(scale * bias)
+
+
 def committed_models():
     """The registered models whose export is committed (every one but those still ``in_training``)."""
     from zoo.core.recipes.registry import model_names
