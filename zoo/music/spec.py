@@ -66,7 +66,7 @@ SPEC = ModelSpec(
     parity_scale=lambda expected: {"log_probs": 20.0},  # biases of +-60: log-probabilities of that size
     quick_options={"export": {"num_eval_composed": 2, "chorale_files": 12},
                    "evaluate": {"num_composed": 2, "chorale_files": 12, "nll_windows": 4}, "sample": {}},
-    benchmark_signature="harmonize",  # a whole four-bar harmonization: 96 Gibbs steps in the graph
+    benchmark_signature="logits",  # one network call: a Gibbs step of the app loop (a chorale is 96 of them)
     benchmark_options={"num_composed": 20, "nll_windows": 0},  # the likelihood: the manifest's SavedModel entry
     # the harmonizations alone (the 105 test windows, 96 Gibbs steps in LiteRT): `evaluate` also composes 100
     # chorales and takes 22,656 logits calls for the likelihood, minutes on this CPU
