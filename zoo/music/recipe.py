@@ -230,11 +230,11 @@ def voice_leading_rates(scores):
             "triad_or_seventh_fraction": per(c["triads_or_sevenths"], c["sonorities"], 1.0)}
 
 
-def evaluation_windows(split_name="test", files=None):
+def evaluation_windows(split_name="test", files=None, split=None):
     """The split's non-overlapping four-bar windows ``[n, 4, 64]`` and each one's key (tonic pitch class, mode).
     ``files``: only the chorales among the first ``files`` corpus files (the split of a prefix is the prefix
-    of the split, so these are the same test chorales, fewer)."""
-    split = chorale_data.load_chorales(limit=files, progress=_say)
+    of the split, so these are the same test chorales, fewer); ``split``: the already loaded split instead."""
+    split = split or chorale_data.load_chorales(limit=files, progress=_say)
     cut, keys = [], []
     for chorale in split[split_name]:
         windows_of = test_windows([chorale])
@@ -291,8 +291,9 @@ def harmonization_quality(runner, seed, num_composed, compose_temperature=None, 
     """What the card's tables show: harmonizing the test chorales' sopranos (greedy) beside two baselines and
     Bach's own voice leading, and composed chorales' voice leading."""
     compose_temperature = COMPOSE_TEMPERATURE if compose_temperature is None else compose_temperature
-    truth, keys = evaluation_windows("test", files)
-    common = common_notes(chorale_data.load_chorales(limit=files, progress=_say)["train"])
+    split = chorale_data.load_chorales(limit=files, progress=_say)  # read once: test windows, training notes
+    truth, keys = evaluation_windows("test", split=split)
+    common = common_notes(split["train"])
     written = harmonize_windows(runner, truth[:, 0], 0.0, seed)
     baselines = {"tonic_triad": tonic_triad_baseline(truth[:, 0], keys, common),
                  "common_note": np.concatenate([truth[:, :1], np.broadcast_to(
@@ -383,6 +384,8 @@ def save_piano_roll(scores, path, title):
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
+    from zoo.core.apps.music import notes_of
+
     from zoo.core.runtime.files import atomic_file
 
     scores = np.asarray(scores)
@@ -408,12 +411,6 @@ def save_piano_roll(scores, path, title):
     with atomic_file(path) as temporary:
         figure.savefig(temporary, format="png", dpi=90)
     return path
-
-
-def notes_of(line):
-    from zoo.core.apps.music import notes_of as split_notes
-
-    return split_notes(line)
 
 
 def write_score(scores, path, title):
