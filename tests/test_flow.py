@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from tests.export_checks import runners
 from zoo.core.recipes.registry import get_recipe
-from zoo.flow.model import ActNorm, AffineCoupling, FlowModel, InvertibleConv1x1, logit_forward
+from zoo.flow.model import ActNorm, AffineCoupling, FlowModel, InvertibleConv1x1, log_sigmoid, logit_forward
 
 
 def randomized(model_or_layer, seed, scale=0.3):
@@ -87,6 +87,35 @@ def test_the_density_of_a_2x2_flow_integrates_to_one():
     plain = FlowModel(image_shape=(2, 2, 1), levels=1, steps_per_level=2, hidden_channels=8)
     point = np.full((1, 2, 2, 1), 0.3, np.float32)
     assert abs(float(flow.log_density(point)[0]) - float(plain.log_density(point)[0])) > 0.1
+
+
+def test_log_sigmoid_is_the_usual_one_and_finite_where_that_is_not():
+    x = np.linspace(-30, 30, 601).astype(np.float32)
+    np.testing.assert_allclose(log_sigmoid(x), tf.math.log(tf.sigmoid(x)), rtol=1e-5, atol=1e-6)
+    far = log_sigmoid(np.array([-1e4, -200.0, 200.0, 1e4], np.float32)).numpy()
+    np.testing.assert_allclose(far, [-1e4, -200.0, 0.0, 0.0], rtol=1e-6)
+
+
+def test_a_coupling_whose_scale_underflows_still_decodes_to_an_image_and_scores_finite():
+    """The NaN of the committed flow at temperature 1 in miniature: a conditioner driven far off its data makes
+    sigmoid(raw + 2) underflow to 0. Forward, log 0 was -inf; inverse, y / 0 fed the next coupling until inf - inf.
+    Both directions must stay finite, and decode stays in [0, 1]."""
+    flow = randomized(FlowModel(image_shape=(4, 4, 1), levels=2, steps_per_level=2, hidden_channels=8), seed=4)
+    for layer in flow.flow_layers:
+        if isinstance(layer, AffineCoupling):
+            last = layer.net.layers[-1]
+            kernel, bias = last.get_weights()
+            bias[bias.shape[0] // 2 :] = -300.0  # raw + 2 = -298: sigmoid is 0 in float32
+            last.set_weights([kernel, bias])
+    noise = np.random.default_rng(0).standard_normal((4, 16)).astype(np.float32)
+    images = flow.decode(noise)["images"].numpy()
+    assert np.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+    x = np.random.default_rng(1).uniform(size=(4, 4, 4, 1)).astype(np.float32)
+    assert np.isfinite(flow.log_density(x).numpy()).all()
+    # away from the bounds the inverse is still exact
+    plain = randomized(FlowModel(image_shape=(4, 4, 1), levels=2, steps_per_level=2, hidden_channels=8), seed=4)
+    x = np.random.default_rng(2).uniform(0.05, 0.95, (4, 4, 4, 1)).astype(np.float32)
+    np.testing.assert_allclose(plain.decode(plain.encode(x)["noise"])["images"], x, atol=1e-4)
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,13 @@ from zoo.core.nn.inputs import check_float_input
 IMAGE_SHAPE = (28, 28, 1)
 LOGIT_ALPHA = 1e-5  # keeps logit finite at pixel 0 and 1; 1e-6..1e-5 is usual for MNIST
 LOG_2PI = math.log(2 * math.pi)
+# The inverse's guards. On all 70,000 MNIST digits (dequantized) the committed flow's forward pass stays
+# within |h| <= 31 and no coupling scale falls below 5e-5 (log 1/scale <= 9.9), so neither bound touches the
+# decode of a digit's noise. Without them a few noise rows of the prior itself (13 in 1,000 at temperature 1)
+# push a level-1 coupling's conditioner off the data: its scale underflows, the division by it feeds the
+# next coupling, and the image turns NaN (tests/test_flow.py).
+STATE_BOUND = 100.0
+MAX_LOG_INVERSE_SCALE = 15.0
 
 PRESETS = {
     "tiny": {"levels": 2, "steps_per_level": 2, "hidden_channels": 8},
@@ -190,23 +197,36 @@ class AffineCoupling(layers.Layer):
         ], name="net")
         self.net.build((None, input_shape[1], input_shape[2], self.half))
 
-    def _shift_and_scale(self, conditioner):
+    def _shift_and_log_scale(self, conditioner):
         shift, raw = tf.split(self.net(conditioner), 2, axis=-1)
-        return shift, tf.sigmoid(raw + 2.0)
+        return shift, log_sigmoid(raw + 2.0)
 
     def forward(self, x):
         xa, xb = x[..., : self.half], x[..., self.half :]
-        shift, scale = self._shift_and_scale(xa)
-        logdet = tf.reduce_sum(tf.math.log(scale), axis=[1, 2, 3])
-        return tf.concat([xa, (xb + shift) * scale], axis=-1), logdet
+        shift, log_scale = self._shift_and_log_scale(xa)
+        logdet = tf.reduce_sum(log_scale, axis=[1, 2, 3])
+        return tf.concat([xa, (xb + shift) * tf.exp(log_scale)], axis=-1), logdet
 
     def inverse(self, y):
+        """x_b = y_b / scale - shift, written as a product with 1 / scale capped at e^15 (see STATE_BOUND)."""
         ya, yb = y[..., : self.half], y[..., self.half :]
-        shift, scale = self._shift_and_scale(ya)
-        return tf.concat([ya, yb / scale - shift], axis=-1)
+        shift, log_scale = self._shift_and_log_scale(ya)
+        inverse_scale = tf.exp(tf.minimum(-log_scale, MAX_LOG_INVERSE_SCALE))
+        return tf.concat([ya, yb * inverse_scale - shift], axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "hidden_channels": self.hidden_channels}
+
+
+def log_sigmoid(x):
+    """log(sigmoid(x)), finite for every finite x. The log of a sigmoid that underflowed to 0 is -inf, and
+    tf.math.log_sigmoid converts to TFLite as -log(1 + exp(-x)), whose exp overflows below x = -88."""
+    return tf.minimum(x, 0.0) - tf.math.log(1.0 + tf.exp(-tf.abs(x)))
+
+
+def bounded(h):
+    """The inverse's state, kept inside [-STATE_BOUND, STATE_BOUND] (three times what the data reaches)."""
+    return tf.clip_by_value(h, -STATE_BOUND, STATE_BOUND)
 
 
 def logit_forward(x, alpha=LOGIT_ALPHA):
@@ -317,7 +337,7 @@ class FlowModel(keras.Model):
             if level < self.levels - 1:
                 h = tf.concat([h, tf.reshape(pieces[level], [-1, *self.noise_shapes[level]])], axis=-1)
             for actnorm, conv, coupling in reversed(self.level_steps(level)):
-                h = actnorm.inverse(conv.inverse(coupling.inverse(h)))
+                h = bounded(actnorm.inverse(conv.inverse(coupling.inverse(bounded(h)))))
             h = tf.nn.depth_to_space(h, 2)
         return logit_inverse(h)
 

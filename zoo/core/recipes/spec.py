@@ -134,6 +134,16 @@ def spread_biases(layer, scale, seed=0):
     layer.bias.assign(scale * bias)
 
 
+def every_runtime(model_dir):
+    """``{runtime key: runner}`` of an exported folder, for a check that must hold in all of :data:`RUNTIMES`."""
+    from zoo.core.recipes.commands import load
+
+    found = {"keras": load(model_dir, runtime="keras"), "savedmodel": load(model_dir, runtime="savedmodel")}
+    for variant in ("float32", "float16", "int8"):
+        found[f"tflite_{variant}"] = load(model_dir, runtime="tflite", variant=variant)
+    return found
+
+
 def committed_models():
     """The registered models whose export is committed (every one but those still ``in_training``)."""
     from zoo.core.recipes.registry import model_names
