@@ -61,6 +61,29 @@ def test_the_split_is_index_modulo_ten_of_the_sorted_four_part_chorales(split):
     assert all("not four" in why for _, why in split["skipped"])  # bwv1.6 has a horn part: five
 
 
+def test_files_counted_as_not_four_parts_are_not_four_parts_to_music21(split):
+    """The split reads part counts from the files (seconds, not a two-minute parse); music21 agrees on the ones
+    it skips (a four-part count that music21 reads otherwise raises while loading, tested by the fixture)."""
+    import music21
+
+    full = dict(chorales.corpus_paths())
+    assert split["skipped"]
+    for relative, why in split["skipped"]:
+        assert len(music21.converter.parse(full[relative]).parts) != 4, (relative, why)
+    with pytest.raises(BadInputError, match="unknown chorale splits"):
+        chorales.load_chorales(limit=FILES, splits=("tests",))
+
+
+def test_one_split_alone_is_that_split_of_the_whole(split, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path))
+    alone = chorales.load_chorales(limit=FILES, splits=("test",))
+    assert alone["train"] == [] and alone["validation"] == []
+    assert [c["path"] for c in alone["test"]] == [c["path"] for c in split["test"]]
+    for mine, whole in zip(alone["test"], split["test"]):
+        np.testing.assert_array_equal(mine["voices"], whole["voices"])
+    assert os.listdir(tmp_path) == [f"bach-chorales-music21-10.5.1-first{FILES}-test.npz"]
+
+
 def test_chorales_are_four_voices_on_a_sixteenth_grid_as_music21_reads_them(split):
     import music21
 

@@ -6,11 +6,16 @@ then indexed: index % 10 == 0 is test, index % 10 == 1 validation, the rest trai
 measures on the same chorales. Each voice is a MIDI pitch per sixteenth (0 = rest); grace notes are
 ignored, the pickup bar is kept, repeats are not expanded.
 
-Parsing 433 files takes about two minutes, so the arrays are kept in a cache
-(``$ZOO_CACHE_DIR``, else ``~/.cache/zoo``), one file per music21 version, written atomically.
+Which files have four parts is read from the files themselves in about a second (MusicXML's
+``<score-part>`` entries, Humdrum's ``**kern`` spines; a RomanText analysis is one part), so a split can be
+parsed alone: the 37 test chorales in seconds, all 433 files in about two minutes. Parsed arrays are kept
+in a cache (``$ZOO_CACHE_DIR``, else ``~/.cache/zoo``), one file per music21 version and set of splits,
+written atomically.
 """
 
 import os
+import re
+import zipfile
 
 import numpy as np
 
@@ -97,41 +102,87 @@ def parse_chorale(path):
     return voices, np.array(sorted(set(starts)), np.int32), meter, (int(key.tonic.pitchClass), key.mode)
 
 
-def _parse_all(limit=None):
-    paths = corpus_paths()[:limit]
-    kept, skipped = [], []
-    for relative, full in paths:
+def part_count(path):
+    """How many parts a corpus file has, read without parsing the music (what music21's parse gives, checked
+    on every file of music21 10.5.1 by tests/test_music.py)."""
+    if path.endswith(".rntxt"):
+        return 1  # a RomanText analysis: one stream of chord symbols
+    if path.endswith(".krn"):
+        with open(path, encoding="utf-8", errors="replace") as file:
+            header = next(line for line in file if line.startswith("**"))
+        return header.split("\t").count("**kern")
+    if path.endswith(".mxl"):
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist()
+                        if not n.startswith("META-INF") and n.endswith((".xml", ".musicxml")))
+            text = archive.read(name).decode("utf-8", "replace")
+    else:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            text = file.read()
+    return len(re.findall(r"<score-part\b", text))
+
+
+def split_of(index):
+    """The split of the ``index``-th four-part chorale (sorted by corpus path)."""
+    return SPLITS[2] if index % 10 == 0 else SPLITS[1] if index % 10 == 1 else SPLITS[0]
+
+
+def _parse(limit, splits):
+    kept, skipped, index = [], [], 0
+    for relative, full in corpus_paths()[:limit]:
+        parts = part_count(full)
+        if parts != 4:
+            skipped.append((relative, f"{parts} parts, not four"))
+            continue
+        index += 1
+        if split_of(index - 1) not in splits:
+            kept.append((relative, None))
+            continue
         parsed = parse_chorale(full)
-        if isinstance(parsed, str):
-            skipped.append((relative, parsed))
-        else:
-            kept.append((relative, *parsed))
+        if isinstance(parsed, str):  # the split would shift: say so rather than measure on other chorales
+            raise BadInputError(f"{relative} has four parts but music21 {_music21().__version__} reads it as: "
+                                f"{parsed}; the zoo's split was fixed on music21 10.5.1 (requirements.txt)")
+        kept.append((relative, *parsed))
     return kept, skipped
 
 
-def _cache_path(limit):
+def _cache_path(limit, splits):
     music21 = _music21()
-    suffix = "" if limit is None else f"-first{limit}"
+    suffix = ("" if limit is None else f"-first{limit}") + ("" if set(splits) == set(SPLITS) else
+                                                            "-" + "-".join(s for s in SPLITS if s in splits))
     return os.path.join(cache_dir(), f"bach-chorales-music21-{music21.__version__}{suffix}.npz")
 
 
-def load_chorales(limit=None, progress=None):
+def load_chorales(limit=None, progress=None, splits=SPLITS):
     """The chorales by split: ``{"train": [chorale, ...], "validation": ..., "test": ..., "skipped": [(path,
     why), ...]}``, each chorale a dict with ``path``, ``voices`` int16 [4, steps] (MIDI, 0 = rest),
     ``bar_starts`` (steps), ``meter``, ``key`` (tonic pitch class, "major"/"minor"). ``limit`` reads only the
-    first ``limit`` corpus files (the tests), split by the same rule among those."""
-    path = _cache_path(limit)
+    first ``limit`` corpus files (the tests), split by the same rule among those; ``splits`` parses only
+    those splits (the others come back empty), e.g. ``("test",)`` in seconds."""
+    unknown = set(splits) - set(SPLITS)
+    if unknown:
+        raise BadInputError(f"unknown chorale splits {sorted(unknown)}; choose from {SPLITS}")
+    everything = _cache_path(limit, SPLITS)
+    path = everything if os.path.isfile(everything) else _cache_path(limit, splits)
     if not os.path.isfile(path):
         if progress:
-            progress(f"Parsing music21's Bach chorales once (about two minutes) into {path}")
-        kept, skipped = _parse_all(limit)
+            progress(f"Parsing music21's Bach chorales ({'about two minutes' if 'train' in splits else 'seconds'}"
+                     f", once) into {path}")
+        kept = []
+        all_kept, skipped = _parse(limit, splits)
+        positions = []  # every four-part chorale's index, parsed or not, so the split rule still applies
+        for position, entry in enumerate(all_kept):
+            if entry[1] is not None:
+                kept.append(entry)
+                positions.append(position)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         lengths = np.array([v.shape[1] for _, v, _, _, _ in kept], np.int64)
         bar_counts = np.array([len(b) for _, _, b, _, _ in kept], np.int64)
         with atomic_file(path) as temporary:
             with open(temporary, "wb") as file:
                 np.savez_compressed(
-                    file, paths=np.array([k[0] for k in kept]), lengths=lengths, bar_counts=bar_counts,
+                    file, paths=np.array([k[0] for k in kept]), positions=np.array(positions, np.int64),
+                    lengths=lengths, bar_counts=bar_counts,
                     voices=np.concatenate([k[1] for k in kept], axis=1) if kept else np.zeros((4, 0), np.int16),
                     bar_starts=np.concatenate([k[2] for k in kept]) if kept else np.zeros(0, np.int32),
                     meters=np.array([k[3] for k in kept]), tonics=np.array([k[4][0] for k in kept], np.int32),
@@ -143,6 +194,8 @@ def load_chorales(limit=None, progress=None):
     voice_ends = np.cumsum(arrays["lengths"])
     bar_ends = np.cumsum(arrays["bar_counts"])
     split = {name: [] for name in SPLITS}
+    # caches written before splits could be parsed alone hold every four-part chorale, in order
+    positions = arrays["positions"] if "positions" in arrays else np.arange(len(arrays["paths"]))
     for index, relative in enumerate(arrays["paths"]):
         chorale = {
             "path": str(relative),
@@ -151,7 +204,7 @@ def load_chorales(limit=None, progress=None):
             "meter": str(arrays["meters"][index]),
             "key": (int(arrays["tonics"][index]), str(arrays["modes"][index])),
         }
-        split[SPLITS[2] if index % 10 == 0 else SPLITS[1] if index % 10 == 1 else SPLITS[0]].append(chorale)
+        split[split_of(int(positions[index]))].append(chorale)
     split["skipped"] = [(str(p), str(w)) for p, w in zip(arrays["skipped_paths"], arrays["skipped_why"]) if p]
     return split
 
