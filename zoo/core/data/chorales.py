@@ -21,6 +21,7 @@ import numpy as np
 
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.runtime.files import atomic_file
+from zoo.core.runtime.paths import cache_dir
 
 STEPS_PER_QUARTER = 4  # a sixteenth-note grid
 VOICES = ("soprano", "alto", "tenor", "bass")
@@ -32,10 +33,6 @@ RANGES = {"soprano": (57, 81), "alto": (53, 74), "tenor": (48, 69), "bass": (36,
 # The textbook SATB ranges (e.g. Aldwell & Schachter): what "outside a voice's range" means in the metrics.
 TEXTBOOK_RANGES = {"soprano": (60, 79), "alto": (55, 74), "tenor": (48, 67), "bass": (40, 62)}
 SPLITS = ("train", "validation", "test")
-
-
-def cache_dir():
-    return os.environ.get("ZOO_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "zoo")
 
 
 def _music21():

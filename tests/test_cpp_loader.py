@@ -1,0 +1,72 @@
+"""The committed SavedModels load and run in TensorFlow's C++ loader (TF Serving's), matching Python's outputs."""
+
+import os
+
+import numpy as np
+import pytest
+
+from zoo.core.runtime import cpp_loader
+from zoo.core.runtime.errors import ZooError
+from zoo.core.runtime.paths import EXPORTED_DIR
+from zoo.core.runtime.runners import read_manifest
+from zoo.core.runtime.serving import example_inputs
+
+pytestmark = pytest.mark.slow  # compiles a C++ program (half a minute, once per cache) and loads every model
+
+COMMITTED = sorted(name for name in os.listdir(EXPORTED_DIR)
+                   if os.path.isfile(os.path.join(EXPORTED_DIR, name, "manifest.json"))
+                   and read_manifest(os.path.join(EXPORTED_DIR, name), verify=False).get("savedmodel"))
+
+
+@pytest.fixture(scope="module")
+def binary():
+    if cpp_loader.compiler() is None:
+        pytest.skip(cpp_loader.INSTALL_HINT)
+    return cpp_loader.build()
+
+
+def savedmodel_signatures(manifest):
+    return {name: entry for name, entry in manifest["signatures"].items()
+            if "savedmodel" in entry.get("runtimes", ["savedmodel"])}
+
+
+def test_every_committed_savedmodel_runs_every_signature_in_cpp_as_in_python(binary):
+    from zoo.core.recipes.commands import load
+
+    assert len(COMMITTED) >= 10
+    for name in COMMITTED:
+        model_dir = os.path.join(EXPORTED_DIR, name)
+        manifest = read_manifest(model_dir)  # sha256-checked
+        requests = {s: example_inputs(entry, batch=2, seed=1) for s, entry in savedmodel_signatures(manifest).items()}
+        in_cpp = cpp_loader.run_signatures(os.path.join(model_dir, manifest["savedmodel"]["path"]), requests, binary)
+        python = load(model_dir, runtime="savedmodel")
+        assert set(in_cpp) == set(requests), name
+        for signature, inputs in requests.items():
+            expected = python(signature, **inputs)
+            assert set(in_cpp[signature]) == set(expected), (name, signature)
+            for output, value in expected.items():
+                got = in_cpp[signature][output]
+                assert got.shape == value.shape, (name, signature, output)
+                if value.dtype.kind in "iubOS":  # integers, booleans and text: exactly
+                    assert got.tolist() == value.tolist(), (name, signature, output)
+                else:
+                    np.testing.assert_allclose(got, value, rtol=1e-4, atol=1e-4, err_msg=f"{name} {signature} {output}")
+
+
+def test_what_the_cpp_loader_refuses_comes_back_as_its_message(binary, tmp_path):
+    saved_model = os.path.join(EXPORTED_DIR, "gan", "1")
+    noise = np.zeros((1, read_manifest(os.path.join(EXPORTED_DIR, "gan"), verify=False)["signatures"][
+        "serving_default"]["inputs"]["noise"]["shape"][-1]), np.float32)
+    with pytest.raises(ZooError, match="has no signature generate"):
+        cpp_loader.run_signatures(saved_model, {"generate": {"noise": noise}}, binary)
+    with pytest.raises(ZooError, match="input noise is float32, not int32"):
+        cpp_loader.run_signatures(saved_model, {"serving_default": {"noise": noise.astype(np.int32)}}, binary)
+    with pytest.raises(ZooError, match="LoadSavedModel"):
+        cpp_loader.run_signatures(str(tmp_path), {"serving_default": {"noise": noise}}, binary)
+
+
+def test_without_a_compiler_the_error_says_what_to_install(monkeypatch):
+    monkeypatch.setenv("CXX", "")
+    monkeypatch.setattr(cpp_loader.shutil, "which", lambda name: None)
+    with pytest.raises(ZooError, match="install g\\+\\+"):
+        cpp_loader.build()
