@@ -251,7 +251,7 @@ def test_the_app_loop_writes_what_the_graph_writes(exported):
                                                  seed=seed)["voices"])
     composed = app.sample(None, batch=2, temperature=temperature, seed=seed)
     np.testing.assert_array_equal(composed, runner("serving_default", seed=seed, temperature=temperature)["voices"])
-    with pytest.raises(ValueError, match="soprano notes must be MIDI 57-81"):
+    with pytest.raises(ValueError, match=r"E2 outside the soprano's range A3-A5 \(MIDI 57-81"):
         app.sample(np.full((1, 64), 40, np.int32))
 
 
@@ -266,7 +266,7 @@ def test_the_app_script_writes_midi_and_wav_and_refuses_bad_melodies(exported, t
                           cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "b.wav").read_bytes()[:4] == b"RIFF"
-    for melody, message in (("G2 A4", "soprano notes must be MIDI 57-81"), ("H4", "cannot read 'H4' as a note")):
+    for melody, message in (("G2 A4", "G2 outside the soprano's range A3-A5"), ("H4", "cannot read 'H4' as a note")):
         done = subprocess.run(script + ["--melody", melody], capture_output=True, text=True, cwd=REPO_ROOT)
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 

@@ -370,17 +370,12 @@ def read_melody(text):
 
 
 def check_soprano(melody):
-    from zoo.core.apps.music import note_name
+    from zoo.core.apps.music import soprano_range_error
     from zoo.core.runtime.errors import BadInputError
 
-    low, high = RANGES["soprano"]
-    outside = sorted({int(p) for p in melody if p and not low <= p <= high})
-    if outside:
-        direction = "up" if outside[0] < low else "down"
-        raise BadInputError(
-            f"the melody has {', '.join(note_name(p) for p in outside)} outside the soprano's range "
-            f"{note_name(low)}-{note_name(high)} (MIDI {low}-{high}, what Bach's sopranos sing): transpose it "
-            f"{direction} (an octave is 12 semitones)")
+    message = soprano_range_error(melody, *RANGES["soprano"])
+    if message:
+        raise BadInputError(message)
 
 
 def save_piano_roll(scores, path, title):

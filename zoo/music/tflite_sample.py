@@ -51,11 +51,9 @@ class TFLiteChorales:
         soprano = np.asarray(soprano)
         if soprano.ndim != 2 or soprano.shape[1] != self.length:
             raise ValueError(f"soprano must have shape [batch, {self.length}], got {list(soprano.shape)}")
-        bad = soprano[(soprano != 0) & ((soprano < low) | (soprano > high))]
-        if bad.size:
-            raise ValueError(f"soprano notes must be MIDI {low}-{high} ({music.note_name(low)}-"
-                             f"{music.note_name(high)}) or 0 for a rest, got {music.note_name(int(bad[0]))} "
-                             f"({int(bad[0])})")
+        message = music.soprano_range_error(soprano, low, high)
+        if message:
+            raise ValueError(message)
 
     def sample(self, soprano=None, batch=1, temperature=0.5, seed=0, on_step=None):
         """Four voices ``[batch, 4, t]``: the soprano's harmonization (``soprano`` MIDI ``[batch, t]``), or

@@ -34,6 +34,18 @@ def note_name(midi):
     return "rest" if midi == 0 else f"{PITCH_CLASS_NAMES[midi % 12]}{midi // 12 - 1}"
 
 
+
+def soprano_range_error(notes, low, high):
+    """What is wrong with soprano ``notes`` (MIDI, 0 = rest) outside ``low``..``high``, or None: one message
+    for the CLI and the phone app alike."""
+    outside = sorted({int(p) for p in np.ravel(notes) if p and not low <= p <= high})
+    if not outside:
+        return None
+    direction = "up" if outside[0] < low else "down"
+    return (f"the melody has {', '.join(note_name(p) for p in outside)} outside the soprano's range "
+            f"{note_name(low)}-{note_name(high)} (MIDI {low}-{high}, what Bach's sopranos sing): transpose it "
+            f"{direction} (an octave is 12 semitones)")
+
 def parse_melody(text):
     """ "C4 D4 E4:2 r F#4:0.5" -> MIDI per sixteenth. A note is a letter, sharps (#) or flats (b), an octave
     (C4 = middle C = 60) and an optional length in quarter notes after a colon (default 1); "r" is a rest."""
