@@ -198,7 +198,7 @@ def test_serve_request_body_matches_the_saved_model_signature(tmp_path):
     from zoo.core.runtime.paths import EXPORTED_DIR
 
     output = str(tmp_path / "request.json")
-    result = run_cli("serve", "dcgan", "--output", output)
+    result = run_cli("serve", "dcgan", "--output", output, "--print-only")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "docker run --rm -p 8501:8501" in result.stdout and "tensorflow/serving" in result.stdout
     assert f"-d @{output} http://localhost:8501/v1/models/dcgan:predict" in result.stdout

@@ -17,7 +17,7 @@ import sys
 # logs "E0000 ... failed call to cuInit"). TF_CPP_MIN_LOG_LEVEL=0 brings them back.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from zoo.core.runtime.errors import ZooError  # noqa: E402
+from zoo.core.runtime.errors import BadInputError, ZooError  # noqa: E402
 from zoo.core.runtime.paths import EXPORTED_DIR  # noqa: E402
 from zoo.core.runtime.quiet import import_tensorflow_quietly  # noqa: E402
 
@@ -31,7 +31,7 @@ commands:
   export    export a trained run to exported/<model>/ (SavedModel, TFLite x3, manifest, samples)
   sample    generate from the committed exported artifact (no training, no network)
   evaluate  measure an exported artifact's quality (e.g. classifier Frechet distance)
-  serve     print the TF Serving command and write a sample REST request for a model
+  serve     serve exported models with TF Serving's REST API (and print TF Serving's docker command)
   convert   convert a model you already have (a KerasHub GPT-2 / OPT preset) to the same export
 
 Run `python -m zoo <command> <model> --help` for a command's options for that model.
@@ -63,11 +63,16 @@ def build_parser():
         parser.model_commands[command] = commands.add_parser(command, help=summary, description=description)
         _model_argument(parser.model_commands[command])
 
-    serve = commands.add_parser("serve", help="how to serve a model with TF Serving",
-                                description="Print the docker command that serves the exported SavedModel "
-                                "with TF Serving, and write a sample REST request body that fits its signature.")
-    _model_argument(serve)
+    serve = commands.add_parser("serve", help="serve models with TF Serving's REST API",
+                                description="Serve the exported SavedModels on a local server that speaks TF "
+                                "Serving's REST API (GET /v1/models/NAME[/metadata], POST /v1/models/NAME:predict); "
+                                "print the docker command that serves the same folders with TF Serving itself, and "
+                                "write a sample REST request body that fits each model's signature.")
+    serve.add_argument("model", nargs="+", help="model names, e.g. gan diffusion (see `python -m zoo list`)")
     serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--print-only", action="store_true",
+                       help="print the docker command and write the request body, without starting a server")
     serve.add_argument("--signature", default="serving_default")
     serve.add_argument("--output", default=None, help="request body path (default <model>_request.json)")
     serve.add_argument("--exported-dir", default=EXPORTED_DIR)
@@ -166,8 +171,15 @@ def main(argv=None):
         if args.command == "serve":
             from zoo.core.runtime.serving import serve
 
-            serve(args.model, exported_dir=args.exported_dir, port=args.port, signature=args.signature,
-                  output=args.output)
+            if args.output and len(args.model) > 1:
+                raise BadInputError("--output names one request body: give one model, or leave it out")
+            for name in args.model:
+                serve(name, exported_dir=args.exported_dir, port=args.port, signature=args.signature,
+                      output=args.output)
+            if not args.print_only:
+                from zoo.core.runtime.rest_server import serve_forever
+
+                serve_forever(args.model, port=args.port, host=args.host, exported_dir=args.exported_dir)
             return 0
         options = {k: v for k, v in vars(args).items() if k not in ("command", "model")}
         if args.command == "train":

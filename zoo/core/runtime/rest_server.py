@@ -1,0 +1,296 @@
+"""A local server that speaks TF Serving's REST API over the exported SavedModels.
+
+    python -m zoo serve gan diffusion            # http://localhost:8501/v1/models/gan:predict
+
+The routes, request formats and answers are TF Serving's (https://www.tensorflow.org/tfx/serving/api_rest), so a
+client written for TF Serving runs unchanged against it, and the same ``exported/NAME/<version>/`` folders are
+what ``docker run tensorflow/serving`` serves:
+
+- ``GET /v1/models/NAME[/versions/V]``: the version's status;
+- ``GET /v1/models/NAME[/versions/V]/metadata``: the SignatureDefs (inputs, outputs, dtypes, shapes);
+- ``POST /v1/models/NAME[/versions/V]:predict``: ``{"signature_name": ..., "instances": [...]}`` (row format: a
+  dict of named inputs per row, or the bare value where the signature has one input) answered with
+  ``{"predictions": [...]}``, or ``{"inputs": ...}`` (columnar) answered with ``{"outputs": ...}``; bytes as
+  ``{"b64": "..."}``.
+
+Bad requests get TF Serving's answer: HTTP 400 (404 for an unknown model) with ``{"error": "..."}``, and the
+server goes on serving. Every file is checked against the manifest's sha256 before a model is loaded.
+"""
+
+import base64
+import json
+import os
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+from zoo.core.runtime.errors import BadInputError, ZooError
+from zoo.core.runtime.runners import assertion_message, read_manifest, resolve_model_dir
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<rest>/metadata|:predict)?$")
+DTYPE_NAMES = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "int32": "DT_INT32", "int64": "DT_INT64",
+               "string": "DT_STRING", "bool": "DT_BOOL", "uint8": "DT_UINT8"}
+
+
+class RequestError(ZooError):
+    """A request TF Serving would refuse: ``status`` is the HTTP code."""
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.status = status
+
+
+class ServedModel:
+    """Every numbered version of one exported model, loaded with ``tf.saved_model.load``."""
+
+    def __init__(self, name, model_dir):
+        import tensorflow as tf
+
+        manifest = read_manifest(model_dir)  # sha256 of every file, before anything is loaded
+        self.name, self.manifest = name, manifest
+        versions = sorted(int(d) for d in os.listdir(model_dir)
+                          if d.isdigit() and os.path.isfile(os.path.join(model_dir, d, "saved_model.pb")))
+        if not versions:
+            raise ZooError(f"{model_dir} has no SavedModel version folder (e.g. 1/saved_model.pb)")
+        self.versions = {v: tf.saved_model.load(os.path.join(model_dir, str(v))) for v in versions}
+
+    def loaded(self, version):
+        if version is None:
+            return max(self.versions), self.versions[max(self.versions)]
+        if int(version) not in self.versions:
+            raise RequestError(f"Servable not found for request: Specific({self.name}, {version})", 404)
+        return int(version), self.versions[int(version)]
+
+    def signature(self, version, name):
+        number, loaded = self.loaded(version)
+        name = name or "serving_default"
+        if name not in loaded.signatures:
+            raise RequestError(f"Serving signature name: \"{name}\" not found in signature def")
+        return number, loaded.signatures[name]
+
+
+def _shape_json(shape):
+    if shape.rank is None:
+        return {"dim": [], "unknown_rank": True}
+    return {"dim": [{"size": str(-1 if d is None else d), "name": ""} for d in shape.as_list()],
+            "unknown_rank": False}
+
+
+def metadata(model, version):
+    number, loaded = model.loaded(version)
+    defs = {}
+    for name, function in loaded.signatures.items():
+        _, inputs = function.structured_input_signature
+        outputs = function.structured_outputs
+        defs[name] = {
+            "inputs": {n: {"dtype": DTYPE_NAMES.get(s.dtype.name, s.dtype.name), "tensor_shape": _shape_json(s.shape),
+                           "name": f"{name}_{n}:0"} for n, s in inputs.items()},
+            "outputs": {n: {"dtype": DTYPE_NAMES.get(t.dtype.name, t.dtype.name), "tensor_shape": _shape_json(t.shape),
+                            "name": f"{name}_{n}:0"} for n, t in outputs.items()},
+            "method_name": "tensorflow/serving/predict"}
+    return {"model_spec": {"name": model.name, "signature_name": "", "version": str(number)},
+            "metadata": {"signature_def": {"signature_def": defs}}}
+
+
+def status(model, version):
+    number, _ = model.loaded(version)
+    return {"model_version_status": [{"version": str(number), "state": "AVAILABLE",
+                                      "status": {"error_code": "OK", "error_message": ""}}]}
+
+
+def _decoded(value):
+    """JSON -> Python values: ``{"b64": ...}`` objects become bytes."""
+    if isinstance(value, dict) and set(value) == {"b64"}:
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except (ValueError, TypeError):
+            raise RequestError("a {\"b64\": ...} value is not valid base64") from None
+    if isinstance(value, list):
+        return [_decoded(v) for v in value]
+    return value
+
+
+def _tensor(name, value, spec):
+    import tensorflow as tf
+
+    value = _decoded(value)
+    try:
+        if spec.dtype == tf.string:
+            array = np.array(value, dtype=object)
+            array = np.vectorize(lambda v: v if isinstance(v, bytes) else str(v).encode("utf-8"),
+                                 otypes=[object])(array) if array.size else array
+        else:
+            array = np.array(value)
+            if array.dtype == object or array.dtype.kind in "US":
+                raise ValueError
+            if spec.dtype.is_integer and array.dtype.kind == "f" and not np.all(array == np.round(array)):
+                raise ValueError
+            array = array.astype(spec.dtype.as_numpy_dtype)
+    except (ValueError, TypeError, OverflowError):
+        raise RequestError(f"Failed to process element: 0 key: {name} of 'inputs' field: expected "
+                           f"{spec.dtype.name} values in a rectangular list") from None
+    if not spec.shape.is_compatible_with(array.shape):
+        raise RequestError(f"input {name}: shape {list(array.shape)} does not match the signature's "
+                           f"{spec.shape.as_list()}")
+    return tf.constant(array, dtype=spec.dtype)
+
+
+def _jsonable(array):
+    if array.dtype == object:
+        def text(v):
+            try:
+                return v.decode("utf-8")
+            except UnicodeDecodeError:
+                return {"b64": base64.b64encode(v).decode("ascii")}
+        return np.vectorize(text, otypes=[object])(array).tolist() if array.size else []
+    return array.tolist()
+
+
+def predict(model, version, body):
+    """TF Serving's ``:predict`` on one loaded model: the request body -> the answer body."""
+    import tensorflow as tf
+
+    if not isinstance(body, dict):
+        raise RequestError("JSON Value: the request body must be a JSON object")
+    if ("instances" in body) == ("inputs" in body):
+        raise RequestError("Missing 'inputs' or 'instances' key" if "instances" not in body
+                           else "Not both 'inputs' and 'instances' can be specified")
+    _, function = model.signature(version, body.get("signature_name"))
+    _, specs = function.structured_input_signature
+    if "instances" in body:
+        rows = body["instances"]
+        if not isinstance(rows, list) or not rows:
+            raise RequestError("'instances' must be a non-empty list")
+        if all(isinstance(r, dict) and not set(r) == {"b64"} for r in rows):
+            keys = set(rows[0])
+            if any(set(r) != keys for r in rows):
+                raise RequestError("every instance must have the same named inputs")
+            columns = {k: [r[k] for r in rows] for k in keys}
+        elif len(specs) == 1:
+            columns = {next(iter(specs)): rows}
+        else:
+            raise RequestError(f"this signature has {len(specs)} inputs ({sorted(specs)}): give each instance as "
+                               "an object of named inputs")
+    else:
+        inputs = body["inputs"]
+        columns = inputs if isinstance(inputs, dict) and not set(inputs) == {"b64"} else (
+            {next(iter(specs)): inputs} if len(specs) == 1 else None)
+        if columns is None:
+            raise RequestError(f"this signature has {len(specs)} inputs ({sorted(specs)}): give 'inputs' as an "
+                               "object of named inputs")
+    unknown, missing = set(columns) - set(specs), set(specs) - set(columns)
+    if unknown or missing:
+        raise RequestError(f"inputs {sorted(unknown)} are not in the signature and {sorted(missing)} are missing; "
+                           f"it takes {sorted(specs)}" if unknown else f"missing inputs {sorted(missing)}")
+    tensors = {name: _tensor(name, value, specs[name]) for name, value in columns.items()}
+    try:
+        outputs = {k: v.numpy() for k, v in function(**tensors).items()}
+    except tf.errors.InvalidArgumentError as error:  # the signature's in-graph checks: their own message
+        raise RequestError(assertion_message(error)) from None
+    except (ValueError, TypeError) as error:
+        raise RequestError(str(error).strip().splitlines()[0]) from None
+    if "instances" in body:
+        if len(outputs) == 1:
+            return {"predictions": _jsonable(next(iter(outputs.values())))}
+        batch = len(next(iter(outputs.values())))
+        return {"predictions": [{k: _jsonable(v[i]) if v.ndim > 1 else _jsonable(v[i:i + 1])[0]
+                                 for k, v in outputs.items()} for i in range(batch)]}
+    if len(outputs) == 1:
+        return {"outputs": _jsonable(next(iter(outputs.values())))}
+    return {"outputs": {k: _jsonable(v) for k, v in outputs.items()}}
+
+
+def make_handler(models):
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "zoo-tf-serving-rest/1"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format, *args):  # quiet: one line per request would drown the console
+            pass
+
+        def _answer(self, code, body):
+            data = json.dumps(body).encode("utf-8")
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _route(self):
+            match = ROUTE.match(self.path.split("?")[0])
+            if not match:
+                raise RequestError(f"Malformed request: {self.command} {self.path}", 404)
+            name = match["name"]
+            if name not in models:
+                raise RequestError(f"Servable not found for request: Latest({name})", 404)
+            return models[name], match["version"], match["rest"]
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            try:
+                model, version, rest = self._route()
+                if rest == ":predict":
+                    raise RequestError("predict takes POST", 405)
+                self._answer(200, metadata(model, version) if rest == "/metadata" else status(model, version))
+            except RequestError as error:
+                self._answer(error.status, {"error": str(error)})
+
+        def do_POST(self):  # noqa: N802
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY_BYTES:
+                    self.close_connection = True  # the body is not read
+                    raise RequestError(f"request body of {length} bytes is over the {MAX_BODY_BYTES}-byte limit", 413)
+                raw = self.rfile.read(length)
+                model, version, rest = self._route()
+                if rest != ":predict":
+                    raise RequestError(f"Malformed request: POST {self.path} (only :predict takes POST)", 404)
+                try:
+                    body = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as error:
+                    raise RequestError(f"JSON Parse error: {error}") from None
+                self._answer(200, predict(model, version, body))
+            except RequestError as error:
+                self._answer(error.status, {"error": str(error)})
+            except Exception as error:  # noqa: BLE001 (a bug answers 500 and the server goes on)
+                self._answer(500, {"error": f"{type(error).__name__}: {error}"})
+
+    return Handler
+
+
+def load_models(names, exported_dir=None):
+    from zoo.core.runtime.paths import EXPORTED_DIR
+
+    models = {}
+    for name in names:
+        model_dir = resolve_model_dir(name, exported_dir or EXPORTED_DIR)
+        key = os.path.basename(os.path.normpath(model_dir))
+        models[key] = ServedModel(key, model_dir)
+    return models
+
+
+def start(names, port=8501, host="127.0.0.1", exported_dir=None):
+    """Load the models and start serving in a background thread: ``(server, thread)``; ``server.shutdown()``
+    stops it. Port 0 picks a free port (``server.server_address[1]``)."""
+    models = load_models(names, exported_dir)
+    server = ThreadingHTTPServer((host, port), make_handler(models))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def serve_forever(names, port=8501, host="127.0.0.1", exported_dir=None):
+    try:
+        server, thread = start(names, port, host, exported_dir)
+    except OSError as error:
+        raise BadInputError(f"cannot listen on {host}:{port}: {error.strerror} (another server there? --port)") \
+            from None
+    print(f"Serving {', '.join(names)} with TF Serving's REST API on http://{host}:{server.server_address[1]}"
+          f"/v1/models/NAME (Ctrl-C stops)", flush=True)
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.shutdown()
