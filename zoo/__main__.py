@@ -31,7 +31,7 @@ commands:
   export    export a trained run to exported/<model>/ (SavedModel, TFLite x3, manifest, samples)
   sample    generate from the committed exported artifact (no training, no network)
   evaluate  measure an exported artifact's quality (e.g. classifier Frechet distance)
-  serve     serve exported models with TF Serving's REST API (and print TF Serving's docker command)
+  serve     serve exported models with TF Serving's REST and gRPC APIs (and print TF Serving's docker command)
   convert   convert a model you already have (a KerasHub GPT-2 / OPT preset) to the same export
 
 Run `python -m zoo <command> <model> --help` for a command's options for that model.
@@ -69,7 +69,9 @@ def build_parser():
                                 "print the docker command that serves the same folders with TF Serving itself, and "
                                 "write a sample REST request body that fits each model's signature.")
     serve.add_argument("model", nargs="+", help="model names, e.g. gan diffusion (see `python -m zoo list`)")
-    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--port", type=int, default=8501, help="REST port (TF Serving's default)")
+    serve.add_argument("--grpc-port", type=int, default=8500,
+                       help="gRPC PredictionService port (TF Serving's default); -1: no gRPC")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     serve.add_argument("--print-only", action="store_true",
                        help="print the docker command and write the request body, without starting a server")
@@ -177,9 +179,10 @@ def main(argv=None):
                 serve(name, exported_dir=args.exported_dir, port=args.port, signature=args.signature,
                       output=args.output)
             if not args.print_only:
-                from zoo.core.runtime.rest_server import serve_forever
+                from zoo.core.runtime.model_server import serve_forever
 
-                serve_forever(args.model, port=args.port, host=args.host, exported_dir=args.exported_dir)
+                serve_forever(args.model, port=args.port, grpc_port=None if args.grpc_port < 0 else args.grpc_port,
+                              host=args.host, exported_dir=args.exported_dir)
             return 0
         options = {k: v for k, v in vars(args).items() if k not in ("command", "model")}
         if args.command == "train":

@@ -1,6 +1,6 @@
-"""A local server that speaks TF Serving's REST API over the exported SavedModels.
+"""A local server that speaks TF Serving's REST and gRPC APIs over the exported SavedModels.
 
-    python -m zoo serve gan diffusion            # http://localhost:8501/v1/models/gan:predict
+    python -m zoo serve gan diffusion            # REST on :8501, gRPC PredictionService on :8500
 
 The routes, request formats and answers are TF Serving's (https://www.tensorflow.org/tfx/serving/api_rest), so a
 client written for TF Serving runs unchanged against it, and the same ``exported/NAME/<version>/`` folders are
@@ -13,8 +13,12 @@ what ``docker run tensorflow/serving`` serves:
   ``{"predictions": [...]}``, or ``{"inputs": ...}`` (columnar) answered with ``{"outputs": ...}``; bytes as
   ``{"b64": "..."}``.
 
-Bad requests get TF Serving's answer: HTTP 400 (404 for an unknown model) with ``{"error": "..."}``, and the
-server goes on serving. Every file is checked against the manifest's sha256 before a model is loaded.
+gRPC: ``tensorflow.serving.PredictionService``'s ``Predict`` and ``GetModelMetadata`` and ``ModelService``'s
+``GetModelStatus``, with the ``tensorflow-serving-api`` protos, so a client written with
+``tensorflow_serving.apis`` runs unchanged.
+
+Bad requests get TF Serving's answer: HTTP 400 (404 for an unknown model) with ``{"error": "..."}``, gRPC
+INVALID_ARGUMENT (NOT_FOUND), and the server goes on serving. Every file is checked against the manifest's sha256 before a model is loaded.
 """
 
 import base64
@@ -56,6 +60,17 @@ class ServedModel:
         if not versions:
             raise ZooError(f"{model_dir} has no SavedModel version folder (e.g. 1/saved_model.pb)")
         self.versions = {v: tf.saved_model.load(os.path.join(model_dir, str(v))) for v in versions}
+        self.model_dir = model_dir
+
+    def signature_defs(self, version):
+        """The version's SignatureDefs as protos (what gRPC's GetModelMetadata returns), from saved_model.pb."""
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        number, _ = self.loaded(version)
+        saved_model = saved_model_pb2.SavedModel()
+        with open(os.path.join(self.model_dir, str(number), "saved_model.pb"), "rb") as f:
+            saved_model.ParseFromString(f.read())
+        return number, saved_model.meta_graphs[0].signature_def
 
     def loaded(self, version):
         if version is None:
@@ -149,10 +164,28 @@ def _jsonable(array):
     return array.tolist()
 
 
-def predict(model, version, body):
-    """TF Serving's ``:predict`` on one loaded model: the request body -> the answer body."""
+def run_signature(model, version, signature_name, columns):
+    """One signature on named inputs (nested lists or arrays) -> ``{output: array}``; :class:`RequestError`
+    where TF Serving would refuse the request."""
     import tensorflow as tf
 
+    _, function = model.signature(version, signature_name)
+    _, specs = function.structured_input_signature
+    unknown, missing = set(columns) - set(specs), set(specs) - set(columns)
+    if unknown or missing:
+        raise RequestError(f"inputs {sorted(unknown)} are not in the signature and {sorted(missing)} are missing; "
+                           f"it takes {sorted(specs)}" if unknown else f"missing inputs {sorted(missing)}")
+    tensors = {name: _tensor(name, value, specs[name]) for name, value in columns.items()}
+    try:
+        return {k: v.numpy() for k, v in function(**tensors).items()}
+    except tf.errors.InvalidArgumentError as error:  # the signature's in-graph checks: their own message
+        raise RequestError(assertion_message(error)) from None
+    except (ValueError, TypeError) as error:
+        raise RequestError(str(error).strip().splitlines()[0]) from None
+
+
+def predict(model, version, body):
+    """TF Serving's REST ``:predict`` on one loaded model: the request body -> the answer body."""
     if not isinstance(body, dict):
         raise RequestError("JSON Value: the request body must be a JSON object")
     if ("instances" in body) == ("inputs" in body):
@@ -181,17 +214,7 @@ def predict(model, version, body):
         if columns is None:
             raise RequestError(f"this signature has {len(specs)} inputs ({sorted(specs)}): give 'inputs' as an "
                                "object of named inputs")
-    unknown, missing = set(columns) - set(specs), set(specs) - set(columns)
-    if unknown or missing:
-        raise RequestError(f"inputs {sorted(unknown)} are not in the signature and {sorted(missing)} are missing; "
-                           f"it takes {sorted(specs)}" if unknown else f"missing inputs {sorted(missing)}")
-    tensors = {name: _tensor(name, value, specs[name]) for name, value in columns.items()}
-    try:
-        outputs = {k: v.numpy() for k, v in function(**tensors).items()}
-    except tf.errors.InvalidArgumentError as error:  # the signature's in-graph checks: their own message
-        raise RequestError(assertion_message(error)) from None
-    except (ValueError, TypeError) as error:
-        raise RequestError(str(error).strip().splitlines()[0]) from None
+    outputs = run_signature(model, version, body.get("signature_name"), columns)
     if "instances" in body:
         if len(outputs) == 1:
             return {"predictions": _jsonable(next(iter(outputs.values())))}
@@ -260,6 +283,104 @@ def make_handler(models):
     return Handler
 
 
+def grpc_servicers(models):
+    """TF Serving's gRPC ``PredictionService`` (Predict, GetModelMetadata) and ``ModelService``
+    (GetModelStatus) over ``models``."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
+                                         predict_pb2, prediction_service_pb2_grpc)
+
+    def found(request, context):
+        name = request.model_spec.name
+        if name not in models:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({name})")
+        version = request.model_spec.version.value if request.model_spec.HasField("version") else None
+        return models[name], version
+
+    def answered(context, work):
+        try:
+            return work()
+        except RequestError as error:
+            context.abort(grpc.StatusCode.NOT_FOUND if error.status == 404 else grpc.StatusCode.INVALID_ARGUMENT,
+                          str(error))
+
+    class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):  # noqa: N802 (the proto's name)
+            model, version = found(request, context)
+
+            def work():
+                try:
+                    columns = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+                except (TypeError, ValueError) as error:
+                    raise RequestError(f"cannot read an input tensor: {error}") from None
+                outputs = run_signature(model, version, request.model_spec.signature_name or None, columns)
+                number, _ = model.loaded(version)
+                response = predict_pb2.PredictResponse()
+                response.model_spec.name = model.name
+                response.model_spec.version.value = number
+                response.model_spec.signature_name = request.model_spec.signature_name or "serving_default"
+                for name, value in outputs.items():
+                    response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+                return response
+
+            return answered(context, work)
+
+        def GetModelMetadata(self, request, context):  # noqa: N802
+            model, version = found(request, context)
+
+            def work():
+                if list(request.metadata_field) != ["signature_def"]:
+                    raise RequestError("Metadata field signature_def is the one supported")
+                number, defs = model.signature_defs(version)
+                response = get_model_metadata_pb2.GetModelMetadataResponse()
+                response.model_spec.name = model.name
+                response.model_spec.version.value = number
+                signature_map = get_model_metadata_pb2.SignatureDefMap()
+                for key, value in defs.items():
+                    signature_map.signature_def[key].CopyFrom(value)
+                response.metadata["signature_def"].Pack(signature_map)
+                return response
+
+            return answered(context, work)
+
+    class Status(model_service_pb2_grpc.ModelServiceServicer):
+        def GetModelStatus(self, request, context):  # noqa: N802
+            model, version = found(request, context)
+
+            def work():
+                number, _ = model.loaded(version)
+                response = get_model_status_pb2.GetModelStatusResponse()
+                entry = response.model_version_status.add()
+                entry.version = number
+                entry.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+                return response
+
+            return answered(context, work)
+
+    return Prediction(), Status()
+
+
+def start_grpc(models, port=8500, host="127.0.0.1", workers=8):
+    """A started gRPC server and its port (0 picks a free one)."""
+    from concurrent import futures
+
+    import grpc
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
+                         options=[("grpc.max_receive_message_length", MAX_BODY_BYTES),
+                                  ("grpc.max_send_message_length", MAX_BODY_BYTES)])
+    prediction, status_service = grpc_servicers(models)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(status_service, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if not bound:
+        raise BadInputError(f"cannot listen for gRPC on {host}:{port} (another server there? --grpc-port)")
+    server.start()
+    return server, bound
+
+
 def load_models(names, exported_dir=None):
     from zoo.core.runtime.paths import EXPORTED_DIR
 
@@ -271,26 +392,39 @@ def load_models(names, exported_dir=None):
     return models
 
 
-def start(names, port=8501, host="127.0.0.1", exported_dir=None):
-    """Load the models and start serving in a background thread: ``(server, thread)``; ``server.shutdown()``
-    stops it. Port 0 picks a free port (``server.server_address[1]``)."""
-    models = load_models(names, exported_dir)
-    server = ThreadingHTTPServer((host, port), make_handler(models))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
+class Servers:
+    """The running REST and gRPC servers: ``rest_port``, ``grpc_port`` (None when off), ``stop()``."""
+
+    def __init__(self, models, port=8501, grpc_port=8500, host="127.0.0.1"):
+        try:
+            self.rest = ThreadingHTTPServer((host, port), make_handler(models))
+        except OSError as error:
+            raise BadInputError(f"cannot listen on {host}:{port}: {error.strerror} (another server there? --port)") \
+                from None
+        self.rest.daemon_threads = True
+        self.thread = threading.Thread(target=self.rest.serve_forever, daemon=True)
+        self.thread.start()
+        self.rest_port = self.rest.server_address[1]
+        self.grpc, self.grpc_port = (None, None) if grpc_port is None else start_grpc(models, grpc_port, host)
+
+    def stop(self):
+        self.rest.shutdown()
+        if self.grpc is not None:
+            self.grpc.stop(grace=None)
 
 
-def serve_forever(names, port=8501, host="127.0.0.1", exported_dir=None):
+def start(names, port=8501, grpc_port=8500, host="127.0.0.1", exported_dir=None):
+    """Load the models and serve them in background threads (port 0: a free port; ``grpc_port=None``: REST
+    only): a :class:`Servers`."""
+    return Servers(load_models(names, exported_dir), port, grpc_port, host)
+
+
+def serve_forever(names, port=8501, grpc_port=8500, host="127.0.0.1", exported_dir=None):
+    servers = start(names, port, grpc_port, host, exported_dir)
+    print(f"Serving {', '.join(names)} with TF Serving's APIs: REST on http://{host}:{servers.rest_port}"
+          f"/v1/models/NAME" + (f", gRPC on {host}:{servers.grpc_port}" if servers.grpc_port else "")
+          + " (Ctrl-C stops)", flush=True)
     try:
-        server, thread = start(names, port, host, exported_dir)
-    except OSError as error:
-        raise BadInputError(f"cannot listen on {host}:{port}: {error.strerror} (another server there? --port)") \
-            from None
-    print(f"Serving {', '.join(names)} with TF Serving's REST API on http://{host}:{server.server_address[1]}"
-          f"/v1/models/NAME (Ctrl-C stops)", flush=True)
-    try:
-        thread.join()
+        servers.thread.join()
     except KeyboardInterrupt:
-        server.shutdown()
+        servers.stop()

@@ -1,5 +1,5 @@
-"""`python -m zoo serve`: TF Serving's REST API over the committed SavedModels, and bad requests that leave it
-serving."""
+"""`python -m zoo serve`: TF Serving's REST and gRPC APIs over the committed SavedModels, and bad requests that
+leave it serving."""
 
 import base64
 import json
@@ -12,17 +12,32 @@ import numpy as np
 import pytest
 
 from zoo.core.recipes.commands import load
-from zoo.core.runtime import rest_server
+from zoo.core.runtime import model_server
 from zoo.core.runtime.paths import EXPORTED_DIR
 
 pytestmark = pytest.mark.slow  # loads committed SavedModels and runs a server
 
 
 @pytest.fixture(scope="module")
-def server():
-    server, thread = rest_server.start(["gan", "clip"], port=0)
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def servers():
+    running = model_server.start(["gan", "clip"], port=0, grpc_port=0)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def server(servers):
+    return f"http://127.0.0.1:{servers.rest_port}"
+
+
+@pytest.fixture(scope="module")
+def stubs(servers):
+    import grpc
+    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{servers.grpc_port}")
+    yield prediction_service_pb2_grpc.PredictionServiceStub(channel), model_service_pb2_grpc.ModelServiceStub(channel)
+    channel.close()
 
 
 def call(url, body=None, raw=None):
@@ -94,7 +109,7 @@ def test_bad_requests_get_tf_servings_errors_and_the_server_keeps_serving(server
     host, port = server.split("//")[1].split(":")
     with socket.create_connection((host, int(port)), timeout=30) as s:
         s.sendall(f"POST /v1/models/gan:predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
-                  f"{rest_server.MAX_BODY_BYTES + 1}\r\n\r\n".encode())
+                  f"{model_server.MAX_BODY_BYTES + 1}\r\n\r\n".encode())
         assert b" 413 " in s.recv(4096).split(b"\r\n")[0] + b" "
     # a client that dies half way through its body
     with socket.create_connection((host, int(port)), timeout=30) as s:
@@ -113,3 +128,63 @@ def test_the_cli_prints_the_docker_command_and_refuses_an_unknown_model(tmp_path
     result = run_cli("serve", "gan", "--print-only", "--output", str(tmp_path / "body.json"))
     assert result.returncode == 0 and "tensorflow/serving" in result.stdout
     assert os.path.isfile(tmp_path / "body.json") and os.path.isdir(os.path.join(EXPORTED_DIR, "gan", "1"))
+
+
+def test_grpc_predict_metadata_and_status_as_a_tensorflow_serving_client_calls_them(stubs):
+    """The client code of TF Serving's own examples (tensorflow_serving.apis), unchanged."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
+
+    prediction, status = stubs
+    noise = np.random.default_rng(1).standard_normal((2, 64)).astype(np.float32)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "gan"
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["noise"].CopyFrom(tf.make_tensor_proto(noise))
+    response = prediction.Predict(request, timeout=60)
+    expected = load("gan", runtime="savedmodel")("serving_default", noise=noise)["images"]
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["images"]), expected, atol=1e-6)
+    assert response.model_spec.version.value == 1
+
+    texts = ["一个粗体的七", "a bold seven"]
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "clip"
+    request.inputs["text"].CopyFrom(tf.make_tensor_proto(texts))
+    want = load("clip", runtime="savedmodel")("serving_default", text=np.array(texts, object))["embedding"]
+    np.testing.assert_allclose(tf.make_ndarray(prediction.Predict(request, timeout=60).outputs["embedding"]), want,
+                               atol=1e-6)
+
+    meta = get_model_metadata_pb2.GetModelMetadataRequest()
+    meta.model_spec.name = "clip"
+    meta.metadata_field.append("signature_def")
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    prediction.GetModelMetadata(meta, timeout=60).metadata["signature_def"].Unpack(signature_map)
+    assert set(signature_map.signature_def) >= {"serving_default", "encode_text", "encode_image"}
+    assert signature_map.signature_def["encode_image"].inputs["images"].dtype == tf.float32.as_datatype_enum
+
+    asked = get_model_status_pb2.GetModelStatusRequest()
+    asked.model_spec.name = "gan"
+    state = status.GetModelStatus(asked, timeout=60).model_version_status[0]
+    assert state.version == 1 and state.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+
+    # refusals: TF Serving's status codes, and the server goes on
+    def refused(model, signature, inputs):
+        bad = predict_pb2.PredictRequest()
+        bad.model_spec.name = model
+        bad.model_spec.signature_name = signature
+        for name, value in inputs.items():
+            bad.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        with pytest.raises(grpc.RpcError) as caught:
+            prediction.Predict(bad, timeout=60)
+        return caught.value.code(), caught.value.details()
+
+    assert refused("nope", "", {"noise": noise}) == (grpc.StatusCode.NOT_FOUND,
+                                                      "Servable not found for request: Latest(nope)")
+    code, details = refused("gan", "generate", {"noise": noise})
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "\"generate\" not found" in details
+    code, details = refused("gan", "", {"noise": noise[:, :3]})
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "shape [2, 3]" in details
+    code, details = refused("clip", "encode_image", {"images": np.full((1, 28, 28, 1), 2.0, np.float32)})
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "images must be in [0, 1]" in details
+    assert prediction.Predict(request, timeout=60).outputs["embedding"].tensor_shape.dim[0].size == 2
