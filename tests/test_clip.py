@@ -112,17 +112,52 @@ def test_stroke_attributes_measure_ink_and_slant():
 
 def test_captions_fit_the_row_and_mention_what_was_measured():
     rng = np.random.default_rng(0)
-    for _ in range(500):
+    attribute_words = {"bold": captions.BOLD, "thick": captions.BOLD, "heavy": captions.BOLD, "dark": captions.BOLD,
+                       "粗": captions.BOLD, "thin": captions.THIN, "faint": captions.THIN, "细": captions.THIN}
+    slant_words = {"right": captions.RIGHT, "右": captions.RIGHT, "left": captions.LEFT, "左": captions.LEFT}
+    texts = []
+    for _ in range(3000):
         digit, ink, slant = int(rng.integers(10)), int(rng.integers(-1, 2)), int(rng.integers(-1, 2))
         text = captions.random_caption(rng, digit, ink, slant)
+        texts.append(text)
         assert len(text.encode()) <= utf8.TEXT_BYTES
-        assert not ("bold" in text or "粗" in text) or ink == captions.BOLD, text
-        assert not ("thin" in text or "细" in text) or ink == captions.THIN, text
-        assert not ("right" in text or "右" in text) or slant == captions.RIGHT, text
-    held_out = {t for language in captions.LANGUAGES for t in captions.HELD_OUT[language]}
-    trained = {t for language in captions.LANGUAGES for kind in captions.TEMPLATES[language].values() for t in kind}
-    assert not held_out & trained
+        lower = text.lower()
+        for word, value in attribute_words.items():
+            assert word not in lower or ink == value, text
+        for word, value in slant_words.items():
+            assert word not in lower or slant == value, text
+        names = (captions.EN_WORDS[digit], captions.ZH_CHARS[digit], str(digit))
+        assert any(name in lower for name in names), text  # the digit is always named
+    # variety: many distinct sentences, both languages, capitals, the two languages mixed
+    assert len(set(texts)) > 2500
+    assert any(t.isupper() for t in texts) and any(t[:1].isupper() and not t.isupper() for t in texts)
+    assert any(not t.isascii() and any(w in t for w in captions.EN_WORDS) for t in texts)
     assert captions.gloss("一个粗体的七") == "a bold seven"
+
+
+def test_no_training_caption_has_a_held_out_sentence_shape():
+    """The held-out families are whole sentence shapes: no training caption opens with a held-out frame's text
+    before {np} and closes with its text after it (after any filler prefix), and the words that carry those
+    shapes ("someone", "please", "吗", "有人") are in no training caption at all."""
+    rng = np.random.default_rng(1)
+    texts = [captions.random_caption(rng, int(rng.integers(10)), int(rng.integers(-1, 2)),
+                                     int(rng.integers(-1, 2))).lower() for _ in range(20000)]
+    prefixes = tuple(p.lower() for language in captions.LANGUAGES for p in captions.PREFIXES[language])
+    bodies = [t[len(next((p for p in prefixes if t.startswith(p)), "")):] for t in texts]
+    for language in captions.LANGUAGES:
+        trained = {f for frames in captions.FAMILIES[language].values() for f in frames}
+        for family, frames in captions.HELD_OUT_FAMILIES[language].items():
+            assert not set(frames) & trained
+            for frame in frames:
+                before, after = (part.strip(" ?？") for part in frame.lower().split("{np}"))
+                assert not [b for b in bodies if b.startswith(before) and b.rstrip(" ?？.!。！…").endswith(after)], \
+                    (family, frame)
+    for word in ("someone", "sister", "student", "please", "show me", "find", "could", "吗", "有人", "妹妹", "学生",
+                 "请", "给我", "帮我"):
+        assert not [t for t in texts if word in t], word
+    prompts = captions.held_out_prompts("someone wrote {np}", "en")
+    assert prompts[7] == "someone wrote a seven" and prompts[8] == "someone wrote an eight"
+    assert captions.held_out_prompts("有人写了{np}", "zh")[7] == "有人写了一个七"
 
 
 @pytest.mark.slow

@@ -25,9 +25,12 @@ START_TOKEN = 256  # the byte vocabulary is 0..255; id 256 opens every text (an 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clips the learned temperature at 100
 
 PRESETS = {
-    "tiny": {"embedding_dim": 16, "width": 16, "num_layers": 1, "num_heads": 2, "image_channels": (4, 8)},
-    "base": {"embedding_dim": 128, "width": 128, "num_layers": 3, "num_heads": 4, "image_channels": (32, 64, 128)},
+    "tiny": {"embedding_dim": 16, "width": 16, "num_layers": 1, "num_heads": 2, "image_channels": (4, 8),
+             "pooling": "attention"},
+    "base": {"embedding_dim": 128, "width": 128, "num_layers": 3, "num_heads": 4, "image_channels": (32, 64, 128),
+             "pooling": "attention"},
 }
+POOLINGS = ("mean", "attention")
 
 
 def unit(x):
@@ -78,12 +81,23 @@ class EncoderBlock(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="zoo")
 class TextEncoder(keras.Model):
-    """UTF-8 bytes ``int32 [batch, length <= 64]``, zero padded -> unit embedding ``[batch, D]``."""
+    """UTF-8 bytes ``int32 [batch, length <= 64]``, zero padded -> unit embedding ``[batch, D]``.
 
-    def __init__(self, embedding_dim=128, width=128, num_layers=3, num_heads=4, max_bytes=TEXT_BYTES, **kwargs):
+    ``pooling``: how the positions become one vector. ``"attention"``: each of ``num_heads`` learned queries
+    weighs the positions (softmax over the text's bytes, padding excluded) and takes its share of the width,
+    so the digit's bytes can count for the whole sentence however many words surround them. ``"mean"``: the
+    average of the positions (the first committed CLIP's, whose long sentences diluted the digit).
+    """
+
+    def __init__(self, embedding_dim=128, width=128, num_layers=3, num_heads=4, max_bytes=TEXT_BYTES,
+                 pooling="mean", **kwargs):
         super().__init__(**kwargs)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
         self.embedding_dim, self.width = int(embedding_dim), int(width)
         self.num_layers, self.num_heads, self.max_bytes = int(num_layers), int(num_heads), int(max_bytes)
+        self.pooling = pooling
+        self.pool_scores = layers.Dense(self.num_heads) if pooling == "attention" else None
         self.byte_embedding = layers.Embedding(START_TOKEN + 1, self.width)
         self.position_embedding = layers.Embedding(self.max_bytes + 1, self.width)
         self.blocks = [EncoderBlock(self.width, self.num_heads) for _ in range(self.num_layers)]
@@ -96,6 +110,8 @@ class TextEncoder(keras.Model):
         for block in self.blocks:
             block.build(((None, None, self.width), (None, 1, 1, None)))
         self.norm.build((None, None, self.width))
+        if self.pool_scores is not None:
+            self.pool_scores.build((None, None, self.width))
         self.to_embedding.build((None, self.width))
         self.built = True
 
@@ -110,12 +126,20 @@ class TextEncoder(keras.Model):
         for block in self.blocks:
             x = block((x, key_bias))
         x = self.norm(x)
-        pooled = tf.reduce_sum(x * present[..., None], axis=1) / tf.reduce_sum(present, axis=1, keepdims=True)
+        if self.pool_scores is None:
+            pooled = tf.reduce_sum(x * present[..., None], axis=1) / tf.reduce_sum(present, axis=1, keepdims=True)
+        else:
+            scores = self.pool_scores(x) + (1.0 - present[..., None]) * -1e9  # [batch, time, heads]
+            weights = tf.nn.softmax(scores, axis=1)
+            head_dim = self.width // self.num_heads
+            values = tf.reshape(x, [batch, length + 1, self.num_heads, head_dim])
+            pooled = tf.reshape(tf.reduce_sum(weights[..., None] * values, axis=1), [batch, self.width])
         return unit(self.to_embedding(pooled))
 
     def get_config(self):
         return {**super().get_config(), "embedding_dim": self.embedding_dim, "width": self.width,
-                "num_layers": self.num_layers, "num_heads": self.num_heads, "max_bytes": self.max_bytes}
+                "num_layers": self.num_layers, "num_heads": self.num_heads, "max_bytes": self.max_bytes,
+                "pooling": self.pooling}
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -146,17 +170,18 @@ class CLIP(keras.Model):
 
     Args:
         embedding_dim: D, the shared space's size.
-        width, num_layers, num_heads: the text Transformer's.
+        width, num_layers, num_heads, pooling: the text Transformer's (see :class:`TextEncoder`).
         image_channels: the CNN's channels at 28, 14 and 7 pixels.
         seed: seeds the initial weights.
     """
 
     def __init__(self, embedding_dim=128, width=128, num_layers=3, num_heads=4, image_channels=(32, 64, 128),
-                 seed=0, **kwargs):
+                 seed=0, pooling="mean", **kwargs):
         super().__init__(**kwargs)
         self.seed = int(seed)
         keras.utils.set_random_seed(self.seed)
-        self.text_encoder = TextEncoder(embedding_dim, width, num_layers, num_heads, name="text_encoder")
+        self.text_encoder = TextEncoder(embedding_dim, width, num_layers, num_heads, pooling=pooling,
+                                        name="text_encoder")
         self.image_encoder = ImageEncoder(embedding_dim, image_channels, name="image_encoder")
         self.embedding_dim = int(embedding_dim)
         # CLIP's initial temperature 0.07
@@ -216,5 +241,5 @@ class CLIP(keras.Model):
         text, image = self.text_encoder, self.image_encoder
         return {**super().get_config(), "embedding_dim": self.embedding_dim, "width": text.width,
                 "num_layers": text.num_layers, "num_heads": text.num_heads,
-                "image_channels": image.image_channels, "seed": self.seed}
+                "image_channels": image.image_channels, "seed": self.seed, "pooling": text.pooling}
 

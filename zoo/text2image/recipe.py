@@ -175,8 +175,9 @@ def prompt_quality(runner, per_prompt=5, guidance=DEFAULT_GUIDANCE, seed=EVAL_SE
 
 
 def unseen_phrasing_quality(runner, per_prompt=2, guidance=DEFAULT_GUIDANCE, seed=EVAL_SEED, quality=None):
-    """``prompt_accuracy`` over the phrasings CLIP never trained on (``captions.HELD_OUT``), per language and
-    per phrasing: how far the frozen text encoder's generalisation carries the pictures."""
+    """``prompt_accuracy`` over CLIP's held-out sentence families (``captions.HELD_OUT_FAMILIES``: whole sentence
+    shapes no training caption has, "someone wrote a seven"), per language, family and frame: how far the frozen
+    text encoder's generalisation carries the pictures."""
     from zoo.core.metrics.mnist import MnistQuality
 
     quality = quality or MnistQuality()
@@ -184,12 +185,17 @@ def unseen_phrasing_quality(runner, per_prompt=2, guidance=DEFAULT_GUIDANCE, see
     metrics = {}
     for language in captions.LANGUAGES:
         scores = {}
-        for template in captions.HELD_OUT[language]:
-            prompts = [captions.fill(template, d, language) for d in range(10) for _ in range(per_prompt)]
-            noise = rng.standard_normal((len(prompts), *IMAGE_SHAPE)).astype(np.float32)
-            images, _ = draw(runner, prompts, noise, guidance)
-            right = _classes(quality, images) == np.repeat(np.arange(10), per_prompt)
-            scores[template] = round(float(np.mean(right)), 4)
+        for family, frames in captions.HELD_OUT_FAMILIES[language].items():
+            right = []
+            for frame in frames:
+                prompts = [p for p in captions.held_out_prompts(frame, language) for _ in range(per_prompt)]
+                noise = rng.standard_normal((len(prompts), *IMAGE_SHAPE)).astype(np.float32)
+                images, _ = draw(runner, prompts, noise, guidance)
+                hits = _classes(quality, images) == np.repeat(np.arange(10), per_prompt)
+                scores[frame] = round(float(np.mean(hits)), 4)
+                right.append(hits)
+            metrics[f"prompt_accuracy_held_out_{language}_{family.replace(' ', '_')}"] = round(
+                float(np.mean(np.concatenate(right))), 4)
         metrics[f"prompt_accuracy_unseen_phrasings_{language}"] = round(float(np.mean(list(scores.values()))), 4)
         metrics[f"per_phrasing_{language}"] = scores
     metrics["images_per_prompt"] = per_prompt
@@ -282,7 +288,8 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
             samples=samples, primary_metric="prompt_accuracy", metric_summary=self.metrics,
             notes={"alpha_bars": [float(a) for a in model.alpha_bars.numpy()], "generate_steps": model.generate_steps,
                    "default_guidance": DEFAULT_GUIDANCE, "sample_prompts": list(SAMPLE_PROMPTS),
-                   "held_out_phrasings": captions.HELD_OUT,
+                   "held_out_phrasings": captions.HELD_OUT, "held_out_families": captions.HELD_OUT_FAMILIES,
+                   "held_out_noun_phrases": captions.HELD_OUT_NOUN_PHRASES,
                    "text_encoder": {"from": "exported clip (zoo registry), frozen",
                                     "sha256_of_weights": text_encoder_fingerprint(model)},
                    "metric_definitions": {
@@ -291,8 +298,11 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
                                           "the bare digit ('seven', '七') and the ink prompts ('a bold seven', "
                                           "'一个细体的七'), per_prompt images each",
                        "prompt_accuracy_unseen_phrasings_<language>": "savedmodel_detailed: the same over the "
-                                                                      "phrasings CLIP never trained on "
-                                                                      "(zoo.core.data.captions.HELD_OUT)",
+                                                                      "frames of CLIP's held-out sentence families "
+                                                                      "(held_out_families, {np} = "
+                                                                      "held_out_noun_phrases)",
+                       "prompt_accuracy_held_out_<language>_<family>": "savedmodel_detailed: the same over one "
+                                                                       "held-out family's frames",
                        "bold_thin_ink_ratio": "mean over digits and languages of ink('a bold D') / ink('a thin D'), "
                                               "the same noise for both",
                        "frechet_distance": "classifier FD of the prompt images to the MNIST test digits (few "

@@ -28,27 +28,68 @@ RIGHT, LEFT, UPRIGHT = 1, -1, 0
 INK_FRACTION = 0.3
 SLANT_RIGHT, SLANT_LEFT = 0.35, -0.2
 
-INK_WORDS = {"en": {BOLD: ("bold", "thick", "heavy"), THIN: ("thin", "light", "fine")},
+INK_WORDS = {"en": {BOLD: ("bold", "thick", "heavy", "dark"), THIN: ("thin", "light", "fine", "faint")},
              "zh": {BOLD: ("粗体", "粗", "加粗", "笔画粗"), THIN: ("细体", "细", "纤细", "笔画细")}}
 SLANT_WORDS = {"en": {RIGHT: "right", LEFT: "left"}, "zh": {RIGHT: "右", LEFT: "左"}}
 
-# {d}: the digit (numeral or word), {a}: an ink word, {s}: a slant direction; {A}: "a"/"an" before what follows
-TEMPLATES = {
+# === Sentences ===
+# A caption is a sentence shape (a frame) around the digit's noun phrase ({np}). The noun phrase names the digit
+# as a word, a numeral or the other language's word, with or without an article, neutral adjectives that say
+# nothing the image shows, and the measured ink and slant before or after the digit. Frames come in families;
+# HELD_OUT_FAMILIES are whole sentence shapes no training caption has, the measure of whether the text encoder
+# found the digit in the sentence or learned the templates. Words that contain a digit's name ("phone", "weight",
+# "一起") sit in the training fillers, so the encoder learns that "one" inside a word is not a one.
+NEUTRAL_ADJECTIVES = {
+    "en": ("handwritten", "small", "big", "little", "messy", "neat", "tidy", "scribbled", "quick", "careful",
+           "shaky", "simple", "plain", "lovely", "ugly", "old", "nice", "strange", "clean", "tiny"),
+    "zh": ("手写的", "小小的", "大大的", "潦草的", "工整的", "漂亮的", "简单的", "清楚的", "随手写的", "奇怪的"),
+}
+INK_AFTER = {"en": ("in {a} strokes", "written {a}", "with {a} lines", "drawn {a}"),
+             "zh": ("，写得很{a}", "，笔画很{a}", "，字很{a}")}  # zh: the one-character adjective
+SLANT_AFTER = {"en": ("leaning {s}", "slanted to the {s}", "tilted to the {s}", "that leans {s}",
+                      "leaning to the {s}"),
+               "zh": ("，向{s}倾斜", "，往{s}歪", "，向{s}斜")}
+SLANT_BEFORE = {"en": ("{s}-leaning",), "zh": ("向{s}倾斜的", "往{s}歪的")}
+FAMILIES = {
     "en": {
-        "digit": ["{d}", "the digit {d}", "the number {d}", "{A} handwritten {d}", "a digit: {d}",
-                  "number {d}, handwritten"],
-        "ink": ["{A} {a} {d}", "{A} {a} handwritten {d}", "the number {d} in {a} strokes", "{d}, written {a}"],
-        "slant": ["{A} {d} leaning {s}", "{A} {d} slanted to the {s}", "{A} {a} {d} leaning {s}"],
+        "bare": ["{np}"],
+        "statement": ["this is {np}", "it is {np}", "it's {np}", "here is {np}", "that is {np}", "it looks like {np}",
+                      "there is {np} here", "we have {np}"],
+        "picture": ["a picture of {np}", "an image of {np}", "a photo of {np}", "a scan of {np}",
+                    "a drawing of {np}", "this image shows {np}"],
+        "scene": ["{np} on a white page", "{np} on a black background", "{np} from the test set",
+                  "{np} in the middle of the image", "{np}, scanned from a form", "{np} in a small box"],
+        "label": ["label: {np}", "class = {np}", "answer: {np}", "{np} (label)", "caption: {np}"],
     },
     "zh": {
-        "digit": ["{d}", "数字{d}", "手写的{d}", "一个{d}", "手写数字{d}", "这是{d}"],
-        "ink": ["一个{a}的{d}", "{a}的数字{d}", "{a}的手写{d}", "写得很{a}的{d}"],
-        "slant": ["向{s}倾斜的{d}", "一个向{s}倾斜的{d}", "一个{a}的向{s}倾斜的{d}"],
+        "bare": ["{np}"],
+        "statement": ["这是{np}", "它是{np}", "看起来像{np}", "这里有{np}", "图上是{np}", "我们有{np}"],
+        "picture": ["{np}的图片", "一张{np}的照片", "{np}的扫描图", "这张图画的是{np}"],
+        "scene": ["白纸上的{np}", "黑色背景上的{np}", "测试集里的{np}", "表格上扫描的{np}", "图中间的{np}"],
+        "label": ["标签：{np}", "类别={np}", "答案：{np}", "{np}（标签）"],
     },
 }
-HELD_OUT = {  # phrasings never used in training: zero-shot on these tests generalisation
-    "en": ["a picture of the number {d}", "this image shows {A} {d}", "{d} written by hand", "someone wrote {A} {d}"],
-    "zh": ["一张{d}的图片", "图中写着{d}", "有人写了一个{d}", "这张图是数字{d}"],
+HELD_OUT_FAMILIES = {  # sentence shapes never trained on: zero-shot on these tests generalisation
+    "en": {
+        "question": ["is this {np}?", "could this be {np}?", "do you think it is {np}?", "is that {np} or not?"],
+        "someone wrote": ["someone wrote {np}", "my sister drew {np} yesterday", "a student scribbled {np} on it"],
+        "request": ["show me {np}", "please draw {np}", "find {np} for me", "I need {np}"],
+    },
+    "zh": {
+        "question": ["这是{np}吗？", "这是不是{np}？", "你觉得这是{np}吗"],
+        "someone wrote": ["有人写了{np}", "我妹妹昨天画了{np}", "学生在纸上写了{np}"],
+        "request": ["给我看{np}", "请画{np}", "帮我找{np}"],
+    },
+}
+HELD_OUT = {language: [frame for frames in HELD_OUT_FAMILIES[language].values() for frame in frames]
+            for language in LANGUAGES}
+HELD_OUT_NOUN_PHRASES = {"en": "{A} {d}", "zh": "一个{d}"}  # "someone wrote a seven" / "有人写了一个七"
+PREFIXES = {"en": ("look, ", "hmm, ", "ok: ", "wow, ", "so ", "note: ", "well, ", "yes, "),
+            "zh": ("看，", "嗯，", "哇，", "注意：", "好，")}
+SUFFIXES = {  # the words that contain a digit's name are here on purpose (see above)
+    "en": (".", "!", "...", " :)", ", I guess", ", probably", ", done in a hurry", ", scanned on a phone",
+           ", all alone", ", often seen", " at an odd height", " on the network"),
+    "zh": ("。", "！", "…", "吧", "，我猜", "，和上面的一样", "，看一下", "，一起看看", "，一定是"),
 }
 CLASS_PROMPTS = {"en": "the digit {d}", "zh": "数字{d}"}  # the zero-shot headline prompts
 
@@ -60,20 +101,25 @@ def digit_name(digit, language, numeral=False):
 
 
 def _article(following):
-    return "an" if following[:1] in ("8", "e", "a", "i", "o", "u") and not following.startswith("one") else "a"
+    return "an" if following[:1].lower() in ("8", "e", "a", "i", "o", "u") and \
+        not following.lower().startswith("one") else "a"
 
 
 def fill(template, digit, language, *, numeral=False, ink=PLAIN, slant=UPRIGHT, word_choice=0):
-    """One template filled in; ``ink``/``slant`` pick the attribute words the template asks for."""
+    """A fixed phrase filled in: {d} the digit, {a} an ink word, {s} a slant direction, {A} "a"/"an" before
+    what follows (the zero-shot and ink prompts; training captions come from :func:`random_caption`)."""
     d = digit_name(digit, language, numeral)
     a = INK_WORDS[language][ink][word_choice % len(INK_WORDS[language][ink])] if ink != PLAIN else ""
-    if "很{a}" in template and ink != PLAIN:  # "写得很粗": the one-character adjective only
-        a = INK_WORDS[language][ink][1]
     s = SLANT_WORDS[language][slant] if slant != UPRIGHT else ""
     text = template.replace("{d}", d).replace("{a}", a).replace("{s}", s)
     if "{A}" in text:
         text = text.replace("{A}", _article(text[text.index("{A}") + 4:]))
     return text
+
+
+def held_out_prompts(frame, language):
+    """The 10 class prompts of one held-out frame: "someone wrote a seven", ..."""
+    return [fill(frame.replace("{np}", HELD_OUT_NOUN_PHRASES[language]), d, language) for d in range(10)]
 
 
 def class_prompts(language, template=None):
@@ -85,6 +131,123 @@ def ink_prompt(digit, language, ink):
     """"a bold seven" / "一个粗体的七": the prompts of the bold-vs-thin measurement."""
     template = "{A} {a} {d}" if language == "en" else "一个{a}的{d}"
     return fill(template, digit, language, ink=ink)
+
+
+def _pick(rng, options):
+    return options[int(rng.integers(len(options)))]
+
+
+def _digit_words(rng, digit, language):
+    """The digit as the caption names it: mostly its word in the caption's language, else a numeral or (mixing
+    the languages) the other language's word, sometimes inside "number ..." / "数字...". """
+    roll = rng.random()
+    other = "zh" if language == "en" else "en"
+    name = (digit_name(digit, language) if roll < 0.6 else str(digit) if roll < 0.85
+            else digit_name(digit, other))
+    if rng.random() < 0.2:
+        name = (_pick(rng, ("number ", "digit ")) + name if language == "en"
+                else _pick(rng, ("数字", "数字 ")) + name)
+    elif language == "en" and rng.random() < 0.05:
+        name = f'"{name}"'
+    return name
+
+
+def _noun_phrase_en(rng, digit, ink, slant, mention_ink, mention_slant):
+    head = _digit_words(rng, digit, "en")
+    before, after = [], []
+    if rng.random() < 0.35:
+        before += [str(a) for a in rng.choice(NEUTRAL_ADJECTIVES["en"], size=1 + int(rng.random() < 0.3),
+                                              replace=False)]
+    if mention_ink:
+        word = _pick(rng, INK_WORDS["en"][ink])
+        if rng.random() < 0.6:
+            before.insert(int(rng.integers(len(before) + 1)), word)
+        else:
+            after.append(_pick(rng, INK_AFTER["en"]).replace("{a}", word))
+    if mention_slant:
+        side = SLANT_WORDS["en"][slant]
+        if rng.random() < 0.2:
+            before.insert(0, _pick(rng, SLANT_BEFORE["en"]).replace("{s}", side))
+        else:
+            after.append(_pick(rng, SLANT_AFTER["en"]).replace("{s}", side))
+    rng.shuffle(after)
+    body = " ".join(before + [head])
+    if after:
+        joiner = " and " if len(after) > 1 and rng.random() < 0.5 else " "
+        body += (", " if rng.random() < 0.3 else " ") + joiner.join(after)
+    roll = rng.random()
+    if head.startswith(("number", "digit")) and not before:
+        determiner = "the" if roll < 0.5 else ""
+    else:
+        determiner = _article(body) if roll < 0.55 else "the" if roll < 0.7 else "this" if roll < 0.8 else ""
+    return f"{determiner} {body}".strip()
+
+
+def _noun_phrase_zh(rng, digit, ink, slant, mention_ink, mention_slant):
+    head = _digit_words(rng, digit, "zh")
+    before, after = [], []
+    if rng.random() < 0.35:
+        before.append(_pick(rng, NEUTRAL_ADJECTIVES["zh"]))
+    if mention_ink:
+        if rng.random() < 0.6:
+            before.insert(int(rng.integers(len(before) + 1)), _pick(rng, INK_WORDS["zh"][ink]) + "的")
+        else:  # "写得很粗": the one-character adjective
+            after.append(_pick(rng, INK_AFTER["zh"]).replace("{a}", INK_WORDS["zh"][ink][1]))
+    if mention_slant:
+        side = SLANT_WORDS["zh"][slant]
+        if rng.random() < 0.5:
+            before.insert(0, _pick(rng, SLANT_BEFORE["zh"]).replace("{s}", side))
+        else:
+            after.append(_pick(rng, SLANT_AFTER["zh"]).replace("{s}", side))
+    roll = rng.random()
+    determiner = "一个" if roll < 0.45 else "这个" if roll < 0.55 else ""
+    return determiner + "".join(before) + head + "".join(after)
+
+
+def _styled_en(rng, text):
+    roll = rng.random()
+    if roll < 0.2:
+        return text[:1].upper() + text[1:]
+    if roll < 0.25:
+        return text.upper()
+    if roll < 0.3:
+        return " ".join(word[:1].upper() + word[1:] for word in text.split(" "))
+    return text
+
+
+def random_caption(rng, digit, ink, slant, language=None, families=None):
+    """A training caption of one image (at most :data:`TEXT_BYTES` bytes of UTF-8): a frame of ``families``
+    (default :data:`FAMILIES`) around a noun phrase naming ``digit``, and its ink and slant at times."""
+    language = language or LANGUAGES[rng.integers(2)]
+    families = (families or FAMILIES)[language]
+    mention_ink = ink != PLAIN and rng.random() < 0.5
+    mention_slant = slant != UPRIGHT and rng.random() < 0.4
+    make_phrase = _noun_phrase_en if language == "en" else _noun_phrase_zh
+    for attempt in range(20):
+        frame = _pick(rng, families[_pick(rng, sorted(families))])
+        text = frame.replace("{np}", make_phrase(rng, digit, ink, slant, mention_ink, mention_slant))
+        if attempt < 10 and rng.random() < 0.25:
+            text = _pick(rng, PREFIXES[language]) + text
+        if attempt < 10 and rng.random() < 0.35 and not text.endswith(("?", "？")):
+            text += _pick(rng, SUFFIXES[language])
+        if language == "en":
+            text = _styled_en(rng, text)
+        if len(text.encode()) <= TEXT_BYTES:
+            return text
+    return fill("{d}", digit, language)
+
+
+def random_captions(rng, count):
+    """``count`` captions of random digits and attributes (test and example inputs)."""
+    return [random_caption(rng, int(rng.integers(10)), int(rng.integers(-1, 2)), int(rng.integers(-1, 2)))
+            for _ in range(count)]
+
+
+def caption_rows(labels, ink, slant, seed, language=None):
+    """A caption per image as int32 ``[n, 64]`` rows (UTF-8, zero padded), drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    texts = [random_caption(rng, int(d), int(i), int(s), language) for d, i, s in zip(labels, ink, slant)]
+    return encode_texts(texts, TEXT_BYTES), texts
 
 
 def stroke_attributes(images, labels):
@@ -109,32 +272,6 @@ def stroke_attributes(images, labels):
         ink[members & (mass <= low)] = THIN
     slant = np.where(shear > SLANT_RIGHT, RIGHT, np.where(shear < SLANT_LEFT, LEFT, UPRIGHT)).astype(np.int32)
     return ink, slant
-
-
-def random_caption(rng, digit, ink, slant, language=None, templates=None):
-    """A caption of one image: the digit, its ink and slant where the template mentions them."""
-    language = language or LANGUAGES[rng.integers(2)]
-    kinds = ["digit", "digit"] + (["ink", "ink"] if ink != PLAIN else []) + (["slant"] if slant != UPRIGHT else [])
-    kind = kinds[rng.integers(len(kinds))]
-    pool = (templates or TEMPLATES)[language][kind]
-    template = pool[rng.integers(len(pool))]
-    if kind == "slant" and "{a}" in template and ink == PLAIN:
-        template = template.replace("{a} ", "").replace("一个{a}的", "一个")
-    return fill(template, digit, language, numeral=bool(rng.random() < 0.3), ink=ink, slant=slant,
-                word_choice=int(rng.integers(4)))
-
-
-def random_captions(rng, count):
-    """``count`` captions of random digits and attributes (test and example inputs)."""
-    return [random_caption(rng, int(rng.integers(10)), int(rng.integers(-1, 2)), int(rng.integers(-1, 2)))
-            for _ in range(count)]
-
-
-def caption_rows(labels, ink, slant, seed, language=None):
-    """A caption per image as int32 ``[n, 64]`` rows (UTF-8, zero padded), drawn from ``seed``."""
-    rng = np.random.default_rng(seed)
-    texts = [random_caption(rng, int(d), int(i), int(s), language) for d, i, s in zip(labels, ink, slant)]
-    return encode_texts(texts, TEXT_BYTES), texts
 
 
 def captioned_mnist(split="train", limit=None):
