@@ -152,6 +152,15 @@ def _digit_words(rng, digit, language):
     return name
 
 
+def _place_slant(rng, language, slant, before, after, before_share):
+    """The slant as a word before the digit ("left-leaning", "向左倾斜的") or a phrase after it."""
+    side = SLANT_WORDS[language][slant]
+    if rng.random() < before_share:
+        before.insert(0, _pick(rng, SLANT_BEFORE[language]).replace("{s}", side))
+    else:
+        after.append(_pick(rng, SLANT_AFTER[language]).replace("{s}", side))
+
+
 def _noun_phrase_en(rng, digit, ink, slant, mention_ink, mention_slant):
     head = _digit_words(rng, digit, "en")
     before, after = [], []
@@ -165,11 +174,7 @@ def _noun_phrase_en(rng, digit, ink, slant, mention_ink, mention_slant):
         else:
             after.append(_pick(rng, INK_AFTER["en"]).replace("{a}", word))
     if mention_slant:
-        side = SLANT_WORDS["en"][slant]
-        if rng.random() < 0.2:
-            before.insert(0, _pick(rng, SLANT_BEFORE["en"]).replace("{s}", side))
-        else:
-            after.append(_pick(rng, SLANT_AFTER["en"]).replace("{s}", side))
+        _place_slant(rng, "en", slant, before, after, before_share=0.2)
     rng.shuffle(after)
     body = " ".join(before + [head])
     if after:
@@ -194,11 +199,7 @@ def _noun_phrase_zh(rng, digit, ink, slant, mention_ink, mention_slant):
         else:  # "写得很粗": the one-character adjective
             after.append(_pick(rng, INK_AFTER["zh"]).replace("{a}", INK_WORDS["zh"][ink][1]))
     if mention_slant:
-        side = SLANT_WORDS["zh"][slant]
-        if rng.random() < 0.5:
-            before.insert(0, _pick(rng, SLANT_BEFORE["zh"]).replace("{s}", side))
-        else:
-            after.append(_pick(rng, SLANT_AFTER["zh"]).replace("{s}", side))
+        _place_slant(rng, "zh", slant, before, after, before_share=0.5)
     roll = rng.random()
     determiner = "一个" if roll < 0.45 else "这个" if roll < 0.55 else ""
     return determiner + "".join(before) + head + "".join(after)
