@@ -14,11 +14,11 @@ import sys
 
 import pytest
 
-from zoo.core.runtime.paths import REPO_ROOT
+from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT
 
 README = os.path.join(REPO_ROOT, "README.md")
 # what only runs for minutes, needs other machines or a download: checked, not run
-PARSED_ONLY = ("train", "export", "evaluate", "convert")
+PARSED_ONLY = ("train", "export", "evaluate", "convert", "serve")  # serve: a server runs until stopped
 
 
 def code_blocks():
@@ -46,7 +46,8 @@ def zoo_commands():
             starts = [i for i in range(len(words)) if words[i : i + 3] == ["python", "-m", "zoo"]]
             if starts:
                 argv = words[starts[0] + 3 :]
-                found.append((line, argv[: argv.index("&&")] if "&&" in argv else argv))
+                ends = [i for i, word in enumerate(argv) if word in ("&&", "&")]  # the shell's, not zoo's
+                found.append((line, argv[: ends[0]] if ends else argv))
     return found
 
 
@@ -72,7 +73,12 @@ def test_readme_command(line, argv, tmp_path, monkeypatch, capsys):
 
         args = vars(parse(build_parser(), argv))
         command, name = args.pop("command"), args.pop("model", None)
-        if command != "convert":
+        if command == "serve":  # model names, each exported
+            from zoo.core.runtime.runners import read_manifest
+
+            for model in name:
+                read_manifest(os.path.join(EXPORTED_DIR, model))
+        elif command != "convert":
             resolve(get_recipe(name), command, args)  # every option exists and its value is allowed
         return
     assert main(argv) == 0, f"README.md line {line}: python -m zoo {shlex.join(argv)}"
