@@ -129,7 +129,9 @@ class TextEncoder(keras.Model):
         if self.pool_scores is None:
             pooled = tf.reduce_sum(x * present[..., None], axis=1) / tf.reduce_sum(present, axis=1, keepdims=True)
         else:
-            scores = self.pool_scores(x) + (1.0 - present[..., None]) * -1e9  # [batch, time, heads]
+            # [batch, time, heads]; padding selected out (tf.where), not added to: Grappler folded an added mask
+            # into the Dense's BiasAdd inside text2image's sampling loop and broke the graph
+            scores = tf.where(present[..., None] > 0, self.pool_scores(x), -1e9)
             weights = tf.nn.softmax(scores, axis=1)
             head_dim = self.width // self.num_heads
             values = tf.reshape(x, [batch, length + 1, self.num_heads, head_dim])
