@@ -35,8 +35,6 @@ from zoo.core.runtime.runners import assertion_message, read_manifest, resolve_m
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
 ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<rest>/metadata|:predict)?$")
-DTYPE_NAMES = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "int32": "DT_INT32", "int64": "DT_INT64",
-               "string": "DT_STRING", "bool": "DT_BOOL", "uint8": "DT_UINT8"}
 
 
 class RequestError(ZooError):
@@ -87,27 +85,15 @@ class ServedModel:
         return number, loaded.signatures[name]
 
 
-def _shape_json(shape):
-    if shape.rank is None:
-        return {"dim": [], "unknown_rank": True}
-    return {"dim": [{"size": str(-1 if d is None else d), "name": ""} for d in shape.as_list()],
-            "unknown_rank": False}
-
-
 def metadata(model, version):
-    number, loaded = model.loaded(version)
-    defs = {}
-    for name, function in loaded.signatures.items():
-        _, inputs = function.structured_input_signature
-        outputs = function.structured_outputs
-        defs[name] = {
-            "inputs": {n: {"dtype": DTYPE_NAMES.get(s.dtype.name, s.dtype.name), "tensor_shape": _shape_json(s.shape),
-                           "name": f"{name}_{n}:0"} for n, s in inputs.items()},
-            "outputs": {n: {"dtype": DTYPE_NAMES.get(t.dtype.name, t.dtype.name), "tensor_shape": _shape_json(t.shape),
-                            "name": f"{name}_{n}:0"} for n, t in outputs.items()},
-            "method_name": "tensorflow/serving/predict"}
+    """REST's metadata: the same SignatureDefs gRPC's GetModelMetadata sends (saved_model.pb's), as JSON."""
+    from google.protobuf import json_format
+
+    number, defs = model.signature_defs(version)
     return {"model_spec": {"name": model.name, "signature_name": "", "version": str(number)},
-            "metadata": {"signature_def": {"signature_def": defs}}}
+            "metadata": {"signature_def": {"signature_def": {
+                name: json_format.MessageToDict(value, preserving_proto_field_name=True)
+                for name, value in defs.items()}}}}
 
 
 def status(model, version):
