@@ -67,6 +67,12 @@ class Diffusion(DDIMSampling, keras.Model):
         """DDIM with ``steps`` steps in a ``tf.while_loop``: images ``[batch, 28, 28, 1]`` in [0, 1]."""
         return self.ddim_loop(lambda x, t: self.denoise_step(x, t, labels, guidance)["predicted_noise"], noise, steps)
 
+    def inpaint(self, images, mask, noise, labels, guidance, steps, resample):
+        """Fill the pixels of ``images`` (in [0, 1]) where ``mask`` is 0, keeping the others exactly:
+        RePaint with ``steps`` steps, each resampled ``resample`` times (``DDIMSampling.inpaint_loop``)."""
+        return self.inpaint_loop(lambda x, t: self.denoise_step(x, t, labels, guidance)["predicted_noise"],
+                                 images, mask, noise, steps, resample)
+
     def get_config(self):
         return {**super().get_config(), "label_dropout": self.label_dropout, "ema_decay": self.ema_decay,
                 "seed": self.seed, **self.unet_config}

@@ -86,6 +86,13 @@ class TextToImage(DDIMSampling, keras.Model):
         return self.ddim_loop(lambda x, t: self.denoise_step(x, t, embedding, guidance)["predicted_noise"], noise,
                               steps)
 
+    def inpaint(self, text, images, mask, noise, guidance, steps, resample):
+        """Fill the pixels of ``images`` (in [0, 1]) where ``mask`` is 0 as the prompt asks, keeping the others
+        exactly: RePaint with ``steps`` steps, each resampled ``resample`` times (``DDIMSampling.inpaint_loop``)."""
+        embedding = self.encode_text(text)
+        return self.inpaint_loop(lambda x, t: self.denoise_step(x, t, embedding, guidance)["predicted_noise"],
+                                 images, mask, noise, steps, resample)
+
     def get_config(self):
         return {**super().get_config(), "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),
                 "condition_dropout": self.condition_dropout, "ema_decay": self.ema_decay, "seed": self.seed,

@@ -20,6 +20,7 @@ import numpy as np
 
 from zoo.core.data import captions
 from zoo.core import export as core_export
+from zoo.core.recipes import inpainting
 from zoo.core.runtime import utf8
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.training.optimizers import CosineDecayAdam
@@ -31,6 +32,7 @@ from zoo.core.nn.unet import IMAGE_SHAPE
 from zoo.text2image.model import PRESETS, TextToImage
 
 DEFAULT_GUIDANCE = 3.0
+INPAINT_STEPS, INPAINT_RESAMPLE = 25, 10  # RePaint's loop for `inpaint`, as the diffusion model's
 SAMPLE_PROMPTS = ("the digit 0", "一", "a bold two", "一个细体的三", "four", "数字五", "a six leaning right",
                   "一个粗体的七", "a thin eight", "手写的九")
 
@@ -78,6 +80,13 @@ def text2image_signatures(model):
         with tf.control_dependencies(checked_guidance(guidance, timestep)):
             return model.denoise_step(images_t, tf.identity(timestep), text_embedding, tf.identity(guidance))
 
+    def text_inpaint(text, images, mask, noise, guidance):
+        checks = utf8.row_checks(text) + checked_guidance(guidance) + inpainting.graph_checks(images, mask, noise)
+        with tf.control_dependencies(checks):
+            return model.inpaint(tf.identity(text), images, mask, noise, tf.identity(guidance), INPAINT_STEPS,
+                                 INPAINT_RESAMPLE)
+
+    inpaint_inputs, inpaint_ranges, inpaint_allowed = inpainting.signature_inputs()
     example = {"text": "一个粗体的七", "guidance": DEFAULT_GUIDANCE}
     return [
         core_export.Signature("serving_default", text_to_images, {"text": text, "noise": noise, "guidance": guidance},
@@ -95,6 +104,11 @@ def text2image_signatures(model):
         core_export.Signature("serving_strings", strings_to_images, {
             "text": (tf.TensorSpec(batch, tf.string), f"the prompt, UTF-8, at most {utf8.TEXT_BYTES} bytes"),
             "noise": noise, "guidance": guidance}, images, tflite=False, example=example, ranges=guidance_range),
+        core_export.Signature("inpaint", text_inpaint, {"text": text, **inpaint_inputs, "guidance": guidance},
+                              {"images": "the completed digits, [batch, 28, 28, 1] in [0, 1]: the known pixels "
+                                         "exactly as given"},
+                              ranges={**text_checks["ranges"], **inpaint_ranges}, allowed=inpaint_allowed,
+                              encodings=text_checks["encodings"], example={"text": "", "guidance": 0.0}),
     ]
 
 
@@ -229,6 +243,7 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
         Option("num", int, 16, "how many images", commands=("sample",), minimum=1),
         Option("guidance", float, DEFAULT_GUIDANCE, "0 unconditional, 1 conditional, more: stronger",
                commands=("sample",), minimum=0.0),
+        *inpainting.sample_options(),
         Option("per_prompt", int, 5, "images per prompt (5: 200 prompt images, 200 bold/thin images)",
                commands=("evaluate", "export"), minimum=1),
     )
@@ -288,6 +303,7 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
             samples=samples, primary_metric="prompt_accuracy", metric_summary=self.metrics,
             notes={"alpha_bars": [float(a) for a in model.alpha_bars.numpy()], "generate_steps": model.generate_steps,
                    "default_guidance": DEFAULT_GUIDANCE, "sample_prompts": list(SAMPLE_PROMPTS),
+                   "inpaint_steps": INPAINT_STEPS, "inpaint_resample": INPAINT_RESAMPLE,
                    "held_out_phrasings": captions.HELD_OUT, "held_out_families": captions.HELD_OUT_FAMILIES,
                    "held_out_noun_phrases": captions.HELD_OUT_NOUN_PHRASES,
                    "text_encoder": {"from": "exported clip (zoo registry), frozen",
@@ -312,8 +328,18 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
         )
 
     # === Use ===
-    def sample(self, runner, *, output, seed, prompt, num, guidance):
+    def sample(self, runner, *, output, seed, prompt, num, guidance, inpaint, mask):
+        """Images of the prompt; with ``--inpaint FILE`` completions of that digit as the prompt asks."""
         utf8.encode_texts(prompt)  # one clear error for a prompt too long, before any work
+        if inpaint is not None:
+            inpainting.sample_completions(
+                lambda images, masks, noise: runner(
+                    "inpaint", text=utf8.encode_texts([prompt] * len(images)), images=images, mask=masks, noise=noise,
+                    guidance=np.full(len(images), guidance, np.float32))["images"],
+                inpaint, mask, num, seed, output,
+                f"text2image inpainting ({mask}) as {prompt_label(prompt, captions.gloss(prompt))}: the digit, its "
+                f"known pixels, {num} completions")
+            return f"Wrote {inpaint}, its {mask} mask and {num} completions to {output}"
         noise = np.random.default_rng(seed).standard_normal((num, *IMAGE_SHAPE)).astype(np.float32)
         images, _ = draw(runner, [prompt] * num, noise, guidance)
         save_image_grid(images, output, title=f"text2image: {prompt_label(prompt, captions.gloss(prompt))}, guidance "

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from zoo.core.apps.ddim import noise_permutation
 from zoo.core.nn import distribute
 from zoo.core.nn.ema import copy_weights, update_moving_average
 
@@ -324,6 +325,45 @@ class DDIMSampling:
 
         _, x = tf.while_loop(lambda i, x: i < steps, body, [tf.constant(0), noise])
         return {"images": (tf.clip_by_value(x, -1.0, 1.0) + 1.0) / 2.0}
+
+    def inpaint_loop(self, predict_noise, images, mask, noise, steps, resample):
+        """RePaint on the DDIM schedule in one ``tf.while_loop``: fill the pixels where ``mask`` is 0 so that
+        they agree with ``images`` (in [0, 1]) where it is 1, which come back exactly. ``steps`` DDIM steps,
+        each but the last run ``resample`` times (known pixels noised to the step's level, one ancestral
+        denoising step, noised back up with fresh noise). The fresh noise is ``noise`` permuted again at each draw (the permutation
+        of ``zoo.core.apps.ddim.noise_permutation``: a graph cannot draw reproducibly in TFLite), so the app
+        loop ``zoo.core.apps.ddim.inpaint_loop`` reproduces this one."""
+        size = int(np.prod(IMAGE_SHAPE))
+        permutation = tf.constant(noise_permutation(size), tf.int32)
+        schedule = tf.constant(np.append(ddim_timesteps(self.num_timesteps, steps), -1), tf.int32)
+        batch = tf.shape(noise)[0]
+        known = images * 2.0 - 1.0
+
+        def fresh(z):
+            return tf.reshape(tf.gather(tf.reshape(z, [batch, size]), permutation, axis=1), [batch, *IMAGE_SHAPE])
+
+        def body(k, x, z):
+            i, u = k // resample, k % resample
+            t, previous = tf.fill([batch], schedule[i]), tf.fill([batch], schedule[i + 1])
+            signal, spread = self._schedule_at(t)
+            signal_previous, spread_previous = self._schedule_at(previous)
+            ratio = signal / signal_previous
+            beta = 1.0 - ratio * ratio
+            z = fresh(z)
+            x = mask * (signal * known + spread * z) + (1.0 - mask) * x
+            x0 = tf.clip_by_value((x - spread * predict_noise(x, t)) / signal, -1.0, 1.0)
+            z = fresh(z)
+            x = (signal_previous * beta / (spread * spread) * x0
+                 + ratio * spread_previous * spread_previous / (spread * spread) * x
+                 + tf.sqrt(beta) * spread_previous / spread * z)
+            back = tf.logical_and(u + 1 < resample, schedule[i + 1] >= 0)
+            z_back = fresh(z)
+            return k + 1, tf.where(back, ratio * x + tf.sqrt(beta) * z_back, x), tf.where(back, z_back, z)
+
+        # every step runs `resample` times but the last, once
+        _, x, _ = tf.while_loop(lambda k, x, z: k < (steps - 1) * resample + 1, body, [tf.constant(0), noise, noise])
+        # the known pixels exactly as given (mask is 0/1), not through the [-1, 1] round trip
+        return {"images": mask * images + (1.0 - mask) * (tf.clip_by_value(x, -1.0, 1.0) + 1.0) / 2.0}
 
 
 def ddim_timesteps(num_timesteps, steps):

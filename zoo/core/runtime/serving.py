@@ -17,6 +17,8 @@ def example_value(spec, shape, rng):
     one (uniform between finite bounds, kept a thousandth of the span inside them so a 3-decimal REST body
     stays inside; the lower bound for integers), else standard-normal floats and zero integers."""
     low, high = spec.get("range", (None, None))
+    if "allowed" in spec:  # e.g. a 0/1 mask: each value the low end of one of the allowed intervals
+        return rng.choice([interval[0] for interval in spec["allowed"]], shape).astype(spec["dtype"])
     if spec["dtype"].startswith("float"):
         if low is not None and high is not None:
             margin = (high - low) / 1000

@@ -1,0 +1,201 @@
+"""Restoration: what the diffusion models' ``inpaint`` signatures share (masks, checks, the CLI's files, the score).
+
+An ``inpaint`` signature takes ``images [b, 28, 28, 1]`` in [0, 1], ``mask [b, 28, 28, 1]`` (1: a known
+pixel, kept exactly; 0: a pixel to fill), ``noise [b, 28, 28, 1]`` standard normal, and the model's usual
+conditioning, and returns ``images``. The loop is RePaint's (``zoo.core.nn.unet.DDIMSampling.inpaint_loop``,
+the app's copy ``zoo.core.apps.ddim.inpaint_loop``).
+
+Scored as the issue asks: the zoo's MNIST classifier reads completions of test digits whose bottom half,
+left half or a random half of the pixels is hidden, beside filling the hole with the mean training digit.
+"""
+
+import os
+
+import numpy as np
+
+from zoo.core.runtime.errors import BadInputError
+
+IMAGE_SHAPE = (28, 28, 1)
+MASKS = ("bottom", "top", "left", "right", "random")
+SCORED_MASKS = ("bottom", "left", "random")
+
+
+def named_mask(name, num, seed=0):
+    """``float32 [num, 28, 28, 1]``: 1 where the pixel is known. ``bottom`` hides the bottom half (rows 14-27),
+    ``top``, ``left`` and ``right`` likewise, ``random`` each pixel with probability 1/2 (``seed``)."""
+    mask = np.ones((num, *IMAGE_SHAPE), np.float32)
+    half = IMAGE_SHAPE[0] // 2
+    if name == "bottom":
+        mask[:, half:] = 0
+    elif name == "top":
+        mask[:, :half] = 0
+    elif name == "left":
+        mask[:, :, :half] = 0
+    elif name == "right":
+        mask[:, :, half:] = 0
+    elif name == "random":
+        mask = (np.random.default_rng(seed).random(mask.shape) < 0.5).astype(np.float32)
+    else:
+        raise BadInputError(f"unknown mask {name!r}: choose from {', '.join(MASKS)}, or give a 28 x 28 PNG or .npy "
+                            "file (white or 1: known pixel)")
+    return mask
+
+
+def signature_inputs():
+    """The inputs every ``inpaint`` signature starts with, their ``ranges`` and ``allowed`` manifest entries."""
+    import tensorflow as tf
+
+    image = tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32)
+    inputs = {
+        "images": (image, "the images to complete, [batch, 28, 28, 1] in [0, 1] (white digit on black); the "
+                          "pixels under mask 0 are ignored"),
+        "mask": (image, "1 where the pixel of images is known (returned exactly), 0 where it is to be filled"),
+        "noise": (image, "standard-normal noise: the start and, permuted, every fresh draw of the loop"),
+    }
+    return inputs, {"images": (0.0, 1.0)}, {"mask": [(0, 0), (1, 1)]}
+
+
+def graph_checks(images, mask, noise):
+    """Asserts that give a TF Serving client a clear error for a bad ``inpaint`` call (TFLite drops them;
+    the zoo's runners check the manifest's ranges first)."""
+    import tensorflow as tf
+
+    return [
+        tf.debugging.assert_greater_equal(images, 0.0, message="images must be in [0, 1]"),
+        tf.debugging.assert_less_equal(images, 1.0, message="images must be in [0, 1]"),
+        tf.debugging.assert_equal(mask * (1.0 - mask), tf.zeros_like(mask),
+                                  message="mask must be 0 (fill) or 1 (known) at every pixel"),
+        tf.debugging.assert_all_finite(noise, message="noise must be finite"),
+        tf.debugging.assert_equal(tf.shape(images), tf.shape(mask),
+                                  message="images and mask must have the same shape [batch, 28, 28, 1]"),
+        tf.debugging.assert_equal(tf.shape(images), tf.shape(noise),
+                                  message="images and noise must have the same shape [batch, 28, 28, 1]"),
+    ]
+
+
+def check_inputs(images, mask, noise):
+    """The NumPy app loop's version of :func:`graph_checks`, as :class:`BadInputError`."""
+    images, mask, noise = (np.asarray(a) for a in (images, mask, noise))
+    for name, value in (("images", images), ("mask", mask), ("noise", noise)):
+        if value.ndim != 4 or value.shape[1:] != IMAGE_SHAPE:
+            raise BadInputError(f"{name} must have shape [batch, 28, 28, 1], got {list(value.shape)}")
+        if not np.all(np.isfinite(value)):
+            raise BadInputError(f"{name} contains NaN or infinity")
+    if not images.shape == mask.shape == noise.shape:
+        raise BadInputError(f"images, mask and noise must have the same shape, got {list(images.shape)}, "
+                            f"{list(mask.shape)} and {list(noise.shape)}")
+    if images.min() < 0 or images.max() > 1:
+        raise BadInputError(f"images must be in [0, 1], got values from {images.min()} to {images.max()}")
+    if not np.all((mask == 0) | (mask == 1)):
+        raise BadInputError(f"mask must be 0 (fill) or 1 (known) at every pixel, got {mask[(mask != 0) & (mask != 1)][0]}")
+
+
+def read_image(path, what):
+    """A 28 x 28 grey image from a PNG (read by matplotlib) or ``.npy`` file, as float32 ``[28, 28, 1]`` in [0, 1]."""
+    if not os.path.exists(path):
+        raise BadInputError(f"{what} file {path} does not exist")
+    try:
+        if path.endswith(".npy"):
+            image = np.load(path, allow_pickle=False).astype(np.float32)
+        else:
+            import matplotlib.image
+
+            image = np.asarray(matplotlib.image.imread(path), np.float32)
+            if image.ndim == 3:  # RGB(A): the mean of the colour channels, alpha ignored
+                image = image[..., :3].mean(axis=-1)
+            if image.max() > 1:  # 8/16-bit files some readers give as integers
+                image = image / 255.0
+    except (OSError, ValueError, SyntaxError) as error:
+        raise BadInputError(f"cannot read {what} from {path}: {error}") from None
+    image = np.squeeze(image)
+    if image.shape != IMAGE_SHAPE[:2]:
+        raise BadInputError(f"{what} {path} is {' x '.join(map(str, image.shape))}; the model takes 28 x 28 "
+                            "(an MNIST-sized digit, white on black)")
+    if image.min() < 0 or image.max() > 1:
+        raise BadInputError(f"{what} {path} has values from {image.min()} to {image.max()}, outside [0, 1]")
+    return image[..., None]
+
+
+def mask_for(spec, num, seed=0):
+    """``--mask``: a name of :data:`MASKS`, or a file (:func:`read_image`, rounded to 0/1: white is known)."""
+    if spec in MASKS:
+        return named_mask(spec, num, seed)
+    if not os.path.exists(spec):
+        return named_mask(spec, num, seed)  # the unknown name's error lists the choices
+    mask = read_image(spec, "mask").round()
+    return np.repeat(mask[None], num, axis=0)
+
+
+def completion_quality(complete, num_digits=200, seed=0, masks=SCORED_MASKS, quality=None, batch_size=100,
+                       progress=True):
+    """How often the zoo's classifier reads completions of the first ``num_digits`` MNIST test digits as the
+    true digit, per mask, beside the mean training digit filled into the same hole.
+
+    ``complete(images, mask, noise, labels) -> images`` runs the model (``labels`` are the true digits, for a
+    caller that conditions on them). Returns ``{mask: {"accuracy", "mean_fill_accuracy"}}`` and the completions
+    of the first rows, for a picture.
+    """
+    from zoo.core.data.datasets import mnist_images
+    from zoo.core.metrics.mnist import MnistQuality
+    from zoo.core.runtime.progress import progress_bar
+
+    quality = quality or MnistQuality()
+    images, labels = mnist_images("test", limit=num_digits)
+    mean_digit = mnist_images("train")[0].mean(axis=0)
+    results, pictures = {}, {}
+    bar = progress_bar(len(masks) * len(images), unit_name="image") if progress else None
+    for name in masks:
+        mask = named_mask(name, len(images), seed)
+        noise = np.random.default_rng(seed).standard_normal(images.shape).astype(np.float32)
+        completed = []
+        for start in range(0, len(images), batch_size):
+            rows = slice(start, start + batch_size)
+            completed.append(np.asarray(complete(images[rows], mask[rows], noise[rows], labels[rows])))
+            if bar:
+                bar.add(len(completed[-1]))
+        completed = np.concatenate(completed)
+        if not np.array_equal(completed[mask == 1], images[mask == 1]):
+            raise AssertionError(f"the {name} completions changed known pixels")
+        read = quality.features_and_classes(completed)[1]
+        mean_filled = quality.features_and_classes(mask * images + (1 - mask) * mean_digit)[1]
+        results[name] = {"accuracy": round(float(np.mean(read == labels)), 4),
+                         "mean_fill_accuracy": round(float(np.mean(mean_filled == labels)), 4)}
+        pictures[name] = (images[:10], (mask * images + (1 - mask) * 0.5)[:10], completed[:10])
+    return results, pictures
+
+
+def save_completions(pictures, path, title):
+    """Rows of originals, the masked input (the hole grey) and the completions, per mask."""
+    from zoo.core.data.plotting import save_image_grid
+
+    rows = [row for name in pictures for row in pictures[name]]
+    save_image_grid(np.concatenate(rows), path, columns=len(rows[0]), title=title)
+
+
+def sample_options():
+    """``sample``'s ``--inpaint FILE`` and ``--mask``, the same for every model with an ``inpaint`` signature."""
+    from zoo.core.recipes.recipe import Option
+
+    return (Option("inpaint", str, None, "complete this 28 x 28 digit (PNG or .npy, white on black) instead of "
+                                         "drawing new ones: --num completions from different noise",
+                   commands=("sample",)),
+            Option("mask", str, "bottom", f"with --inpaint, the pixels to fill: {', '.join(MASKS)} (half of the "
+                                          "image, or a random half of the pixels), or a 28 x 28 PNG/.npy mask "
+                                          "(white or 1: keep)", commands=("sample",)))
+
+
+def sample_completions(inpaint, path, mask_spec, num, seed, output, title):
+    """The CLI's ``--inpaint``: ``num`` completions of the image at ``path`` under ``mask_spec``, from noise
+    drawn with ``seed``, written as a picture (the input, the masked input, the completions).
+    ``inpaint(images, mask, noise) -> images`` runs the model."""
+    image = read_image(path, "--inpaint image")
+    images = np.repeat(image[None], num, axis=0)
+    mask = mask_for(mask_spec, num, seed)
+    noise = np.random.default_rng(seed).standard_normal(images.shape).astype(np.float32)
+    check_inputs(images, mask, noise)
+    completed = np.asarray(inpaint(images, mask, noise))
+    from zoo.core.data.plotting import save_image_grid
+
+    shown = np.concatenate([image[None], (mask[:1] * image + (1 - mask[:1]) * 0.5), completed])
+    save_image_grid(shown, output, columns=min(len(shown), 10), title=title)
+    return completed
