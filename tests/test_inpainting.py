@@ -181,3 +181,17 @@ def test_cli_inpaint_writes_completions_and_refuses_bad_files(exported, tmp_path
                              ([str(tmp_path / "missing.png")], "does not exist")):
         bad = sample("--inpaint", *options)
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+
+
+def test_the_phone_app_inpaints_from_the_tflite_file(exported, tmp_path, capsys):
+    from zoo.diffusion import tflite_sample
+
+    digit, output = tmp_path / "digit.npy", tmp_path / "app.png"
+    np.save(digit, np.random.default_rng(0).uniform(0, 1, (28, 28)).astype(np.float32))
+    tflite = os.path.join(exported["diffusion"], "diffusion.tflite")
+    assert tflite_sample.main([tflite, "--inpaint", str(digit), "--mask", "top", "--num", "2",
+                               "--output", str(output)]) == 0
+    assert os.path.getsize(output) > 200
+    assert tflite_sample.main([tflite, "--inpaint", str(digit), "--mask", "middle", "--num", "2",
+                               "--output", str(output)]) == 2
+    assert "--mask must be one of bottom, top, left, right, got 'middle'" in capsys.readouterr().err

@@ -14,6 +14,8 @@ choose its own step count:
 - ``ddpm_loop``: ancestral DDPM sampling (Ho et al. 2020), which adds fresh noise
   at every step; with fewer steps than the model was trained with it uses the
   respaced schedule of Nichol & Dhariwal (2021).
+- ``inpaint_loop``: restoration (RePaint, Lugmayr et al. 2022): ``--inpaint digit.npy --mask bottom``
+  fills the hidden half; with the manifest's step and resampling counts it reproduces ``inpaint``.
 
 Images are in [-1, 1] inside the loop and returned in [0, 1].
 """
@@ -74,6 +76,26 @@ def ddpm_loop(denoise_step, alpha_bars, noise, labels, guidance, steps=None, see
                           on_step)
 
 
+def inpaint_loop(denoise_step, alpha_bars, images, mask, noise, labels, guidance, steps=25, resample=10,
+                 on_step=None):
+    """Fill the pixels of ``images`` (in [0, 1]) where ``mask`` is 0, keeping the others exactly: RePaint
+    (:func:`ddim.inpaint_loop`). With the manifest's ``inpaint_steps`` and ``inpaint_resample`` it reproduces
+    the in-graph ``inpaint`` signature."""
+    return ddim.inpaint_loop(_conditioned(denoise_step, noise, labels, guidance), alpha_bars, images, mask, noise,
+                             steps, resample, on_step)
+
+
+def half_mask(name, num):
+    """1 for the known pixels: ``bottom`` hides rows 14-27, ``top``, ``left`` and ``right`` likewise."""
+    mask = np.ones((num, 28, 28, 1), np.float32)
+    hidden = {"bottom": (slice(None), slice(14, None)), "top": (slice(None), slice(None, 14)),
+              "left": (slice(None), slice(None), slice(None, 14)), "right": (slice(None), slice(None), slice(14, None))}
+    if name not in hidden:
+        raise ValueError(f"--mask must be one of {', '.join(hidden)}, got {name!r}")
+    mask[hidden[name]] = 0
+    return mask
+
+
 class TFLiteDenoiser:
     """The ``denoise_step`` signature of a ``.tflite`` file as a NumPy function, and the schedule from its manifest."""
 
@@ -82,7 +104,8 @@ class TFLiteDenoiser:
 
         manifest_path = manifest_path or os.path.join(os.path.dirname(os.path.abspath(tflite_path)), "manifest.json")
         with open(manifest_path) as f:
-            self.alpha_bars = np.asarray(json.load(f)["alpha_bars"], np.float32)
+            self.manifest = json.load(f)
+        self.alpha_bars = np.asarray(self.manifest["alpha_bars"], np.float32)
         self.interpreter = Interpreter(model_path=tflite_path, num_threads=num_threads)
         self._denoise = self.interpreter.get_signature_runner("denoise_step")
         self._generate = self.interpreter.get_signature_runner("generate")
@@ -107,6 +130,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=os.path.join("samples", "diffusion.png"),
                         help="the PNG to write (default samples/diffusion.png)")
+    parser.add_argument("--inpaint", default=None,
+                        help="complete this digit instead (a .npy file of 28 x 28 values in [0, 1], white on black)")
+    parser.add_argument("--mask", default="bottom", help="with --inpaint: the half to fill, bottom/top/left/right")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="LiteRT CPU threads (default: all cores; LiteRT's own default is one)")
     args = parser.parse_args(argv)
@@ -121,9 +147,22 @@ def main(argv=None):
         if args.threads < 1:
             raise ValueError(f"--threads must be at least 1, got {args.threads}")
         denoiser = TFLiteDenoiser(args.tflite, num_threads=args.threads)
-        loop = ddim_loop if args.sampler == "ddim" else ddpm_loop
-        images = loop(denoiser, denoiser.alpha_bars, noise, labels, guidance, steps=args.steps,
-                      on_step=lambda i, *_: print(f"\rstep {i + 1}/{args.steps}", end="", file=sys.stderr))
+        if args.inpaint is not None:
+            digit = np.load(args.inpaint, allow_pickle=False).astype(np.float32)
+            if digit.size != 28 * 28:
+                raise ValueError(f"--inpaint must hold a 28 x 28 digit, got shape {list(digit.shape)}")
+            digit = digit.reshape(28, 28, 1)
+            steps = denoiser.manifest["inpaint_steps"]
+            images = inpaint_loop(
+                denoiser, denoiser.alpha_bars, np.repeat(digit[None], num, axis=0), half_mask(args.mask, num),
+                noise, labels if args.digit is not None else np.full(num, NULL_LABEL, np.int32),
+                guidance if args.digit is not None else np.zeros(num, np.float32), steps,
+                denoiser.manifest["inpaint_resample"],
+                on_step=lambda i, *_: print(f"\rstep {i + 1}/{steps}", end="", file=sys.stderr))
+        else:
+            loop = ddim_loop if args.sampler == "ddim" else ddpm_loop
+            images = loop(denoiser, denoiser.alpha_bars, noise, labels, guidance, steps=args.steps,
+                          on_step=lambda i, *_: print(f"\rstep {i + 1}/{args.steps}", end="", file=sys.stderr))
     except (ValueError, OSError) as error:
         print(f"\nerror: {error}", file=sys.stderr)
         return 2

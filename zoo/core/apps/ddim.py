@@ -88,6 +88,23 @@ def noise_permutation(size):
     return (NOISE_MULTIPLIER * np.arange(size) + NOISE_INCREMENT) % size
 
 
+def check_inpaint_inputs(images, mask, noise):
+    """A ValueError that says what to change, for inputs :func:`inpaint_loop` cannot take."""
+    images, mask, noise = (np.asarray(a) for a in (images, mask, noise))
+    for name, value in (("images", images), ("mask", mask), ("noise", noise)):
+        if value.ndim != 4 or value.shape[1:] != (28, 28, 1):
+            raise ValueError(f"{name} must have shape [batch, 28, 28, 1], got {list(value.shape)}")
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{name} contains NaN or infinity")
+    if not images.shape == mask.shape == noise.shape:
+        raise ValueError(f"images, mask and noise must have the same shape, got {list(images.shape)}, "
+                         f"{list(mask.shape)} and {list(noise.shape)}")
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError(f"images must be in [0, 1], got values from {images.min()} to {images.max()}")
+    if not np.all((mask == 0) | (mask == 1)):
+        raise ValueError(f"mask must be 0 (fill) or 1 (known) at every pixel, got {mask[(mask != 0) & (mask != 1)][0]}")
+
+
 def inpaint_loop(denoise, alpha_bars, images, mask, noise, steps, resample, on_step=None):
     """Fill the pixels where ``mask`` is 0 so that they agree with the known pixels (``mask`` 1).
 
@@ -97,6 +114,7 @@ def inpaint_loop(denoise, alpha_bars, images, mask, noise, steps, resample, on_s
     known part (RePaint's resampling). Returns images in [0, 1] whose known pixels are exactly the input's.
     The arithmetic is the graph's (``zoo.core.nn.unet.DDIMSampling.inpaint_loop``).
     """
+    check_inpaint_inputs(images, mask, noise)
     alpha_bars = np.asarray(alpha_bars, np.float32)
     if int(resample) < 1:
         raise ValueError(f"resample must be at least 1, got {resample}")

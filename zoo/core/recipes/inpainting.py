@@ -74,20 +74,13 @@ def graph_checks(images, mask, noise):
 
 
 def check_inputs(images, mask, noise):
-    """The NumPy app loop's version of :func:`graph_checks`, as :class:`BadInputError`."""
-    images, mask, noise = (np.asarray(a) for a in (images, mask, noise))
-    for name, value in (("images", images), ("mask", mask), ("noise", noise)):
-        if value.ndim != 4 or value.shape[1:] != IMAGE_SHAPE:
-            raise BadInputError(f"{name} must have shape [batch, 28, 28, 1], got {list(value.shape)}")
-        if not np.all(np.isfinite(value)):
-            raise BadInputError(f"{name} contains NaN or infinity")
-    if not images.shape == mask.shape == noise.shape:
-        raise BadInputError(f"images, mask and noise must have the same shape, got {list(images.shape)}, "
-                            f"{list(mask.shape)} and {list(noise.shape)}")
-    if images.min() < 0 or images.max() > 1:
-        raise BadInputError(f"images must be in [0, 1], got values from {images.min()} to {images.max()}")
-    if not np.all((mask == 0) | (mask == 1)):
-        raise BadInputError(f"mask must be 0 (fill) or 1 (known) at every pixel, got {mask[(mask != 0) & (mask != 1)][0]}")
+    """The app loop's checks (``zoo.core.apps.ddim.check_inpaint_inputs``) as a :class:`BadInputError`."""
+    from zoo.core.apps.ddim import check_inpaint_inputs
+
+    try:
+        check_inpaint_inputs(images, mask, noise)
+    except ValueError as error:
+        raise BadInputError(str(error)) from None
 
 
 def read_image(path, what):
