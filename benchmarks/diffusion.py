@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from zoo.core.runtime.runners import load_exported  # noqa: E402
-from run import machine  # noqa: E402  (benchmarks/run.py)
+from zoo.core.export import machine_description as machine  # noqa: E402
 from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT  # noqa: E402
 from zoo.diffusion.recipe import guided_samples  # noqa: E402
 

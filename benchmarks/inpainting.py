@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from run import machine  # noqa: E402  (benchmarks/run.py)
+from zoo.core.export import machine_description as machine  # noqa: E402
 from zoo.core.data import captions  # noqa: E402
 from zoo.core.recipes import inpainting  # noqa: E402
 from zoo.core.runtime import utf8  # noqa: E402

@@ -378,16 +378,23 @@ def load_models(names, exported_dir=None):
     return models
 
 
+class RestServer(ThreadingHTTPServer):
+    """A thread per connection, and room for many waiting ones (http.server's default listen backlog is 5;
+    benchmarks/serving.py's 32 clients once saw a connection reset with it)."""
+
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class Servers:
     """The running REST and gRPC servers: ``rest_port``, ``grpc_port`` (None when off), ``stop()``."""
 
     def __init__(self, models, port=8501, grpc_port=8500, host="127.0.0.1"):
         try:
-            self.rest = ThreadingHTTPServer((host, port), make_handler(models))
+            self.rest = RestServer((host, port), make_handler(models))
         except OSError as error:
             raise BadInputError(f"cannot listen on {host}:{port}: {error.strerror} (another server there? --port)") \
                 from None
-        self.rest.daemon_threads = True
         self.thread = threading.Thread(target=self.rest.serve_forever, daemon=True)
         self.thread.start()
         self.rest_port = self.rest.server_address[1]
