@@ -8,7 +8,8 @@ are threads of this process, each sending one request after another, batch 1 (th
 of the README: ``urllib`` JSON rows for REST, ``tensorflow_serving.apis`` ``Predict`` for gRPC). Two models:
 the GAN (small: a 64-number noise row to a digit, one matrix chain) and the diffusion model's
 ``serving_default`` (large: 50 DDIM steps, 100 U-Net evaluations a request). For each: requests per second,
-p50 and p99 latency, and errors (any answer that is not a digit of the right shape). Then 10,000 GAN
+p50 and p99 latency, and errors (any answer that is not a digit of the right shape); the diffusion rows again
+with ``--enable-batching`` (concurrent requests run as one batch). Then 10,000 GAN
 requests over REST, 8 clients, with the server's resident memory (VmRSS) before and after. Client and server
 share the machine's cores, as they would on one serving host.
 """
@@ -51,12 +52,12 @@ def resident_mb(pid):
 class Server:
     """``python -m zoo serve`` in a child process, waited for until it answers."""
 
-    def __init__(self, models):
+    def __init__(self, models, batching=False):
         self.rest_port, self.grpc_port = free_port(), free_port()
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO_ROOT}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "zoo", "serve", *models, "--port", str(self.rest_port), "--grpc-port",
-             str(self.grpc_port)], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             str(self.grpc_port), *(["--enable-batching"] if batching else [])], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.time() + 300
         while time.time() < deadline:
             try:
@@ -167,6 +168,19 @@ def main(argv=None):
                              "rss_mb_before": before, "rss_mb_after": after, "errors": row["errors"],
                              "requests_per_second": row["requests_per_second"]}
         print(json.dumps(results["memory"]), flush=True)
+    finally:
+        server.stop()
+    # the large model again with --enable-batching: concurrent requests share U-Net evaluations
+    server = Server(["diffusion"], batching=True)
+    try:
+        for protocol, make in (("rest", lambda: rest_client(server.rest_port, "diffusion")),
+                               ("grpc", lambda: grpc_client(server.grpc_port, "diffusion"))):
+            send = make()
+            for clients, requests in counts["diffusion"].items():
+                row = {"model": "diffusion", "protocol": protocol, "batching": True,
+                       **load(send, clients, requests, "diffusion")}
+                print(json.dumps(row), flush=True)
+                results["load"].append(row)
     finally:
         server.stop()
     with open(args.output + ".tmp", "w") as f:

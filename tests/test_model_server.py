@@ -212,3 +212,49 @@ def test_many_clients_at_once_are_all_answered(server):
     for t in threads:
         t.join()
     assert answers == [200] * 64
+
+
+def test_batching_answers_each_request_with_its_own_rows_and_errors():
+    """``--enable-batching``: 16 concurrent requests to CLIP's ``encode_image``, one of them refused by the
+    graph's own check, run as batches; every good one gets the embedding the SavedModel gives its images
+    alone, the bad one its own error."""
+    import threading
+
+    clip = model_server.load_models(["clip"], batching=True)["clip"]
+    clip.batcher.timeout_s = 0.05  # wide enough that the threads below surely share batches
+    calls = []
+    original = model_server.call_signature
+
+    def counting(function, tensors):
+        calls.append(int(next(iter(tensors.values())).shape[0]))
+        return original(function, tensors)
+
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(0, 1, (1 + i % 3, 28, 28, 1)).astype(np.float32) for i in range(16)]
+    images[5][0, 3, 3, 0] = 2.0  # the graph refuses the whole batch it is in: then each runs alone
+    answers = [None] * 16
+
+    def client(i):
+        try:
+            answers[i] = model_server.run_signature(clip, None, "encode_image", {"images": images[i]})
+        except model_server.RequestError as error:
+            answers[i] = error
+
+    model_server.call_signature = counting
+    try:
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        model_server.call_signature = original
+    assert isinstance(answers[5], model_server.RequestError) and "images must be in [0, 1]" in str(answers[5])
+    alone = load("clip", runtime="savedmodel")
+    for i, answer in enumerate(answers):
+        if i != 5:
+            expected = alone("encode_image", images=images[i])
+            assert set(answer) == set(expected)
+            for key in expected:
+                np.testing.assert_allclose(answer[key], expected[key], atol=1e-5)
+    assert max(calls) > 3  # requests ran together

@@ -73,6 +73,9 @@ def build_parser():
     serve.add_argument("--grpc-port", type=int, default=8500,
                        help="gRPC PredictionService port (TF Serving's default); -1: no gRPC")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--enable-batching", action="store_true",
+                       help="run concurrent requests to one signature as one batch (TF Serving's flag; up to 32 "
+                            "rows, 2 ms wait)")
     serve.add_argument("--print-only", action="store_true",
                        help="print the docker command and write the request body, without starting a server")
     serve.add_argument("--signature", default="serving_default")
@@ -182,7 +185,7 @@ def main(argv=None):
                 from zoo.core.runtime.model_server import serve_forever
 
                 serve_forever(args.model, port=args.port, grpc_port=None if args.grpc_port < 0 else args.grpc_port,
-                              host=args.host, exported_dir=args.exported_dir)
+                              host=args.host, exported_dir=args.exported_dir, batching=args.enable_batching)
             return 0
         options = {k: v for k, v in vars(args).items() if k not in ("command", "model")}
         if args.command == "train":

@@ -59,6 +59,7 @@ class ServedModel:
             raise ZooError(f"{model_dir} has no SavedModel version folder (e.g. 1/saved_model.pb)")
         self.versions = {v: tf.saved_model.load(os.path.join(model_dir, str(v))) for v in versions}
         self.model_dir = model_dir
+        self.batcher = None  # a Batcher: concurrent requests to one signature run as one batch
 
     def signature_defs(self, version):
         """The version's SignatureDefs as protos (what gRPC's GetModelMetadata returns), from saved_model.pb."""
@@ -162,12 +163,92 @@ def run_signature(model, version, signature_name, columns):
         raise RequestError(f"inputs {sorted(unknown)} are not in the signature and {sorted(missing)} are missing; "
                            f"it takes {sorted(specs)}" if unknown else f"missing inputs {sorted(missing)}")
     tensors = {name: _tensor(name, value, specs[name]) for name, value in columns.items()}
+    if model.batcher is not None and all(spec.shape.rank and spec.shape[0] is None for spec in specs.values()):
+        number, _ = model.loaded(version)
+        return model.batcher.run((number, signature_name or "serving_default"), function, tensors)
+    return call_signature(function, tensors)
+
+
+def call_signature(function, tensors):
+    """``function(**tensors)`` as arrays; its in-graph checks' failures as :class:`RequestError`."""
+    import tensorflow as tf
+
     try:
         return {k: v.numpy() for k, v in function(**tensors).items()}
     except tf.errors.InvalidArgumentError as error:  # the signature's in-graph checks: their own message
         raise RequestError(assertion_message(error)) from None
     except (ValueError, TypeError) as error:
         raise RequestError(str(error).strip().splitlines()[0]) from None
+
+
+class Batcher:
+    """TF Serving's ``--enable_batching``: requests that reach one signature within ``timeout_s`` of each other
+    run as one batch of at most ``max_batch_size`` rows, and each gets its own rows back.
+
+    The first request of a batch waits ``timeout_s`` for others, then runs all that arrived (rows concatenated
+    along the batch axis). Requests whose inputs cannot be stacked (another text length), and every request
+    of a batch that one bad request made fail, run alone, so each gets its own answer or error. Only
+    signatures whose every input has a batch dimension are batched; rows never affect each other in the
+    zoo's signatures, so a row's answer is the one it gets alone (to float rounding).
+    """
+
+    def __init__(self, max_batch_size=32, timeout_s=0.002):
+        self.max_batch_size, self.timeout_s = int(max_batch_size), float(timeout_s)
+        self.lock = threading.Lock()
+        self.waiting = {}  # (version, signature) -> requests that arrived since its batch's first
+
+    def run(self, key, function, tensors):
+        import time
+
+        request = {"tensors": tensors, "rows": int(next(iter(tensors.values())).shape[0]),
+                   "done": threading.Event()}
+        with self.lock:
+            queue = self.waiting.setdefault(key, [])
+            queue.append(request)
+            first = len(queue) == 1
+        if first:
+            time.sleep(self.timeout_s)
+            with self.lock:
+                batch = self.waiting.pop(key)
+            self._run_batches(function, batch)
+        request["done"].wait()
+        if "error" in request:
+            raise request["error"]
+        return request["outputs"]
+
+    def _run_batches(self, function, requests):
+        group, rows = [], 0
+        for request in requests:
+            if group and rows + request["rows"] > self.max_batch_size:
+                self._run_together(function, group)
+                group, rows = [], 0
+            group.append(request)
+            rows += request["rows"]
+        if group:
+            self._run_together(function, group)
+
+    def _run_together(self, function, group):
+        import tensorflow as tf
+
+        try:
+            if len(group) == 1:
+                raise ValueError("alone")
+            stacked = {name: tf.concat([r["tensors"][name] for r in group], axis=0) for name in group[0]["tensors"]}
+            outputs = call_signature(function, stacked)
+            sizes = [r["rows"] for r in group]
+            if any(len(v) != sum(sizes) for v in outputs.values()):
+                raise ValueError("an output without the batch's rows")
+            starts = np.cumsum([0] + sizes)
+            for request, start, end in zip(group, starts[:-1], starts[1:]):
+                request["outputs"] = {k: v[start:end] for k, v in outputs.items()}
+                request["done"].set()
+        except (ValueError, RequestError, tf.errors.InvalidArgumentError):
+            for request in group:  # alone: each gets its own answer or error
+                try:
+                    request["outputs"] = call_signature(function, request["tensors"])
+                except RequestError as error:
+                    request["error"] = error
+                request["done"].set()
 
 
 def predict(model, version, body):
@@ -367,7 +448,8 @@ def start_grpc(models, port=8500, host="127.0.0.1", workers=8):
     return server, bound
 
 
-def load_models(names, exported_dir=None):
+def load_models(names, exported_dir=None, batching=False):
+    """The models to serve by name; ``batching``: each gets a :class:`Batcher`."""
     from zoo.core.runtime.paths import EXPORTED_DIR
 
     models = {}
@@ -375,6 +457,7 @@ def load_models(names, exported_dir=None):
         model_dir = resolve_model_dir(name, exported_dir or EXPORTED_DIR)
         key = os.path.basename(os.path.normpath(model_dir))
         models[key] = ServedModel(key, model_dir)
+        models[key].batcher = Batcher() if batching else None
     return models
 
 
@@ -406,14 +489,14 @@ class Servers:
             self.grpc.stop(grace=None)
 
 
-def start(names, port=8501, grpc_port=8500, host="127.0.0.1", exported_dir=None):
+def start(names, port=8501, grpc_port=8500, host="127.0.0.1", exported_dir=None, batching=False):
     """Load the models and serve them in background threads (port 0: a free port; ``grpc_port=None``: REST
-    only): a :class:`Servers`."""
-    return Servers(load_models(names, exported_dir), port, grpc_port, host)
+    only; ``batching``: concurrent requests batched, :class:`Batcher`): a :class:`Servers`."""
+    return Servers(load_models(names, exported_dir, batching), port, grpc_port, host)
 
 
-def serve_forever(names, port=8501, grpc_port=8500, host="127.0.0.1", exported_dir=None):
-    servers = start(names, port, grpc_port, host, exported_dir)
+def serve_forever(names, port=8501, grpc_port=8500, host="127.0.0.1", exported_dir=None, batching=False):
+    servers = start(names, port, grpc_port, host, exported_dir, batching)
     print(f"Serving {', '.join(names)} with TF Serving's APIs: REST on http://{host}:{servers.rest_port}"
           f"/v1/models/NAME" + (f", gRPC on {host}:{servers.grpc_port}" if servers.grpc_port else "")
           + " (Ctrl-C stops)", flush=True)
