@@ -154,8 +154,6 @@ def _jsonable(array):
 def run_signature(model, version, signature_name, columns):
     """One signature on named inputs (nested lists or arrays) -> ``{output: array}``; :class:`RequestError`
     where TF Serving would refuse the request."""
-    import tensorflow as tf
-
     _, function = model.signature(version, signature_name)
     _, specs = function.structured_input_signature
     unknown, missing = set(columns) - set(specs), set(specs) - set(columns)
