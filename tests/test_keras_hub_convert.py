@@ -305,3 +305,37 @@ def test_presets_that_cannot_convert_get_clear_errors(preset, tmp_path):
                              "--output", str(tmp_path / "out")], capture_output=True, text=True, cwd=REPO_ROOT)
     assert result.returncode == 2 and "covers GPT2CausalLM, OPTCausalLM" in result.stderr
     assert not os.path.exists(tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_the_cpp_loader_runs_the_converted_model_with_tensorflow_texts_ops_linked(exported):
+    """What TF Serving needs for a converted model: its string signatures use TensorFlow Text's regex split,
+    which a plain C++ TensorFlow does not have ("Op type not registered"); with the op libraries linked, as
+    TF Serving's model server links them, every SavedModel signature runs and matches Python."""
+    from zoo.core.runtime import cpp_loader
+    from zoo.core.runtime.serving import example_inputs
+
+    if cpp_loader.compiler() is None:
+        pytest.skip(cpp_loader.INSTALL_HINT)
+    binary = cpp_loader.build()
+    manifest = read_manifest(exported)
+    assert manifest["savedmodel"]["imports"] == ["tensorflow_text"]
+    saved_model = os.path.join(exported, manifest["savedmodel"]["path"])
+    requests = {name: example_inputs(entry, batch=2, seed=1) for name, entry in manifest["signatures"].items()
+                if "savedmodel" in entry.get("runtimes", ["savedmodel"])}
+    string_signatures = {name for name, entry in manifest["signatures"].items()
+                         if any(spec["dtype"] == "string" for spec in entry["inputs"].values())}
+    assert string_signatures
+    with pytest.raises(ZooError, match="Op type not registered 'RegexSplitWithOffsets'"):
+        cpp_loader.run_signatures(saved_model, {name: requests[name] for name in string_signatures}, binary)
+    in_cpp = cpp_loader.run_signatures(saved_model, requests, binary,
+                                       libraries=cpp_loader.op_libraries(manifest["savedmodel"]["imports"]))
+    python = load_exported(exported, runtime="savedmodel")
+    for signature, inputs in requests.items():
+        expected = python(signature, **inputs)
+        for output, value in expected.items():
+            got = in_cpp[signature][output]
+            if value.dtype.kind in "iubOS":
+                assert got.tolist() == value.tolist(), (signature, output)
+            else:
+                np.testing.assert_allclose(got, value, rtol=1e-4, atol=1e-4, err_msg=f"{signature} {output}")

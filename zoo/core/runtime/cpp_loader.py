@@ -106,8 +106,25 @@ def _dtype_name(array):
     return name
 
 
-def run_signatures(saved_model_dir, requests, binary=None, timeout=600):
-    """``{signature: {input name: array}}`` -> ``{signature: {output name: array}}``, run by the C++ loader.
+def op_libraries(modules):
+    """The custom-op shared libraries of Python ``modules`` a SavedModel needs (the manifest's
+    ``savedmodel_imports``, e.g. ``tensorflow_text``): what a TF Serving build links for them."""
+    import glob
+    import importlib.util
+
+    libraries = []
+    for module in modules:
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            raise ZooError(f"the SavedModel needs the ops of {module}, which is not installed here")
+        for location in spec.submodule_search_locations:
+            libraries += sorted(glob.glob(os.path.join(location, "**", "_*.so"), recursive=True))
+    return libraries
+
+
+def run_signatures(saved_model_dir, requests, binary=None, timeout=600, libraries=()):
+    """``{signature: {input name: array}}`` -> ``{signature: {output name: array}}``, run by the C++ loader
+    (with the custom-op shared ``libraries`` loaded first, :func:`op_libraries`).
 
     Raises :class:`ZooError` with the loader's own message where it cannot load the model or run a signature.
     """
@@ -126,8 +143,9 @@ def run_signatures(saved_model_dir, requests, binary=None, timeout=600):
         with open(os.path.join(folder, "request.txt"), "w") as f:
             f.write("\n".join(lines) + "\n")
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-        done = subprocess.run([binary, os.path.abspath(saved_model_dir), folder], capture_output=True, text=True,
-                              timeout=timeout, env=env)
+        options = [word for library in libraries for word in ("--op-library", library)]
+        done = subprocess.run([binary, *options, os.path.abspath(saved_model_dir), folder], capture_output=True,
+                              text=True, timeout=timeout, env=env)
         errors = [line[len("error: "):] for line in done.stdout.splitlines() if line.startswith("error: ")]
         if done.returncode != 0:
             raise ZooError(f"the C++ loader failed on {saved_model_dir}: "
@@ -157,7 +175,9 @@ def main(argv=None):
         requests = {name: example_inputs(entry, batch=2) for name, entry in manifest["signatures"].items()
                     if "savedmodel" in entry.get("runtimes", ["savedmodel"])}
         saved_model = os.path.join(args.model_dir, manifest["savedmodel"]["path"])
-        results = run_signatures(saved_model, requests, build(progress=lambda m: print(m, file=sys.stderr)))
+        libraries = op_libraries(manifest["savedmodel"].get("imports", []))
+        results = run_signatures(saved_model, requests, build(progress=lambda m: print(m, file=sys.stderr)),
+                                 libraries=libraries)
     except ZooError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

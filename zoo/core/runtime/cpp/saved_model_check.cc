@@ -1,7 +1,10 @@
 // Loads a SavedModel with TensorFlow's C++ loader (tensorflow::LoadSavedModel, what TF Serving links) and runs
 // signatures on tensors given as files: no Python runs. Built and driven by zoo/core/runtime/cpp_loader.py.
 //
-//   saved_model_check SAVED_MODEL_DIR REQUEST_DIR
+//   saved_model_check [--op-library LIB.so]... SAVED_MODEL_DIR REQUEST_DIR
+//
+// --op-library loads a custom op library first (its ops and kernels register when it is opened), as a
+// TF Serving build links e.g. TensorFlow Text's ops.
 //
 // REQUEST_DIR/request.txt, one item per line:
 //   signature NAME
@@ -10,6 +13,8 @@
 // Numbers are raw little-endian arrays; a string tensor is each element as a uint32 length and its bytes.
 // The outputs of each run are written as REQUEST_DIR/NAME.OUTPUT.bin and listed in REQUEST_DIR/response.txt
 // as "output SIGNATURE NAME DTYPE RANK DIM... FILE". A failure prints "error: ..." and exits 1.
+#include <dlfcn.h>
+
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -93,8 +98,17 @@ void WriteTensor(const std::string& path, const tensorflow::Tensor& tensor) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) return Fail("usage: saved_model_check SAVED_MODEL_DIR REQUEST_DIR");
-  const std::string model_dir = argv[1], request_dir = argv[2];
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--op-library" && i + 1 < argc) {
+      if (!dlopen(argv[++i], RTLD_NOW | RTLD_GLOBAL)) return Fail(std::string("cannot open op library: ") + dlerror());
+    } else {
+      positional.push_back(argv[i]);
+    }
+  }
+  if (positional.size() != 2)
+    return Fail("usage: saved_model_check [--op-library LIB.so]... SAVED_MODEL_DIR REQUEST_DIR");
+  const std::string model_dir = positional[0], request_dir = positional[1];
   tensorflow::SavedModelBundle bundle;
   tensorflow::SessionOptions session_options;
   tensorflow::RunOptions run_options;
