@@ -138,11 +138,34 @@ def load(send, clients, requests, name, seed=0):
             "errors": len(errors), **({"first_error": errors[0]} if errors else {})}
 
 
+def markdown(results):
+    """BENCHMARKS.md's table of a results file."""
+    lines = ["| model | protocol | batching | clients | requests | requests/s | p50 ms | p99 ms | errors |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in results["load"]:
+        lines.append(f"| {row['model']} | {row['protocol']} | {'on' if row.get('batching') else 'off'} | "
+                     f"{row['clients']} | {row['requests']} | {row['requests_per_second']} | {row['p50_ms']} | "
+                     f"{row['p99_ms']} | {row['errors']} |")
+    memory = results.get("memory")
+    if memory:
+        lines.append("")
+        lines.append(f"Memory: {memory['requests']:,} {memory['model']} requests over {memory['protocol']} "
+                     f"({memory['clients']} clients, {memory['requests_per_second']} requests/s, "
+                     f"{memory['errors']} errors): server resident memory {memory['rss_mb_before']} MB before, "
+                     f"{memory['rss_mb_after']} MB after.")
+    lines.append(f"\n({results['machine']}, {results['date']}, `{results['command']}`)")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="few requests: a smoke run")
     parser.add_argument("--output", default=RESULTS)
+    parser.add_argument("--table", action="store_true", help="print the Markdown table of --output and stop")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown(json.load(open(args.output))))
+        return None
     counts = {"gan": {1: 200, 8: 800, 32: 1600}, "diffusion": {1: 8, 8: 24, 32: 64}}
     memory_requests = 10_000
     if args.quick:
