@@ -172,10 +172,16 @@ def test_cli_inpaint_writes_completions_and_refuses_bad_files(exported, tmp_path
         return subprocess.run([sys.executable, "-m", "zoo", "sample", "diffusion", "--exported-dir", parent,
                                *options], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
 
+    import matplotlib.image
+
+    picture = tmp_path / "digit.png"  # RGBA, 8 bits: what an image editor saves
+    matplotlib.image.imsave(picture, np.load(digit), cmap="gray", vmin=0, vmax=1)
+    np.testing.assert_allclose(inpainting.read_image(str(picture), "x")[..., 0], np.load(digit), atol=0.01)
     output = tmp_path / "completions.png"
-    ok = sample("--inpaint", str(digit), "--mask", "left", "--num", "2", "--output", str(output))
-    assert ok.returncode == 0, ok.stderr[-2000:]
-    assert os.path.getsize(output) > 1000 and "2 completions" in ok.stdout
+    for source in (digit, picture):
+        ok = sample("--inpaint", str(source), "--mask", "left", "--num", "2", "--output", str(output))
+        assert ok.returncode == 0, ok.stderr[-2000:]
+        assert os.path.getsize(output) > 1000 and "2 completions" in ok.stdout
     for options, message in (([str(wrong_size)], "is 32 x 32; the model takes 28 x 28"),
                              ([str(digit), "--mask", "middle"], "unknown mask 'middle'"),
                              ([str(tmp_path / "missing.png")], "does not exist")):

@@ -25,6 +25,9 @@ def test_inputs(signature, manifest_entry, batch, seed):
         return {"text": np.array(texts, object), **inputs}
     if signature == "encode_text":
         return {"text": utf8.encode_texts(texts)}
+    if signature == "inpaint":
+        return {"text": utf8.encode_texts(texts), "images": rng.uniform(0, 1, (batch, *IMAGE_SHAPE)).astype(np.float32),
+                "mask": (rng.random((batch, *IMAGE_SHAPE)) < 0.5).astype(np.float32), **inputs}
     dim = manifest_entry["inputs"]["text_embedding"]["shape"][-1]
     embedding = rng.standard_normal((batch, dim)).astype(np.float32)
     return {"images_t": inputs["noise"], "timestep": rng.integers(0, 50, batch).astype(np.int32),
