@@ -1,7 +1,8 @@
 """What every model shares, in packages with one role each and one direction of imports.
 
 A package may import the packages before it in ``LAYERS`` and itself, never one after it;
-``apps`` imports nothing of the zoo but itself (phone apps copy it). ``tests/test_import_layers.py``
+``apps`` imports nothing of the zoo but itself (phone apps copy it), so every package may import it (the
+in-graph loops take their constants from the app loops they must match). ``tests/test_import_layers.py``
 reads every import (top level and inside functions) and fails on a cycle or an import
 against this order. Models (``zoo/<model>/``) import these packages, never each other: a
 model that composes another says so in its recipe's ``requires``.
