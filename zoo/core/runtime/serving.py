@@ -17,8 +17,8 @@ def example_value(spec, shape, rng):
     one (uniform between finite bounds, kept a thousandth of the span inside them so a 3-decimal REST body
     stays inside; the lower bound for integers), else standard-normal floats and zero integers."""
     low, high = spec.get("range", (None, None))
-    if "allowed" in spec:  # e.g. a 0/1 mask: each value the low end of one of the allowed intervals
-        return rng.choice([interval[0] for interval in spec["allowed"]], shape).astype(spec["dtype"])
+    if "allowed" in spec:  # the low end of the first interval: a rest for a melody, 0 (fill) for a 0/1 mask
+        return np.full(shape, spec["allowed"][0][0], spec["dtype"])
     if spec["dtype"].startswith("float"):
         if low is not None and high is not None:
             margin = (high - low) / 1000
