@@ -6,7 +6,9 @@ Its full re-measurement (guided DDIM over the whole metric set) is a benchmark:
 import numpy as np
 
 from zoo.core.nn.unet import randomize_ema_unet
+from zoo.core.recipes import inpainting
 from zoo.core.recipes.spec import DigitDrawing, ModelSpec
+from zoo.core.runtime.serving import example_inputs
 
 GUIDANCE = 2.0  # the exported default
 
@@ -31,8 +33,14 @@ def meets_the_diffusion_issues_targets(manifest, model_dir):
     assert abs(manifest["metrics"]["tflite_int8"]["frechet_distance"] - float32) <= 0.10 * float32
 
 
+def test_inputs(signature, manifest_entry, batch, seed):
+    inputs = example_inputs(manifest_entry, batch=batch, seed=seed)
+    return inpainting.random_test_inputs(inputs, seed) if signature == "inpaint" else inputs
+
+
 SPEC = ModelSpec(
     test_model=lambda recipe: randomize_ema_unet(recipe.create_model("tiny", seed=0)),
+    test_inputs=test_inputs,
     # Rounding differences between runtimes compound over the DDIM steps (each step divides by sqrt(abar_t), up
     # to 30 at the first step): images get 10 times the tolerance of one network call, and the int8 network's
     # images are checked within 0.3.

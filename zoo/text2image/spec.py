@@ -8,6 +8,7 @@ import numpy as np
 
 from zoo.core.data import captions
 from zoo.core.nn.unet import IMAGE_SHAPE, randomize_ema_unet
+from zoo.core.recipes import inpainting
 from zoo.core.recipes.spec import DigitDrawing, ModelSpec, Target
 from zoo.core.runtime import utf8
 
@@ -26,8 +27,7 @@ def test_inputs(signature, manifest_entry, batch, seed):
     if signature == "encode_text":
         return {"text": utf8.encode_texts(texts)}
     if signature == "inpaint":
-        return {"text": utf8.encode_texts(texts), "images": rng.uniform(0, 1, (batch, *IMAGE_SHAPE)).astype(np.float32),
-                "mask": (rng.random((batch, *IMAGE_SHAPE)) < 0.5).astype(np.float32), **inputs}
+        return inpainting.random_test_inputs({"text": utf8.encode_texts(texts), **inputs}, seed)
     dim = manifest_entry["inputs"]["text_embedding"]["shape"][-1]
     embedding = rng.standard_normal((batch, dim)).astype(np.float32)
     return {"images_t": inputs["noise"], "timestep": rng.integers(0, 50, batch).astype(np.int32),

@@ -192,3 +192,14 @@ def sample_completions(inpaint, path, mask_spec, num, seed, output, title):
     shown = np.concatenate([image[None], (mask[:1] * image + (1 - mask[:1]) * 0.5), completed])
     save_image_grid(shown, output, columns=min(len(shown), 10), title=title)
     return completed
+
+
+def random_test_inputs(inputs, seed):
+    """An ``inpaint`` call's ``inputs`` (a dict with ``images``, ``mask`` and ``noise``) with random images in
+    [0, 1] and a random 0/1 mask, both kinds of pixel in every row: what the shared tests run every runtime on."""
+    rng = np.random.default_rng(seed)
+    shape = inputs["noise"].shape
+    mask = (rng.random(shape) < 0.5).astype(np.float32)
+    mask[:, 0, 0], mask[:, 0, 1] = 0, 1
+    return {**inputs, "images": rng.uniform(0, 1, shape).astype(np.float32), "mask": mask,
+            "noise": rng.standard_normal(shape).astype(np.float32)}
