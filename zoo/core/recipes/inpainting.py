@@ -13,9 +13,9 @@ import os
 
 import numpy as np
 
+from zoo.core.nn.unet import IMAGE_SHAPE
 from zoo.core.runtime.errors import BadInputError
 
-IMAGE_SHAPE = (28, 28, 1)
 MASKS = ("bottom", "top", "left", "right", "random")
 SCORED_MASKS = ("bottom", "left", "random")
 
@@ -111,10 +111,8 @@ def read_image(path, what):
 
 def mask_for(spec, num, seed=0):
     """``--mask``: a name of :data:`MASKS`, or a file (:func:`read_image`, rounded to 0/1: white is known)."""
-    if spec in MASKS:
+    if spec in MASKS or not os.path.exists(spec):  # an unknown name gets named_mask's error, listing the choices
         return named_mask(spec, num, seed)
-    if not os.path.exists(spec):
-        return named_mask(spec, num, seed)  # the unknown name's error lists the choices
     mask = read_image(spec, "mask").round()
     return np.repeat(mask[None], num, axis=0)
 
