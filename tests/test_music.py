@@ -234,6 +234,81 @@ def test_temperature_zero_takes_the_most_likely_note_of_each_masked_note(model):
     np.testing.assert_array_equal(one_step[:, 1:], best[:, 1:])
 
 
+def random_scores(count, length, seed):
+    """Scores ``[count, 4, length]`` held over 1-3 sixteenths, each voice near its usual pitch, with rests: many
+    fifths, octaves and moves of every kind."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([67, 60, 53, 45])[None, :, None]
+    notes = centres + rng.integers(-6, 7, (count, 4, length))
+    notes = np.where(rng.random(notes.shape) < 0.08, 0, notes)
+    held = np.minimum(np.cumsum(rng.integers(1, 4, (count, 4, length)), axis=-1) // 2, length - 1)
+    return np.take_along_axis(notes, held, axis=-1).astype(np.int32)
+
+
+def test_the_parallels_rule_forbids_exactly_the_notes_the_count_calls_parallel():
+    """Each candidate pitch of each note of random scores against the card's own count (the recipe's
+    ``voice_leading`` on the voice and one other over the three steps around the note): the rule forbids a
+    pitch if and only if writing it there makes a parallel fifth or octave; the graph forbids the same."""
+    from zoo.music.model import parallel_motion as graph_parallel_motion
+    from zoo.music.model import tokens_to_midi, VOCAB
+    from zoo.music.recipe import voice_leading
+
+    scores = random_scores(3, 12, seed=4)
+    candidates = tokens_to_midi(np.arange(VOCAB)).numpy()
+    forbidden = music.parallel_motion(scores, candidates)
+    np.testing.assert_array_equal(graph_parallel_motion(scores).numpy(), forbidden)
+    checked = 0
+    for n in range(len(scores)):
+        for v in range(4):
+            for t in range(12):
+                for k in range(0, VOCAB, 3):
+                    score = scores[n].copy()
+                    score[v, t] = candidates[k]
+                    window = score[:, max(t - 1, 0) : t + 2]
+                    makes_parallel = False
+                    for w in set(range(4)) - {v}:
+                        pair = np.zeros_like(window)
+                        pair[[v, w]] = window[[v, w]]
+                        counts = voice_leading(pair[None])
+                        makes_parallel |= counts["parallel_fifths"] + counts["parallel_octaves"] > 0
+                    assert forbidden[n, v, t, k] == makes_parallel, (n, v, t, k)
+                    checked += makes_parallel
+    assert checked > 20  # the scores hold parallels to find, not only their absence
+
+
+def test_with_the_rule_the_sampler_writes_far_fewer_parallels_and_the_app_loop_writes_the_same():
+    """The untrained model draws notes at random, so parallels come often; the rule removes most of them
+    (blocked Gibbs redraws several notes at once, each against the others as they stood), and the NumPy
+    loop with the rule writes the graph's notes."""
+    import tensorflow as tf
+    from zoo.music.model import LOWEST, MASKED, PRESETS, VOCAB, ChoraleModel, midi_to_tokens
+    from zoo.music.recipe import voice_leading
+
+    free = ChoraleModel(**PRESETS["tiny"], seed=0, forbid_parallels=False)
+    ruled = ChoraleModel(**PRESETS["tiny"], seed=0, forbid_parallels=True)
+    soprano = random_scores(12, 64, seed=5)[:, 0]
+    soprano = np.where(soprano == 0, 67, soprano)
+    temperature, seeds = np.full(12, 1.0, np.float32), np.arange(12, dtype=np.int32)
+    parallels = {}
+    for name, model in (("free", free), ("ruled", ruled)):
+        counts = voice_leading(model.harmonize(soprano, temperature, seeds).numpy())
+        parallels[name] = counts["parallel_fifths"] + counts["parallel_octaves"]
+    assert parallels["free"] >= 10 and parallels["ruled"] <= parallels["free"] / 5, parallels
+
+    def log_probs(voices):  # what the exported logits signature computes
+        tokens = np.where(voices < 0, MASKED, midi_to_tokens(np.maximum(voices, 0)).numpy())
+        return tf.nn.log_softmax(ruled(tokens)).numpy()
+
+    known = np.zeros((3, 4, 64), bool)
+    known[:, 0] = True
+    voices = np.zeros((3, 4, 64), np.int32)
+    voices[:, 0] = soprano[:3]
+    app = music.gibbs(log_probs, voices, known, np.zeros(3, np.float32), seeds[:3], LOWEST, VOCAB,
+                      forbid_parallels=True)
+    graph = ruled.harmonize(soprano[:3], np.zeros(3, np.float32), seeds[:3]).numpy()
+    np.testing.assert_array_equal(app, graph)
+
+
 @pytest.mark.slow
 def test_the_app_loop_writes_what_the_graph_writes(exported):
     """The NumPy + LiteRT loop around ``logits`` against the in-graph ``harmonize`` and ``serving_default`` of

@@ -24,7 +24,8 @@ import tensorflow as tf
 from keras import layers
 
 from zoo.core.apps.counter_random import counter_uniform
-from zoo.core.apps.music import ANNEAL, GIBBS_STEPS, MAX_SHARE, MIN_SHARE  # the app loop's schedule, the same
+from zoo.core.apps.music import (ANNEAL, GIBBS_STEPS, MAX_SHARE, MIN_SHARE,  # the app loop's schedule, the same
+                                  PARALLEL_PENALTY)
 from zoo.core.data.chorales import RANGES, VOICES, WINDOW
 from zoo.core.nn.decoder import TransformerBlock
 
@@ -64,6 +65,32 @@ def voice_vocabulary_mask():
     return np.where(allowed, 0.0, OUT_OF_RANGE).astype(np.float32)
 
 
+def parallel_motion(voices):
+    """bool ``[b, 4, t, VOCAB]``: where a voice drawing token p would move in parallel fifths or octaves with
+    another voice, the other notes as they stand (``voices`` MIDI ``[b, 4, t]``, 0 = rest); the NumPy app loop's
+    ``zoo.core.apps.music.parallel_motion``, in builtin ops."""
+    voices = tf.convert_to_tensor(voices, tf.int32)[:, :, None, :, None]  # [b, voice, other voice, t, candidate]
+    others = tf.transpose(voices, [0, 2, 1, 3, 4])
+    candidate = tf.reshape(tokens_to_midi(tf.range(VOCAB)), [1, 1, 1, 1, VOCAB])
+
+    def before(x):  # the step before (a rest before the first)
+        return tf.concat([tf.zeros_like(x[..., :1, :]), x[..., :-1, :]], axis=-2)
+
+    def after(x):
+        return tf.concat([x[..., 1:, :], tf.zeros_like(x[..., :1, :])], axis=-2)
+
+    def parallel(a0, a1, b0, b1):  # voice a moves a0 -> a1 while voice b moves b0 -> b1
+        sounding = (a0 > 0) & (a1 > 0) & (b0 > 0) & (b1 > 0)
+        same_way = ((a1 > a0) & (b1 > b0)) | ((a1 < a0) & (b1 < b0))
+        first, second = tf.math.floormod(tf.abs(a0 - b0), 12), tf.math.floormod(tf.abs(a1 - b1), 12)
+        return sounding & same_way & (((first == 7) & (second == 7)) | ((first == 0) & (second == 0)))
+
+    into = parallel(before(voices), candidate, before(others), others)
+    out_of = parallel(candidate, after(voices), others, after(others))
+    another = tf.constant(~np.eye(NUM_VOICES, dtype=bool)[None, :, :, None, None])
+    return tf.reduce_any((into | out_of) & another, axis=2)
+
+
 def share_at(step, steps=GIBBS_STEPS):
     """The share of free notes Gibbs step ``step`` resamples (float32, as ``zoo.core.apps.music.share_at``)."""
     step = tf.cast(step, tf.float32)
@@ -91,6 +118,9 @@ class ChoraleModel(keras.Model):
         hidden_dim, num_layers, num_heads: the Transformer's size.
         dropout: in training only.
         seed: seeds the initial weights.
+        forbid_parallels: the sampler's rule of voice leading: a note that would move in parallel fifths or
+            octaves with another voice, as the other notes stand, is not drawn (the network alone writes about
+            one a hundred moves; Bach almost none). The ``logits`` signature is the network alone either way.
 
     Example:
     >>> model = ChoraleModel(**PRESETS["tiny"])
@@ -98,10 +128,11 @@ class ChoraleModel(keras.Model):
     (1, 4, 64, 47)
     """
 
-    def __init__(self, hidden_dim=128, num_layers=4, num_heads=4, dropout=0.1, seed=0, **kwargs):
+    def __init__(self, hidden_dim=128, num_layers=4, num_heads=4, dropout=0.1, seed=0, forbid_parallels=True,
+                 **kwargs):
         super().__init__(**kwargs)
         self.hidden_dim, self.num_layers, self.num_heads = int(hidden_dim), int(num_layers), int(num_heads)
-        self.dropout, self.seed = float(dropout), int(seed)
+        self.dropout, self.seed, self.forbid_parallels = float(dropout), int(seed), bool(forbid_parallels)
         keras.utils.set_random_seed(self.seed)
         # one table for the four voices: voice v's token t is row v * (VOCAB + 1) + t
         self.note_embedding = layers.Embedding(NUM_VOICES * (VOCAB + 1), self.hidden_dim, name="note_embedding")
@@ -149,6 +180,9 @@ class ChoraleModel(keras.Model):
             resample = tf.logical_and(tf.logical_not(known), gibbs_uniforms(seed, step, [cells]) < share_at(step, steps))
             shown = tf.where(resample, tf.fill(tf.shape(current), MASKED), current)
             logits = tf.reshape(self(tf.reshape(shown, [batch, NUM_VOICES, WINDOW])), [batch, -1, VOCAB])
+            if self.forbid_parallels:
+                forbidden = parallel_motion(tokens_to_midi(tf.reshape(current, [batch, NUM_VOICES, WINDOW])))
+                logits = logits + tf.where(tf.reshape(forbidden, [batch, -1, VOCAB]), PARALLEL_PENALTY, 0.0)
             gumbel = -tf.math.log(-tf.math.log(gibbs_uniforms(seed, step, [cells, VOCAB])))
             # Gumbel-max: argmax(logits / T + g) is argmax(logits + T g) for T > 0, and the most likely note at T = 0
             drawn = tf.argmax(logits + temperature * gumbel, axis=-1, output_type=tf.int32)
@@ -207,4 +241,5 @@ class ChoraleModel(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "hidden_dim": self.hidden_dim, "num_layers": self.num_layers,
-                "num_heads": self.num_heads, "dropout": self.dropout, "seed": self.seed}
+                "num_heads": self.num_heads, "dropout": self.dropout, "seed": self.seed,
+                "forbid_parallels": self.forbid_parallels}

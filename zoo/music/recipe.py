@@ -540,7 +540,7 @@ class MusicRecipe(CosineDecayAdam, Recipe):
             notes={"tokens": {"lowest_midi": LOWEST, "vocabulary": VOCAB, "steps_per_quarter": 4,
                               "voices": list(VOICES), "ranges": {v: list(RANGES[v]) for v in VOICES}},
                    "sampler": {"gibbs_steps": GIBBS_STEPS, "max_share": MAX_SHARE, "min_share": MIN_SHARE,
-                               "anneal": ANNEAL},
+                               "anneal": ANNEAL, "forbid_parallels": keras_model.forbid_parallels},
                    "metric_definitions": METRIC_DEFINITIONS},
         )
 

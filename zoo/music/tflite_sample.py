@@ -41,6 +41,7 @@ class TFLiteChorales:
         self.logits_runner = self.interpreter.get_signature_runner("logits")
         self.tokens = manifest["tokens"]
         self.steps = int(manifest["sampler"]["gibbs_steps"])
+        self.forbid_parallels = bool(manifest["sampler"].get("forbid_parallels", False))  # as the graph samples
         self.length = int(self.logits_runner.get_input_details()["voices"]["shape_signature"][2])
 
     def log_probs(self, voices):
@@ -70,7 +71,8 @@ class TFLiteChorales:
         if soprano is not None:
             voices[:, 0], known[:, 0] = soprano, True
         return music.gibbs(self.log_probs, voices, known, temperature, seed, self.tokens["lowest_midi"],
-                           self.tokens["vocabulary"], steps=self.steps, on_step=on_step)
+                           self.tokens["vocabulary"], steps=self.steps, on_step=on_step,
+                           forbid_parallels=self.forbid_parallels)
 
 
 def main(argv=None):

@@ -27,6 +27,9 @@ REST = re.compile(r"^[rR](?::(\d+(?:\.\d+)?))?$")
 # with probability max(MIN_SHARE, MAX_SHARE - n (MAX_SHARE - MIN_SHARE) / (ANNEAL * steps)).
 GIBBS_STEPS = 96
 MAX_SHARE, MIN_SHARE, ANNEAL = 1.0, 0.05, 0.75
+# Added to the score of a note that would move in parallel fifths or octaves with another voice (the
+# sampler's one rule of voice leading): far below any note the network would draw, yet float16 holds it.
+PARALLEL_PENALTY = -1e4
 
 
 def note_name(midi):
@@ -100,20 +103,54 @@ def gibbs_uniforms(seed, step, cells, vocabulary, gumbel):
     return u.reshape(len(u), cells, vocabulary) if gumbel else u
 
 
-def gibbs(log_probs, voices, known, temperature, seed, lowest, vocabulary, steps=GIBBS_STEPS, on_step=None):
+def parallel_motion(voices, candidates):
+    """Where a voice drawing a candidate pitch would move in parallel fifths or octaves with another voice:
+    bool ``[b, 4, t, k]`` for ``voices`` MIDI ``[b, 4, t]`` (0 = rest) and ``candidates`` MIDI ``[k]``, the
+    other notes as they stand. Both moves a note takes part in are checked (from the step before, to the step
+    after), as the card's count defines a parallel: both voices sounding before and after, both moving the
+    same way, a fifth (or compound fifth) apart before and after, or both times an octave or unison. The
+    graph computes the same (``zoo.music.model.parallel_motion``)."""
+    voices = np.asarray(voices, np.int64)[:, :, None, :, None]  # [b, voice, other voice, t, candidate]
+    others = np.swapaxes(voices, 1, 2)
+    candidate = np.asarray(candidates, np.int64)[None, None, None, None, :]
+    rest = lambda x: np.zeros_like(x[..., :1, :])  # noqa: E731 (before the first step, after the last)
+    before = lambda x: np.concatenate([rest(x), x[..., :-1, :]], axis=-2)  # noqa: E731 (the step before)
+    after = lambda x: np.concatenate([x[..., 1:, :], rest(x)], axis=-2)  # noqa: E731
+
+    def parallel(a0, a1, b0, b1):  # voice a moves a0 -> a1 while voice b moves b0 -> b1
+        sounding = (a0 > 0) & (a1 > 0) & (b0 > 0) & (b1 > 0)
+        same_way = ((a1 > a0) & (b1 > b0)) | ((a1 < a0) & (b1 < b0))
+        first, second = np.abs(a0 - b0) % 12, np.abs(a1 - b1) % 12
+        return sounding & same_way & (((first == 7) & (second == 7)) | ((first == 0) & (second == 0)))
+
+    into = parallel(before(voices), candidate, before(others), others)
+    out_of = parallel(candidate, after(voices), others, after(others))
+    another = ~np.eye(voices.shape[1], dtype=bool)[None, :, :, None, None]
+    return np.any((into | out_of) & another, axis=2)
+
+
+def gibbs(log_probs, voices, known, temperature, seed, lowest, vocabulary, steps=GIBBS_STEPS, on_step=None,
+          forbid_parallels=False):
     """The in-graph sampler, step by step: ``log_probs(voices)`` is the exported ``logits`` signature (MIDI
     ``[b, 4, t]``, -1 = masked -> ``[b, 4, t, vocabulary]``, token 0 a rest and i MIDI ``lowest + i - 1``).
-    ``voices`` MIDI ``[b, 4, t]``, ``known`` bool (kept), ``temperature`` and ``seed`` ``[b]``. Draws the same
-    numbers as the graph (``counter_random``), so at the same seed it writes the same notes."""
+    ``voices`` MIDI ``[b, 4, t]``, ``known`` bool (kept), ``temperature`` and ``seed`` ``[b]``;
+    ``forbid_parallels``: the rule against parallel fifths and octaves (the manifest's ``sampler`` says whether
+    the exported graph applies it). Draws the same numbers as the graph (``counter_random``), so at the same
+    seed it writes the same notes."""
     voices = np.where(known, np.asarray(voices, np.int32), 0)
     batch, shape = voices.shape[0], voices.shape
     cells = shape[1] * shape[2]
     temperature = np.asarray(temperature, np.float32).reshape(-1, 1, 1)
+    tokens = np.arange(vocabulary)
+    candidates = np.where(tokens > 0, tokens + lowest - 1, 0)
     for step in range(steps):
         resample = ~known.reshape(batch, cells) & (
             gibbs_uniforms(seed, step, cells, vocabulary, gumbel=False) < share_at(step, steps))
         shown = np.where(resample, -1, voices.reshape(batch, cells)).reshape(shape)
         scores = np.asarray(log_probs(shown), np.float32).reshape(batch, cells, vocabulary)
+        if forbid_parallels:
+            forbidden = parallel_motion(voices, candidates).reshape(batch, cells, vocabulary)
+            scores = scores + np.where(forbidden, np.float32(PARALLEL_PENALTY), np.float32(0.0))
         gumbel = -np.log(-np.log(gibbs_uniforms(seed, step, cells, vocabulary, gumbel=True)))
         drawn = np.argmax(scores + temperature * gumbel, axis=-1).astype(np.int32)
         drawn = np.where(drawn > 0, drawn + lowest - 1, 0)
