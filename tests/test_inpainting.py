@@ -200,4 +200,4 @@ def test_the_phone_app_inpaints_from_the_tflite_file(exported, tmp_path, capsys)
     assert os.path.getsize(output) > 200
     assert tflite_sample.main([tflite, "--inpaint", str(digit), "--mask", "middle", "--num", "2",
                                "--output", str(output)]) == 2
-    assert "--mask must be one of bottom, top, left, right, got 'middle'" in capsys.readouterr().err
+    assert "unknown mask 'middle': choose from bottom, top, left, right, random" in capsys.readouterr().err

@@ -85,17 +85,6 @@ def inpaint_loop(denoise_step, alpha_bars, images, mask, noise, labels, guidance
                              steps, resample, on_step)
 
 
-def half_mask(name, num):
-    """1 for the known pixels: ``bottom`` hides rows 14-27, ``top``, ``left`` and ``right`` likewise."""
-    mask = np.ones((num, 28, 28, 1), np.float32)
-    hidden = {"bottom": (slice(None), slice(14, None)), "top": (slice(None), slice(None, 14)),
-              "left": (slice(None), slice(None), slice(None, 14)), "right": (slice(None), slice(None), slice(14, None))}
-    if name not in hidden:
-        raise ValueError(f"--mask must be one of {', '.join(hidden)}, got {name!r}")
-    mask[hidden[name]] = 0
-    return mask
-
-
 class TFLiteDenoiser:
     """The ``denoise_step`` signature of a ``.tflite`` file as a NumPy function, and the schedule from its manifest."""
 
@@ -132,7 +121,7 @@ def main(argv=None):
                         help="the PNG to write (default samples/diffusion.png)")
     parser.add_argument("--inpaint", default=None,
                         help="complete this digit instead (a .npy file of 28 x 28 values in [0, 1], white on black)")
-    parser.add_argument("--mask", default="bottom", help="with --inpaint: the half to fill, bottom/top/left/right")
+    parser.add_argument("--mask", default="bottom", help="with --inpaint: which pixels to fill: bottom, top, left or right half, or random (half the pixels)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="LiteRT CPU threads (default: all cores; LiteRT's own default is one)")
     args = parser.parse_args(argv)
@@ -154,7 +143,7 @@ def main(argv=None):
             digit = digit.reshape(28, 28, 1)
             steps = denoiser.manifest["inpaint_steps"]
             images = inpaint_loop(
-                denoiser, denoiser.alpha_bars, np.repeat(digit[None], num, axis=0), half_mask(args.mask, num),
+                denoiser, denoiser.alpha_bars, np.repeat(digit[None], num, axis=0), ddim.named_mask(args.mask, num),
                 noise, labels if args.digit is not None else np.full(num, NULL_LABEL, np.int32),
                 guidance if args.digit is not None else np.zeros(num, np.float32), steps,
                 denoiser.manifest["inpaint_resample"],

@@ -88,6 +88,24 @@ def noise_permutation(size):
     return (NOISE_MULTIPLIER * np.arange(size) + NOISE_INCREMENT) % size
 
 
+MASKS = ("bottom", "top", "left", "right", "random")
+
+
+def named_mask(name, num, seed=0, shape=(28, 28, 1)):
+    """``float32 [num, *shape]``: 1 where the pixel is known. ``bottom`` hides the bottom half (rows 14-27 of
+    28), ``top``, ``left`` and ``right`` likewise, ``random`` each pixel with probability 1/2 (``seed``)."""
+    mask = np.ones((num, *shape), np.float32)
+    rows, columns = shape[0] // 2, shape[1] // 2
+    hidden = {"bottom": np.s_[:, rows:], "top": np.s_[:, :rows], "left": np.s_[:, :, :columns],
+              "right": np.s_[:, :, columns:]}
+    if name == "random":
+        return (np.random.default_rng(seed).random(mask.shape) < 0.5).astype(np.float32)
+    if name not in hidden:
+        raise ValueError(f"unknown mask {name!r}: choose from {', '.join(MASKS)}")
+    mask[hidden[name]] = 0
+    return mask
+
+
 def check_inpaint_inputs(images, mask, noise):
     """A ValueError that says what to change, for inputs :func:`inpaint_loop` cannot take."""
     images, mask, noise = (np.asarray(a) for a in (images, mask, noise))

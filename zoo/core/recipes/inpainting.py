@@ -13,32 +13,20 @@ import os
 
 import numpy as np
 
+from zoo.core.apps import ddim as ddim_app
+from zoo.core.apps.ddim import MASKS
 from zoo.core.nn.unet import IMAGE_SHAPE
 from zoo.core.runtime.errors import BadInputError
 
-MASKS = ("bottom", "top", "left", "right", "random")
 SCORED_MASKS = ("bottom", "left", "random")
 
 
 def named_mask(name, num, seed=0):
-    """``float32 [num, 28, 28, 1]``: 1 where the pixel is known. ``bottom`` hides the bottom half (rows 14-27),
-    ``top``, ``left`` and ``right`` likewise, ``random`` each pixel with probability 1/2 (``seed``)."""
-    mask = np.ones((num, *IMAGE_SHAPE), np.float32)
-    half = IMAGE_SHAPE[0] // 2
-    if name == "bottom":
-        mask[:, half:] = 0
-    elif name == "top":
-        mask[:, :half] = 0
-    elif name == "left":
-        mask[:, :, :half] = 0
-    elif name == "right":
-        mask[:, :, half:] = 0
-    elif name == "random":
-        mask = (np.random.default_rng(seed).random(mask.shape) < 0.5).astype(np.float32)
-    else:
-        raise BadInputError(f"unknown mask {name!r}: choose from {', '.join(MASKS)}, or give a 28 x 28 PNG or .npy "
-                            "file (white or 1: known pixel)")
-    return mask
+    """``float32 [num, 28, 28, 1]``: the app's :func:`zoo.core.apps.ddim.named_mask`, its error the CLI's."""
+    try:
+        return ddim_app.named_mask(name, num, seed, IMAGE_SHAPE)
+    except ValueError as error:
+        raise BadInputError(f"{error}, or give a 28 x 28 PNG or .npy file (white or 1: known pixel)") from None
 
 
 def signature_inputs():
