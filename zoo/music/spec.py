@@ -33,7 +33,8 @@ def test_inputs(signature, manifest_entry, batch, seed):
 
 
 def beats_both_baselines_and_ships_its_picture(manifest, model_dir):
-    """What the committed export meets (the card says what it does not yet: Bach's rate of parallels)."""
+    """What the committed export meets: both baselines beaten, and parallels within 2x Bach's rate (the sampler's
+    rule, ``sampler.forbid_parallels``)."""
     import os
 
     for runtime in ("savedmodel", "tflite_float32", "tflite_float16", "tflite_int8"):
@@ -43,6 +44,11 @@ def beats_both_baselines_and_ships_its_picture(manifest, model_dir):
                                                              metrics["harmonization_accuracy_common_note_baseline"])
         # fewer voice crossings than either baseline, closer to Bach's
         assert metrics["model_voice_crossings_per_100_steps"] < metrics["tonic_triad_voice_crossings_per_100_steps"]
+        for kind in ("fifths", "octaves"):
+            bach = metrics[f"bach_parallel_{kind}_per_100_moves"]
+            for what in ("model", "composed"):
+                assert metrics[f"{what}_parallel_{kind}_per_100_moves"] <= 2 * bach, (runtime, what, kind)
+    assert manifest["sampler"]["forbid_parallels"] is True
     assert manifest["metrics"]["savedmodel_detailed"]["nll_windows"] == 118
     assert os.path.isfile(os.path.join(model_dir, "samples.png"))
 
