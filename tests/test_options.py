@@ -80,7 +80,8 @@ def test_every_count_option_declares_a_minimum():
 def test_each_option_is_declared_once_per_command_and_every_hook_takes_what_is_declared():
     import inspect
 
-    hooks = {"train": ("create_training_model", "training_data", "training_config"), "export": ("export_plan",),
+    train_hooks = ("create_training_model", "training_data", "training_config")
+    hooks = {"train": train_hooks, "finetune": train_hooks, "export": ("export_plan",),
              "sample": ("sample",), "evaluate": ("evaluate",)}
     for name in model_names():
         recipe = get_recipe(name)

@@ -64,6 +64,14 @@ def train(name, **options):
     return commands.train(name, **options)
 
 
+def finetune(name, **options):
+    """Fine-tune the exported ``name`` on your data (``data=``, ``output=``; LoRA adapters by default, or
+    ``full=True``) and export the result; returns the export folder. See ``python -m zoo finetune <name> --help``."""
+    from zoo.core.recipes import commands
+
+    return commands.finetune(name, **options)
+
+
 def export(name, **options):
     """Export a run of ``name``; returns the exported folder."""
     from zoo.core.recipes import commands

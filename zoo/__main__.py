@@ -28,6 +28,7 @@ SavedModel (TF Serving) and TFLite (LiteRT), and sample from the exported files.
 commands:
   list      the models, their papers and whether an exported artifact is committed
   train     train a model on its dataset (resumes from the last checkpoint when run again)
+  finetune  fine-tune an exported model on your data (LoRA adapters or --full) and export it
   export    export a trained run to exported/<model>/ (SavedModel, TFLite x3, manifest, samples)
   sample    generate from the committed exported artifact (no training, no network)
   evaluate  measure an exported artifact's quality (e.g. classifier Frechet distance)
@@ -40,6 +41,9 @@ Run `python -m zoo <command> <model> --help` for a command's options for that mo
 MODEL_COMMANDS = {
     "train": ("train a model", "Train a model on its dataset. Run again with the same --run-dir to resume from the "
                                "last checkpoint; Ctrl-C saves a checkpoint first."),
+    "finetune": ("fine-tune an exported model on your data", "Fine-tune an exported model (sha256-checked) on "
+                 "your data with low-rank adapters (or every weight, --full), merge them and export the result like "
+                 "every model: SavedModel, TFLite x3, manifest. Run again to resume."),
     "export": ("export a trained run", "Export the newest checkpoint of a run to SavedModel, TFLite (float32, "
                                        "float16, int8) and manifest.json, measuring each variant."),
     "sample": ("generate from the exported artifact", "Generate from the committed exported artifact after "
@@ -188,10 +192,10 @@ def main(argv=None):
                               host=args.host, exported_dir=args.exported_dir, batching=args.enable_batching)
             return 0
         options = {k: v for k, v in vars(args).items() if k not in ("command", "model")}
-        if args.command == "train":
+        if args.command in ("train", "finetune"):
             options["command"] = "python -m zoo " + shlex.join(argv)
         result = getattr(commands, args.command)(args.model, **options)
-        if args.command == "export":
+        if args.command in ("export", "finetune"):
             print(f"Exported to {result}")
         return 0
     except ZooError as error:

@@ -183,6 +183,7 @@ class GPTRecipe(Recipe):
                    "with the key/value cache, sliding past the context; print it and write it to a .txt file.")
     evaluate_help = "Validation loss (nats per byte) of the exported GPT on tiny Shakespeare's last 10%."
     metrics = ["validation_loss"]
+    finetune_data_option = "text"
 
     options = (
         Option("fine_tune_from", str, None, "start from a trained model: an exported folder (e.g. exported/gpt) or "

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from zoo.core.runtime.errors import DataNotFoundError
+from zoo.core.runtime.errors import BadInputError, DataNotFoundError
 
 DATA_DIR_ENV = "ZOO_DATA_DIR"
 
@@ -202,6 +202,12 @@ def text_bytes(path):
         data = np.frombuffer(f.read(), dtype=np.uint8)
     if data.size == 0:
         raise DataNotFoundError(f"text file {path!r} is empty")
+    try:
+        data.tobytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].tobytes().count(b"\n") + 1
+        raise BadInputError(f"text file {path!r} is not UTF-8: byte {error.start:,} (line {line}) is "
+                            f"0x{data[error.start]:02x}; save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
     return data
 
 

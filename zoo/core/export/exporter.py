@@ -137,8 +137,9 @@ class ExportPlan:
     savedmodel_imports: Optional[list] = None
 
 
-def export_model(plan, output_dir, version=1):
-    """Write the exported model described by ``plan`` (an :class:`ExportPlan`) under ``output_dir/<name>``.
+def export_model(plan, output_dir, version=1, folder=None):
+    """Write the exported model described by ``plan`` (an :class:`ExportPlan`) under ``output_dir/<name>``, or in
+    ``folder`` (a fine-tuned model's own; its files are still named after the model).
 
     Returns:
         The path of the exported model folder.
@@ -146,7 +147,7 @@ def export_model(plan, output_dir, version=1):
     name, signatures = plan.name, plan.signatures
     if "serving_default" not in [s.name for s in signatures]:
         raise ValueError("one signature must be named serving_default (TF Serving's default)")
-    final_dir = os.path.join(output_dir, name)
+    final_dir = folder or os.path.join(output_dir, name)
     with atomic_directory(final_dir) as tmp:
         saved_model_rel = str(version)
         print(f"[export {name}] SavedModel -> {final_dir}/{saved_model_rel}/")
@@ -326,6 +327,7 @@ def training_record(run, state, history=()):
         "training_seconds": round(state["training_seconds"], 1),
         "hardware": machine_description(),
         "final_losses": state["metrics"],
+        **({"losses_before_training": state["metrics_before"]} if state.get("metrics_before") else {}),
         **({"learning_curve": curve} if curve else {}),
     }
 

@@ -55,15 +55,17 @@ def default_run_dir(name):
 
 
 # === train ===
-def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, samples=True, **options):
+def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, samples=True, lora_rank=None,
+          validate_first=False, **options):
     """Train a registered model with resume, checkpoints, a NaN guard, TensorBoard and samples per epoch.
 
     ``options`` are the ``train`` command's (``python -m zoo train <model> --help``: the core's, e.g.
     ``epochs``, ``steps``, ``batch_size``, and the model's own), checked before anything runs; unset
     ones take their declared defaults (the model's ``defaults`` first). ``batch_size`` is the global
     batch, split over the strategy's replicas; ``samples=False`` skips the samples drawn each epoch
-    (timing studies). Returns the final training state (epoch, step, training_seconds, metrics); the
-    run directory holds what :func:`export` reads.
+    (timing studies). ``lora_rank``: train low-rank adapters on the dense kernels instead of every weight
+    (:mod:`zoo.core.nn.lora`; what :func:`finetune` does). Returns the final training state (epoch, step,
+    training_seconds, metrics); the run directory holds what :func:`export` reads.
     """
     from zoo.core.training import trainer as training
 
@@ -75,12 +77,22 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
                               learning_rate=o["learning_rate"], limit=o["limit"], devices=devices)
     with strategy.scope():
         model = call_declared(recipe.create_training_model, preset, seed, **own)
+        adapters = None
+        if lora_rank is not None:
+            from zoo.core.nn import lora
+
+            base_config = training.model_config(model)
+            lora.enable(model, lora_rank, seed)
+            trainable, base = lora.parameter_counts(model)
+            adapters = {"rank": lora_rank, "alpha": lora_rank, "layers": len(lora.adaptable_layers(model)),
+                        "trainable_parameters": trainable, "base_parameters": base}
     data = call_declared(recipe.training_data, model, batch_size=batch_size, seed=seed, limit=o["limit"], **own)
     epochs, total_steps = training.plan_steps(training.steps_per_epoch(data.dataset_fn), epochs, steps)
     config = {
         "model": recipe.name,
         "preset": preset,
-        "model_config": training.model_config(model),
+        "model_config": base_config if adapters else training.model_config(model),
+        **({"lora": adapters} if adapters else {}),
         "batch_size": batch_size,
         "learning_rate": o["learning_rate"],
         "seed": seed,
@@ -100,8 +112,75 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
         time_budget_minutes=o["time_budget_minutes"], fresh=o["fresh"], verbose=verbose,
         callbacks=[*callbacks, *(recipe.sample_callbacks(run_dir, seed) if samples else [])],
         validation_data=data.validation,
-        checkpoint_every_steps=o["checkpoint_every_steps"], max_steps=steps,
+        checkpoint_every_steps=o["checkpoint_every_steps"], max_steps=steps, validate_first=validate_first,
         jit_compile=recipe.jit_compile if o["jit_compile"] is None else o["jit_compile"])
+
+
+# === finetune ===
+def finetune(name, *, verbose="auto", command=None, **options):
+    """Fine-tune an exported model on your data and export the result like every other model.
+
+    ``options`` are the ``finetune`` command's (``python -m zoo finetune <model> --help``): ``data`` and
+    ``output`` are required; ``base`` (default exported/<model>, sha256-checked), ``lora_rank`` (adapters
+    only, the default) or ``full``, ``steps``, ``batch_size``, ``learning_rate``, ``seed``, ``run_dir``
+    (default ``<output>.run``: run the same command again to resume), ``fresh``. The adapters are merged
+    into the kernels before export, so the result has the base's architecture and signatures: every
+    runtime, app loop and ``zoo.load`` takes it unchanged. Returns the export folder.
+    """
+    from zoo.core.export import export_model, training_record
+    from zoo.core.training.trainer import read_history
+
+    recipe = _recipe(name)
+    o = resolve(recipe, "finetune", options)
+    if recipe.finetune_data_option is None:
+        from zoo.core.recipes.registry import model_names
+
+        able = [n for n in model_names() if _recipe(n).finetune_data_option]
+        raise BadInputError(f"{recipe.name} cannot be fine-tuned yet; these can: {', '.join(able)}")
+    for required in ("data", "output"):
+        if o[required] is None:
+            raise BadInputError(f"--{required} is required: python -m zoo finetune {recipe.name} --data FILE "
+                                "--output DIR")
+    output = os.path.abspath(o["output"])
+    base = o["base"] or os.path.join(EXPORTED_DIR, recipe.name)
+    if not os.path.isfile(os.path.join(base, "manifest.json")):
+        raise ArtifactNotFoundError(f"--base {base} is not an exported model (no manifest.json): give an exported "
+                                    f"folder such as exported/{recipe.name}")
+    if os.path.abspath(base) == output:
+        raise BadInputError("--output is the base model's own folder: give another, the base stays as it is")
+    run_dir = o["run_dir"] or output + ".run"
+    learning_rate = o["learning_rate"] or (max(1e-3, recipe.defaults.get("learning_rate", 1e-3)) if not o["full"]
+                                           else recipe.defaults.get("learning_rate"))
+    train(recipe, verbose=verbose, samples=False, validate_first=True,
+          lora_rank=None if o["full"] else o["lora_rank"],
+          command=command or (f"python -m zoo finetune {recipe.name} --data {o['data']} --output {o['output']} "
+                              + ("--full" if o["full"] else f"--lora-rank {o['lora_rank']}")
+                              + f" --steps {o['steps']} --seed {o['seed']}"),
+          fine_tune_from=base, **{recipe.finetune_data_option: o["data"]}, steps=o["steps"], epochs=1,
+          batch_size=o["batch_size"], learning_rate=learning_rate, seed=o["seed"], run_dir=run_dir, fresh=o["fresh"])
+    model, run, state = load_run(recipe, run_dir)
+    if run["config"].get("lora"):
+        from zoo.core.nn import lora
+
+        model = lora.merged(model)
+    training = training_record(run, state, read_history(run_dir))
+    training["fine_tuned_from"] = fine_tuning_source(base)
+    before, after = state.get("metrics_before", {}), state["metrics"]
+    shared = [k for k in before if k in after]
+    if shared:
+        print("Validation on your data: " + ", ".join(f"{k} {before[k]:.4f} (base) -> {after[k]:.4f} (fine-tuned)"
+                                                       for k in shared))
+    return export_model(export_plan(recipe, model, training), os.path.dirname(output), folder=output)
+
+
+def fine_tuning_source(base):
+    """The manifest's record of the model a fine-tune started from: its folder, model and files' sha256."""
+    from zoo.core.runtime.runners import read_manifest
+
+    manifest = read_manifest(base, verify=False)  # load() verified every file before training
+    keras_file = next(f for f in manifest["files"] if f["path"].endswith(".keras"))
+    return {"folder": os.path.abspath(base), "model": manifest["model"], "keras_file": keras_file["path"],
+            "keras_sha256": keras_file["sha256"]}
 
 
 def training_data(name, model, *, batch_size, seed, limit, **options):
@@ -138,6 +217,10 @@ def load_run(name, run_dir=None):
     if model is None or training.model_config(model) != config["model_config"]:
         # e.g. a fine-tuned run sized by the model it started from, or a GAN trained with other options
         model = recipe.model_class(**config["model_config"])
+    if config.get("lora"):  # a fine-tuning run's adapters, as it trained them
+        from zoo.core.nn import lora
+
+        lora.enable(model, config["lora"]["rank"], config["seed"])
     recipe.compile(model, config)
     training.build_optimizers(model)
     state = checkpoints.restore_latest(model, config)

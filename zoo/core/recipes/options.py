@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 
 from zoo.core.runtime.errors import BadInputError
 
-COMMANDS = ("train", "export", "sample", "evaluate")
+COMMANDS = ("train", "finetune", "export", "sample", "evaluate")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +157,25 @@ CORE_OPTIONS = (
                                       "speed)", commands=("train",)),
     Option("checkpoint_every_steps", int, None, "also checkpoint every N steps (default: each epoch end and every "
                                                 "10 minutes)", commands=("train",), minimum=1),
+    # finetune
+    Option("data", str, None, "your data (required): a UTF-8 text file for a text model, the first 90%% to train "
+                              "on and the last 10%% held out", commands=("finetune",)),
+    Option("output", str, None, "the folder to export the fine-tuned model to (required): SavedModel, TFLite x3, "
+                                "manifest, as exported/<model>", commands=("finetune",)),
+    Option("base", str, None, "the exported model to start from (default exported/<model>); its files are checked "
+                              "against its manifest's sha256 first", commands=("finetune",)),
+    Option("lora_rank", int, 8, "rank of the low-rank adapters added to every dense kernel (LoRA); only they "
+                                "train", commands=("finetune",), minimum=1),
+    Option("full", bool, False, "train every weight instead of adapters (full fine-tuning)", commands=("finetune",)),
+    Option("steps", int, 300, "optimizer steps", commands=("finetune",), minimum=1),
+    Option("batch_size", int, None, "the global batch (default: the model's training batch)",
+           commands=("finetune",), minimum=1),
+    Option("learning_rate", float, None, "peak learning rate (default: the model's, 1e-3 for adapters at least)",
+           commands=("finetune",), above=0.0),
+    Option("seed", int, 0, "seed for the adapters' initial values and the batches", commands=("finetune",)),
+    Option("run_dir", str, None, "checkpoints and logs (default <output>.run/); run the same command again to "
+                                 "resume", commands=("finetune",)),
+    Option("fresh", bool, False, "discard the run's checkpoints and start over", commands=("finetune",)),
     # export
     Option("run_dir", str, None, "the training run (default runs/<model>)", commands=("export",)),
     Option("from_exported", str, None, "re-export an exported model folder (its .keras file and training record) "

@@ -47,11 +47,15 @@ class Recipe:
         eval_seed: the seed every quality measurement draws its noise from, so numbers compare.
         jit_compile: whether ``train`` compiles the training step with XLA by default (True
             where ``benchmarks/training_speed.py`` measured it faster on a CPU).
+        finetune_data_option: the ``train`` option that reads the user's data (the GPT's ``text``);
+            set, ``python -m zoo finetune`` takes the model (``create_training_model`` must then take a
+            ``fine_tune_from`` exported folder). None: the model cannot be fine-tuned yet.
     """
 
     name = None
     requires = ()
     jit_compile = False
+    finetune_data_option = None
     summary = ""
     paper = ""
     model_class = None

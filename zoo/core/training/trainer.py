@@ -297,13 +297,16 @@ class Trainer:
             end (logged as ``val_*``); optional.
         max_steps: end the run's last epoch at this many steps (``--steps``); optional.
         jit_compile: compile the training step with XLA (``--jit-compile``).
+        validate_first: measure ``validation_data`` before the first step too (the state's
+            ``metrics_before``: a fine-tuning run's starting point).
     """
 
     def __init__(self, model, dataset_fn, *, run_dir, epochs, config, strategy=None, sample_fn=None,
                  time_budget_seconds=None, fresh=False, verbose="auto", callbacks=(), validation_data=None,
                  checkpoint_every_steps=None, checkpoint_every_seconds=600, log_every_steps=50, run_record=None,
-                 max_steps=None, jit_compile=False):
+                 max_steps=None, jit_compile=False, validate_first=False):
         self.run_record, self.max_steps, self.jit_compile = run_record, max_steps, jit_compile
+        self.validate_first = validate_first and validation_data is not None
         self.model, self.dataset_fn, self.run_dir, self.epochs, self.config = model, dataset_fn, run_dir, epochs, config
         self.strategy = strategy or tf.distribute.get_strategy()
         self.sample_fn, self.time_budget_seconds, self.fresh, self.verbose = sample_fn, time_budget_seconds, fresh, verbose
@@ -312,7 +315,8 @@ class Trainer:
         self.log_every_steps = log_every_steps
         self.chief = distribute.is_chief(self.strategy)
         self.checkpoints = CheckpointDirectory(run_dir)
-        self.state = {"epoch": 0, "step": 0, "step_in_epoch": 0, "training_seconds": 0.0, "metrics": {}}
+        self.state = {"epoch": 0, "step": 0, "step_in_epoch": 0, "training_seconds": 0.0, "metrics": {},
+                      "metrics_before": {}}
         self.stop = StopSignals()
 
     # === Resume ===
@@ -358,6 +362,9 @@ class Trainer:
         for callback in self.callbacks:
             if hasattr(callback, "set_model"):
                 callback.set_model(self.model)
+        if self.validate_first and self.state["step"] == 0:
+            self.state["metrics_before"] = self.validate()
+            print("Before training: " + ", ".join(f"{k} {v:.4f}" for k, v in self.state["metrics_before"].items()))
         self.clock = self.last_save = time.time()
         self.model.stop_training = False
         with self.stop:

@@ -1,0 +1,131 @@
+"""Fine-tuning (``python -m zoo finetune``): low-rank adapters on any model's dense kernels, merged back into
+plain kernels for export; the merged export computes what the adapted model computes in every runtime; bad
+input is refused before any training, with nothing written."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import zoo
+from tests.conftest import synthetic_text
+from zoo.core.nn import lora
+from zoo.core.recipes.commands import load_run
+from zoo.core.runtime.errors import ZooError
+from zoo.gpt.model import GPT, PRESETS
+from zoo.gpt.recipe import adamw_with_warmup
+
+
+def tokens(batch, length, seed):
+    return np.random.default_rng(seed).integers(0, 256, (batch, length)).astype(np.int32)
+
+
+def test_adapters_train_alone_and_merge_into_the_same_function():
+    model = GPT(**PRESETS["tiny"], seed=0)
+    base = {v.path: v.numpy().copy() for v in model.weights}
+    x = tokens(2, 16, seed=1)
+    before = model(x).numpy()
+    lora.enable(model, rank=4, seed=0)
+    np.testing.assert_array_equal(model(x).numpy(), before)  # B starts at zero: the adapted model is the base
+    trainable, base_count = lora.parameter_counts(model)
+    assert trainable == sum(4 * sum(layer._kernel.shape) for layer in lora.adaptable_layers(model))
+    assert trainable < 0.15 * base_count
+    adamw_with_warmup(model, {"learning_rate": 1e-2, "warmup_steps": 1, "decay_steps": 10})
+    for step in range(3):
+        model.train_step((x[:, :-1], x[:, 1:]))
+    for variable in model.weights:  # only the adapters moved
+        if lora.is_adapter(variable):
+            continue
+        np.testing.assert_array_equal(variable.numpy(), base[variable.path], err_msg=variable.path)
+    adapted = model(x).numpy()
+    assert np.abs(adapted - before).max() > 1e-3
+    merged = lora.merged(model)
+    assert not any(lora.is_adapter(v) for v in merged.weights) and len(merged.weights) == len(base)
+    np.testing.assert_allclose(merged(x).numpy(), adapted, atol=2e-5)
+
+
+@pytest.mark.parametrize("rank, message", [(0, "positive"), (-2, "positive"), (33, "at most 32")])
+def test_a_rank_no_layer_can_take_is_refused(rank, message):
+    with pytest.raises(ZooError, match=message):
+        lora.enable(GPT(**PRESETS["tiny"], seed=0), rank)
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("finetune-data") / "mine.txt"
+    path.write_bytes(synthetic_text(6000, seed=9))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def finetuned(tiny_export, text_file, tmp_path_factory):
+    """The tiny GPT's export fine-tuned with rank-2 adapters for 4 steps; ``(base folder, output, run dir)``."""
+    base = tiny_export("gpt")[1]
+    output = str(tmp_path_factory.mktemp("finetuned") / "my-gpt")
+    folder = zoo.finetune("gpt", data=text_file, output=output, base=base, lora_rank=2, steps=4, batch_size=8,
+                          learning_rate=1e-2, verbose=0)
+    assert folder == output
+    return base, output, output + ".run"
+
+
+def test_the_merged_export_computes_what_the_adapted_model_computes_in_every_runtime(finetuned):
+    base, output, run_dir = finetuned
+    adapted, run, state = load_run("gpt", run_dir)
+    assert run["config"]["lora"]["rank"] == 2
+    x = tokens(3, PRESETS["tiny"]["context_length"], seed=4)
+    expected = adapted(x).numpy()
+    base_logits = zoo.load(base, runtime="keras")("logits", tokens=x)["logits"]
+    assert np.abs(expected - base_logits).max() > 1e-3  # the fine-tune changed the model
+    for runtime, tolerance in (("keras", 2e-5), ("savedmodel", 1e-4), ("tflite", 1e-4)):
+        got = zoo.load(output, runtime=runtime)("logits", tokens=x)["logits"]
+        np.testing.assert_allclose(got, expected, atol=tolerance, err_msg=runtime)
+
+
+def test_the_manifest_records_the_base_the_adapters_and_the_losses_before_and_after(finetuned):
+    base, output, _ = finetuned
+    with open(os.path.join(output, "manifest.json")) as f:
+        manifest = json.load(f)
+    with open(os.path.join(base, "manifest.json")) as f:
+        base_manifest = json.load(f)
+    training = manifest["training"]
+    keras_file = next(f for f in base_manifest["files"] if f["path"].endswith(".keras"))
+    assert training["fine_tuned_from"]["keras_sha256"] == keras_file["sha256"]
+    assert training["config"]["lora"]["trainable_parameters"] < 0.1 * training["config"]["lora"]["base_parameters"]
+    assert training["steps"] == 4
+    assert set(training["losses_before_training"]) == {"val_loss"}
+    assert training["losses_before_training"]["val_loss"] != training["final_losses"]["val_loss"]
+    assert os.path.isfile(os.path.join(output, "gpt.tflite")) and os.path.isdir(os.path.join(output, "1"))
+
+
+def test_bad_input_is_refused_before_training_and_nothing_is_written(tiny_export, text_file, tmp_path):
+    base = tiny_export("gpt")[1]
+    empty, latin1, short = tmp_path / "empty.txt", tmp_path / "latin1.txt", tmp_path / "short.txt"
+    empty.write_bytes(b"")
+    latin1.write_bytes(b"caf\xe9 au lait\n" * 200)
+    short.write_bytes(b"too short\n")
+    corrupt = tmp_path / "corrupt-base"
+    shutil.copytree(base, corrupt)
+    with open(corrupt / "gpt.keras", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01\x02")
+    output = tmp_path / "out"
+    cases = [
+        (dict(data=str(empty)), "empty"),
+        (dict(data=str(latin1)), "not UTF-8: byte 3 \\(line 1\\)"),
+        (dict(data=str(short)), "at least"),
+        (dict(data=str(tmp_path / "missing.txt")), "not found"),
+        (dict(data=text_file, base=str(tmp_path)), "not an exported model"),
+        (dict(data=text_file, base=str(corrupt)), "sha256"),
+        (dict(data=text_file, lora_rank=0), "at least 1"),
+        (dict(data=text_file, lora_rank=1000), "at most 32"),
+        (dict(data=text_file, steps=0), "at least 1"),
+    ]
+    for given, message in cases:
+        options = {"output": str(output), "base": base, "steps": 2, "batch_size": 4, **given}
+        with pytest.raises(ZooError, match=message):
+            zoo.finetune("gpt", verbose=0, **options)
+        assert not os.path.exists(output) and not os.path.exists(str(output) + ".run"), given
+    with pytest.raises(ZooError, match="cannot be fine-tuned yet; these can: gpt"):
+        zoo.finetune("vae", data=text_file, output=str(output))

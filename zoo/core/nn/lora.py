@@ -1,0 +1,91 @@
+"""Low-rank adaptation (LoRA, Hu et al. 2021, https://arxiv.org/abs/2106.09685) of any zoo model's Dense layers.
+
+Fine-tuning with LoRA freezes every weight and learns, for each dense kernel W [in, out], a product
+A [in, r] @ B [r, out] added to it (B starts at zero, so the adapted model starts as the base). Keras 3
+builds the adapters into ``Dense`` and ``EinsumDense`` (``layer.enable_lora``); this module applies them to
+a whole model with the zoo's checks and seeds, and merges them back into plain kernels (W + (alpha / r) A B),
+so the fine-tuned model has the base's architecture and exports through the same code to every runtime.
+
+    adapted = lora.enable(model, rank=8, seed=0)   # trains only the adapters from here
+    merged = lora.merged(model)                     # a model of the base's class and config
+"""
+
+import keras
+import numpy as np
+from keras import layers
+
+from zoo.core.runtime.errors import BadInputError
+
+ADAPTER_NAMES = ("lora_kernel_a", "lora_kernel_b")
+
+
+def adaptable_layers(model):
+    """The model's Dense and EinsumDense layers with a 2-D kernel, in a fixed order (their paths)."""
+    found = [layer for layer in model._flatten_layers(include_self=False)
+             if isinstance(layer, (layers.Dense, layers.EinsumDense)) and len(layer._kernel.shape) == 2]
+    return sorted(found, key=lambda layer: layer._kernel.path)
+
+
+def is_adapter(variable):
+    return variable.path.rsplit("/", 1)[-1] in ADAPTER_NAMES
+
+
+def check_rank(model, rank):
+    """A :class:`BadInputError` for a rank no layer can take (``rank`` <= 0, or above a kernel's smaller side)."""
+    targets = adaptable_layers(model)
+    if not targets:
+        raise BadInputError(f"{type(model).__name__} has no Dense layer for low-rank adapters; fine-tune it with --full")
+    if not isinstance(rank, (int, np.integer)) or rank <= 0:
+        raise BadInputError(f"--lora-rank must be a positive integer, got {rank!r}")
+    smallest = min(targets, key=lambda layer: min(layer._kernel.shape))
+    if rank > min(smallest._kernel.shape):
+        raise BadInputError(f"--lora-rank {rank} is larger than layer {smallest._kernel.path.rsplit('/', 1)[0]}'s "
+                            f"kernel {list(smallest._kernel.shape)} allows (at most {min(smallest._kernel.shape)}): "
+                            "a rank that large adapts nothing a full fine-tune would not")
+    return targets
+
+
+def enable(model, rank, seed=0):
+    """Add rank-``rank`` adapters to every adaptable layer and freeze every other weight; returns ``model``.
+
+    The A matrices start from seeded He-uniform draws (so a run repeats), the B matrices at zero."""
+    targets = check_rank(model, rank)
+    for i, layer in enumerate(targets):
+        layer.enable_lora(int(rank), a_initializer=keras.initializers.HeUniform(seed=seed * 1000 + i))
+    for variable in model.variables:
+        if not is_adapter(variable):
+            variable.trainable = False
+    return model
+
+
+def parameter_counts(model):
+    """``(trainable, base)``: the parameters training updates, and the model's without adapters."""
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    base = sum(int(np.prod(v.shape)) for v in model.weights if not is_adapter(v))
+    return trainable, base
+
+
+def merged_kernels(model):
+    """``{kernel path: W + (alpha / r) A B}`` for every adapted layer (float32)."""
+    merged = {}
+    for layer in adaptable_layers(model):
+        if getattr(layer, "lora_enabled", False):
+            update = np.asarray(layer.lora_kernel_a.numpy(), np.float64) @ np.asarray(layer.lora_kernel_b.numpy(),
+                                                                                       np.float64)
+            merged[layer._kernel.path] = (layer._kernel.numpy() + (layer.lora_alpha / layer.lora_rank) * update
+                                          ).astype(layer._kernel.dtype)
+    return merged
+
+
+def merged(model):
+    """A model of ``model``'s class and config without adapters, its kernels W + (alpha / r) A B and every other
+    weight the adapted model's: the same function, the base's architecture."""
+    kernels = merged_kernels(model)
+    plain = type(model).from_config(model.get_config())
+    values = {v.path: v for v in model.weights if not is_adapter(v)}
+    missing = [v.path for v in plain.weights if v.path not in values]
+    if missing:
+        raise ValueError(f"the merged model's weights {missing[:3]} have no counterpart in the adapted model")
+    for variable in plain.weights:
+        variable.assign(kernels.get(variable.path, values[variable.path].numpy()))
+    return plain
