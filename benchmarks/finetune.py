@@ -83,6 +83,7 @@ def main(argv=None):
     parser.add_argument("--work-dir", default=None, help="where the runs and exports go (default: a temporary one)")
     args = parser.parse_args(argv)
     work = args.work_dir or tempfile.mkdtemp(prefix="zoo-finetune-")
+    os.makedirs(work, exist_ok=True)
     data, train_modules, held_out = python_corpus(work)
     base = os.path.join(EXPORTED_DIR, "gpt")
     base_model = zoo.load(base, runtime="keras").model
