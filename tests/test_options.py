@@ -81,7 +81,7 @@ def test_each_option_is_declared_once_per_command_and_every_hook_takes_what_is_d
     import inspect
 
     train_hooks = ("create_training_model", "training_data", "training_config")
-    hooks = {"train": train_hooks, "finetune": train_hooks, "export": ("export_plan",),
+    hooks = {"train": train_hooks, "finetune": ("export_plan",), "export": ("export_plan",),
              "sample": ("sample",), "evaluate": ("evaluate",)}
     for name in model_names():
         recipe = get_recipe(name)

@@ -24,6 +24,7 @@ from zoo.core.recipes.images import asked_digits, save_asked_digits
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.data.plotting import save_image_grid
 from zoo.core.runtime.progress import progress_bar
+from zoo.core.recipes.finetuning import FINE_TUNE_FROM, source_record, start_from
 from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe
 from zoo.core.recipes.registry import register
 
@@ -208,7 +209,41 @@ OPTIONS = (
            commands=("export",), minimum=1),
     Option("num_detailed_samples", int, 2000, "samples of the SavedModel's headline measurement",
            commands=("export",), minimum=1),
+    FINE_TUNE_FROM,
+    Option("images", str, None, "train on your images instead of MNIST: a folder of 28 x 28 grey PNGs (white on "
+                                "black) or an .npy array [n, 28, 28]; the last 10%% validate; no labels, so the "
+                                "model learns them as its unconditional (label 10) images", commands=("train",)),
 )
+
+
+def your_images_training_data(path, *, batch_size, seed, limit):
+    """``TrainingData`` of your images (``zoo.core.data.datasets.read_image_collection``) in [-1, 1], each with
+    the unconditional label: the first 90% train (in the order of ``(seed, epoch)``), the last 10% validate."""
+    import hashlib
+
+    import tensorflow as tf
+
+    from zoo.core.data.datasets import TRAIN_FRACTION, TrainingData, read_image_collection
+
+    images = read_image_collection(path)[:limit] * 2.0 - 1.0
+    cut = int(len(images) * TRAIN_FRACTION)
+    train, validation = images[:cut], images[cut:]
+    if len(validation) == 0 or len(train) < batch_size:
+        raise BadInputError(f"--images {path} holds {len(images)} images: {len(train)} to train on (at least the "
+                            f"batch, {batch_size}) and {len(validation)} to validate on (at least 1) are needed")
+
+    def labelled(x):
+        return tf.data.Dataset.from_tensor_slices((x, np.full(len(x), NULL_LABEL, np.int32)))
+
+    def dataset_fn(epoch):
+        order = labelled(train).shuffle(len(train), seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
+        return order.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    return TrainingData(
+        dataset_fn, f"{path}: {len(train)} images to train on, {len(validation)} to validate on (the last 10%), "
+                    "pixels in [-1, 1], unconditional label",
+        validation=labelled(validation).batch(500),
+        config={"train_examples": len(train), "images_sha256": hashlib.sha256(images.tobytes()).hexdigest()})
 
 
 @register
@@ -227,11 +262,22 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
     metrics = ["frechet_distance", "guided_accuracy", "classes_covered"]
 
     options = OPTIONS
+    finetune_data_option = "images"
 
     # === Training ===
-    def training_data(self, model, *, batch_size, seed, limit):
+    def create_training_model(self, preset, seed, fine_tune_from):
+        return start_from(self, preset, seed, fine_tune_from)
+
+    def training_data(self, model, *, batch_size, seed, limit, images):
+        if images is not None:
+            return your_images_training_data(images, batch_size=batch_size, seed=seed, limit=limit)
         return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit, how="with labels, pixels in [-1, 1]",
                                    value_range=(-1.0, 1.0), with_labels=True)
+
+    def training_config(self, model, data, *, epochs, total_steps, max_steps, fine_tune_from):
+        return {**super().training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=max_steps),
+                **({"preset": "fine-tuned", "fine_tune_from": source_record(fine_tune_from, model)}
+                   if fine_tune_from else {})}
 
     def epoch_samples(self, model, seed):
         """A 10 x 10 grid, a row per digit, 25 DDIM steps with guidance 2."""

@@ -30,12 +30,13 @@ import numpy as np
 
 from zoo.core.data import datasets as data
 from zoo.core import export as core_export
-from zoo.core.runtime.errors import ArtifactNotFoundError, BadInputError
+from zoo.core.runtime.errors import BadInputError
 from zoo.core.runtime.files import write_text
 from zoo.core.metrics.mnist import cross_entropy_sum
 from zoo.core.training.optimizers import schedule_span
 from zoo.core.recipes.recipe import Option, Recipe, TrainingData
 from zoo.core.recipes.options import check_text
+from zoo.core.recipes.finetuning import FINE_TUNE_FROM, source_record, start_from
 from zoo.core.recipes.registry import register
 from zoo.core.recipes.text import sampling_options
 from zoo.core.nn.decoder import decoder_signatures
@@ -58,40 +59,6 @@ def training_text(text=None):
         return data.tiny_shakespeare("train"), data.tiny_shakespeare("validation")
     content = data.text_bytes(text)
     return data.split_bytes(content, "train"), data.split_bytes(content, "validation")
-
-
-def _fine_tune_source(path):
-    """``(model, description)`` from an exported folder (its gpt.keras, hash-checked) or a training run."""
-    from zoo.core.recipes.commands import load
-
-    if path is None:
-        return None, None
-    if os.path.isfile(os.path.join(path, "manifest.json")):
-        model = load(path, runtime="keras").model  # sha256-checked, safe_mode=True
-        return model, f"exported model {path}"
-    if os.path.isfile(os.path.join(path, "run.json")):
-        from zoo.core.recipes.commands import load_run
-
-        model, run, state = load_run(NAME, path)
-        return model, f"run {path} at step {state['step']}"
-    raise ArtifactNotFoundError(f"--fine-tune-from {path!r} is neither an exported GPT folder (with manifest.json) "
-                                "nor a training run directory (with run.json)")
-
-
-def _source_description(path):
-    """How ``_fine_tune_source`` describes ``path``, without loading it again."""
-    if os.path.isfile(os.path.join(path, "manifest.json")):
-        return f"exported model {path}"
-    from zoo.core.training.trainer import CheckpointDirectory
-
-    return f"run {path} at step {CheckpointDirectory(path).steps()[-1]}"
-
-
-def _weights_sha256(model):
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
-    return digest.hexdigest()
 
 
 def adamw_with_warmup(model, config):
@@ -186,9 +153,7 @@ class GPTRecipe(Recipe):
     finetune_data_option = "text"
 
     options = (
-        Option("fine_tune_from", str, None, "start from a trained model: an exported folder (e.g. exported/gpt) or "
-                                            "a run directory (e.g. runs/gpt), instead of random weights",
-               commands=("train",)),
+        FINE_TUNE_FROM,
         Option("text", str, None, "train on this UTF-8 text file (first 90%% train, last 10%% validation) instead "
                                   "of tiny Shakespeare", commands=("train",)),
         Option("warmup_steps", int, None, f"learning-rate warm-up steps (default {WARMUP_FRACTION * 100:.0f}%% of "
@@ -201,12 +166,7 @@ class GPTRecipe(Recipe):
 
     # === Training ===
     def create_training_model(self, preset, seed, fine_tune_from):
-        source, _ = _fine_tune_source(fine_tune_from)
-        if source is None:
-            return self.create_model(preset, seed)
-        model = GPT(**{**source.get_config(), "seed": seed})
-        model.set_weights(source.get_weights())
-        return model
+        return start_from(self, preset, seed, fine_tune_from)
 
     def training_data(self, model, *, batch_size, seed, limit, text):
         train_bytes, validation_bytes = training_text(text)
@@ -244,8 +204,7 @@ class GPTRecipe(Recipe):
             "epochs": epochs,
             "decay_steps": total_steps,
             # the model has not trained yet: its weights are the source's
-            "fine_tune_from": None if fine_tune_from is None else {
-                "source": _source_description(fine_tune_from), "weights_sha256": _weights_sha256(model)},
+            "fine_tune_from": source_record(fine_tune_from, model),
         }
 
     def compile(self, model, config):

@@ -361,3 +361,74 @@ def spoken_digits(split="train", limit=None):
     return SpokenDigits(np.stack(audio).astype(np.float32), np.array([e[0] for e in chosen], np.int32),
                         np.array([index[e[1]] for e in chosen], np.int32), np.array(lengths, np.int32),
                         speaker_names, [e[3] for e in chosen])
+
+
+# === Your own images (fine-tuning, restoration) ===
+def read_image_file(path, what="image"):
+    """One grey image from a PNG (read by matplotlib) or a ``.npy`` file, as float32 ``[h, w]`` in [0, 1].
+    8-bit values (0-255) are scaled; a colour PNG whose channels differ is refused (the models draw one)."""
+    if not os.path.isfile(path):
+        raise BadInputError(f"{what} file {path} does not exist")
+    try:
+        if path.endswith(".npy"):
+            image = np.load(path, allow_pickle=False).astype(np.float32)
+            if image.max(initial=0) > 1:
+                image = image / 255.0
+        else:
+            import matplotlib.image
+
+            image = np.asarray(matplotlib.image.imread(path), np.float32)
+            if image.max(initial=0) > 1:  # 8/16-bit files some readers give as integers
+                image = image / 255.0
+            if image.ndim == 3:  # RGB(A): grey saved as colour is fine; alpha is ignored
+                colour = image[..., :3]
+                if np.abs(colour - colour.mean(axis=-1, keepdims=True)).max() > 1.5 / 255:
+                    raise BadInputError(f"{what} {path} is in colour; the models draw grey images (white on black): "
+                                        "save it in greyscale")
+                image = colour.mean(axis=-1)
+    except (OSError, ValueError, SyntaxError) as error:
+        if isinstance(error, BadInputError):
+            raise
+        raise BadInputError(f"cannot read {what} from {path}: {error}") from None
+    image = np.squeeze(image)
+    if image.ndim != 2:
+        raise BadInputError(f"{what} {path} has shape {list(image.shape)}; one grey image is [height, width]")
+    if image.min() < 0 or image.max() > 1:
+        raise BadInputError(f"{what} {path} has values from {image.min()} to {image.max()}, outside [0, 1] (or 0-255)")
+    return image
+
+
+def read_image_collection(path, shape=(28, 28), what="--data"):
+    """Your images as float32 ``[n, *shape, 1]`` in [0, 1]: a folder of PNG files (sorted by name) or one
+    ``.npy`` array ``[n, *shape]`` or ``[n, *shape, 1]`` (floats in [0, 1] or 8-bit values 0-255)."""
+    if os.path.isdir(path):
+        files = sorted(f for f in os.listdir(path) if f.lower().endswith(".png"))
+        if not files:
+            raise BadInputError(f"{what} {path} is a folder with no .png files")
+        images = []
+        for name in files:
+            image = read_image_file(os.path.join(path, name), "image")
+            if image.shape != tuple(shape):
+                raise BadInputError(f"image {os.path.join(path, name)} is {' x '.join(map(str, image.shape))}; the "
+                                    f"model takes {' x '.join(map(str, shape))}")
+            images.append(image)
+        return np.stack(images)[..., None]
+    if not path.endswith(".npy"):
+        raise BadInputError(f"{what} {path} is neither a folder of PNG files nor an .npy array")
+    if not os.path.isfile(path):
+        raise DataNotFoundError(f"{what} file {path} does not exist")
+    try:
+        images = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise BadInputError(f"cannot read {what} {path}: {error}") from None
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3 or images.shape[1:] != tuple(shape):
+        raise BadInputError(f"{what} {path} holds an array of shape {list(images.shape)}; give [n, "
+                            f"{', '.join(map(str, shape))}] or [n, {', '.join(map(str, shape))}, 1] (one grey channel)")
+    images = images.astype(np.float32)
+    if images.max(initial=0) > 1:
+        images = images / 255.0
+    if images.min(initial=0) < 0 or images.max(initial=0) > 1:
+        raise BadInputError(f"{what} {path} has values outside [0, 1] (or 0-255)")
+    return images[..., None]

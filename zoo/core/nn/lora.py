@@ -66,26 +66,26 @@ def parameter_counts(model):
 
 
 def merged_kernels(model):
-    """``{kernel path: W + (alpha / r) A B}`` for every adapted layer (float32)."""
+    """``{id(kernel variable): W + (alpha / r) A B}`` for every adapted layer (the kernel's dtype)."""
     merged = {}
     for layer in adaptable_layers(model):
         if getattr(layer, "lora_enabled", False):
             update = np.asarray(layer.lora_kernel_a.numpy(), np.float64) @ np.asarray(layer.lora_kernel_b.numpy(),
                                                                                        np.float64)
-            merged[layer._kernel.path] = (layer._kernel.numpy() + (layer.lora_alpha / layer.lora_rank) * update
-                                          ).astype(layer._kernel.dtype)
+            merged[id(layer._kernel)] = (layer._kernel.numpy() + (layer.lora_alpha / layer.lora_rank) * update
+                                         ).astype(layer._kernel.dtype)
     return merged
 
 
 def merged(model):
     """A model of ``model``'s class and config without adapters, its kernels W + (alpha / r) A B and every other
-    weight the adapted model's: the same function, the base's architecture."""
+    weight the adapted model's: the same function, the base's architecture. Weights pair up in creation order
+    (a layer Keras named itself, ``dense_120``, gets another name in a second model)."""
     kernels = merged_kernels(model)
     plain = type(model).from_config(model.get_config())
-    values = {v.path: v for v in model.weights if not is_adapter(v)}
-    missing = [v.path for v in plain.weights if v.path not in values]
-    if missing:
-        raise ValueError(f"the merged model's weights {missing[:3]} have no counterpart in the adapted model")
-    for variable in plain.weights:
-        variable.assign(kernels.get(variable.path, values[variable.path].numpy()))
+    adapted = [v for v in model.weights if not is_adapter(v)]
+    if [tuple(v.shape) for v in adapted] != [tuple(v.shape) for v in plain.weights]:
+        raise ValueError(f"a {type(model).__name__} built from the adapted model's config has other weights")
+    for target, source in zip(plain.weights, adapted):
+        target.assign(kernels.get(id(source), source.numpy()))
     return plain

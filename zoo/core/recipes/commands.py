@@ -170,7 +170,8 @@ def finetune(name, *, verbose="auto", command=None, **options):
     if shared:
         print("Validation on your data: " + ", ".join(f"{k} {before[k]:.4f} (base) -> {after[k]:.4f} (fine-tuned)"
                                                        for k in shared))
-    return export_model(export_plan(recipe, model, training), os.path.dirname(output), folder=output)
+    plan = export_plan(recipe, model, training, **own_values(recipe, "finetune", o))
+    return export_model(plan, os.path.dirname(output), folder=output)
 
 
 def fine_tuning_source(base):

@@ -72,28 +72,14 @@ def check_inputs(images, mask, noise):
 
 
 def read_image(path, what):
-    """A 28 x 28 grey image from a PNG (read by matplotlib) or ``.npy`` file, as float32 ``[28, 28, 1]`` in [0, 1]."""
-    if not os.path.exists(path):
-        raise BadInputError(f"{what} file {path} does not exist")
-    try:
-        if path.endswith(".npy"):
-            image = np.load(path, allow_pickle=False).astype(np.float32)
-        else:
-            import matplotlib.image
+    """A 28 x 28 grey image from a PNG or ``.npy`` file (``zoo.core.data.datasets.read_image_file``), as float32
+    ``[28, 28, 1]`` in [0, 1]."""
+    from zoo.core.data.datasets import read_image_file
 
-            image = np.asarray(matplotlib.image.imread(path), np.float32)
-            if image.ndim == 3:  # RGB(A): the mean of the colour channels, alpha ignored
-                image = image[..., :3].mean(axis=-1)
-            if image.max() > 1:  # 8/16-bit files some readers give as integers
-                image = image / 255.0
-    except (OSError, ValueError, SyntaxError) as error:
-        raise BadInputError(f"cannot read {what} from {path}: {error}") from None
-    image = np.squeeze(image)
+    image = read_image_file(path, what)
     if image.shape != IMAGE_SHAPE[:2]:
         raise BadInputError(f"{what} {path} is {' x '.join(map(str, image.shape))}; the model takes 28 x 28 "
                             "(an MNIST-sized digit, white on black)")
-    if image.min() < 0 or image.max() > 1:
-        raise BadInputError(f"{what} {path} has values from {image.min()} to {image.max()}, outside [0, 1]")
     return image[..., None]
 
 

@@ -210,8 +210,10 @@ def core_options(command):
 
 
 def model_options(recipe, command):
-    """The options ``recipe`` adds to ``command``."""
-    return [o for o in recipe.options if command in o.commands]
+    """The options ``recipe`` adds to ``command`` (``finetune`` ends with an export: it takes the model's
+    ``export`` options too)."""
+    takes = (command, "export") if command == "finetune" else (command,)
+    return [o for o in recipe.options if any(c in o.commands for c in takes)]
 
 
 def model_option_names(recipe, command):
