@@ -130,7 +130,8 @@ SPEC = ModelSpec(
     cli_sample=("--digits", "3", "7"),
     checks=(meets_the_issue_and_ships_its_picture,),
     sample_check=an_animated_gif,
-    in_training="~/zoo-runs/video (outside the work tree, which each session lays anew), started 2026-12-03 with "
-                "`python -m zoo train video --run-dir ~/zoo-runs/video` (10 epochs of 60,000 clips, about 3 hours on "
-                "this 2-core CPU); the same command resumes it",
+    in_training="not trained to the end yet: `python -m zoo train video --run-dir ~/zoo-runs/video` (10 epochs of "
+                "60,000 clips, about 3 hours alone on this 2-core CPU; the same command resumes). A run of 2026-12-03 "
+                "reached epoch 7 (validation frame MSE 109.8) and was lost with its machine (run folders outside the "
+                "work tree are not kept between sessions): it needs a session that gives it 3 hours"
 )
