@@ -262,7 +262,7 @@ def test_fine_tune_from_a_run_on_your_own_text(tmp_path, monkeypatch):
     changes = [np.abs(a - b).max() for a, b in zip(tuned.get_weights(), source.get_weights())]
     assert 0 < max(changes) < 0.05  # started from the source, moved a little (lr 1e-4, a few steps)
     assert np.isfinite(state["metrics"]["val_loss"])
-    with pytest.raises(Exception, match="neither an exported GPT folder"):
+    with pytest.raises(Exception, match="neither an exported gpt folder"):
         zoo.train("gpt", epochs=1, batch_size=16, run_dir=str(tmp_path / "x"), verbose=0, text=str(mine),
                         fine_tune_from=str(tmp_path / "nowhere"))
 
