@@ -101,7 +101,10 @@ def multiworker_worker(name, run_dir, output):
 
     state = commands.train(name, preset="tiny", batch_size=32, limit=64, epochs=1, run_dir=run_dir, verbose=0,
                            strategy="multiworker", callbacks=[_SaveWeightsAtEnd(output)], samples=False)
-    print(json.dumps({"step": state["step"], "metrics": state["metrics"]}))
+    from tensorflow.python.eager import context
+
+    heartbeat_ms = context.context().coordination_service.heartbeat_timeout_in_ms
+    print(json.dumps({"step": state["step"], "metrics": state["metrics"], "heartbeat_ms": heartbeat_ms}))
 
 
 class _KillAtStep:

@@ -18,7 +18,7 @@ from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT
 
 README = os.path.join(REPO_ROOT, "README.md")
 # what only runs for minutes, needs other machines or a download: checked, not run
-PARSED_ONLY = ("train", "export", "evaluate", "convert", "serve")  # serve: a server runs until stopped
+PARSED_ONLY = ("train", "finetune", "export", "evaluate", "convert", "serve")  # serve: a server runs until stopped
 
 
 def code_blocks():

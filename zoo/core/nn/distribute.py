@@ -48,6 +48,7 @@ def make_strategy(name="default", devices=None):
         return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device_ops)
     if name == "multiworker":
         check_tf_config()
+        configure_coordination(tf)
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         try:
@@ -58,6 +59,26 @@ def make_strategy(name="default", devices=None):
             raise BadInputError(f"--strategy tpu: no TPU found ({error})") from None
         return tf.distribute.TPUStrategy(resolver)
     raise BadInputError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+
+
+def configure_coordination(tf):
+    """TensorFlow's own coordination service settings for ``MultiWorkerMirroredStrategy``, with a longer
+    heartbeat timeout (``ZOO_HEARTBEAT_TIMEOUT_S``, default 60 s): TF's 10 s aborts every worker's collectives
+    when a busy machine starves one process for a moment (seen with two workers sharing 2 CPU cores)."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    if context.context().coordination_service is not None:  # configured already: the caller's choice stands
+        return
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    cluster_spec = resolver.cluster_spec()
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=cluster_spec.num_tasks(job))
+            for job in ("chief", "worker") if job in cluster_spec.jobs]
+    seconds = float(os.environ.get("ZOO_HEARTBEAT_TIMEOUT_S", "60"))
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(cluster_spec),
+        coordinated_jobs=jobs, heartbeat_timeout_in_ms=int(seconds * 1000))
 
 
 def check_tf_config():
