@@ -58,6 +58,10 @@ def synthetic_mnist(monkeypatch, tmp_path_factory):
     fake_split = {"train": [fake_chorale(i) for i in range(8)], "validation": [fake_chorale(8)],
                   "test": [fake_chorale(9)], "skipped": []}
     monkeypatch.setattr(chorales, "load_chorales", lambda limit=None, progress=None: fake_split)
+    # and the spoken numbers, drawn anew each epoch, by 128 training pairs an epoch and 32 for validation
+    from zoo.core.data import spoken_numbers
+    monkeypatch.setattr(spoken_numbers, "EPOCH_PAIRS", TRAIN_IMAGES)
+    monkeypatch.setattr(spoken_numbers, "VALIDATION_PAIRS", 32)
     return images
 
 

@@ -2,8 +2,8 @@
 
     python -m zoo.text2image.tflite_sample exported/text2image/text2image.tflite --prompt "一个粗体的七"
 
-This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/apps/ddim.py`` and ``png.py`` (the
-DDIM loop and PNG writer every diffusion app shares): copy the three next to
+This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/apps/ddim.py``, ``png.py`` (the
+DDIM loop and PNG writer every diffusion app shares) and ``text_rows.py``: copy the four next to
 ``text2image.tflite`` and its ``manifest.json`` (which holds the noise schedule, ``alpha_bars``). The prompt becomes UTF-8 bytes on the host (no tokenizer), one
 ``encode_text`` call embeds it, and the app drives the DDIM loop itself with
 ``denoise_step``, so it can show progress, stop early or choose its own step count.
@@ -18,26 +18,18 @@ import sys
 import numpy as np
 
 try:  # in the repository (python -m zoo.text2image.tflite_sample)
-    from zoo.core.apps import ddim, png
-except ImportError:  # copied into an app next to ddim.py and png.py
+    from zoo.core.apps import ddim, png, text_rows
+except ImportError:  # copied into an app next to ddim.py, png.py and text_rows.py
     import ddim
     import png
+    import text_rows
 
 TEXT_BYTES = 64
 
 
 def prompt_bytes(prompts, length=TEXT_BYTES):
     """Strings -> int32 ``[n, 64]`` UTF-8 bytes, zero padded; a ValueError for text that does not fit."""
-    rows = np.zeros((len(prompts), length), np.int32)
-    for i, prompt in enumerate(prompts):
-        data = prompt.encode("utf-8")
-        if len(data) > length:
-            raise ValueError(f"the prompt is {len(data)} bytes of UTF-8; the model takes at most {length} "
-                             "(a Chinese character is 3 bytes)")
-        if b"\x00" in data:
-            raise ValueError("the prompt contains a zero byte, which marks the end of the text")
-        rows[i, : len(data)] = np.frombuffer(data, np.uint8)
-    return rows
+    return text_rows.text_rows(prompts, length, what="the prompt")
 
 
 write_png = png.write_png

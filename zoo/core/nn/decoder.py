@@ -104,11 +104,16 @@ class TransformerBlock(layers.Layer):
 
         ``keys``/``values`` are ``[batch, heads, time, head_dim]``, what the cache stores.
         """
+        x, keys, values = self.self_attention(x, training)
+        return self._mlp(x, training), keys, values
+
+    def self_attention(self, x, training=False):
+        """The block's first half: ``(x + attention(norm(x)), keys, values)``."""
         query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
         query, keys, values = self._heads(query), self._heads(keys), self._heads(values)
         attended = self._attend(query, keys, values, causal_mask(tf.shape(x)[1]) if self.causal else 0.0)
         x = x + self.attention_dropout(self.attention_output(self._merge_heads(attended)), training=training)
-        return self._mlp(x, training), keys, values
+        return x, keys, values
 
     def step(self, x, position, cached_keys, cached_values):
         """One new position per row: ``x [batch, 1, hidden]`` at ``position [batch]``.
@@ -116,6 +121,11 @@ class TransformerBlock(layers.Layer):
         Writes this position's key and value into the caches ``[batch, heads,
         context, head_dim]`` and attends to positions ``<= position``.
         """
+        x, cached_keys, cached_values = self.self_attention_step(x, position, cached_keys, cached_values)
+        return self._mlp(x, False), cached_keys, cached_values
+
+    def self_attention_step(self, x, position, cached_keys, cached_values):
+        """:meth:`step`'s first half: the attention through the cache, without the MLP."""
         query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
         query, keys, values = self._heads(query), self._heads(keys), self._heads(values)
         context = tf.shape(cached_keys)[2]
@@ -126,8 +136,7 @@ class TransformerBlock(layers.Layer):
         visible = tf.expand_dims(tf.range(context), 0) <= tf.expand_dims(position, 1)  # [batch, context]
         mask = tf.reshape((1.0 - tf.cast(visible, tf.float32)) * NEG_INF, [-1, 1, 1, context])
         attended = self._attend(query, cached_keys, cached_values, mask)
-        x = x + self.attention_output(self._merge_heads(attended))
-        return self._mlp(x, False), cached_keys, cached_values
+        return x + self.attention_output(self._merge_heads(attended)), cached_keys, cached_values
 
     def get_config(self):
         config = {**super().get_config(), "hidden_dim": self.hidden_dim, "num_heads": self.num_heads,

@@ -112,6 +112,8 @@ class ExportedModel:
             elif "encoding" in spec:
                 raise BadInputError(f"input {name!r} has the unknown encoding {spec['encoding']!r}: this zoo is "
                                     "older than the exported model")
+            if "prefixes" in spec and value.size:
+                utf8.check_prefixes(value, spec["prefixes"], name)
             if value.ndim and value.shape[0] == 0:
                 raise BadInputError(f"input {name!r} has an empty batch")
             if batch is not None and value.ndim and value.shape[0] != batch:

@@ -24,6 +24,8 @@ class Signature:
             and the benchmarks; default: standard-normal floats and zero integers.
         encodings: input name -> row format, e.g. ``zoo.core.runtime.utf8.ENCODING`` for UTF-8
             bytes zero padded; recorded and checked like ``ranges``.
+        prefixes: input name -> the texts a UTF-8 row must start with, one of them (a task tag such as
+            ``"<norm> "``); recorded and checked like ``ranges`` (``utf8.prefix_checks`` in the graph).
         resources: objects holding TF resources the function uses (a tokenizer's
             lookup tables), tracked so the SavedModel saves them.
         ranges: input name -> (lowest, highest) allowed value, both included. Recorded
@@ -47,15 +49,17 @@ class Signature:
     allowed: Optional[dict] = None
     max_shapes: Optional[dict] = None
     encodings: Optional[dict] = None
+    prefixes: Optional[dict] = None
     resources: Optional[list] = None
 
 
-def spec_json(spec, meaning, value_range=None, max_shape=None, encoding=None, allowed=None):
+def spec_json(spec, meaning, value_range=None, max_shape=None, encoding=None, allowed=None, prefixes=None):
     return {"dtype": spec.dtype.name, "shape": [None if d is None else int(d) for d in spec.shape],
             "meaning": meaning, **({"range": list(value_range)} if value_range is not None else {}),
             **({"allowed": [list(interval) for interval in allowed]} if allowed is not None else {}),
             **({"max_shape": list(max_shape)} if max_shape is not None else {}),
-            **({"encoding": encoding} if encoding is not None else {})}
+            **({"encoding": encoding} if encoding is not None else {}),
+            **({"prefixes": list(prefixes)} if prefixes is not None else {})}
 
 
 def signatures_manifest(signatures):
@@ -63,7 +67,8 @@ def signatures_manifest(signatures):
     return {
         s.name: {
             "inputs": {n: spec_json(spec, meaning, (s.ranges or {}).get(n), (s.max_shapes or {}).get(n),
-                                     (s.encodings or {}).get(n), (s.allowed or {}).get(n))
+                                     (s.encodings or {}).get(n), (s.allowed or {}).get(n),
+                                     (s.prefixes or {}).get(n))
                        for n, (spec, meaning) in s.inputs.items()},
             "outputs": {},
             "runtimes": ["savedmodel", "tflite", "keras"] if s.tflite else ["savedmodel", "keras"],

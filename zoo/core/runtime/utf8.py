@@ -138,3 +138,28 @@ def string_rows(texts, length=TEXT_BYTES, name="text"):
     ]
     with tf.control_dependencies(checks):
         return tf.cast(tf.io.decode_raw(texts, tf.uint8, fixed_length=length), tf.int32)
+
+
+def prefix_message(name, prefixes):
+    return f"{name} must start with one of {', '.join(repr(p) for p in prefixes)} (the task)"
+
+
+def check_prefixes(rows, prefixes, name="text"):
+    """Host check: every row starts with one of ``prefixes`` (e.g. a task tag ``"<norm> "``)."""
+    encoded = [np.frombuffer(p.encode("utf-8"), np.uint8) for p in prefixes]
+    for i, row in enumerate(np.asarray(rows).reshape(-1, np.shape(rows)[-1])):
+        if not any(len(p) <= len(row) and np.array_equal(row[: len(p)], p) for p in encoded):
+            start = bytes(int(b) for b in row[:12] if b).decode("utf-8", "replace")
+            raise BadInputError(f"input {name!r} row {i} starts with {start!r}: " + prefix_message(name, prefixes))
+
+
+def prefix_checks(rows, prefixes, name="text"):
+    """The same rule as ``tf.debugging`` asserts, in the graph (dense ops only)."""
+    import tensorflow as tf
+
+    matches = []
+    for prefix in prefixes:
+        data = np.frombuffer(prefix.encode("utf-8"), np.uint8).astype(np.int32)
+        matches.append(tf.reduce_all(tf.equal(rows[:, : len(data)], tf.constant(data)[None, :]), axis=1))
+    found = tf.reduce_any(tf.stack(matches, axis=1), axis=1)
+    return [tf.debugging.assert_equal(found, True, message=prefix_message(name, prefixes))]

@@ -1,0 +1,1 @@
+"""Text normalization and number translation (English, Chinese): a byte-level Transformer encoder-decoder."""

@@ -1,0 +1,44 @@
+"""What the shared tests and benchmarks need to know about seq2seq (see ``zoo.core.recipes.spec``)."""
+
+import numpy as np
+
+from zoo.core.data import spoken_numbers as numbers
+from zoo.core.recipes.spec import ModelSpec, Target, spread_biases
+
+
+def test_model(recipe):
+    """The tiny model with its output bias spread, so greedy decoding picks the same byte in every runtime
+    (an untrained model's 256 logits lie within float rounding of each other)."""
+    model = recipe.create_model("tiny", seed=0)
+    spread_biases(model.output_head, 4.0)
+    return model
+
+
+def test_inputs(signature, manifest_entry, batch, seed):
+    rng = np.random.default_rng(seed)
+    sources = [numbers.draw_pair(rng)[0] for _ in range(batch)]
+    if signature == "strings":
+        return {"text": np.array(sources, object)}
+    rows = numbers.encode(sources, numbers.SOURCE_BYTES)
+    if signature in ("serving_default", "encode"):
+        return {"text": rows}
+    inputs = manifest_entry["inputs"]
+    cache_shape, memory_shape = inputs["cache"]["shape"], inputs["memory"]["shape"]
+    return {"token": rng.integers(0, 257, batch).astype(np.int32),
+            "position": rng.integers(0, cache_shape[2], batch).astype(np.int32),
+            "cache": rng.standard_normal([batch, *cache_shape[1:]]).astype(np.float32),
+            "memory": rng.standard_normal([batch, *memory_shape[1:]]).astype(np.float32)}
+
+
+SPEC = ModelSpec(
+    test_model=test_model, test_inputs=test_inputs,
+    quick_options={"export": {"num_eval_pairs": 16}, "evaluate": {"num_pairs": 16}, "sample": {}},
+    benchmark_signature="decode_step",  # one output byte: what an app calls per byte
+    benchmark_options={"num_pairs": 1120},
+    targets=(Target("exact_match_worst", at_least=0.98, why="the seq2seq issue: exact match >= 0.98 per task and "
+                                                             "language"),
+             Target("digit_strings_right", at_least=0.995, why="the seq2seq issue: phone numbers and codes")),
+    cli_sample=("--text", "<norm> Call 555-0123 at 3:45"),
+    in_training="~/zoo-runs/seq2seq, started 2026-12-04 with `python -m zoo train seq2seq --run-dir "
+                "~/zoo-runs/seq2seq`; the same command resumes it",
+)
