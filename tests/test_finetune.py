@@ -77,6 +77,7 @@ def image_file(tmp_path_factory):
 
 # what each fine-tunable model is checked on: its data, the signature compared, the finetune options
 CASES = {
+    "charrnn": ("text_file", "step", {"batch_size": 8}),
     "gpt": ("text_file", "logits", {"batch_size": 8}),
     "diffusion": ("image_file", "denoise_step", {"batch_size": 8, "num_eval_samples": 2, "num_detailed_samples": 2}),
 }
@@ -156,7 +157,7 @@ def test_bad_input_is_refused_before_training_and_nothing_is_written(tiny_export
         with pytest.raises(ZooError, match=message):
             zoo.finetune("gpt", verbose=0, **options)
         assert not os.path.exists(output) and not os.path.exists(str(output) + ".run"), given
-    with pytest.raises(ZooError, match="cannot be fine-tuned yet; these can: diffusion, gpt"):
+    with pytest.raises(ZooError, match="cannot be fine-tuned yet; these can: charrnn, diffusion, gpt"):
         zoo.finetune("vae", data=text_file, output=str(output))
 
 

@@ -20,6 +20,8 @@ Signatures (SavedModel and TFLite, builtin ops only, except ``serving_default``)
 - ``serving_default`` (SavedModel only: strings): prompt text in, continuation text out, for TF Serving.
 """
 
+import os
+
 import numpy as np
 
 from zoo.core.data import datasets as data
@@ -32,7 +34,8 @@ from zoo.core.recipes.recipe import Option, Recipe, TrainingData
 from zoo.core.apps.text_sampling import stream_tokens
 from zoo.core.recipes.options import check_text
 from zoo.core.recipes.registry import register
-from zoo.core.recipes.text import sampling_options
+from zoo.core.recipes.finetuning import FINE_TUNE_FROM, source_record, start_from
+from zoo.core.recipes.text import TEXT_OPTION, sampling_options, training_text
 from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SAMPLING_RANGES, SERVING_EXAMPLE, VOCAB_SIZE, TextSamples, checked_sampling,
                                       sampling_specs, serving_text_function, serving_text_inputs,
                                       write_continuation)
@@ -179,17 +182,27 @@ class CharRNNRecipe(CosineDecayAdam, Recipe):
     evaluate_help = ("Validation loss (nats per byte) of the exported model: tiny Shakespeare's last 10% streamed "
                      "through `step` from a zero state, one byte per call.")
     metrics = ["validation_loss"]
+    finetune_data_option = "text"
 
     options = (
+        FINE_TUNE_FROM,
+        TEXT_OPTION,
         *sampling_options("the text to continue, any length", max_new_tokens=500),
         Option("max_bytes", int, None, "score only the first N validation bytes (default: all 111,540)",
                commands=("evaluate", "export"), minimum=1),
     )
 
     # === Training ===
-    def training_data(self, model, *, batch_size, seed, limit):
-        train_bytes, validation_bytes = data.tiny_shakespeare("train"), data.tiny_shakespeare("validation")
+    def create_training_model(self, preset, seed, fine_tune_from):
+        return start_from(self, preset, seed, fine_tune_from)
+
+    def training_data(self, model, *, batch_size, seed, limit, text):
+        train_bytes, validation_bytes = training_text(text)
         length = model.window * model.windows_per_example
+        if len(validation_bytes) < length:
+            raise BadInputError(f"the validation part (last 10%) of the text has {len(validation_bytes)} bytes; "
+                                f"at least {length} (one example of {model.windows_per_example} windows of "
+                                f"{model.window} bytes) are needed. Use a longer text.")
 
         def dataset_fn(epoch):
             return data.text_dataset(train_bytes, window=length, batch_size=batch_size, seed=seed, epoch=epoch,
@@ -197,18 +210,24 @@ class CharRNNRecipe(CosineDecayAdam, Recipe):
 
         validation = data.text_dataset(validation_bytes, window=length, batch_size=64, shuffle=False,
                                        drop_remainder=False, limit=None if limit is None else max(limit // 4, 1))
+        what = "tiny Shakespeare" if text is None else f"{text}"
         return TrainingData(
             dataset_fn,
-            (f"tiny Shakespeare: first 90% ({len(train_bytes):,} bytes) for training, last 10% "
+            (f"{what}: first 90% ({len(train_bytes):,} bytes) for training, last 10% "
              f"({len(validation_bytes):,} bytes) for validation, as UTF-8 bytes; examples of {model.windows_per_example}"
              f" consecutive {model.window}-byte windows, the state carried across them"
              + ("" if limit is None else f"; at most {limit} examples an epoch")),
-            validation=validation, config={"train_bytes": int(len(train_bytes)), "limit": limit})
+            validation=validation,
+            config={"train_bytes": int(len(train_bytes)), "limit": limit,
+                    **({"text": os.path.abspath(text)} if text else {})})  # export validates on its last 10%
 
-    def training_config(self, model, data_, *, epochs, total_steps, max_steps=None):
+    def training_config(self, model, data_, *, epochs, total_steps, max_steps=None, fine_tune_from):
         # one optimizer update per window
-        return super().training_config(model, data_, epochs=epochs, total_steps=total_steps * model.windows_per_example,
-                                       max_steps=max_steps)
+        return {**super().training_config(model, data_, epochs=epochs,
+                                          total_steps=total_steps * model.windows_per_example, max_steps=max_steps),
+                **({"preset": "fine-tuned"} if fine_tune_from is not None else {}),
+                # the model has not trained yet: its weights are the source's
+                "fine_tune_from": source_record(fine_tune_from, model)}
 
     def sample_callbacks(self, run_dir, seed):
         return [TextSamples(run_dir, seed)]
@@ -218,8 +237,9 @@ class CharRNNRecipe(CosineDecayAdam, Recipe):
         return charrnn_signatures(model)
 
     def export_plan(self, model, training, max_bytes):
-        """Every runtime streams the validation text (or its first ``max_bytes``) through ``step``."""
-        validation = data.tiny_shakespeare("validation")
+        """Every runtime streams the validation text (or its first ``max_bytes``) through ``step``: tiny
+        Shakespeare's, or the last 10% of the text the run trained on."""
+        validation = training_text(training.get("config", {}).get("text"))[1]
 
         def samples(runner, path):
             write_text(path, f"{NAME}: continuations from charrnn.tflite (LiteRT), one `step` call per byte\n\n"

@@ -38,7 +38,7 @@ from zoo.core.recipes.recipe import Option, Recipe, TrainingData
 from zoo.core.recipes.options import check_text
 from zoo.core.recipes.finetuning import FINE_TUNE_FROM, source_record, start_from
 from zoo.core.recipes.registry import register
-from zoo.core.recipes.text import sampling_options
+from zoo.core.recipes.text import TEXT_OPTION, sampling_options, training_text
 from zoo.core.nn.decoder import decoder_signatures
 from zoo.core.apps.text_sampling import RunnerDecoder, generate_tokens
 from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SAMPLING_RANGES, SERVING_EXAMPLE, TextSamples, serving_text_function,
@@ -51,14 +51,6 @@ SAMPLE_PROMPT = "\n"
 SAMPLE_BYTES = 300
 EVAL_BATCH = 64
 SAMPLE_PROMPTS = ("ROMEO:", "First Citizen:\nWe are", "JULIET:\nO", "月")
-
-
-def training_text(text=None):
-    """``(train, validation)`` uint8 byte arrays: tiny Shakespeare or the user's UTF-8 file, split 90/10."""
-    if text is None:
-        return data.tiny_shakespeare("train"), data.tiny_shakespeare("validation")
-    content = data.text_bytes(text)
-    return data.split_bytes(content, "train"), data.split_bytes(content, "validation")
 
 
 def adamw_with_warmup(model, config):
@@ -154,8 +146,7 @@ class GPTRecipe(Recipe):
 
     options = (
         FINE_TUNE_FROM,
-        Option("text", str, None, "train on this UTF-8 text file (first 90%% train, last 10%% validation) instead "
-                                  "of tiny Shakespeare", commands=("train",)),
+        TEXT_OPTION,
         Option("warmup_steps", int, None, f"learning-rate warm-up steps (default {WARMUP_FRACTION * 100:.0f}%% of "
                                           "the run's steps, at least 10; nanoGPT's recipe: 100)",
                commands=("train",), minimum=1),

@@ -1,7 +1,20 @@
-"""What the byte-level text models' recipes share: the ``sample`` command's sampling options."""
+"""What the byte-level text models' recipes share: the ``sample`` command's sampling options, and the training
+text (tiny Shakespeare, or the user's UTF-8 file for ``train --text`` and ``finetune --data``)."""
 
+from zoo.core.data import datasets as data
 from zoo.core.nn.text_generation import SAMPLING_DEFAULTS
 from zoo.core.recipes.options import Option
+
+TEXT_OPTION = Option("text", str, None, "train on this UTF-8 text file (first 90%% train, last 10%% validation) "
+                                        "instead of tiny Shakespeare", commands=("train",))
+
+
+def training_text(text=None):
+    """``(train, validation)`` uint8 byte arrays: tiny Shakespeare or the user's UTF-8 file, split 90/10."""
+    if text is None:
+        return data.tiny_shakespeare("train"), data.tiny_shakespeare("validation")
+    content = data.text_bytes(text)
+    return data.split_bytes(content, "train"), data.split_bytes(content, "validation")
 
 
 def sampling_options(prompt_help, max_new_tokens):
