@@ -48,11 +48,16 @@ def runtime_key(runtime, variant):
     return runtime if variant is None else f"{runtime}_{variant}"
 
 
+LATENCY_THREADS = 1
+
+
 def measure_latency(model_dir, runtime, variant, repeats, inputs_path, warmup=3):
     """In this process (which imports no TensorFlow for a TFLite file, so its peak memory is LiteRT's):
     load one runtime, time the signature on the inputs the parent wrote; returns ms and peak RSS."""
     started = time.perf_counter()
-    runner = load_exported(model_dir, runtime=runtime, variant=variant or "float32")
+    # one LiteRT thread, as every row of this table was measured (the zoo's own default is every core)
+    runner = load_exported(model_dir, runtime=runtime, variant=variant or "float32",
+                           **({"num_threads": LATENCY_THREADS} if runtime == "tflite" else {}))
     load_seconds = time.perf_counter() - started
     stored = np.load(inputs_path)
     signature = str(stored["signature"])
@@ -149,7 +154,7 @@ def write_markdown(results, path, command, seconds):
         "Every registered model with an export, every runtime. Latency: median of repeated calls of the",
         "model's benchmark signature (named per model: one network call) after 3 warm-up calls, each runtime",
         "in a fresh process, which also gives peak memory (max resident set size of that process, runtime",
-        "and model loaded, both batch sizes run). Quality: the model's own metric, through that runtime,",
+        "and model loaded, both batch sizes run); LiteRT on one thread. Quality: the model's own metric, through that runtime,",
         "with the options stated per model, on its fixed seed. Training throughput: the default preset's",
         "`train_step` at the default batch size on the model's own data (input pipeline included).",
         "",

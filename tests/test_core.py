@@ -230,3 +230,14 @@ def test_call_times_warms_up_untimed_and_returns_the_last_result():
     assert all(0.0005 < t < 0.2 for t in times)  # the slow first call was not timed
     calls.clear()
     assert best_time(function, repeats=2, warmup=0) < 0.2 and len(calls) == 2  # the slow one timed, not the best
+
+
+def test_litert_uses_every_core_unless_told():
+    """The zoo's runners run LiteRT on every core by default (LiteRT's own default is one); --threads chooses."""
+    from zoo.core.recipes.commands import load
+    from zoo.core.recipes.options import CORE_OPTIONS
+
+    assert load("gan", runtime="tflite").num_threads == os.cpu_count()
+    assert load("gan", runtime="tflite", num_threads=1).num_threads == 1
+    threads = next(o for o in CORE_OPTIONS if o.name == "threads")
+    assert threads.default is None and threads.minimum == 1

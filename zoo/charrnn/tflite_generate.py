@@ -14,6 +14,7 @@ or cut-off UTF-8 is replaced by U+FFFD, never an exception.
 
 import argparse
 import codecs
+import os
 import sys
 
 import numpy as np
@@ -30,7 +31,7 @@ class TFLiteCharRNN:
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())  # every core unless told
         if "step" not in self.interpreter.get_signature_list():
             raise ValueError(f"{path} has no 'step' signature: is it the character LSTM's TFLite file?")
         self.step_runner = self.interpreter.get_signature_runner("step")
@@ -70,7 +71,9 @@ def main(argv=None):
         sys.stdout.flush()
 
     try:
-        model = TFLiteCharRNN(args.tflite)
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        model = TFLiteCharRNN(args.tflite, num_threads=args.threads)
         sys.stdout.write(args.prompt)
         generate_bytes(model, args.prompt.encode("utf-8"), args.max_new_tokens, args.temperature, args.top_k,
                        args.top_p, seed=args.seed, on_token=stream)

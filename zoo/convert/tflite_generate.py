@@ -36,7 +36,9 @@ def main(argv=None):
     folder = os.path.dirname(os.path.abspath(args.tflite))
     try:
         tokenizer = BytePairTokenizer.from_folder(folder)
-        model = TFLiteDecoder(args.tflite)
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        model = TFLiteDecoder(args.tflite, num_threads=args.threads)
         output = generate_text(model, tokenizer, args.prompt, max_new_tokens=args.max_new_tokens,
                                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
                                stop_token=stop_token_of(folder))

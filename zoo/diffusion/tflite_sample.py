@@ -95,7 +95,7 @@ class TFLiteDenoiser:
         with open(manifest_path) as f:
             self.manifest = json.load(f)
         self.alpha_bars = np.asarray(self.manifest["alpha_bars"], np.float32)
-        self.interpreter = Interpreter(model_path=tflite_path, num_threads=num_threads)
+        self.interpreter = Interpreter(model_path=tflite_path, num_threads=num_threads or os.cpu_count())  # every core unless told
         self._denoise = self.interpreter.get_signature_runner("denoise_step")
         self._generate = self.interpreter.get_signature_runner("generate")
 

@@ -46,7 +46,9 @@ def main(argv=None):
     parser.add_argument("--no-slide", action="store_true", help="stop at the context limit")
     args = parser.parse_args(argv)
     try:
-        model = TFLiteGPT(args.tflite)
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        model = TFLiteGPT(args.tflite, num_threads=args.threads)
         output = generate_bytes(model, args.prompt.encode("utf-8"), args.max_new_tokens, args.temperature,
                                 args.top_k, args.top_p, seed=args.seed, slide=not args.no_slide)
     except (ValueError, OSError) as error:

@@ -35,7 +35,7 @@ class TFLiteChorales:
         from ai_edge_litert.interpreter import Interpreter
 
         manifest = verified_manifest(path)
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())  # every core unless told
         if "logits" not in self.interpreter.get_signature_list() or "tokens" not in manifest:
             raise ValueError(f"{path} has no logits signature: is it the music model's TFLite file?")
         self.logits_runner = self.interpreter.get_signature_runner("logits")
@@ -81,7 +81,7 @@ def main(argv=None):
     parser.add_argument("--melody", help='note names to harmonize, e.g. "G4 G4 D5 B4:2" (default: compose)')
     parser.add_argument("--temperature", type=float, default=0.5, help="0 = the most likely notes (default 0.5)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="LiteRT threads (default: LiteRT's)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
     parser.add_argument("--output", default=os.path.join("samples", "music-app.mid"),
                         help="the .mid or .wav to write (default samples/music-app.mid)")
     args = parser.parse_args(argv)

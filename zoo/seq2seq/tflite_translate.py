@@ -32,7 +32,7 @@ class TFLiteTranslator:
         from ai_edge_litert.interpreter import Interpreter
 
         manifest = verified_manifest(path)
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())  # every core unless told
         found = self.interpreter.get_signature_list()
         if not {"encode", "decode_step"} <= set(found):
             raise ValueError(f"{path} has no encode/decode_step signatures: is it the seq2seq model's TFLite file?")

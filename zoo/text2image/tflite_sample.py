@@ -46,7 +46,7 @@ class TextToImage:
             manifest = json.load(f)
         self.alpha_bars = np.asarray(manifest["alpha_bars"], np.float32)
         self.generate_steps = manifest["generate_steps"]
-        self.interpreter = Interpreter(model_path=tflite_path, num_threads=num_threads)
+        self.interpreter = Interpreter(model_path=tflite_path, num_threads=num_threads or os.cpu_count())  # every core unless told
         self._encode = self.interpreter.get_signature_runner("encode_text")
         self._denoise = self.interpreter.get_signature_runner("denoise_step")
         self._generate = self.interpreter.get_signature_runner("serving_default")

@@ -35,7 +35,7 @@ class TFLiteVideo:
         from ai_edge_litert.interpreter import Interpreter
 
         verified_manifest(path)
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())  # every core unless told
         missing = {"start", "track", "step"} - set(self.interpreter.get_signature_list())
         if missing:
             raise ValueError(f"{path} has no {sorted(missing)} signature: is it the video model's TFLite file?")
@@ -91,7 +91,7 @@ def main(argv=None):
     parser.add_argument("--context", help="an .npy of 10 frames [10, 64, 64] in [0, 1]: predict the 10 after them")
     parser.add_argument("--frames", type=int, default=20, help="frames to draw (default 20; 10 after a context)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="LiteRT threads (default: LiteRT's)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
     parser.add_argument("--output", default=os.path.join("samples", "video-app.png"),
                         help="the PNG frame strip to write (default samples/video-app.png)")
     args = parser.parse_args(argv)

@@ -39,7 +39,7 @@ class TFLiteWaveNet:
 
         self.manifest = verified_manifest(path)
         self.speakers = self.manifest["speakers"]
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())  # every core unless told
         missing = {"condition", "step"} - set(self.interpreter.get_signature_list())
         if missing:
             raise ValueError(f"{path} has no {sorted(missing)} signature: is it the WaveNet's TFLite file?")
@@ -111,7 +111,7 @@ def main(argv=None):
     parser.add_argument("--digit", type=int, default=7, help="0-9 (default 7)")
     parser.add_argument("--speaker", default="jackson", help="a speaker's name or index (default jackson)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="LiteRT threads (default: LiteRT's)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
     parser.add_argument("--output", default=os.path.join("samples", "wavenet.wav"),
                         help="the WAV to write (default samples/wavenet.wav)")
     args = parser.parse_args(argv)

@@ -8,6 +8,8 @@ without the zoo, copy it together with this file next to the ``.tflite``.
 pick the same token.
 """
 
+import os
+
 import numpy as np
 
 VOCAB_SIZE = 256  # byte values
@@ -77,6 +79,7 @@ def add_sampling_arguments(parser, prompt="ROMEO:", max_new_tokens=300):
     parser.add_argument("--top-k", type=int, default=0)
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
 
 
 class RunnerDecoder:
@@ -110,7 +113,7 @@ class TFLiteDecoder(RunnerDecoder):
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())  # every core unless told
         runners = {name: self.interpreter.get_signature_runner(name) for name in ("prefill", "decode_step")}
         decode = runners["decode_step"]
         super().__init__(lambda signature, **inputs: runners[signature](**inputs),

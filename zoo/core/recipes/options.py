@@ -190,7 +190,7 @@ CORE_OPTIONS = (
     Option("variant", str, None, "TFLite variant: float32, float16 or int8 (default float32; only with "
                                  "--runtime tflite)", commands=("sample", "evaluate"),
            choices=("float32", "float16", "int8")),
-    Option("threads", int, None, "LiteRT CPU threads (default: LiteRT's own, one; only with --runtime tflite)",
+    Option("threads", int, None, "LiteRT CPU threads (default: every core; only with --runtime tflite)",
            commands=("sample", "evaluate"), minimum=1),
     Option("exported_dir", str, None, "where the exported models are (default: the repository's exported/)",
            commands=("sample", "evaluate")),

@@ -134,9 +134,10 @@ class TFLiteModel(ExportedModel):
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = path
+        self.num_threads = num_threads or os.cpu_count() or 1  # LiteRT alone would use one
         try:
             with native_stderr_held():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
-                self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+                self.interpreter = Interpreter(model_path=path, num_threads=self.num_threads)
         except (ValueError, RuntimeError) as error:
             raise IntegrityError(f"LiteRT cannot load {path}: {error}") from None
         self._runners = {}
@@ -264,7 +265,7 @@ def load_exported(name_or_dir, runtime="tflite", variant="float32", exported_dir
         runtime: "tflite" (LiteRT), "savedmodel" (TensorFlow) or "keras" (the
             ``.keras`` file, loaded with ``safe_mode=True``).
         variant: for TFLite, "float32", "float16" or "int8".
-        num_threads: LiteRT's CPU threads (default: LiteRT's own, one thread here);
+        num_threads: LiteRT's CPU threads (default: every core, ``os.cpu_count()``; LiteRT's own is one);
             only for "tflite".
         keras_signatures: for "keras", the model's signatures of the loaded file
             (``zoo.load`` passes its recipe's).
