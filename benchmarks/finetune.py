@@ -59,10 +59,33 @@ def python_corpus(folder, held_out_every=10, held_out_bytes=100_000):
     return path, [os.path.basename(m) for m in train], [os.path.basename(m) for m in held_out]
 
 
-def continuation(folder, prompt=PROMPT, num_bytes=160):
+def continuation(folder, prompt=PROMPT, num_bytes=200):
+    """Sampled, not greedy: greedy decoding of Python source collapses into indentation (every fine-tuned model
+    continued the prompt with 160 spaces)."""
     from zoo.gpt.recipe import generate_text
 
-    return generate_text(zoo.load(folder, runtime="tflite"), prompt, max_new_tokens=num_bytes, temperature=0.0)
+    return generate_text(zoo.load(folder, runtime="tflite"), prompt, max_new_tokens=num_bytes, temperature=0.8,
+                         top_p=0.95, seed=0)
+
+
+FOLDERS = {"base": None, "lora": "lora", "full": "full", "scratch_equal_steps": "scratch",
+           "scratch_equal_time": "scratch-time"}
+
+
+def resample(work):
+    """Only the samples again, from the exports a run left in ``work`` (the numbers are kept)."""
+    with open(RESULTS) as f:
+        record = json.load(f)
+    for name, folder in FOLDERS.items():
+        path = os.path.join(EXPORTED_DIR, "gpt") if folder is None else os.path.join(work, folder)
+        if folder is not None and not os.path.isfile(os.path.join(path, "manifest.json")):
+            path = os.path.join(path, "gpt")  # zoo.export writes <output_dir>/gpt
+        record["results"][name]["sample"] = continuation(path)
+    record["samples"] = "temperature 0.8, top_p 0.95, seed 0, 200 bytes, LiteRT float32"
+    with open(RESULTS, "w") as f:
+        json.dump(record, f, indent=2)
+    for name, r in record["results"].items():
+        print(f"=== {name}\n{PROMPT}{r['sample']}\n")
 
 
 def run_summary(folder):
@@ -81,7 +104,11 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lora-rank", type=int, default=8)
     parser.add_argument("--work-dir", default=None, help="where the runs and exports go (default: a temporary one)")
+    parser.add_argument("--resample", action="store_true", help="only draw the samples again from --work-dir's "
+                                                                  "exports")
     args = parser.parse_args(argv)
+    if args.resample:
+        return resample(args.work_dir)
     work = args.work_dir or tempfile.mkdtemp(prefix="zoo-finetune-")
     os.makedirs(work, exist_ok=True)
     data, train_modules, held_out = python_corpus(work)
@@ -111,7 +138,8 @@ def main(argv=None):
     record = {"date": datetime.date.today().isoformat(), "machine": machine(), "steps": args.steps,
               "batch_size": args.batch_size, "lora_rank": args.lora_rank, "base_parameters": parameters,
               "train_modules": len(train_modules), "held_out_modules": held_out,
-              "train_bytes": int(os.path.getsize(data) * 0.9), "prompt": PROMPT, "results": results}
+              "train_bytes": int(os.path.getsize(data) * 0.9), "prompt": PROMPT, "results": results,
+              "samples": "temperature 0.8, top_p 0.95, seed 0, 200 bytes, LiteRT float32"}
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as f:
         json.dump(record, f, indent=2)
