@@ -202,3 +202,22 @@ def test_the_cli_takes_two_digits_and_refuses_others():
     for bad, message in (([4], "takes 2 values"), ([3, 10], "at most 9"), ([-2, 3], "at least -1")):
         with pytest.raises(BadInputError, match=message):
             resolve(recipe, "sample", {"digits": bad})
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_training_continues_from_a_trained_model(tmp_path):
+    """``train video --fine-tune-from``: a new run (its own schedule) that starts from another run's weights."""
+    import zoo
+
+    options = dict(steps=2, limit=64, batch_size=8, verbose=0, samples=False)
+    zoo.train("video", preset="tiny", run_dir=str(tmp_path / "base"), **options)
+    source, _, _ = zoo.load_run("video", str(tmp_path / "base"))
+    zoo.train("video", learning_rate=1e-5, run_dir=str(tmp_path / "more"), fine_tune_from=str(tmp_path / "base"),
+              **options)
+    continued, run, _ = zoo.load_run("video", str(tmp_path / "more"))
+    assert run["config"]["fine_tune_from"]["source"] == f"run {tmp_path / 'base'} at step 2"
+    changes = [np.abs(a - b).max() for a, b in zip(continued.get_weights(), source.get_weights())]
+    assert 0 < max(changes) < 1e-3  # started from the source, moved a little (lr 1e-5, 2 steps)
+    fresh = get_recipe("video").create_model("tiny", seed=0)
+    assert max(np.abs(a - b).max() for a, b in zip(continued.get_weights(), fresh.get_weights())) > 1e-3

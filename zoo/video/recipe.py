@@ -20,6 +20,7 @@ from zoo.core import export as core_export
 from zoo.core.data.datasets import TrainingData
 from zoo.core.data.moving_mnist import (CANVAS, CONTEXT, DIGIT, FRAMES, SLOTS, SPEED, TEST_CLIPS, TEST_SEED,
                                         make_clips, mnist_digits, test_clips)
+from zoo.core.recipes.finetuning import FINE_TUNE_FROM, source_record, start_from
 from zoo.core.recipes.recipe import Option, Recipe
 from zoo.core.recipes.registry import register
 from zoo.core.runtime.errors import BadInputError
@@ -347,6 +348,7 @@ class VideoRecipe(CosineDecayAdam, Recipe):
     metrics = ["frame_mse", "ssim", "digit_accuracy"]
 
     options = (
+        FINE_TUNE_FROM,  # to train a trained model further, at a new schedule (e.g. exported/video)
         Option("digits", int, [3, 7], "the two digits of the clip, -1 for none", commands=("sample",),
                minimum=-1, maximum=NUM_CLASSES - 1, nargs=SLOTS),
         Option("context", str, None, "an .npy of 10 frames [10, 64, 64] in [0, 1] to predict from (default: "
@@ -365,6 +367,14 @@ class VideoRecipe(CosineDecayAdam, Recipe):
     )
 
     # === Training ===
+    def create_training_model(self, preset, seed, fine_tune_from):
+        return start_from(self, preset, seed, fine_tune_from)
+
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, fine_tune_from):
+        # the model has not trained yet: its weights are the source's
+        return {**super().training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=max_steps),
+                "fine_tune_from": source_record(fine_tune_from, model)}
+
     def training_data(self, model, *, batch_size, seed, limit):
         images, labels = mnist_digits("train", limit)
         clips = len(images)  # an epoch: a clip per training digit, each digit first in one of them
