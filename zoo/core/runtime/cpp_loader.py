@@ -60,8 +60,11 @@ def build(progress=None):
     cxx = compiler()
     if cxx is None:
         raise ZooError(INSTALL_HINT)
+    # the key holds the build command too: the binary's rpath names this environment's TensorFlow and Python
+    # libraries, so a binary built in another virtual environment (since removed) must not be reused
     with open(SOURCE, "rb") as f:
-        key = hashlib.sha256(f.read() + tf.__version__.encode() + sys.version.encode()).hexdigest()[:16]
+        key = hashlib.sha256(f.read() + tf.__version__.encode() + sys.version.encode()
+                             + " ".join(build_command(cxx, "OUTPUT")).encode()).hexdigest()[:16]
     binary = os.path.join(cache_dir(), "cpp", f"saved_model_check-{key}")
     if os.path.isfile(binary):
         return binary
