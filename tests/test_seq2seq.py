@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import data_dir_set
+import shutil
+
+from tests.conftest import data_dir_set, shadow_the_zoo
 from zoo.core.apps.greedy_bytes import greedy_bytes
 from zoo.core.apps.text_rows import text_rows
 from zoo.core.data import spoken_numbers as numbers
@@ -164,14 +166,23 @@ def test_bad_sources_are_refused_in_every_runtime_and_in_the_graph(exported):
 def test_the_app_script_and_the_cli_refuse_bad_sources(exported, synthetic_data_dir, capsys, tmp_path):
     from zoo.__main__ import main
 
-    script = [sys.executable, "-m", "zoo.seq2seq.tflite_translate", os.path.join(exported, "seq2seq.tflite")]
+    # as an app runs it: the script and the files its docstring names, copied beside the model, no zoo
+    app = tmp_path / "app"
+    app.mkdir()
+    for name in ("seq2seq.tflite", "manifest.json"):
+        shutil.copy(os.path.join(exported, name), app / name)
+    shutil.copy(os.path.join(REPO_ROOT, "zoo", "seq2seq", "tflite_translate.py"), app)
+    for shared in ("greedy_bytes.py", "text_rows.py", "manifest.py"):
+        shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", shared), app)
+    shadow_the_zoo(str(app))
+    script = [sys.executable, "tflite_translate.py", "seq2seq.tflite"]
     done = subprocess.run(script + ["<norm> Call 555-0123", "<zh2en> 十二美元"], capture_output=True, text=True,
-                          cwd=REPO_ROOT)
+                          cwd=str(app))
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("  -> ") == 2
     for text, message in (("Call 555-0123", "must start with one of '<norm> '"),
                           ("<norm> " + "七" * 20, "67 bytes of UTF-8; the model takes at most 64")):
-        done = subprocess.run(script + [text], capture_output=True, text=True, cwd=REPO_ROOT)
+        done = subprocess.run(script + [text], capture_output=True, text=True, cwd=str(app))
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
     with data_dir_set(synthetic_data_dir):
         for text, message in (("Call 555-0123", "must start with a task tag"),
