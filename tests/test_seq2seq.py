@@ -2,7 +2,6 @@
 against the graph, and bad sources refused in every runtime, the app and the CLI."""
 
 import os
-import re
 import subprocess
 import sys
 
@@ -58,20 +57,41 @@ def test_pairs_fit_the_rows_and_are_deterministic():
             assert " oh " not in f" {target} " and "幺" not in target
 
 
-def _frame_pattern(tag, frame):
-    return re.compile(re.escape(f"{tag} {frame}").replace(re.escape("{}"), ".+") + "$")
+def _translation_frame(source, group):
+    """The translation frame pair a source sits in (the frames' words are distinct prefixes)."""
+    task, kind = group.split()
+    column = 0 if task == "en2zh" else 1
+    text = source[len(f"<{task}> "):]
+    framed = [f for f in numbers.TRANSLATION_FRAMES if f[column] != "{}" and text.startswith(f[column][:-2])]
+    return framed[0] if framed else numbers.TRANSLATION_FRAMES[0]
 
 
-def test_training_never_draws_a_held_out_frame_or_range_and_the_test_set_always_uses_held_out_frames():
-    held_out = [_frame_pattern("<norm>", frame) for language in ("en", "zh")
-                for frame in numbers.HELD_OUT_FRAMES[language].values()]
-    en_frame, zh_frame = numbers.TRANSLATION_FRAMES[-1]
-    held_out += [_frame_pattern("<en2zh>", en_frame), _frame_pattern("<zh2en>", zh_frame)]
+def test_training_never_draws_a_held_out_frame_or_range_and_the_test_set_always_uses_held_out_frames(monkeypatch):
+    frames = []  # every <norm> frame drawn, as the generator chose it
+    choose = numbers._frame
+    monkeypatch.setattr(numbers, "_frame", lambda *args: frames.append(choose(*args)) or frames[-1])
+    held_out_norm = {f for language in ("en", "zh") for f in numbers.HELD_OUT_FRAMES[language].values()}
     for split in ("train", "validation"):
-        for source, *_ in numbers.pairs(split, 20_000, seed=1):
-            assert not any(p.match(source) for p in held_out), source
+        frames.clear()
+        drawn = numbers.pairs(split, 20_000, seed=1)
+        assert frames and not held_out_norm & set(frames)
+        assert not {f.lower() for f in frames} & numbers.HELD_OUT_FRAME_SET
+        for source, _, group, _ in drawn:
+            if not group.startswith("norm"):
+                assert _translation_frame(source, group) != numbers.HELD_OUT_TRANSLATION_FRAMES[group.split()[1]]
+        # most sentences join two frames' words (learning to copy what surrounds a number): far more frames
+        assert len(set(frames)) > 300
+    frames.clear()
     test = numbers.pairs("test", 3000, seed=1)
-    assert all(any(p.match(source) for p in held_out) for source, *_ in test)
+    assert set(frames) <= held_out_norm
+    for source, _, group, _ in test:
+        if not group.startswith("norm"):
+            assert _translation_frame(source, group) == numbers.HELD_OUT_TRANSLATION_FRAMES[group.split()[1]]
+    # each held-out translation frame pair is one the other kinds train with: new combinations, known words
+    trained = {(_translation_frame(s, g), g.split()[1]) for s, _, g, _ in numbers.pairs("train", 3000, seed=2)
+               if not g.startswith("norm")}
+    for kind, frame in numbers.HELD_OUT_TRANSLATION_FRAMES.items():
+        assert (frame, kind) not in trained and any(f == frame for f, _ in trained), (kind, frame)
     # values: training draws none of the held-out ranges; the test set draws them half of the time
     rng = np.random.default_rng(2)
     for kind, ranges in numbers.HELD_OUT_RANGES.items():

@@ -292,7 +292,8 @@ class Seq2SeqRecipe(CosineDecayAdam, Recipe):
             primary_metric=self.metrics[0], metric_summary=self.metrics,
             notes={"tasks": list(numbers.TASKS), "held_out_ranges": numbers.HELD_OUT_RANGES,
                    "held_out_frames": numbers.HELD_OUT_FRAMES,
-                   "held_out_translation_frame": list(numbers.TRANSLATION_FRAMES[-1]),
+                   "held_out_translation_frames": {kind: list(frames) for kind, frames
+                                                   in numbers.HELD_OUT_TRANSLATION_FRAMES.items()},
                    "sample_sources": list(SAMPLE_SOURCES), "metric_definitions": METRIC_DEFINITIONS},
         )
 
@@ -327,5 +328,6 @@ METRIC_DEFINITIONS = {
                            "phone, code)",
     "seconds_per_sentence": "wall time of serving_default over the test pairs in batches of 256, per pair",
     "test_set": "zoo.core.data.spoken_numbers.pairs('test', n, seed): held-out frames only (held_out_frames, "
-                "held_out_translation_frame), numbers from held_out_ranges half of the time",
+                "held_out_translation_frames: a frame pair per kind that trains with the other kinds), numbers "
+                "from held_out_ranges half of the time",
 }

@@ -19,8 +19,12 @@ Three tasks, a tag at the start of the source: ``<norm>`` (written -> spoken, En
 "twelve dollars fifty" <-> "十二美元五十美分", numbers and ordinals in words, times, "the year 1987" <-> "1987年").
 
 What the test set measures is generalization: each kind has sentence frames that only the test set uses
-(:data:`HELD_OUT_FRAMES`), and number ranges that training never draws (:data:`HELD_OUT_RANGES`); a test
-pair uses a held-out frame, and its number comes from a held-out range half of the time.
+(:data:`HELD_OUT_FRAMES`; for the translations, a frame pair per kind that the other kinds train with,
+:data:`HELD_OUT_TRANSLATION_FRAMES`), and number ranges that training never draws (:data:`HELD_OUT_RANGES`);
+a test pair uses a held-out frame, and its number comes from a held-out range half of the time. A held-out
+frame is a new combination of words training has: most training sentences join one frame's words before the
+number to another frame's words after it (:data:`FRAME_PIECES`, any kind), so the model learns to copy the
+words around a number rather than to memorize a few sentences.
 """
 
 import numpy as np
@@ -278,10 +282,39 @@ ZH_FRAMES = {
 # The ZH cardinal frame "第{}页" reads the number as a cardinal after 第 (what a speaker says: 第一百二十页)
 HELD_OUT_FRAMES = {"en": {kind: frames[-1] for kind, frames in EN_FRAMES.items()},
                    "zh": {kind: frames[-1] for kind, frames in ZH_FRAMES.items()}}
+HELD_OUT_FRAME_SET = {f.lower() for frames in HELD_OUT_FRAMES.values() for f in frames.values()}
 
 
-def _frame(rng, frames, held_out):
-    return frames[-1] if held_out else frames[int(rng.integers(0, len(frames) - 1))]
+def _pieces(frames):
+    """The words before and after the number in ``frames``: ``[(before, after)]``."""
+    return [tuple(part.strip() for part in frame.split("{}")) for frame in frames]
+
+
+# Every frame's words before and after its number, held-out frames' too: a training sentence joins one frame's
+# "before" to another's "after" (any kind), so the model learns to copy the words around a number, and a
+# held-out frame is a new combination of pieces it has copied, never a word it has not seen.
+FRAME_PIECES = {"en": _pieces([f for frames in EN_FRAMES.values() for f in frames]),
+                "zh": _pieces([f for frames in ZH_FRAMES.values() for f in frames])}
+COMBINED_FRAMES = 0.6  # the share of training sentences whose frame is such a combination
+
+
+def _combined_frame(rng, language):
+    pieces = FRAME_PIECES[language]
+    while True:
+        before = pieces[int(rng.integers(0, len(pieces)))][0]
+        after = pieces[int(rng.integers(0, len(pieces)))][1]
+        joiner = " " if language == "en" else ""
+        frame = joiner.join(part for part in (before, "{}", after) if part)
+        if frame.lower() not in HELD_OUT_FRAME_SET:
+            return frame
+
+
+def _frame(rng, frames, held_out, language):
+    if held_out:
+        return frames[-1]
+    if rng.random() < COMBINED_FRAMES:
+        return _combined_frame(rng, language)
+    return frames[int(rng.integers(0, len(frames) - 1))]
 
 
 def _en_sentence(frame, written, spoken):
@@ -302,14 +335,16 @@ def norm_pair(rng, language, kind, held_out):
     value = _draw(rng, kind, held_out and rng.random() < 0.5)
     if language == "en":
         written, spoken = _en_written(kind, value, rng)
-        return (*_en_sentence(_frame(rng, EN_FRAMES[kind], held_out), written, spoken), spoken)
+        return (*_en_sentence(_frame(rng, EN_FRAMES[kind], held_out, "en"), written, spoken), spoken)
     written, spoken = _zh_written(kind, value, rng)
-    return (*_zh_sentence(_frame(rng, ZH_FRAMES[kind], held_out), written, spoken), spoken)
+    return (*_zh_sentence(_frame(rng, ZH_FRAMES[kind], held_out, "zh"), written, spoken), spoken)
 
 
-# Translations: (English, Chinese) of one value; a frame pair around it, the last one held out
+# Translations: (English, Chinese) of one value in a frame pair. Each kind holds out one frame pair that the
+# other kinds train with: the test's combinations are new, their words are not
 TRANSLATION_KINDS = ("cardinal", "ordinal", "year", "time", "date", "money")
 TRANSLATION_FRAMES = (("{}", "{}"), ("about {}", "大约{}"), ("exactly {}", "正好{}"), ("only {}", "只有{}"))
+HELD_OUT_TRANSLATION_FRAMES = {kind: TRANSLATION_FRAMES[1 + i % 3] for i, kind in enumerate(TRANSLATION_KINDS)}
 
 
 def _translation(kind, value, rng):
@@ -338,8 +373,8 @@ def translation_pair(rng, direction, kind, held_out):
     """``(source, target, the translated expression)``."""
     value = _draw(rng, kind, held_out and rng.random() < 0.5)
     english, chinese = _translation(kind, value, rng)
-    en_frame, zh_frame = TRANSLATION_FRAMES[-1] if held_out else \
-        TRANSLATION_FRAMES[int(rng.integers(0, len(TRANSLATION_FRAMES) - 1))]
+    trained = [f for f in TRANSLATION_FRAMES if f != HELD_OUT_TRANSLATION_FRAMES[kind]]
+    en_frame, zh_frame = HELD_OUT_TRANSLATION_FRAMES[kind] if held_out else trained[int(rng.integers(0, len(trained)))]
     span = chinese if direction == "en2zh" else english
     english, chinese = en_frame.format(english), zh_frame.format(chinese)
     return (english, chinese, span) if direction == "en2zh" else (chinese, english, span)
