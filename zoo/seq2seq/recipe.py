@@ -213,10 +213,10 @@ class TranslationSamples:
     def on_epoch_end(self, epoch, logs):
         import os
 
-        rows = numbers.encode(list(SAMPLE_SOURCES), numbers.SOURCE_BYTES)
-        outputs = numbers.decode(self.model.translate(rows)["output"].numpy())
-        text = "".join(f"{source}\n  -> {output}\n" for source, output in zip(SAMPLE_SOURCES, outputs))
-        write_text(os.path.join(self.folder, f"epoch-{epoch + 1:04d}.txt"), text)
+        def runner(signature, text):  # the in-memory model's greedy loop, as a runner's serving_default
+            return {"output": self.model.translate(text)["output"].numpy()}
+
+        write_text(os.path.join(self.folder, f"epoch-{epoch + 1:04d}.txt"), examples_text(runner))
 
 
 @register
