@@ -101,10 +101,12 @@ class WaveNet(keras.Model):
         # ReLU applied after the layer, as a Maximum op: TF 2.21's oneDNN fusion of a 2-D MatMul + BiasAdd + Relu
         # reads the kernel one step late inside a training tf.function (a weight set between two steps is not seen
         # by the next one; tested by the shared NaN test).
+        # predictor_units=0: the vocoder alone (see :meth:`vocoder`)
         self.predictor_hidden = [layers.Dense(self.predictor_units, name=f"predictor_hidden{i}",
-                                              kernel_initializer=_init(seed, 10 + i)) for i in range(2)]
+                                              kernel_initializer=_init(seed, 10 + i))
+                                 for i in range(2 if self.predictor_units else 0)]
         self.predictor_output = layers.Dense(MEL_FRAMES * MEL_BINS, name="predictor_output",
-                                             kernel_initializer=_init(seed, 12))
+                                             kernel_initializer=_init(seed, 12)) if self.predictor_units else None
         # === Conditioning: each log-mel frame -> every layer's gate bias for its 80 samples ===
         self.condition_hidden = layers.Dense(self.condition_channels, activation="relu", name="condition_hidden",
                                              kernel_initializer=_init(seed, 20))
@@ -134,7 +136,8 @@ class WaveNet(keras.Model):
         for layer in self.predictor_hidden:
             layer.build((None, units))
             units = self.predictor_units
-        self.predictor_output.build((None, units))
+        if self.predictor_output is not None:
+            self.predictor_output.build((None, units))
         self.condition_hidden.build((None, None, MEL_BINS))
         self.condition_output.build((None, None, self.condition_channels))
         self.input_projection.build((None, None, 1))
@@ -153,6 +156,8 @@ class WaveNet(keras.Model):
 
     def predict_mel(self, digit, speaker):
         """``digit, speaker int32 [batch]`` -> normalised log-mel ``[batch, 100, 40]``."""
+        if self.predictor_output is None:
+            raise ValueError("this WaveNet is a vocoder alone (predictor_units=0): it has no mel predictor")
         x = tf.concat([self.digit_embedding(digit), self.speaker_embedding(speaker)], axis=-1)
         for layer in self.predictor_hidden:
             x = tf.maximum(layer(x), 0.0)
@@ -165,6 +170,16 @@ class WaveNet(keras.Model):
     @staticmethod
     def denormalize_mel(mel):
         return mel * MEL_SCALE + MEL_CENTER
+
+    def vocoder(self):
+        """A copy without the mel predictor (``predictor_units=0``), sharing nothing: what a text-to-speech model
+        that predicts its own spectrograms embeds (the predictor is 1.1 M of the base preset's 1.3 M weights)."""
+        config = {k: v for k, v in self.get_config().items() if k not in ("name", "trainable", "dtype")}
+        copy = WaveNet(**{**config, "predictor_units": 0}, name="vocoder")
+        own = {w.path: w for w in self.weights}
+        for weight in copy.weights:
+            weight.assign(own[weight.path])
+        return copy
 
     def conditioning(self, mel):
         """Normalised log-mel ``[batch, frames, 40]`` -> every layer's gate bias per frame ``[batch, frames, 2RL]``."""
@@ -284,15 +299,20 @@ class WaveNet(keras.Model):
         return logits, tf.concat(new_queues, axis=1)
 
     def generate(self, digit, speaker, noise):
-        """Signature ``serving_default``: ``digit``, ``speaker [batch]``, ``noise [batch, 8000]`` -> ``audio``.
+        """Signature ``serving_default``: ``digit``, ``speaker [batch]``, ``noise [batch, 8000]`` -> ``audio``."""
+        return self.vocode(self.condition(digit, speaker)["conditioning"], noise)
 
-        An in-graph loop (builtin ``WHILE`` in TFLite): for each of the 100 frames, 80
-        :meth:`step` calls; the frame's 80 samples go into the output once per frame.
+    def vocode(self, conditioning, noise, num_frames=None):
+        """Audio ``[batch, frames x 80]`` from ``conditioning [batch, frames, 2RL]`` and ``noise [batch, frames x 80]``.
+
+        An in-graph loop (builtin ``WHILE`` in TFLite): for each frame, 80 :meth:`step` calls; the
+        frame's 80 samples go into the output once per frame. ``num_frames`` (a scalar, optional) stops
+        the loop early: the samples of the frames after it are zeros (a text-to-speech model's
+        utterance shorter than its buffer).
         """
-        batch = tf.shape(noise)[0]
-        conditioning = self.condition(digit, speaker)["conditioning"]
-        noise = tf.reshape(noise, [batch, MEL_FRAMES, HOP_LENGTH])
-        frame_one_hot = tf.eye(MEL_FRAMES)
+        batch, frames = tf.shape(conditioning)[0], tf.shape(conditioning)[1]
+        num_frames = frames if num_frames is None else tf.minimum(tf.cast(num_frames, tf.int32), frames)
+        noise = tf.reshape(noise, [batch, frames, HOP_LENGTH])
         sample_one_hot = tf.eye(HOP_LENGTH)
 
         def frame_body(f, sample, state, output):
@@ -307,13 +327,14 @@ class WaveNet(keras.Model):
             _, sample, state, chunk = tf.while_loop(
                 lambda i, *_: i < HOP_LENGTH, sample_body,
                 [tf.constant(0), sample, state, tf.zeros([batch, HOP_LENGTH])])
-            output = output + tf.gather(frame_one_hot, f)[None, :, None] * chunk[:, None, :]
+            frame_one_hot = tf.cast(tf.equal(tf.range(frames), f), tf.float32)
+            output = output + frame_one_hot[None, :, None] * chunk[:, None, :]
             return f + 1, sample, state, output
 
         _, _, _, output = tf.while_loop(
-            lambda f, *_: f < MEL_FRAMES, frame_body,
-            [tf.constant(0), tf.zeros([batch]), self.zero_state(batch), tf.zeros([batch, MEL_FRAMES, HOP_LENGTH])])
-        return tf.reshape(output, [batch, CLIP_SAMPLES])
+            lambda f, *_: f < num_frames, frame_body,
+            [tf.constant(0), tf.zeros([batch]), self.zero_state(batch), tf.zeros([batch, frames, HOP_LENGTH])])
+        return tf.reshape(output, [batch, frames * HOP_LENGTH])
 
     def get_config(self):
         return {**super().get_config(), "num_speakers": self.num_speakers,

@@ -163,8 +163,9 @@ def _name(path):
 
 # --- pictures -------------------------------------------------------------------------------------
 
-def plot_spectrograms(clips, titles, path, columns=5):
-    """Log-mel spectrograms of ``clips [n, 8000]`` in a grid, written as a PNG, atomically."""
+def plot_spectrograms(clips, titles, path, columns=5, seconds=1.0, marks=None):
+    """Log-mel spectrograms of ``clips [n, samples]`` (``seconds`` long) in a grid, written as a PNG, atomically;
+    ``marks``: per clip, times in seconds drawn as vertical lines (where each spoken digit starts)."""
     # A bare Figure with an Agg canvas: no pyplot, so a notebook's own backend is left alone.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -173,13 +174,16 @@ def plot_spectrograms(clips, titles, path, columns=5):
 
     features = log_mel(np.asarray(clips, np.float32)).numpy()
     rows = (len(clips) + columns - 1) // columns
-    figure = Figure(figsize=(2.4 * columns, 2.0 * rows), dpi=80)
+    width = 2.4 * min(max(seconds, 1.0), 4.0)
+    figure = Figure(figsize=(width * columns, 2.0 * rows), dpi=80)
     for i, (feature, title) in enumerate(zip(features, titles)):
         ax = figure.add_subplot(rows, columns, i + 1)
         ax.imshow(feature.T, origin="lower", aspect="auto", cmap="magma", vmin=np.log(LOG_OFFSET), vmax=3.0,
-                  extent=[0, 1, 0, MEL_BINS])
+                  extent=[0, seconds, 0, MEL_BINS])
+        for mark in (marks[i] if marks is not None else ()):
+            ax.axvline(mark, color="cyan", linewidth=0.8)
         ax.set_title(title, fontsize=9)
-        ax.set_xticks([0, 0.5, 1])
+        ax.set_xticks(np.linspace(0, seconds, 3) if seconds <= 1 else np.arange(0, seconds + 1e-9, 1.0))
         ax.set_yticks([])
         ax.tick_params(labelsize=7)
     figure.tight_layout()

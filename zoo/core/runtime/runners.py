@@ -114,6 +114,8 @@ class ExportedModel:
                                     "older than the exported model")
             if "prefixes" in spec and value.size:
                 utf8.check_prefixes(value, spec["prefixes"], name)
+            if "padding" in spec and value.size:
+                check_padded_rows(value, spec["padding"], name, spec["meaning"])
             if value.ndim and value.shape[0] == 0:
                 raise BadInputError(f"input {name!r} has an empty batch")
             if batch is not None and value.ndim and value.shape[0] != batch:
@@ -124,6 +126,15 @@ class ExportedModel:
 
     def __call__(self, signature="serving_default", **inputs):
         return self.run(signature, self.check_inputs(signature, inputs))
+
+
+def check_padded_rows(value, padding, name, meaning):
+    """Rows ``[batch, n]`` of entries, then only ``padding``: at least one entry each, none after the padding."""
+    padded = value.reshape(-1, value.shape[-1]) == padding
+    if padded[:, 0].any():
+        raise BadInputError(f"input {name!r} has an empty row (it starts with the padding {padding}; {meaning})")
+    if (padded[:, :-1] & ~padded[:, 1:]).any():
+        raise BadInputError(f"input {name!r} has an entry after its padding {padding} ({meaning})")
 
 
 class TFLiteModel(ExportedModel):

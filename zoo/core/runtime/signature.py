@@ -34,6 +34,8 @@ class Signature:
         allowed: input name -> the intervals ``[(low, high), ...]`` its values must fall in (both
             included), where one range is not enough: e.g. ``[(0, 0), (57, 81)]`` for a rest or a
             pitch the soprano sings. Recorded in the manifest and checked like ``ranges``.
+        padding: input name -> the value that pads a row after its last entry (the TTS's -1 after the last
+            digit): every runner refuses a row that is all padding or has an entry after its padding.
         max_shapes: input name -> the largest size of each dimension (None: no limit),
             e.g. ``[None, 128]`` for tokens that must fit a 128-byte context; recorded
             and checked like ``ranges``.
@@ -50,16 +52,19 @@ class Signature:
     max_shapes: Optional[dict] = None
     encodings: Optional[dict] = None
     prefixes: Optional[dict] = None
+    padding: Optional[dict] = None
     resources: Optional[list] = None
 
 
-def spec_json(spec, meaning, value_range=None, max_shape=None, encoding=None, allowed=None, prefixes=None):
+def spec_json(spec, meaning, value_range=None, max_shape=None, encoding=None, allowed=None, prefixes=None,
+              padding=None):
     return {"dtype": spec.dtype.name, "shape": [None if d is None else int(d) for d in spec.shape],
             "meaning": meaning, **({"range": list(value_range)} if value_range is not None else {}),
             **({"allowed": [list(interval) for interval in allowed]} if allowed is not None else {}),
             **({"max_shape": list(max_shape)} if max_shape is not None else {}),
             **({"encoding": encoding} if encoding is not None else {}),
-            **({"prefixes": list(prefixes)} if prefixes is not None else {})}
+            **({"prefixes": list(prefixes)} if prefixes is not None else {}),
+            **({"padding": padding} if padding is not None else {})}
 
 
 def signatures_manifest(signatures):
@@ -68,7 +73,7 @@ def signatures_manifest(signatures):
         s.name: {
             "inputs": {n: spec_json(spec, meaning, (s.ranges or {}).get(n), (s.max_shapes or {}).get(n),
                                      (s.encodings or {}).get(n), (s.allowed or {}).get(n),
-                                     (s.prefixes or {}).get(n))
+                                     (s.prefixes or {}).get(n), (s.padding or {}).get(n))
                        for n, (spec, meaning) in s.inputs.items()},
             "outputs": {},
             "runtimes": ["savedmodel", "tflite", "keras"] if s.tflite else ["savedmodel", "keras"],

@@ -1,0 +1,433 @@
+"""The text-to-speech recipe: FSDD digit strings, ``serving_default``/``mel``/``step``/``wav``, digit error rate.
+
+    python -m zoo train tts                            # needs exported/wavenet (the vocoder)
+    python -m zoo export tts
+    python -m zoo say "Call 555-0123" --speaker jackson --output call.wav
+    python -m zoo sample tts --digits 5550123 --speaker jackson
+    python -m zoo evaluate tts                         # digit error rate of 300 held-out strings
+    python -m zoo.tts.tflite_speak exported/tts/tts.tflite --digits 5550123 --speaker jackson
+
+Training utterances are built on the fly (``zoo.core.data.digit_strings``): 1-7 random
+digits in one voice, each a random training take with its silence trimmed, 50-250 ms
+pauses between them; the model learns each digit's frames and durations from the
+utterance's log-mel spectrogram. Adam with a cosine decay to 10% over the run.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from zoo.core import export as core_export
+from zoo.core.data import digit_strings as strings
+from zoo.core.data.audio import HOP_LENGTH, MEL_BINS, SAMPLE_RATE, write_wav
+from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe, TrainingData
+from zoo.core.recipes.registry import get_recipe, register
+from zoo.core.runtime.errors import BadInputError
+from zoo.core.runtime.progress import progress_bar
+from zoo.core.training.optimizers import CosineDecayAdam
+from zoo.tts.model import BOUNDARIES, MAX_DIGITS, MAX_FRAMES, MAX_SAMPLES, PRESETS, TextToSpeech
+
+NAME = "tts"
+SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")  # the WaveNet's speaker order
+EPOCH_UTTERANCES = 6400
+VALIDATION_UTTERANCES = 256
+EVAL_BATCH = 50
+
+
+def vocoder(preset):
+    """The WaveNet vocoder: the exported, trained one ("exported", sha256-checked through the registry's loader),
+    or an untrained one of a WaveNet preset (tests); without its own mel predictor either way."""
+    if preset != "exported":
+        return get_recipe("wavenet").create_model(preset, seed=0).vocoder()
+    from zoo.core.recipes.commands import load
+    from zoo.core.runtime import paths
+
+    return load("wavenet", runtime="keras", exported_dir=paths.EXPORTED_DIR).model.vocoder()
+
+
+# === input checks (the app loop has its own NumPy copy: it imports no zoo) =========================
+
+def parse_digits(text):
+    """A digit string ("5550123", spaces and dashes allowed) -> ``int32 [8]`` padded with -1; a clear error for
+    anything else, an empty string or more than 8 digits."""
+    kept = [c for c in str(text) if c not in " -"]
+    if not kept:
+        raise BadInputError("no digits to say: give 1-8 digits, e.g. --digits 5550123")
+    bad = [c for c in kept if c not in "0123456789"]
+    if bad:
+        raise BadInputError(f"{bad[0]!r} is not a digit: the model says the digits 0-9 (got {text!r})")
+    if len(kept) > MAX_DIGITS:
+        raise BadInputError(f"{len(kept)} digits is more than the {MAX_DIGITS} one call says; split the string "
+                            "(`python -m zoo say` does)")
+    return strings.padded([int(c) for c in kept])
+
+
+def speaker_index(speaker, speakers=SPEAKERS):
+    """A speaker's index from its name ("jackson") or index (1, "1"), with a clear error otherwise."""
+    if isinstance(speaker, (int, np.integer)) or (isinstance(speaker, str) and speaker.isdigit()):
+        if 0 <= int(speaker) < len(speakers):
+            return int(speaker)
+    elif isinstance(speaker, str) and speaker.lower() in speakers:
+        return list(speakers).index(speaker.lower())
+    raise BadInputError(f"unknown speaker {speaker!r}; choose one of {', '.join(speakers)} (or 0-{len(speakers) - 1})")
+
+
+# === signatures ====================================================================================
+
+def tts_signatures(model):
+    import tensorflow as tf
+
+    batch = [None]
+    speakers = ", ".join(f"{i} {n}" for i, n in enumerate(SPEAKERS[: model.num_speakers]))
+    who = {
+        "digits": (tf.TensorSpec([None, MAX_DIGITS], tf.int32),
+                   f"the digits to say, 0-9, then -1 after the last (1-{MAX_DIGITS} digits)"),
+        "speaker": (tf.TensorSpec(batch, tf.int32), f"whose voice: an index into the manifest's speakers ({speakers})"),
+    }
+    ranges = {"digits": (-1, 9), "speaker": (0, model.num_speakers - 1)}
+    padding = {"digits": strings.PADDING}
+    noise = {"noise": (tf.TensorSpec([None, MAX_SAMPLES], tf.float32),
+                       "uniform [0, 1) numbers, one per output sample: the vocoder's sampling randomness")}
+    marks = (f"int32 [batch, {BOUNDARIES}]: the sample where each digit starts, then where the last one ends; -1 "
+             "after that")
+
+    def checked_who(digits, speaker, batch_of=None):
+        """In-graph checks, so TF Serving clients get a clear error (TFLite drops them; every runner checks the
+        manifest's ranges and padding instead)."""
+        real = digits >= 0
+        after_padding = tf.logical_and(real[:, 1:], tf.logical_not(real[:, :-1]))
+        checks = [tf.debugging.assert_greater_equal(digits, -1, message="digits must be 0-9, then -1 padding"),
+                  tf.debugging.assert_less_equal(digits, 9, message="digits must be 0-9, then -1 padding"),
+                  tf.debugging.assert_equal(tf.reduce_any(after_padding), False,
+                                            message="digits: -1 padding only after the last digit"),
+                  tf.debugging.assert_equal(tf.reduce_all(real[:, 0]), True,
+                                            message="digits: every row needs at least one digit (got an empty row)"),
+                  tf.debugging.assert_non_negative(speaker, message=f"speaker must be 0-{model.num_speakers - 1}"),
+                  tf.debugging.assert_less(speaker, model.num_speakers,
+                                           message=f"speaker must be 0-{model.num_speakers - 1}"),
+                  tf.debugging.assert_equal(tf.shape(digits)[0], tf.shape(speaker)[0],
+                                            message="digits and speaker must have the same batch size")]
+        if batch_of is not None:
+            checks.append(tf.debugging.assert_equal(tf.shape(digits)[0], tf.shape(batch_of)[0],
+                                                    message="digits and noise must have the same batch size"))
+        with tf.control_dependencies(checks):
+            return tf.identity(digits), tf.identity(speaker)
+
+    def checked_noise(noise):
+        message = "noise must be uniform numbers in [0, 1)"
+        checks = [tf.debugging.assert_greater_equal(noise, 0.0, message=message),
+                  tf.debugging.assert_less_equal(noise, 1.0, message=message)]
+        with tf.control_dependencies(checks):
+            return tf.identity(noise)
+
+    # Named unlike the model's methods: autograph caches converted functions by name.
+    def say_digits(digits, speaker, noise):
+        return model.speak(*checked_who(digits, speaker, noise), checked_noise(noise))
+
+    def spectrogram(digits, speaker):
+        return model.synthesize(*checked_who(digits, speaker))
+
+    def one_sample(conditioning, sample, noise, state):
+        message = "sample must be the previous output, in [-1, 1]"
+        checks = [tf.debugging.assert_less_equal(tf.abs(sample), 1.0, message=message)]
+        with tf.control_dependencies(checks):
+            sample = tf.identity(sample)
+        return model.step(conditioning, sample, checked_noise(noise), model.vocoder.check_state(state))
+
+    def say_wav(digits, speaker, seed):
+        digits, speaker = checked_who(digits, speaker, seed)
+        noise = tf.map_fn(lambda s: tf.random.stateless_uniform([MAX_SAMPLES], seed=tf.stack([s, 0])), seed,
+                          fn_output_signature=tf.float32)
+        said = model.speak(digits, speaker, noise)
+        ends = tf.reduce_max(said["boundaries"], axis=1)
+        wav = tf.map_fn(lambda row: tf.audio.encode_wav(row[0][: row[1], None], SAMPLE_RATE), (said["audio"], ends),
+                        fn_output_signature=tf.string)
+        return {"wav": wav}
+
+    vocoder_ = model.vocoder
+    return [
+        core_export.Signature("serving_default", say_digits, {**who, **noise}, {
+            "audio": f"the digits spoken, float32 [batch, {MAX_SAMPLES}] in [-1, 1] at {SAMPLE_RATE} Hz (8 s; zeros "
+                     "after the last digit's end)",
+            "boundaries": marks}, ranges={**ranges, "noise": (0.0, 1.0)}, padding=padding),
+        core_export.Signature("mel", spectrogram, who, {
+            "mel": f"the log-mel spectrogram [batch, {MAX_FRAMES}, {MEL_BINS}] (zoo.core.data.audio.log_mel's "
+                   "features, 100 frames a second; silence after the end)",
+            "conditioning": f"[batch, {MAX_FRAMES}, {vocoder_.conditioning_size}]: row t // {HOP_LENGTH} is the "
+                            "`conditioning` input of step for sample t",
+            "boundaries": marks}, ranges=ranges, padding=padding),
+        core_export.Signature("step", one_sample, {
+            "conditioning": (tf.TensorSpec([None, vocoder_.conditioning_size], tf.float32),
+                             f"row t // {HOP_LENGTH} of mel's conditioning, for sample t"),
+            "sample": (tf.TensorSpec(batch, tf.float32), "the previous output sample in [-1, 1] (0 for the first)"),
+            "noise": (tf.TensorSpec(batch, tf.float32), "one uniform [0, 1) number: this sample's randomness"),
+            "state": (tf.TensorSpec([None, vocoder_.state_size], tf.float32),
+                      f"the WaveNet's queues: each layer's last d inputs ({vocoder_.state_size} floats); zeros at the "
+                      "start of an utterance"),
+        }, {"audio": "the new sample [batch] in [-1, 1]", "state": "the queues after this sample"},
+            ranges={"sample": (-1.0, 1.0), "noise": (0.0, 1.0)}),
+        core_export.Signature("wav", say_wav, {
+            **who, "seed": (tf.TensorSpec(batch, tf.int32), "any integer: the same seed gives the same audio")}, {
+            "wav": f"a 16-bit mono WAV file at {SAMPLE_RATE} Hz per row, up to the last digit's end (bytes; base64 "
+                   "in TF Serving's JSON)"},
+            tflite=False, ranges=ranges, padding=padding,
+            example={"digits": [5, 5, 5, 0, 1, 2, 3, -1], "speaker": 1, "seed": 0}),
+    ]
+
+
+# === speaking and scoring through any runner ===================================================
+
+def speak(runner, rows, speakers, seed, batch_size=EVAL_BATCH, progress=False):
+    """``(audio [n, 64000], boundaries [n, 9])`` of digit rows ``[n, 8]`` through ``serving_default``. The noise
+    comes from ``numpy.random.default_rng(seed)``, a row per utterance in order; rows are grouped by length
+    (the vocoder's loop runs as long as a batch's longest utterance)."""
+    rows, speakers = np.asarray(rows, np.int32).reshape(-1, MAX_DIGITS), np.asarray(speakers, np.int32)
+    noise = np.random.default_rng(seed).random((len(rows), MAX_SAMPLES), dtype=np.float32)
+    order = np.argsort((rows >= 0).sum(axis=1), kind="stable")
+    audio = np.zeros((len(rows), MAX_SAMPLES), np.float32)
+    marks = np.zeros((len(rows), BOUNDARIES), np.int32)
+    bar = progress_bar(len(rows), unit_name="utterance") if progress else None
+    for start in range(0, len(rows), batch_size):
+        part = order[start : start + batch_size]
+        out = runner("serving_default", digits=rows[part], speaker=speakers[part], noise=noise[part])
+        audio[part], marks[part] = out["audio"], out["boundaries"]
+        if bar:
+            bar.add(len(part))
+    return audio, marks
+
+
+def score_segments(quality, audio, marks, strings_, speakers):
+    """Digit error rate and speaker accuracy of the spoken-digit classifier on each digit's segment."""
+    clips, digits, voices, missing = [], [], [], 0
+    for row_audio, row_marks, digit_string, speaker in zip(audio, marks, strings_, speakers):
+        found = strings.segments(row_audio, row_marks)
+        missing += len(digit_string) - len(found)
+        clips += found[: len(digit_string)]
+        digits += list(digit_string)[: len(found)]
+        voices += [speaker] * min(len(found), len(digit_string))
+    _, heard_digits, heard_speakers = quality.features_and_classes(np.stack(clips))
+    wrong = int(np.sum(heard_digits != np.asarray(digits))) + missing
+    total = len(digits) + missing
+    return {"digit_error_rate": round(wrong / total, 4),
+            "speaker_accuracy": round(float(np.mean(heard_speakers == np.asarray(voices))), 4),
+            "digits_scored": total}
+
+
+def quality(runner, seed=EVAL_SEED, count=strings.HELD_OUT_COUNT, progress=True):
+    """The held-out strings spoken through ``runner``, each digit's segment (between consecutive boundaries) read by
+    the zoo's spoken-digit classifier."""
+    from zoo.core.metrics.spoken_digits import SpokenDigitQuality
+
+    held_out, speakers = strings.held_out_strings(count, len(runner.manifest.get("speakers", SPEAKERS)))
+    rows = np.stack([strings.padded(s) for s in held_out])
+    audio, marks = speak(runner, rows, speakers, seed, progress=progress)
+    metrics = score_segments(SpokenDigitQuality(), audio, marks, held_out, speakers)
+    ends = marks.max(axis=1)
+    metrics["seconds_of_audio"] = round(float(ends.sum()) / SAMPLE_RATE, 1)
+    metrics["num_strings"] = len(held_out)
+    return metrics
+
+
+def reference_metrics(count=strings.HELD_OUT_COUNT, seed=EVAL_SEED):
+    """The floor (real test recordings laid end to end as the training data is) and the baseline (the exported
+    WaveNet saying one digit per second-long call), on the same held-out strings."""
+    from zoo.core.metrics.spoken_digits import SpokenDigitQuality
+    from zoo.core.recipes.commands import load
+    from zoo.core.runtime import paths
+
+    quality_ = SpokenDigitQuality()
+    held_out, speakers = strings.held_out_strings(count)
+    takes = strings.DigitTakes("test")
+    rng = np.random.default_rng(seed)
+    audio, marks = [], []
+    for digit_string, speaker in zip(held_out, speakers):
+        clip, speech, pause = takes.utterance(digit_string, speaker, rng)
+        audio.append(clip)
+        marks.append(true_boundaries(speech, pause, len(digit_string)))
+    floor = score_segments(quality_, np.stack(audio), np.stack(marks), held_out, speakers)
+    wavenet = load("wavenet", runtime="tflite", variant="float32", exported_dir=paths.EXPORTED_DIR)
+    digits = np.concatenate([np.asarray(s, np.int32) for s in held_out])
+    voices = np.concatenate([[v] * len(s) for s, v in zip(held_out, speakers)]).astype(np.int32)
+    noise = np.random.default_rng(seed).random((len(digits), 8000), dtype=np.float32)
+    said = np.concatenate([wavenet("serving_default", digit=digits[i : i + 60], speaker=voices[i : i + 60],
+                                   noise=noise[i : i + 60])["audio"] for i in range(0, len(digits), 60)])
+    _, heard_digits, heard_speakers = quality_.features_and_classes(said)
+    baseline = {"digit_error_rate": round(float(np.mean(heard_digits != digits)), 4),
+                "speaker_accuracy": round(float(np.mean(heard_speakers == voices)), 4), "digits_scored": len(digits)}
+    return {"real_test_recordings_concatenated": floor, "wavenet_one_digit_per_call": baseline,
+            "classifier": {"model": quality_.manifest["model"], "sha256": quality_.manifest["files"][0]["sha256"]}}
+
+
+def true_boundaries(speech, pause, count):
+    """The boundaries of an utterance built from recordings: each digit's start, then the last one's end (samples)."""
+    ends = np.cumsum(speech + pause)
+    starts = ends - speech - pause
+    marks = np.full(BOUNDARIES, -1, np.int32)
+    marks[:count] = starts[:count] * HOP_LENGTH
+    marks[count] = (starts[count - 1] + speech[count - 1]) * HOP_LENGTH
+    return marks
+
+
+def real_time_factor(runner, seed=EVAL_SEED, threads=1):
+    """Seconds of compute per second of audio at batch 1 in LiteRT (``threads`` threads): one string of every length
+    1-7 through the float32 file's ``serving_default``."""
+    from zoo.core.runtime.runners import TFLiteModel
+
+    single = TFLiteModel(runner.path, runner.manifest, num_threads=threads)
+    rng = np.random.default_rng(seed)
+    compute = audio = 0.0
+    for length in range(1, 8):
+        row = strings.padded(rng.integers(0, 10, length))[None]
+        noise = rng.random((1, MAX_SAMPLES), dtype=np.float32)
+        single("serving_default", digits=row, speaker=np.array([1], np.int32), noise=noise)  # warm
+        start = time.perf_counter()
+        out = single("serving_default", digits=row, speaker=np.array([1], np.int32), noise=noise)
+        compute += time.perf_counter() - start
+        audio += out["boundaries"].max() / SAMPLE_RATE
+    return {"real_time_factor_batch1": round(compute / audio, 3), "threads": threads,
+            "seconds_of_audio": round(audio, 2)}
+
+
+def write_samples(runner, folder, seed=0):
+    """A WAV per speaker (the same seven digits) and a picture of their spectrograms with the boundaries."""
+    from zoo.core.data.audio import plot_spectrograms
+
+    speakers = runner.manifest.get("speakers", SPEAKERS)
+    rows = np.stack([strings.padded([5, 5, 5, 0, 1, 2, 3])] * len(speakers))
+    audio, marks = speak(runner, rows, np.arange(len(speakers), dtype=np.int32), seed)
+    for name, clip, row_marks in zip(speakers, audio, marks):
+        write_wav(os.path.join(folder, f"5550123_{name}.wav"), clip[: row_marks.max()])
+    return plot_spectrograms(audio[:, : 4 * SAMPLE_RATE], [f"5550123 ({n})" for n in speakers],
+                             os.path.join(folder, "spectrograms.png"), columns=2, seconds=4.0,
+                             marks=[m[m >= 0] / SAMPLE_RATE for m in marks])
+
+
+def utterance_dataset(make_batch, batches):
+    """A ``tf.data.Dataset`` of training dicts; ``make_batch(i)`` returns digits, speaker, speech, pause, audio."""
+    import tensorflow as tf
+
+    from zoo.core.data.audio import log_mel
+
+    def load(index):
+        digits, speaker, speech, pause, audio = tf.numpy_function(
+            lambda i: make_batch(int(i)), [index], (tf.int32, tf.int32, tf.int32, tf.int32, tf.float32))
+        digits.set_shape([None, MAX_DIGITS])
+        speaker.set_shape([None])
+        speech.set_shape([None, MAX_DIGITS])
+        pause.set_shape([None, MAX_DIGITS])
+        audio.set_shape([None, None])
+        return {"digits": digits, "speaker": speaker, "speech": speech, "pause": pause, "mel": log_mel(audio)}
+
+    return tf.data.Dataset.range(batches).map(load).prefetch(2)
+
+
+@register
+class TextToSpeechRecipe(CosineDecayAdam, Recipe):
+    name = NAME
+    requires = ("wavenet",)
+    summary = "text to speech: digit strings in six voices, FastSpeech-style durations + the WaveNet vocoder"
+    paper = ("Ren et al. (2019), FastSpeech: Fast, Robust and Controllable Text to Speech, arXiv:1905.09263; Shen et "
+             "al. (2018), Tacotron 2, arXiv:1712.05884")
+    model_class = TextToSpeech
+    presets = PRESETS
+    defaults = {"preset": "base", "epochs": 12, "batch_size": 32, "learning_rate": 1e-3}
+    sample_suffix = ".wav"
+    metrics = ["digit_error_rate", "speaker_accuracy"]
+    sample_help = "Say a digit string in a speaker's voice with the exported model (sha256-checked) and write a WAV."
+    evaluate_help = ("Say 300 held-out digit strings (1-7 digits) and report the spoken-digit classifier's digit "
+                     "error rate and speaker accuracy on each digit's segment.")
+
+    options = (
+        Option("digits", str, "5550123", f"the digits to say (1-{MAX_DIGITS}; spaces and dashes are ignored)",
+               commands=("sample",)),
+        Option("speaker", str, "jackson", f"whose voice: {', '.join(SPEAKERS)} or an index", commands=("sample",)),
+        Option("num_strings", int, strings.HELD_OUT_COUNT, "held-out strings to say (300: all of them)",
+               commands=("evaluate", "export"), minimum=1, maximum=strings.HELD_OUT_COUNT),
+    )
+
+    # === Model ===
+    def create_model(self, preset="base", seed=0):
+        if preset not in self.presets:
+            raise BadInputError(f"unknown preset {preset!r} for {self.name}; choose from {', '.join(self.presets)}")
+        config = dict(self.presets[preset])
+        return TextToSpeech(vocoder(config.pop("vocoder_preset")), seed=seed, **config)
+
+    # === Training ===
+    def training_data(self, model, *, batch_size, seed, limit):
+        # every digit in every voice must be there to build strings: --limit cuts the utterances, not the takes
+        train, test = strings.DigitTakes("train"), strings.DigitTakes("test")
+        for takes, split in ((train, "train"), (test, "test")):
+            if takes.missing:
+                raise BadInputError(f"the FSDD {split} split lacks recordings of {len(takes.missing)} (digit, speaker) "
+                                    f"pairs, e.g. {takes.missing[0]}: is $ZOO_DATA_DIR/fsdd complete?")
+        utterances = EPOCH_UTTERANCES if limit is None else max(limit, batch_size)
+        batches = utterances // batch_size
+        held = VALIDATION_UTTERANCES if limit is None else batch_size
+        validation_batch = strings.training_batch(test, EVAL_SEED, 0, 0, held)
+
+        def dataset_fn(epoch):
+            return utterance_dataset(lambda i: strings.training_batch(train, seed, epoch, i, batch_size), batches)
+
+        return TrainingData(
+            dataset_fn,
+            (f"{batches * batch_size:,} utterances an epoch built from the Free Spoken Digit Dataset's training takes "
+             f"(5-49; zoo.core.data.digit_strings): 1-7 random digits in one of {train.num_speakers} voices, each "
+             "recording trimmed of its silence (30 dB), 50-250 ms pauses between digits; validation: "
+             f"{held} utterances of the test takes (0-4)"),
+            validation=utterance_dataset(lambda i: validation_batch, 1),
+            config={"utterances_per_epoch": batches * batch_size})
+
+    # === Export ===
+    def signatures(self, model):
+        return tts_signatures(model)
+
+    def export_plan(self, model, training, num_strings):
+        keras_model = self.keras_model(model)
+        return core_export.ExportPlan(
+            name=NAME,
+            signatures=self.signatures(keras_model),
+            description="Says a string of 1-8 digits in one of six voices: a FastSpeech-style model predicts each "
+                        "digit's duration and the log-mel frames, the zoo's WaveNet vocoder turns them into 8 kHz "
+                        "audio; boundaries say where each digit starts.",
+            paper=self.paper,
+            training=training,
+            keras_model=keras_model,
+            evaluate=lambda runner: quality(runner, count=num_strings),
+            detailed_evaluate=real_time_factor,
+            detailed_runtime="tflite_float32",
+            samples=lambda runner, path: write_samples(runner, os.path.dirname(path)),
+            samples_file="samples/spectrograms.png",
+            primary_metric="speaker_accuracy",
+            metric_summary=self.metrics,
+            notes={"speakers": list(SPEAKERS[: model.num_speakers]), "sample_rate": SAMPLE_RATE,
+                   "max_digits": MAX_DIGITS, "max_samples": MAX_SAMPLES, "hop_length": HOP_LENGTH,
+                   "state_size": model.vocoder.state_size, "conditioning_size": model.vocoder.conditioning_size,
+                   "vocoder": "exported/wavenet's WaveNet without its mel predictor, frozen",
+                   "reference_metrics": reference_metrics(num_strings),
+                   "metric_definitions": {
+                       "digit_error_rate": "share of the asked digits the zoo's spoken-digit classifier "
+                                           "(exported/fsdd_classifier) does not hear in their segment (from a "
+                                           "digit's boundary to the next, cut or padded to one second); a digit "
+                                           "without a segment counts as wrong",
+                       "speaker_accuracy": "share of segments the classifier attributes to the asked speaker",
+                       "num_strings": f"held-out digit strings said (zoo.core.data.digit_strings.held_out_strings: "
+                                      f"lengths 1-7, seed {strings.HELD_OUT_SEED}), noise from seed {EVAL_SEED}",
+                       "real_time_factor_batch1": "seconds of compute per second of audio, batch 1, LiteRT float32, "
+                                                  "one thread, one string of each length 1-7",
+                   }},
+        )
+
+    # === Use ===
+    def sample(self, runner, *, output, seed, digits, speaker):
+        speakers = runner.manifest.get("speakers", SPEAKERS)
+        row, voice = parse_digits(digits), speaker_index(speaker, speakers)
+        audio, marks = speak(runner, row[None], [voice], seed)
+        end = int(marks[0].max())
+        write_wav(output, audio[0, :end])
+        said = "".join(str(d) for d in row if d >= 0)
+        return (f"Wrote {said} in {speakers[voice]}'s voice ({end / SAMPLE_RATE:.2f} s at {SAMPLE_RATE} Hz, seed "
+                f"{seed}) to {output}; digits start at {', '.join(f'{m / SAMPLE_RATE:.2f}' for m in marks[0][:-1] if m >= 0)} s")
+
+    def evaluate(self, runner, *, seed, num_strings):
+        return quality(runner, seed=seed, count=num_strings)
