@@ -34,6 +34,8 @@ commands:
   evaluate  measure an exported artifact's quality (e.g. classifier Frechet distance)
   serve     serve exported models with TF Serving's REST and gRPC APIs (and print TF Serving's docker command)
   convert   convert a model you already have (a KerasHub GPT-2 / OPT preset) to the same export
+  say       say the numbers of a text aloud: `say "Call 555-0123" --speaker jackson --output call.wav` is
+            `sample tts --text "Call 555-0123" ...` (seq2seq reads the text, the TTS model speaks its digits)
 
 Run `python -m zoo <command> <model> --help` for a command's options for that model.
 """
@@ -157,6 +159,9 @@ def list_models():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["say"]:  # shorthand: the text first, then sample tts's options
+        rest = argv[1:]
+        argv = ["sample", "tts", *(["--text", rest[0], *rest[1:]] if rest and not rest[0].startswith("-") else rest)]
     parser = build_parser()
     try:
         try:

@@ -14,6 +14,7 @@ utterance's log-mel spectrogram. Adam with a cosine decay to 10% over the run.
 """
 
 import os
+import re
 import time
 
 import numpy as np
@@ -71,6 +72,38 @@ def speaker_index(speaker, speakers=SPEAKERS):
     elif isinstance(speaker, str) and speaker.lower() in speakers:
         return list(speakers).index(speaker.lower())
     raise BadInputError(f"unknown speaker {speaker!r}; choose one of {', '.join(speakers)} (or 0-{len(speakers) - 1})")
+
+
+DIGIT_WORDS = {w: i for i, w in enumerate(("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                                            "nine"))}
+ZH_DIGITS = "零一二三四五六七八九"
+
+
+def digits_of_text(text, exported_dir=None):
+    """``(spoken, digits)``: the exported seq2seq model's ``<norm>`` reading of ``text`` (English or Chinese) and
+    the digits it says one by one: the words "zero" to "nine", and in Chinese the runs of 零-九 separated by spaces
+    (how a digit string is read: "一 三 八 零"); "forty-five" and "三点" are not digits."""
+    from zoo.core.data import spoken_numbers as numbers
+    from zoo.core.recipes.commands import load
+    from zoo.core.runtime import paths
+    from zoo.core.runtime.errors import ArtifactNotFoundError
+
+    try:
+        seq2seq = load("seq2seq", runtime="tflite", variant="float32", exported_dir=exported_dir or paths.EXPORTED_DIR)
+    except ArtifactNotFoundError as error:
+        raise ArtifactNotFoundError(f"--text needs the exported seq2seq model to read the text ({error}); give the "
+                                    "digits with --digits instead") from None
+    source = numbers.encode([f"<norm> {text}"], numbers.SOURCE_BYTES)
+    spoken = numbers.decode(seq2seq("serving_default", text=source)["output"])[0]
+    return spoken, digits_in_spoken_text(spoken)
+
+
+def digits_in_spoken_text(spoken):
+    """The digits a normalized text says one by one (see :func:`digits_of_text`), as a string."""
+    digits = "".join(str(DIGIT_WORDS[w]) for w in spoken.split() if w in DIGIT_WORDS)  # "forty-five" is one word
+    for run in re.findall(f"[{ZH_DIGITS}](?: [{ZH_DIGITS}])+", spoken):  # Chinese digit strings
+        digits += "".join(str(ZH_DIGITS.index(c)) for c in run.split())
+    return digits
 
 
 # === signatures ====================================================================================
@@ -341,6 +374,9 @@ class TextToSpeechRecipe(CosineDecayAdam, Recipe):
     options = (
         Option("digits", str, "5550123", f"the digits to say (1-{MAX_DIGITS}; spaces and dashes are ignored)",
                commands=("sample",)),
+        Option("text", str, None, "a text whose numbers to say, English or Chinese (the exported seq2seq model "
+                                  "reads it aloud, <norm>; its digits are spoken); instead of --digits",
+               commands=("sample",), text=True),
         Option("speaker", str, "jackson", f"whose voice: {', '.join(SPEAKERS)} or an index", commands=("sample",)),
         Option("num_strings", int, strings.HELD_OUT_COUNT, "held-out strings to say (300: all of them)",
                commands=("evaluate", "export"), minimum=1, maximum=strings.HELD_OUT_COUNT),
@@ -419,15 +455,29 @@ class TextToSpeechRecipe(CosineDecayAdam, Recipe):
         )
 
     # === Use ===
-    def sample(self, runner, *, output, seed, digits, speaker):
+    def sample(self, runner, *, output, seed, digits, text, speaker):
         speakers = runner.manifest.get("speakers", SPEAKERS)
-        row, voice = parse_digits(digits), speaker_index(speaker, speakers)
-        audio, marks = speak(runner, row[None], [voice], seed)
-        end = int(marks[0].max())
-        write_wav(output, audio[0, :end])
-        said = "".join(str(d) for d in row if d >= 0)
-        return (f"Wrote {said} in {speakers[voice]}'s voice ({end / SAMPLE_RATE:.2f} s at {SAMPLE_RATE} Hz, seed "
-                f"{seed}) to {output}; digits start at {', '.join(f'{m / SAMPLE_RATE:.2f}' for m in marks[0][:-1] if m >= 0)} s")
+        voice = speaker_index(speaker, speakers)
+        note = ""
+        if text is not None:
+            spoken, digits = digits_of_text(text)
+            if not digits:
+                raise BadInputError(f"the text has no digits to say: the seq2seq model reads it as {spoken!r}")
+            note = f"; the seq2seq model read the text as {spoken!r}"
+            if any("\u4e00" <= c <= "\u9fff" for c in spoken):
+                note += " (Chinese: its digits are spoken in English, the only language of the recordings)"
+        kept = "".join(c for c in str(digits) if c not in " -")
+        chunks = [kept[i : i + MAX_DIGITS] for i in range(0, len(kept), MAX_DIGITS)] or [""]
+        if len(chunks) > 1:
+            note += f"; {len(kept)} digits, said as {len(chunks)} calls of at most {MAX_DIGITS}, 0.3 s apart"
+        rows = np.stack([parse_digits(chunk) for chunk in chunks])
+        audio, marks = speak(runner, rows, [voice] * len(rows), seed)
+        gap = np.zeros(int(0.3 * SAMPLE_RATE), np.float32)
+        pieces = [piece for clip, row_marks in zip(audio, marks) for piece in (clip[: row_marks.max()], gap)][:-1]
+        said = np.concatenate(pieces)
+        write_wav(output, said)
+        return (f"Wrote {kept} in {speakers[voice]}'s voice ({len(said) / SAMPLE_RATE:.2f} s at {SAMPLE_RATE} Hz, "
+                f"seed {seed}) to {output}{note}")
 
     def evaluate(self, runner, *, seed, num_strings):
         return quality(runner, seed=seed, count=num_strings)
