@@ -155,7 +155,8 @@ def test_bad_input_is_a_clear_error_in_every_runtime_the_app_and_the_cli(exporte
 @pytest.mark.slow
 def test_the_app_loop_runs_as_a_copied_script_without_the_zoo(exported, tmp_path):
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "charrnn", "tflite_generate.py"), tmp_path)
-    shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", "text_sampling.py"), tmp_path)
+    for shared in ("text_sampling.py", "manifest.py"):
+        shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", shared), tmp_path)
     shadow_the_zoo(tmp_path)
     result = subprocess.run([sys.executable, "tflite_generate.py", os.path.join(exported, "charrnn.tflite"),
                              "--prompt", "月", "--max-new-tokens", "20", "--temperature", "0"],

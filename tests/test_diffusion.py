@@ -150,7 +150,7 @@ def test_the_tflite_sampler_script_runs_without_zoo(model, exported, tmp_path):
     for name in ("diffusion.tflite", "manifest.json"):
         shutil.copy(os.path.join(exported, name), tmp_path)
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "diffusion", "tflite_sample.py"), tmp_path)
-    for shared in ("ddim.py", "png.py"):  # the app loops it shares with text2image
+    for shared in ("ddim.py", "png.py", "manifest.py"):  # the app loops it shares with text2image, the sha256 check
         shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", shared), tmp_path)
     shadow_the_zoo(str(tmp_path))
     noise, labels, guidance = inputs(3, seed=7)

@@ -191,7 +191,8 @@ def test_strings_only_in_the_saved_model(exported):
 
 def test_the_app_loop_runs_from_a_copy_without_zoo(exported, tmp_path):
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "gpt", "tflite_generate.py"), tmp_path)
-    shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", "text_sampling.py"), tmp_path)  # the byte sampler it shares
+    for shared in ("text_sampling.py", "manifest.py"):  # the byte sampler it shares, the sha256 check
+        shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", shared), tmp_path)
     shadow_the_zoo(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run([sys.executable, "tflite_generate.py", os.path.join(exported, "gpt.tflite"),
@@ -201,6 +202,19 @@ def test_the_app_loop_runs_from_a_copy_without_zoo(exported, tmp_path):
     runner = load_exported(exported, runtime="tflite")
     assert result.stdout.rstrip("\n") == "ROMEO:" + gpt_recipe.generate_text(runner, "ROMEO:", max_new_tokens=40,
                                                                            temperature=0.0)
+    # a file that does not match its manifest is refused before LiteRT loads it; so is --threads 0
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    shutil.copy(os.path.join(exported, "manifest.json"), model_dir)
+    data = bytearray(open(os.path.join(exported, "gpt.tflite"), "rb").read())
+    data[-1] ^= 1
+    (model_dir / "gpt.tflite").write_bytes(bytes(data))
+    for args, message in (([str(model_dir / "gpt.tflite")], "does not match the sha256"),
+                          ([os.path.join(exported, "gpt.tflite"), "--threads", "0"], "--threads must be at least 1")):
+        refused = subprocess.run([sys.executable, "tflite_generate.py", *args, "--max-new-tokens", "2"], cwd=tmp_path,
+                                 env=env, capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr, \
+            refused.stderr[-2000:]
 
 
 @pytest.mark.parametrize("options, message", [

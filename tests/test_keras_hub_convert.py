@@ -270,7 +270,8 @@ def test_bad_prompts_are_clear_errors_in_every_runtime(exported, tokenizer):
 def test_app_loop_cli_runs_from_a_copy_without_zoo(exported, tmp_path):
     app_dir = tmp_path / "app"
     shutil.copytree(exported, app_dir / "model")
-    for path in ("zoo/convert/tflite_generate.py", "zoo/convert/bpe.py", "zoo/core/apps/text_sampling.py"):
+    for path in ("zoo/convert/tflite_generate.py", "zoo/convert/bpe.py", "zoo/core/apps/text_sampling.py",
+                 "zoo/core/apps/manifest.py"):
         shutil.copy(os.path.join(REPO_ROOT, path), app_dir)
     name = read_manifest(exported)["tflite"]["int8"]["path"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

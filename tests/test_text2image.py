@@ -91,7 +91,7 @@ def test_app_loop_reproduces_the_in_graph_loop_without_the_zoo(tiny_export, tmp_
     for name in ("text2image.tflite", "manifest.json"):
         shutil.copy(os.path.join(exported, name), app / name)
     shutil.copy(os.path.join(os.path.dirname(__file__), "..", "zoo", "text2image", "tflite_sample.py"), app)
-    for shared in ("ddim.py", "png.py", "text_rows.py"):  # what it shares with the diffusion and seq2seq apps
+    for shared in ("ddim.py", "png.py", "text_rows.py", "manifest.py"):  # shared with the diffusion and seq2seq apps
         shutil.copy(os.path.join(os.path.dirname(__file__), "..", "zoo", "core", "apps", shared), app)
     shadow_the_zoo(str(app))
     script = (

@@ -2,9 +2,10 @@
 
     python -m zoo.charrnn.tflite_generate exported/charrnn/charrnn.tflite --prompt "ROMEO:" --max-new-tokens 5000
 
-This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/apps/text_sampling.py`` (the
-byte sampler it shares with the GPT's loop): copy the two files next to
-``charrnn.tflite`` in any project. It calls the ``step`` signature once per
+This file needs NumPy, ``ai_edge_litert``, ``zoo/core/apps/text_sampling.py`` (the
+byte sampler it shares with the GPT's loop) and ``zoo/core/apps/manifest.py`` (the sha256
+check against ``manifest.json``): copy the three files next to ``charrnn.tflite`` and its
+``manifest.json`` in any project. It calls the ``step`` signature once per
 byte, prompt and output alike, with the state passed in and out: memory stays at
 one ``[1, S]`` state however long the text grows (no context to fill or slide).
 Sampling is the inverse-CDF rule of the in-graph ``generate`` signature, so with
@@ -20,8 +21,10 @@ import sys
 import numpy as np
 
 try:  # in the repository (python -m zoo.charrnn.tflite_generate)
+    from zoo.core.apps.manifest import verified_manifest
     from zoo.core.apps.text_sampling import add_sampling_arguments, check_token, stream_tokens
-except ImportError:  # copied into an app next to text_sampling.py
+except ImportError:  # copied into an app next to text_sampling.py and manifest.py
+    from manifest import verified_manifest
     from text_sampling import add_sampling_arguments, check_token, stream_tokens
 
 
@@ -31,6 +34,7 @@ class TFLiteCharRNN:
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
+        self.manifest = verified_manifest(path)  # the manifest beside the file, after its sha256 matched
         self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())  # every core unless told
         if "step" not in self.interpreter.get_signature_list():
             raise ValueError(f"{path} has no 'step' signature: is it the character LSTM's TFLite file?")
@@ -71,8 +75,6 @@ def main(argv=None):
         sys.stdout.flush()
 
     try:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
         model = TFLiteCharRNN(args.tflite, num_threads=args.threads)
         sys.stdout.write(args.prompt)
         generate_bytes(model, args.prompt.encode("utf-8"), args.max_new_tokens, args.temperature, args.top_k,

@@ -6,7 +6,8 @@ Needs NumPy, ``ai_edge_litert``, ``zoo/core/apps/text_sampling.py`` (the sampler
 key/value-cache loop the zoo's own GPT app uses, unchanged: the signatures have the
 same names) and ``zoo/convert/bpe.py`` (GPT-2's tokenizer in pure Python, reading
 ``vocabulary.json``, ``merges.txt`` and ``tokenizer.json`` beside the ``.tflite``).
-Copy the three files and the model folder into any project. Generation stops at the
+With ``zoo/core/apps/manifest.py`` (the sha256 check of the ``.tflite`` against the folder's
+``manifest.json``), copy the four files and the model folder into any project. Generation stops at the
 model's end-of-text token, as KerasHub's ``generate`` does.
 """
 
@@ -18,7 +19,7 @@ import sys
 try:  # in the repository (python -m zoo.convert.tflite_generate)
     from zoo.convert.bpe import CONFIG_FILE, BytePairTokenizer
     from zoo.core.apps.text_sampling import TFLiteDecoder, add_sampling_arguments, generate_text
-except ImportError:  # copied into an app next to bpe.py and text_sampling.py
+except ImportError:  # copied into an app next to bpe.py, text_sampling.py and manifest.py
     from bpe import CONFIG_FILE, BytePairTokenizer
     from text_sampling import TFLiteDecoder, add_sampling_arguments, generate_text
 
@@ -36,8 +37,6 @@ def main(argv=None):
     folder = os.path.dirname(os.path.abspath(args.tflite))
     try:
         tokenizer = BytePairTokenizer.from_folder(folder)
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
         model = TFLiteDecoder(args.tflite, num_threads=args.threads)
         output = generate_text(model, tokenizer, args.prompt, max_new_tokens=args.max_new_tokens,
                                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,

@@ -2,9 +2,9 @@
 
     python -m zoo.diffusion.tflite_sample exported/diffusion/diffusion.tflite --digit 7 --guidance 2 --steps 50
 
-This file needs NumPy, ``ai_edge_litert`` and two NumPy modules of ``zoo/core/apps/``
-(``ddim.py``, the sampler every diffusion app shares, and ``png.py``): copy the three
-next to ``diffusion.tflite`` and its ``manifest.json`` (which holds the noise schedule,
+This file needs NumPy, ``ai_edge_litert`` and three modules of ``zoo/core/apps/``
+(``ddim.py``, the sampler every diffusion app shares, ``png.py`` and ``manifest.py``, the
+sha256 check): copy the four next to ``diffusion.tflite`` and its ``manifest.json`` (which holds the noise schedule,
 ``alpha_bars``) in any project. It calls the ``denoise_step`` signature once per step and
 does the sampler's arithmetic in NumPy, so an app can show progress, stop early or
 choose its own step count:
@@ -21,7 +21,6 @@ Images are in [-1, 1] inside the loop and returned in [0, 1].
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -29,9 +28,11 @@ import numpy as np
 
 try:  # in the repository (python -m zoo.diffusion.tflite_sample)
     from zoo.core.apps import ddim, png
-except ImportError:  # copied into an app next to ddim.py and png.py
+    from zoo.core.apps.manifest import add_threads_argument, verified_manifest
+except ImportError:  # copied into an app next to ddim.py, png.py and manifest.py
     import ddim
     import png
+    from manifest import add_threads_argument, verified_manifest
 
 NUM_CLASSES = 10
 NULL_LABEL = 10  # "no label": the unconditional model
@@ -88,12 +89,10 @@ def inpaint_loop(denoise_step, alpha_bars, images, mask, noise, labels, guidance
 class TFLiteDenoiser:
     """The ``denoise_step`` signature of a ``.tflite`` file as a NumPy function, and the schedule from its manifest."""
 
-    def __init__(self, tflite_path, manifest_path=None, num_threads=None):
+    def __init__(self, tflite_path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
-        manifest_path = manifest_path or os.path.join(os.path.dirname(os.path.abspath(tflite_path)), "manifest.json")
-        with open(manifest_path) as f:
-            self.manifest = json.load(f)
+        self.manifest = verified_manifest(tflite_path)  # the manifest beside the file, after its sha256 matched
         self.alpha_bars = np.asarray(self.manifest["alpha_bars"], np.float32)
         self.interpreter = Interpreter(model_path=tflite_path, num_threads=num_threads or os.cpu_count())  # every core unless told
         self._denoise = self.interpreter.get_signature_runner("denoise_step")
@@ -122,8 +121,7 @@ def main(argv=None):
     parser.add_argument("--inpaint", default=None,
                         help="complete this digit instead (a .npy file of 28 x 28 values in [0, 1], white on black)")
     parser.add_argument("--mask", default="bottom", help="with --inpaint: which pixels to fill: bottom, top, left or right half, or random (half the pixels)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
-                        help="LiteRT CPU threads (default: all cores; LiteRT's own default is one)")
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     try:
         if args.digit is not None and not 0 <= args.digit < NUM_CLASSES:
@@ -133,8 +131,6 @@ def main(argv=None):
         noise = np.random.default_rng(args.seed).standard_normal((num, 28, 28, 1)).astype(np.float32)
         guidance = np.full(num, args.guidance, np.float32)
         check_inputs(noise, labels, guidance)
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
         denoiser = TFLiteDenoiser(args.tflite, num_threads=args.threads)
         if args.inpaint is not None:
             digit = np.load(args.inpaint, allow_pickle=False).astype(np.float32)

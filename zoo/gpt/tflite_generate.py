@@ -2,9 +2,10 @@
 
     python -m zoo.gpt.tflite_generate exported/gpt/gpt.tflite --prompt "ROMEO:" --max-new-tokens 300
 
-This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/apps/text_sampling.py`` (the
-sampler and key/value-cache loop it shares with the other text models): copy the two files next
-to ``gpt.tflite`` in any project. It runs the ``prefill`` signature once on the prompt,
+This file needs NumPy, ``ai_edge_litert``, ``zoo/core/apps/text_sampling.py`` (the
+sampler and key/value-cache loop it shares with the other text models) and
+``zoo/core/apps/manifest.py`` (the sha256 check): copy the three files next to ``gpt.tflite``
+and its ``manifest.json`` in any project. It runs the ``prefill`` signature once on the prompt,
 then ``decode_step`` once per new byte with the key/value cache passed in and out
 (each byte costs one position, not a re-run of the prefix). Sampling is the same
 inverse-CDF rule the in-graph ``generate`` signature uses, so with the same noise
@@ -22,7 +23,7 @@ import sys
 
 try:  # in the repository (python -m zoo.gpt.tflite_generate)
     from zoo.core.apps.text_sampling import TFLiteDecoder, add_sampling_arguments, generate_tokens
-except ImportError:  # copied into an app next to text_sampling.py
+except ImportError:  # copied into an app next to text_sampling.py and manifest.py
     from text_sampling import TFLiteDecoder, add_sampling_arguments, generate_tokens
 
 TFLiteGPT = TFLiteDecoder  # the GPT's prefill/decode_step: the shared decoder runner
@@ -46,8 +47,6 @@ def main(argv=None):
     parser.add_argument("--no-slide", action="store_true", help="stop at the context limit")
     args = parser.parse_args(argv)
     try:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
         model = TFLiteGPT(args.tflite, num_threads=args.threads)
         output = generate_bytes(model, args.prompt.encode("utf-8"), args.max_new_tokens, args.temperature,
                                 args.top_k, args.top_p, seed=args.seed, slide=not args.no_slide)

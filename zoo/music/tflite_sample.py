@@ -22,10 +22,10 @@ import numpy as np
 
 try:  # in the repository (python -m zoo.music.tflite_sample)
     from zoo.core.apps import music
-    from zoo.core.apps.manifest import verified_manifest
+    from zoo.core.apps.manifest import add_threads_argument, verified_manifest
 except ImportError:  # copied into an app next to music.py, counter_random.py and manifest.py
     import music
-    from manifest import verified_manifest
+    from manifest import add_threads_argument, verified_manifest
 
 
 class TFLiteChorales:
@@ -81,7 +81,7 @@ def main(argv=None):
     parser.add_argument("--melody", help='note names to harmonize, e.g. "G4 G4 D5 B4:2" (default: compose)')
     parser.add_argument("--temperature", type=float, default=0.5, help="0 = the most likely notes (default 0.5)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
+    add_threads_argument(parser)
     parser.add_argument("--output", default=os.path.join("samples", "music-app.mid"),
                         help="the .mid or .wav to write (default samples/music-app.mid)")
     args = parser.parse_args(argv)

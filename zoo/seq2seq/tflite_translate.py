@@ -17,11 +17,11 @@ import time
 
 try:  # in the repository (python -m zoo.seq2seq.tflite_translate)
     from zoo.core.apps.greedy_bytes import greedy_bytes
-    from zoo.core.apps.manifest import verified_manifest
+    from zoo.core.apps.manifest import add_threads_argument, verified_manifest
     from zoo.core.apps.text_rows import row_texts, text_rows
 except ImportError:  # copied into an app next to greedy_bytes.py, text_rows.py and manifest.py
     from greedy_bytes import greedy_bytes
-    from manifest import verified_manifest
+    from manifest import add_threads_argument, verified_manifest
     from text_rows import row_texts, text_rows
 
 
@@ -61,11 +61,9 @@ def main(argv=None):
     parser.add_argument("model", help="path to seq2seq.tflite (its manifest.json beside it)")
     parser.add_argument("texts", nargs="+", help="sources, each starting with a task tag: '<norm> ', '<en2zh> ' "
                                                  "or '<zh2en> '")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     try:
-        if args.threads < 1:
-            raise ValueError("--threads must be at least 1")
         translator = TFLiteTranslator(args.model, num_threads=args.threads)
         started = time.perf_counter()
         results = translator.translate(args.texts)

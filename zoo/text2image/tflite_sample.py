@@ -3,7 +3,8 @@
     python -m zoo.text2image.tflite_sample exported/text2image/text2image.tflite --prompt "一个粗体的七"
 
 This file needs NumPy, ``ai_edge_litert`` and ``zoo/core/apps/ddim.py``, ``png.py`` (the
-DDIM loop and PNG writer every diffusion app shares) and ``text_rows.py``: copy the four next to
+DDIM loop and PNG writer every diffusion app shares), ``text_rows.py`` and ``manifest.py`` (the sha256
+check): copy the five next to
 ``text2image.tflite`` and its ``manifest.json`` (which holds the noise schedule, ``alpha_bars``). The prompt becomes UTF-8 bytes on the host (no tokenizer), one
 ``encode_text`` call embeds it, and the app drives the DDIM loop itself with
 ``denoise_step``, so it can show progress, stop early or choose its own step count.
@@ -11,7 +12,6 @@ With the exported step count it reproduces the in-graph ``serving_default``.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -19,10 +19,12 @@ import numpy as np
 
 try:  # in the repository (python -m zoo.text2image.tflite_sample)
     from zoo.core.apps import ddim, png, text_rows
-except ImportError:  # copied into an app next to ddim.py, png.py and text_rows.py
+    from zoo.core.apps.manifest import add_threads_argument, verified_manifest
+except ImportError:  # copied into an app next to ddim.py, png.py, text_rows.py and manifest.py
     import ddim
     import png
     import text_rows
+    from manifest import add_threads_argument, verified_manifest
 
 TEXT_BYTES = 64
 
@@ -38,12 +40,10 @@ write_png = png.write_png
 class TextToImage:
     """``encode_text`` and ``denoise_step`` of a ``.tflite`` file, and the schedule from its manifest."""
 
-    def __init__(self, tflite_path, manifest_path=None, num_threads=None):
+    def __init__(self, tflite_path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
-        manifest_path = manifest_path or os.path.join(os.path.dirname(os.path.abspath(tflite_path)), "manifest.json")
-        with open(manifest_path) as f:
-            manifest = json.load(f)
+        manifest = verified_manifest(tflite_path)  # the manifest beside the file, after its sha256 matched
         self.alpha_bars = np.asarray(manifest["alpha_bars"], np.float32)
         self.generate_steps = manifest["generate_steps"]
         self.interpreter = Interpreter(model_path=tflite_path, num_threads=num_threads or os.cpu_count())  # every core unless told
@@ -83,11 +83,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=os.path.join("samples", "text2image.png"),
                         help="the PNG to write (default samples/text2image.png)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     try:
-        if args.num < 1 or args.threads < 1:
-            raise ValueError("--num and --threads must be at least 1")
+        if args.num < 1:
+            raise ValueError("--num must be at least 1")
         if not np.isfinite(args.guidance) or args.guidance < 0:
             raise ValueError(f"--guidance must be a finite number, at least 0 (0: unconditional), got {args.guidance}")
         if not args.prompt:

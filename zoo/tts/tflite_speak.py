@@ -21,9 +21,9 @@ import wave
 import numpy as np
 
 try:  # in the repository (python -m zoo.tts.tflite_speak)
-    from zoo.core.apps.manifest import verified_manifest
+    from zoo.core.apps.manifest import add_threads_argument, verified_manifest
 except ImportError:  # copied into an app next to manifest.py
-    from manifest import verified_manifest
+    from manifest import add_threads_argument, verified_manifest
 
 SAMPLE_RATE = 8000
 HOP_LENGTH = 80
@@ -127,20 +127,13 @@ def wav_bytes(clip):
     return buffer.getvalue()
 
 
-def threads(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Say digits with the TTS TFLite file, streaming (NumPy + LiteRT).")
     parser.add_argument("model", help="path to tts.tflite (its manifest.json beside it)")
     parser.add_argument("--digits", default="5550123", help="1-8 digits (default 5550123)")
     parser.add_argument("--speaker", default="jackson", help="a speaker's name or index (default jackson)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=threads, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
+    add_threads_argument(parser)
     parser.add_argument("--output", default=os.path.join("samples", "tts.wav"), help="the WAV to write")
     args = parser.parse_args(argv)
     try:

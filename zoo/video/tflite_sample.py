@@ -20,10 +20,10 @@ import numpy as np
 
 try:  # in the repository (python -m zoo.video.tflite_sample)
     from zoo.core.apps import png
-    from zoo.core.apps.manifest import verified_manifest
+    from zoo.core.apps.manifest import add_threads_argument, verified_manifest
 except ImportError:  # copied into an app next to png.py and manifest.py
     import png
-    from manifest import verified_manifest
+    from manifest import add_threads_argument, verified_manifest
 
 CONTEXT, CANVAS, SLOTS = 10, 64, 2
 
@@ -91,7 +91,7 @@ def main(argv=None):
     parser.add_argument("--context", help="an .npy of 10 frames [10, 64, 64] in [0, 1]: predict the 10 after them")
     parser.add_argument("--frames", type=int, default=20, help="frames to draw (default 20; 10 after a context)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
+    add_threads_argument(parser)
     parser.add_argument("--output", default=os.path.join("samples", "video-app.png"),
                         help="the PNG frame strip to write (default samples/video-app.png)")
     args = parser.parse_args(argv)

@@ -22,9 +22,9 @@ import wave
 import numpy as np
 
 try:  # in the repository (python -m zoo.wavenet.tflite_sample)
-    from zoo.core.apps.manifest import verified_manifest
+    from zoo.core.apps.manifest import add_threads_argument, verified_manifest
 except ImportError:  # copied into an app next to manifest.py
-    from manifest import verified_manifest
+    from manifest import add_threads_argument, verified_manifest
 
 SAMPLE_RATE = 8000
 CLIP_SAMPLES = 8000
@@ -111,7 +111,7 @@ def main(argv=None):
     parser.add_argument("--digit", type=int, default=7, help="0-9 (default 7)")
     parser.add_argument("--speaker", default="jackson", help="a speaker's name or index (default jackson)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
+    add_threads_argument(parser)
     parser.add_argument("--output", default=os.path.join("samples", "wavenet.wav"),
                         help="the WAV to write (default samples/wavenet.wav)")
     args = parser.parse_args(argv)

@@ -1,5 +1,7 @@
-"""An exported file's manifest, read only after the file's sha256 matches it (Python's standard library alone)."""
+"""What every app loop shares (Python's standard library alone): an exported file's manifest, read only after the
+file's sha256 matches it, and the ``--threads`` option (LiteRT on every core unless told)."""
 
+import argparse
 import hashlib
 import json
 import os
@@ -24,3 +26,20 @@ def verified_manifest(path):
     if digest.hexdigest() != entries[name]:
         raise ValueError(f"{path} does not match the sha256 in {manifest_path}: re-download it")
     return manifest
+
+
+def thread_count(text):
+    """``--threads``' type: a whole number of LiteRT CPU threads, at least 1 (argparse reports anything else)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threads must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--threads must be at least 1, got {value}")
+    return value
+
+
+def add_threads_argument(parser):
+    """``--threads``: every core by default (LiteRT's own default is one thread)."""
+    parser.add_argument("--threads", type=thread_count, default=os.cpu_count(),
+                        help="LiteRT CPU threads (default: all cores; LiteRT's own default is one)")

@@ -12,6 +12,11 @@ import os
 
 import numpy as np
 
+try:  # in the repository
+    from zoo.core.apps.manifest import add_threads_argument, verified_manifest
+except ImportError:  # copied into an app next to manifest.py
+    from manifest import add_threads_argument, verified_manifest
+
 VOCAB_SIZE = 256  # byte values
 
 
@@ -79,7 +84,7 @@ def add_sampling_arguments(parser, prompt="ROMEO:", max_new_tokens=300):
     parser.add_argument("--top-k", type=int, default=0)
     parser.add_argument("--top-p", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="LiteRT CPU threads (default: all cores)")
+    add_threads_argument(parser)
 
 
 class RunnerDecoder:
@@ -113,6 +118,7 @@ class TFLiteDecoder(RunnerDecoder):
     def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
 
+        self.manifest = verified_manifest(path)  # the manifest beside the file, after its sha256 matched
         self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())  # every core unless told
         runners = {name: self.interpreter.get_signature_runner(name) for name in ("prefill", "decode_step")}
         decode = runners["decode_step"]
