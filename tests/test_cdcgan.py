@@ -215,3 +215,37 @@ def test_generated_data_table_bolds_the_best_and_leaves_out_a_model_not_yet_scor
     assert cdcgan[4] == "**0.9600 ± 0.0010**" and cdcgan[3] == "0.9000 ± 0.0020"
     assert cdcgan[5] == "**1.91** / 98.7%" and text2image[5] == "6.00 / **99.0%**"  # FD: lower is better, always 2 places
     assert cdcgan[6] == "1.0 / 2.0 / 3.0 |"
+
+
+def test_int8_is_full_integer_and_can_be_reconverted_alone(exported, synthetic_data_dir, tmp_path):
+    """The generators' int8 file is full-integer (int8 activations: integer kernels, float32 at the signature), and
+    ``export --from-exported --int8-only`` converts it again in place, measures it and leaves every other file
+    byte for byte."""
+    import shutil
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from zoo.core.runtime.runners import read_manifest
+
+    manifest = read_manifest(exported)
+    assert manifest["tflite"]["int8"]["kind"] == "full-integer"
+    assert manifest["tflite"]["float32"].get("kind") is None
+    interpreter = Interpreter(model_path=os.path.join(exported, manifest["tflite"]["int8"]["path"]))
+    kinds = {d["dtype"].__name__ for d in interpreter.get_tensor_details()}
+    assert "int8" in kinds  # activations, not only weights
+    runner = interpreter.get_signature_runner("serving_default")
+    details = runner.get_input_details()
+    assert details["noise"]["dtype"] == np.float32 and runner.get_output_details()["images"]["dtype"] == np.float32
+
+    folder = str(tmp_path / "cdcgan")
+    shutil.copytree(exported, folder)
+    manifest["tflite"]["int8"]["kind"] = "stale"  # a mark the re-conversion must replace
+    before = {e["path"]: e["sha256"] for e in manifest["files"]}
+    with data_dir_set(synthetic_data_dir):
+        commands.export("cdcgan", from_exported=folder, int8_only=True, num_eval_samples=50)
+    after = read_manifest(folder)  # every sha256 checked
+    changed = {p for p, digest in before.items() if {e["path"]: e["sha256"] for e in after["files"]}[p] != digest}
+    assert changed <= {"cdcgan.int8.tflite"} and after["tflite"]["int8"]["kind"] == "full-integer"
+    assert after["metrics"]["tflite_int8"]["num_samples"] == 50 and "int8_reconverted" in after
+    with pytest.raises(BadInputError, match="--int8-only updates an exported folder in place"):
+        commands.export("cdcgan", int8_only=True)

@@ -15,8 +15,8 @@ import numpy as np
 from zoo.cdcgan.model import NUM_CLASSES, PRESETS, CDCGAN
 from zoo.core import export as core_export
 from zoo.core.nn.adversarial import generate_images
-from zoo.core.recipes.images import (FD_DEFINITIONS, ImageGeneratorRecipe, asked_digits, runtime_label,
-                                       save_asked_digits)
+from zoo.core.recipes.images import (FD_DEFINITIONS, ImageGeneratorRecipe, asked_digits, noise_calibration,
+                                       runtime_label, save_asked_digits)
 from zoo.core.data.plotting import save_image_grid
 from zoo.core.runtime.progress import progress_bar
 from zoo.core.recipes.recipe import Option
@@ -124,6 +124,7 @@ class CDCGANRecipe(ImageGeneratorRecipe):
             save_image_grid(digit_rows(runner), path, columns=10,
                             title=f"{self.name}: a row per digit 0-9, {self.name}.tflite (LiteRT), noise seed 0")
 
+        representative, representative_data = noise_calibration(generator.latent_dim, with_labels=True)
         return core_export.ExportPlan(
             name=self.name,
             signatures=self.signatures(generator),
@@ -135,6 +136,8 @@ class CDCGANRecipe(ImageGeneratorRecipe):
             samples=samples,
             primary_metric=self.metrics[0],
             metric_summary=self.metrics,
+            representative_inputs=representative,
+            representative_data=representative_data,
             notes={
                 "metric_definitions": {
                     **FD_DEFINITIONS,

@@ -37,6 +37,10 @@ TFLITE_VARIANTS = {
     "int8": (".int8.tflite", "dynamic-range: int8 weights, float32 inputs/outputs, activations "
                              "quantized on the fly where kernels support it"),
 }
+FULL_INTEGER = ("full-integer: int8 weights and activations, scales calibrated on a representative dataset ({data}); "
+                "float32 inputs and outputs at the signature (a quantize op in, a dequantize op out), so apps do not "
+                "change; an op with no integer kernel stays float")
+REPRESENTATIVE_ROWS = 200
 
 
 def write_saved_model(path, signatures):
@@ -59,8 +63,11 @@ def write_saved_model(path, signatures):
     archive.write_out(path, verbose=False)
 
 
-def convert_to_tflite(saved_model_dir, signature_names, variant):
-    """Convert a SavedModel to TFLite with builtin ops only."""
+def convert_to_tflite(saved_model_dir, signature_names, variant, representative=None):
+    """Convert a SavedModel to TFLite with builtin ops only.
+
+    ``representative`` (int8 only): ``representative(signature) -> iterable of input dicts`` (batch 1, the
+    signature's names): full-integer int8, calibrated on them; without it, dynamic-range int8."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=list(signature_names))
@@ -70,6 +77,15 @@ def convert_to_tflite(saved_model_dir, signature_names, variant):
         converter.target_spec.supported_types = [tf.float16]
     elif variant == "int8":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if representative is not None:
+            def calibration():
+                for signature in signature_names:
+                    for inputs in representative(signature):
+                        yield signature, {k: np.asarray(v) for k, v in inputs.items()}
+
+            converter.representative_dataset = calibration
+            # integer kernels where they exist, float builtins elsewhere; inputs and outputs stay float32
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         return converter.convert()
     except Exception as error:  # the converter raises ConverterError and friends
@@ -115,6 +131,10 @@ class ExportPlan:
         savedmodel_imports: Python modules whose ops the SavedModel uses beyond core
             TensorFlow (``tensorflow_text`` for a tokenizer in the graph): recorded, and
             imported by every loader before ``tf.saved_model.load``.
+        representative_inputs: ``representative_inputs(signature) -> iterable of input dicts`` (batch 1)
+            from the model's own data: the int8 file becomes full-integer (int8 activations too, XNNPACK's
+            integer kernels), calibrated on them; None keeps dynamic-range int8 (int8 weights only).
+        representative_data: one line for the manifest: what ``representative_inputs`` draws.
     """
 
     name: str
@@ -135,6 +155,8 @@ class ExportPlan:
     notes: Optional[dict] = None
     extra_files: Optional[dict] = None
     savedmodel_imports: Optional[list] = None
+    representative_inputs: Optional[Callable] = None
+    representative_data: str = ""
 
 
 def export_model(plan, output_dir, version=1, folder=None):
@@ -164,9 +186,15 @@ def export_model(plan, output_dir, version=1, folder=None):
             for variant, (suffix, quantization) in TFLITE_VARIANTS.items():
                 filename = name + suffix
                 print(f"[export {name}] TFLite {variant} -> {final_dir}/{filename}")
+                full_integer = variant == "int8" and plan.representative_inputs is not None
                 with open(os.path.join(tmp, filename), "wb") as f:
-                    f.write(convert_to_tflite(convert_from, tflite_names, variant))
-                tflite[variant] = {"path": filename, "quantization": quantization}
+                    f.write(convert_to_tflite(convert_from, tflite_names, variant,
+                                              plan.representative_inputs if full_integer else None))
+                if full_integer:
+                    quantization = FULL_INTEGER.format(data=plan.representative_data or "the model's own data")
+                tflite[variant] = {"path": filename, "quantization": quantization,
+                                   **({"kind": "full-integer" if full_integer else "dynamic-range"}
+                                      if variant == "int8" else {})}
         for filename, source in (plan.extra_files or {}).items():
             shutil.copyfile(source, os.path.join(tmp, filename))
         keras_entry = None
@@ -236,6 +264,51 @@ def export_model(plan, output_dir, version=1, folder=None):
     print(f"[export {name}] done: {final_dir}/\n")
     print(export_summary(manifest, plan.metric_summary or ([plan.primary_metric] if plan.primary_metric else [])))
     return final_dir
+
+
+def reconvert_int8(plan, model_dir):
+    """Convert an exported model's int8 file again from its own SavedModel (full-integer where ``plan`` has
+    ``representative_inputs``), measure it with ``plan.evaluate`` and update the manifest; every other file
+    stays byte for byte, so a change to the int8 conversion alone adds one file to the repository's history.
+    Atomic, like :func:`export_model`. Returns ``model_dir``."""
+    from zoo.core.runtime.runners import read_manifest
+
+    manifest = read_manifest(model_dir)  # every file's sha256 checked first
+    tflite_names = sorted(n for n, s in manifest["signatures"].items() if "tflite" in s["runtimes"])
+    if any(s.resources for s in plan.signatures if not s.tflite):
+        raise ZooError(f"{plan.name}'s SavedModel holds resources a TFLite conversion cannot load; export it whole")
+    name = manifest["model"]
+    with atomic_directory(model_dir) as tmp:
+        shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
+        entry = manifest["tflite"]["int8"]
+        full_integer = plan.representative_inputs is not None
+        print(f"[export {name}] TFLite int8 ({'full-integer' if full_integer else 'dynamic-range'}) -> "
+              f"{model_dir}/{entry['path']}")
+        with open(os.path.join(tmp, entry["path"]), "wb") as f:
+            f.write(convert_to_tflite(os.path.join(tmp, manifest["savedmodel"]["path"]), tflite_names, "int8",
+                                      plan.representative_inputs))
+        entry["quantization"] = (FULL_INTEGER.format(data=plan.representative_data or "the model's own data")
+                                 if full_integer else TFLITE_VARIANTS["int8"][1])
+        entry["kind"] = "full-integer" if full_integer else "dynamic-range"
+        runner = TFLiteModel(os.path.join(tmp, entry["path"]), manifest)
+        check_builtin_only(runner)
+        if set(runner.interpreter.get_signature_list()) != set(tflite_names):
+            raise ZooError(f"TFLite int8 has signatures {sorted(runner.interpreter.get_signature_list())}, "
+                           f"expected {tflite_names}")
+        if plan.evaluate is not None:
+            print(f"[export {name}] measuring tflite_int8")
+            manifest["metrics"]["tflite_int8"] = plan.evaluate(runner)
+        del runner
+        if plan.primary_metric is not None:
+            manifest["quantization_check"] = quantization_check(manifest["metrics"], plan.primary_metric)
+        for file_entry in manifest["files"]:
+            if file_entry["path"] == entry["path"]:
+                path = os.path.join(tmp, entry["path"])
+                file_entry.update(sha256=sha256_of(path), bytes=os.path.getsize(path))
+        manifest["int8_reconverted"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        write_json(os.path.join(tmp, "manifest.json"), manifest)
+    print(export_summary(manifest, plan.metric_summary or ([plan.primary_metric] if plan.primary_metric else [])))
+    return model_dir
 
 
 def export_summary(manifest, metrics):

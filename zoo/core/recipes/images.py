@@ -115,6 +115,22 @@ def image_generator_signature(generator, latent_dim):
     )
 
 
+def noise_calibration(latent_dim, with_labels=False, seed=1):
+    """``(representative_inputs, description)`` for a noise -> image generator's full-integer int8 file: the
+    noise it is sampled with (standard normal, seed 1: not the evaluation's) and, for a conditional one, every
+    label in turn."""
+    def representative(signature):
+        rng = np.random.default_rng(seed)
+        for i in range(core_export.REPRESENTATIVE_ROWS):
+            row = {"noise": rng.standard_normal((1, latent_dim)).astype(np.float32)}
+            if with_labels:
+                row["labels"] = np.array([i % 10], np.int32)
+            yield row
+
+    return representative, (f"{core_export.REPRESENTATIVE_ROWS} rows of standard-normal noise (seed {seed})"
+                            + (", labels 0-9 in turn" if with_labels else ""))
+
+
 def gan_training_options(preset, discriminator_learning_rate=None, convolutional=False):
     """``train``'s options for the GAN techniques, each defaulting to what ``preset`` (the model's default) uses;
     ``convolutional`` adds the discriminator's width (the DCGAN networks')."""
@@ -225,6 +241,8 @@ class ImageGeneratorRecipe(Recipe):
             save_image_grid(runner("serving_default", noise=noise)["images"], path, columns=10,
                             title=f"{self.name}: 100 samples from {self.name}.tflite (LiteRT), noise seed 0")
 
+        representative, representative_data = noise_calibration(generator.latent_dim)
+
         return core_export.ExportPlan(
             name=self.name,
             signatures=self.signatures(generator),
@@ -236,6 +254,8 @@ class ImageGeneratorRecipe(Recipe):
             samples=samples,
             primary_metric=self.metrics[0],
             metric_summary=self.metrics,
+            representative_inputs=representative,
+            representative_data=representative_data,
             notes={
                 "metric_definitions": {
                     **FD_DEFINITIONS,
