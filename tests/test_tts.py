@@ -177,7 +177,8 @@ def test_the_app_loop_copied_into_an_app_streams_the_in_graph_audio(exported, tm
     for name in ("tts.tflite", "manifest.json"):
         shutil.copy(os.path.join(exported, name), app / name)
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "tts", "tflite_speak.py"), app)
-    shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", "manifest.py"), app)
+    for shared in ("manifest.py", "speech.py"):
+        shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", shared), app)
     shadow_the_zoo(str(app))
     script = [sys.executable, "tflite_speak.py", "tts.tflite", "--threads", "1"]
     done = subprocess.run(script + ["--digits", "407", "--speaker", "theo", "--output", "out.wav"],

@@ -202,7 +202,8 @@ def test_the_app_loop_matches_serving_default_and_runs_without_the_zoo(exported,
     folder = tmp_path / "app"
     shutil.copytree(exported, folder, ignore=shutil.ignore_patterns("1", "*.keras"))
     shutil.copy(os.path.join(REPO_ROOT, "zoo", "wavenet", "tflite_sample.py"), folder)
-    shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", "manifest.py"), folder)  # the sha256 check it shares
+    for shared in ("manifest.py", "speech.py"):  # the sha256 check, voices and WAV files it shares
+        shutil.copy(os.path.join(REPO_ROOT, "zoo", "core", "apps", shared), folder)
     shadow_the_zoo(folder)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run([sys.executable, "tflite_sample.py", "wavenet.tflite", "--digit", "5", "--speaker",

@@ -24,13 +24,13 @@ from zoo.core.data import digit_strings as strings
 from zoo.core.data.audio import HOP_LENGTH, MEL_BINS, SAMPLE_RATE, write_wav
 from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe, TrainingData
 from zoo.core.recipes.registry import get_recipe, register
+from zoo.core.recipes.speech import SPEAKERS, checked_uniform_noise, speaker_index, vocoder_step_signature
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.runtime.progress import progress_bar
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.tts.model import BOUNDARIES, MAX_DIGITS, MAX_FRAMES, MAX_SAMPLES, PRESETS, TextToSpeech
 
 NAME = "tts"
-SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")  # the WaveNet's speaker order
 EPOCH_UTTERANCES = 6400
 VALIDATION_UTTERANCES = 256
 EVAL_BATCH = 50
@@ -62,16 +62,6 @@ def parse_digits(text):
         raise BadInputError(f"{len(kept)} digits is more than the {MAX_DIGITS} one call says; split the string "
                             "(`python -m zoo say` does)")
     return strings.padded([int(c) for c in kept])
-
-
-def speaker_index(speaker, speakers=SPEAKERS):
-    """A speaker's index from its name ("jackson") or index (1, "1"), with a clear error otherwise."""
-    if isinstance(speaker, (int, np.integer)) or (isinstance(speaker, str) and speaker.isdigit()):
-        if 0 <= int(speaker) < len(speakers):
-            return int(speaker)
-    elif isinstance(speaker, str) and speaker.lower() in speakers:
-        return list(speakers).index(speaker.lower())
-    raise BadInputError(f"unknown speaker {speaker!r}; choose one of {', '.join(speakers)} (or 0-{len(speakers) - 1})")
 
 
 DIGIT_WORDS = {w: i for i, w in enumerate(("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
@@ -147,26 +137,12 @@ def tts_signatures(model):
         with tf.control_dependencies(checks):
             return tf.identity(digits), tf.identity(speaker)
 
-    def checked_noise(noise):
-        message = "noise must be uniform numbers in [0, 1)"
-        checks = [tf.debugging.assert_greater_equal(noise, 0.0, message=message),
-                  tf.debugging.assert_less_equal(noise, 1.0, message=message)]
-        with tf.control_dependencies(checks):
-            return tf.identity(noise)
-
     # Named unlike the model's methods: autograph caches converted functions by name.
     def say_digits(digits, speaker, noise):
-        return model.speak(*checked_who(digits, speaker, noise), checked_noise(noise))
+        return model.speak(*checked_who(digits, speaker, noise), checked_uniform_noise(noise))
 
     def spectrogram(digits, speaker):
         return model.synthesize(*checked_who(digits, speaker))
-
-    def one_sample(conditioning, sample, noise, state):
-        message = "sample must be the previous output, in [-1, 1]"
-        checks = [tf.debugging.assert_less_equal(tf.abs(sample), 1.0, message=message)]
-        with tf.control_dependencies(checks):
-            sample = tf.identity(sample)
-        return model.step(conditioning, sample, checked_noise(noise), model.vocoder.check_state(state))
 
     def say_wav(digits, speaker, seed):
         digits, speaker = checked_who(digits, speaker, seed)
@@ -190,16 +166,7 @@ def tts_signatures(model):
             "conditioning": f"[batch, {MAX_FRAMES}, {vocoder_.conditioning_size}]: row t // {HOP_LENGTH} is the "
                             "`conditioning` input of step for sample t",
             "boundaries": marks}, ranges=ranges, padding=padding),
-        core_export.Signature("step", one_sample, {
-            "conditioning": (tf.TensorSpec([None, vocoder_.conditioning_size], tf.float32),
-                             f"row t // {HOP_LENGTH} of mel's conditioning, for sample t"),
-            "sample": (tf.TensorSpec(batch, tf.float32), "the previous output sample in [-1, 1] (0 for the first)"),
-            "noise": (tf.TensorSpec(batch, tf.float32), "one uniform [0, 1) number: this sample's randomness"),
-            "state": (tf.TensorSpec([None, vocoder_.state_size], tf.float32),
-                      f"the WaveNet's queues: each layer's last d inputs ({vocoder_.state_size} floats); zeros at the "
-                      "start of an utterance"),
-        }, {"audio": "the new sample [batch] in [-1, 1]", "state": "the queues after this sample"},
-            ranges={"sample": (-1.0, 1.0), "noise": (0.0, 1.0)}),
+        vocoder_step_signature(vocoder_, model.step, "mel"),
         core_export.Signature("wav", say_wav, {
             **who, "seed": (tf.TensorSpec(batch, tf.int32), "any integer: the same seed gives the same audio")}, {
             "wav": f"a 16-bit mono WAV file at {SAMPLE_RATE} Hz per row, up to the last digit's end (bytes; base64 "
@@ -331,9 +298,10 @@ def write_samples(runner, folder, seed=0):
     audio, marks = speak(runner, rows, np.arange(len(speakers), dtype=np.int32), seed)
     for name, clip, row_marks in zip(speakers, audio, marks):
         write_wav(os.path.join(folder, f"5550123_{name}.wav"), clip[: row_marks.max()])
-    return plot_spectrograms(audio[:, : 4 * SAMPLE_RATE], [f"5550123 ({n})" for n in speakers],
-                             os.path.join(folder, "spectrograms.png"), columns=2, seconds=4.0,
-                             marks=[m[m >= 0] / SAMPLE_RATE for m in marks])
+    seconds = int(np.ceil(marks.max() / SAMPLE_RATE))  # every utterance whole
+    return plot_spectrograms(audio[:, : seconds * SAMPLE_RATE], [f"5550123 ({n})" for n in speakers],
+                             os.path.join(folder, "spectrograms.png"), columns=2, seconds=float(seconds),
+                             marks=[m[m >= 0] / SAMPLE_RATE for m in marks], dpi=60)
 
 
 def utterance_dataset(make_batch, batches):

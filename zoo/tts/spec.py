@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from zoo.core.recipes.spec import ModelSpec, Reproduce, Target, spread_biases
+from zoo.core.recipes.spec import ModelSpec, Reproduce, Target, speech_test_inputs, spread_biases
 from zoo.core.runtime.serving import example_inputs
-from zoo.tts.recipe import SPEAKERS
+from zoo.core.recipes.speech import SPEAKERS
 
 DURATION_FRAMES = (3.0, 2.0)  # the test model's speech and pause frames per digit, far from a rounding edge
 
@@ -34,14 +34,7 @@ def test_inputs(signature, manifest_entry, batch, seed):
     if "digits" in inputs:
         inputs["digits"] = digit_rows(rng, batch)
         inputs["speaker"] = rng.integers(0, len(SPEAKERS), batch).astype(np.int32)
-    if "noise" in inputs:
-        inputs["noise"] = rng.random(inputs["noise"].shape, dtype=np.float32) * 0.98 + 0.01
-    if "sample" in inputs:
-        inputs["sample"] = rng.uniform(-0.5, 0.5, batch).astype(np.float32)
-        inputs["state"] = np.tanh(inputs["state"]).astype(np.float32)
-    if "seed" in inputs:
-        inputs["seed"] = rng.integers(0, 1000, batch).astype(np.int32)
-    return inputs
+    return speech_test_inputs(inputs, batch, seed + 1)
 
 
 def boundaries_start_at_zero_and_rise(manifest, model_dir):

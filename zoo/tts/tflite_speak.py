@@ -2,8 +2,8 @@
 
     python -m zoo.tts.tflite_speak exported/tts/tts.tflite --digits 5550123 --speaker jackson --output call.wav
 
-Copy this file and ``zoo/core/apps/manifest.py`` next to ``tts.tflite`` and its ``manifest.json`` in any
-project: it needs NumPy and LiteRT alone. It checks the file's sha256 against the manifest, calls ``mel``
+Copy this file, ``zoo/core/apps/manifest.py`` (the sha256 check) and ``zoo/core/apps/speech.py`` (voices, WAV
+files) next to ``tts.tflite`` and its ``manifest.json`` in any project: it needs NumPy and LiteRT alone. It checks the file's sha256 against the manifest, calls ``mel``
 once (the spectrogram, the vocoder's conditioning and the boundaries: where each digit starts), then the
 WaveNet's ``step`` once per sample up to the last digit's end, with the fast-WaveNet queues passed in and
 out as ``state``. Each 10 ms frame goes to ``on_frame`` as soon as its 80 samples are out, so an app starts
@@ -12,21 +12,19 @@ said (to highlight it). With the same noise it gives the in-graph ``serving_defa
 """
 
 import argparse
-import io
 import os
 import sys
 import time
-import wave
 
 import numpy as np
 
 try:  # in the repository (python -m zoo.tts.tflite_speak)
     from zoo.core.apps.manifest import add_threads_argument, verified_manifest
-except ImportError:  # copied into an app next to manifest.py
+    from zoo.core.apps.speech import HOP_LENGTH, SAMPLE_RATE, speaker_index, wav_bytes
+except ImportError:  # copied into an app next to manifest.py and speech.py
     from manifest import add_threads_argument, verified_manifest
+    from speech import HOP_LENGTH, SAMPLE_RATE, speaker_index, wav_bytes
 
-SAMPLE_RATE = 8000
-HOP_LENGTH = 80
 MAX_DIGITS = 8
 MAX_SAMPLES = 64000
 PADDING = -1
@@ -67,14 +65,7 @@ class TFLiteSpeech:
         self.state_size = int(self.step_runner.get_input_details()["state"]["shape_signature"][1])
 
     def speaker_index(self, speaker):
-        if isinstance(speaker, str) and speaker.isdigit():
-            speaker = int(speaker)
-        if isinstance(speaker, (int, np.integer)) and 0 <= speaker < len(self.speakers):
-            return int(speaker)
-        if isinstance(speaker, str) and speaker.lower() in self.speakers:
-            return self.speakers.index(speaker.lower())
-        raise ValueError(f"unknown speaker {speaker!r}; choose one of {', '.join(self.speakers)} "
-                         f"(or 0-{len(self.speakers) - 1})")
+        return speaker_index(speaker, self.speakers)
 
     def spectrogram(self, digits, speaker):
         """``mel`` of one string: ``{"mel" [1, 800, 40], "conditioning" [1, 800, C], "boundaries" [1, 9]}``."""
@@ -113,18 +104,6 @@ class TFLiteSpeech:
             if on_frame is not None and (t + 1) % HOP_LENGTH == 0:
                 on_frame(audio[t + 1 - HOP_LENGTH : t + 1])
         return audio, marks
-
-
-def wav_bytes(clip):
-    """A 16-bit mono WAV at 8 kHz of one clip in [-1, 1]."""
-    pcm = np.round(np.clip(clip, -1.0, 1.0) * 32767.0).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(SAMPLE_RATE)
-        f.writeframes(pcm.tobytes())
-    return buffer.getvalue()
 
 
 def main(argv=None):

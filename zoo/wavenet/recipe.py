@@ -25,10 +25,10 @@ from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.runtime.progress import progress_bar
 from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe, TrainingData
 from zoo.core.recipes.registry import register
+from zoo.core.recipes.speech import SPEAKERS, checked_uniform_noise, speaker_index, vocoder_step_signature
 from zoo.wavenet.model import PRESETS, WaveNet
 
 NAME = "wavenet"
-SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")  # FSDD's, sorted: the speaker input's index
 EVAL_BATCH = 60
 
 
@@ -62,26 +62,12 @@ def wavenet_signatures(model):
         with tf.control_dependencies(checks):
             return tf.identity(digit), tf.identity(speaker)
 
-    def checked_noise(noise):
-        message = "noise must be uniform numbers in [0, 1)"
-        checks = [tf.debugging.assert_greater_equal(noise, 0.0, message=message),
-                  tf.debugging.assert_less_equal(noise, 1.0, message=message)]
-        with tf.control_dependencies(checks):
-            return tf.identity(noise)
-
     # Named unlike the model's methods: autograph caches converted functions by name.
     def speak(digit, speaker, noise):
-        return {"audio": model.generate(*checked_who(digit, speaker, noise), checked_noise(noise))}
+        return {"audio": model.generate(*checked_who(digit, speaker, noise), checked_uniform_noise(noise))}
 
     def condition_frames(digit, speaker):
         return model.condition(*checked_who(digit, speaker))
-
-    def one_sample(conditioning, sample, noise, state):
-        message = "sample must be the previous output, in [-1, 1]"
-        checks = [tf.debugging.assert_less_equal(tf.abs(sample), 1.0, message=message)]
-        with tf.control_dependencies(checks):
-            sample = tf.identity(sample)
-        return model.step(conditioning, sample, checked_noise(noise), model.check_state(state))
 
     def speak_wav(digit, speaker, seed):
         digit, speaker = checked_who(digit, speaker, seed)
@@ -101,33 +87,12 @@ def wavenet_signatures(model):
                    "features: 100 frames a second, 40 bands)",
             "conditioning": f"[batch, {MEL_FRAMES}, {model.conditioning_size}]: row t // {HOP_LENGTH} is the "
                             "`conditioning` input of step for sample t"}, ranges=ranges),
-        core_export.Signature("step", one_sample, {
-            "conditioning": (tf.TensorSpec([None, model.conditioning_size], tf.float32),
-                             f"row t // {HOP_LENGTH} of condition's output, for sample t"),
-            "sample": (tf.TensorSpec(batch, tf.float32), "the previous output sample in [-1, 1] (0 for the first)"),
-            "noise": (tf.TensorSpec(batch, tf.float32), "one uniform [0, 1) number: this sample's randomness"),
-            "state": (tf.TensorSpec([None, model.state_size], tf.float32),
-                      f"the fast-WaveNet queues: each layer's last d inputs, oldest first, layer by layer "
-                      f"({model.residual_channels} channels x {sum(model.dilations)} = {model.state_size}); zeros "
-                      "at the start of a clip"),
-        }, {"audio": "the new sample [batch] in [-1, 1]", "state": "the queues after this sample"},
-            ranges={"sample": (-1.0, 1.0), "noise": (0.0, 1.0)}),
+        vocoder_step_signature(model, model.step, "condition"),
         core_export.Signature("wav", speak_wav, {
             **who, "seed": (tf.TensorSpec(batch, tf.int32), "any integer: the same seed gives the same clip")}, {
             "wav": f"a 16-bit mono WAV file at {SAMPLE_RATE} Hz per row (bytes; base64 in TF Serving's JSON)"},
             tflite=False, ranges=ranges, example={"digit": 7, "speaker": 1, "seed": 0}),
     ]
-
-
-def speaker_index(speaker, speakers=SPEAKERS):
-    """A speaker's index from its name ("jackson") or index (1, "1"), with a clear error otherwise."""
-    if isinstance(speaker, (int, np.integer)) or (isinstance(speaker, str) and speaker.isdigit()):
-        index = int(speaker)
-        if 0 <= index < len(speakers):
-            return index
-    elif isinstance(speaker, str) and speaker.lower() in speakers:
-        return list(speakers).index(speaker.lower())
-    raise BadInputError(f"unknown speaker {speaker!r}; choose one of {', '.join(speakers)} (or 0-{len(speakers) - 1})")
 
 
 def check_digit(digit):

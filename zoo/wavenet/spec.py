@@ -4,9 +4,9 @@ import os
 
 import numpy as np
 
-from zoo.core.recipes.spec import ModelSpec, Reproduce, Target, spread_biases
+from zoo.core.recipes.spec import ModelSpec, Reproduce, Target, speech_test_inputs, spread_biases
 from zoo.core.runtime.serving import example_inputs
-from zoo.wavenet.recipe import SPEAKERS
+from zoo.core.recipes.speech import SPEAKERS
 
 
 def test_model(recipe):
@@ -23,14 +23,7 @@ def test_inputs(signature, manifest_entry, batch, seed):
     if "digit" in inputs:
         inputs["digit"] = rng.integers(0, 10, batch).astype(np.int32)
         inputs["speaker"] = rng.integers(0, len(SPEAKERS), batch).astype(np.int32)
-    if "noise" in inputs:
-        inputs["noise"] = rng.random(inputs["noise"].shape, dtype=np.float32) * 0.98 + 0.01
-    if "sample" in inputs:
-        inputs["sample"] = rng.uniform(-0.5, 0.5, batch).astype(np.float32)
-        inputs["state"] = np.tanh(inputs["state"]).astype(np.float32)
-    if "seed" in inputs:
-        inputs["seed"] = rng.integers(0, 1000, batch).astype(np.int32)
-    return inputs
+    return speech_test_inputs(inputs, batch, seed + 1)
 
 
 def beats_the_blurry_baseline_and_ships_its_samples(manifest, model_dir):

@@ -2,8 +2,8 @@
 
     python -m zoo.wavenet.tflite_sample exported/wavenet/wavenet.tflite --digit 7 --speaker jackson --output seven.wav
 
-Copy this file and ``zoo/core/apps/manifest.py`` next to ``wavenet.tflite`` and its
-``manifest.json`` in any project: it needs NumPy and LiteRT alone. It checks the file's sha256 against the manifest,
+Copy this file, ``zoo/core/apps/manifest.py`` (the sha256 check) and ``zoo/core/apps/speech.py`` (voices, WAV
+files) next to ``wavenet.tflite`` and its ``manifest.json`` in any project: it needs NumPy and LiteRT alone. It checks the file's sha256 against the manifest,
 calls ``condition`` once (the predicted mel frames, projected for every layer), then
 ``step`` 8,000 times with the fast-WaveNet queues passed in and out as ``state``:
 memory stays at one ``[batch, S]`` state, and an app can play each 10 ms frame as
@@ -13,22 +13,20 @@ samples as the in-graph ``serving_default`` loop. The WAV is written with Python
 """
 
 import argparse
-import io
 import os
 import sys
 import time
-import wave
 
 import numpy as np
 
 try:  # in the repository (python -m zoo.wavenet.tflite_sample)
     from zoo.core.apps.manifest import add_threads_argument, verified_manifest
-except ImportError:  # copied into an app next to manifest.py
+    from zoo.core.apps.speech import HOP_LENGTH, SAMPLE_RATE, speaker_index, wav_bytes
+except ImportError:  # copied into an app next to manifest.py and speech.py
     from manifest import add_threads_argument, verified_manifest
+    from speech import HOP_LENGTH, SAMPLE_RATE, speaker_index, wav_bytes
 
-SAMPLE_RATE = 8000
 CLIP_SAMPLES = 8000
-HOP_LENGTH = 80
 
 
 class TFLiteWaveNet:
@@ -48,14 +46,7 @@ class TFLiteWaveNet:
         self.state_size = int(self.step_runner.get_input_details()["state"]["shape_signature"][1])
 
     def speaker_index(self, speaker):
-        if isinstance(speaker, str) and speaker.isdigit():
-            speaker = int(speaker)
-        if isinstance(speaker, (int, np.integer)) and 0 <= speaker < len(self.speakers):
-            return int(speaker)
-        if isinstance(speaker, str) and speaker.lower() in self.speakers:
-            return self.speakers.index(speaker.lower())
-        raise ValueError(f"unknown speaker {speaker!r}; choose one of {', '.join(self.speakers)} "
-                         f"(or 0-{len(self.speakers) - 1})")
+        return speaker_index(speaker, self.speakers)
 
     def speak(self, digits, speakers, noise=None, seed=0, on_frame=None):
         """Clips ``[batch, 8000]`` in [-1, 1] of ``digits`` said by ``speakers`` (names or indices).
@@ -91,18 +82,6 @@ class TFLiteWaveNet:
             if on_frame is not None and (t + 1) % HOP_LENGTH == 0:
                 on_frame(audio[:, t + 1 - HOP_LENGTH : t + 1])
         return audio
-
-
-def wav_bytes(clip):
-    """A 16-bit mono WAV at 8 kHz of one clip in [-1, 1]."""
-    pcm = np.round(np.clip(clip, -1.0, 1.0) * 32767.0).astype("<i2")
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(SAMPLE_RATE)
-        f.writeframes(pcm.tobytes())
-    return buffer.getvalue()
 
 
 def main(argv=None):

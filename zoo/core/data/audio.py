@@ -163,7 +163,7 @@ def _name(path):
 
 # --- pictures -------------------------------------------------------------------------------------
 
-def plot_spectrograms(clips, titles, path, columns=5, seconds=1.0, marks=None):
+def plot_spectrograms(clips, titles, path, columns=5, seconds=1.0, marks=None, dpi=80):
     """Log-mel spectrograms of ``clips [n, samples]`` (``seconds`` long) in a grid, written as a PNG, atomically;
     ``marks``: per clip, times in seconds drawn as vertical lines (where each spoken digit starts)."""
     # A bare Figure with an Agg canvas: no pyplot, so a notebook's own backend is left alone.
@@ -174,8 +174,8 @@ def plot_spectrograms(clips, titles, path, columns=5, seconds=1.0, marks=None):
 
     features = log_mel(np.asarray(clips, np.float32)).numpy()
     rows = (len(clips) + columns - 1) // columns
-    width = 2.4 * min(max(seconds, 1.0), 4.0)
-    figure = Figure(figsize=(width * columns, 2.0 * rows), dpi=80)
+    width = 2.4 if seconds <= 1 else min(1.6 * seconds, 8.0)
+    figure = Figure(figsize=(width * columns, 2.0 * rows), dpi=dpi)
     for i, (feature, title) in enumerate(zip(features, titles)):
         ax = figure.add_subplot(rows, columns, i + 1)
         ax.imshow(feature.T, origin="lower", aspect="auto", cmap="magma", vmin=np.log(LOG_OFFSET), vmax=3.0,

@@ -182,6 +182,21 @@ def text_test_inputs(inputs, batch, seed, context_length=8):
     return inputs
 
 
+def speech_test_inputs(inputs, batch, seed):
+    """Valid inputs of a speech model's vocoder inputs (the WaveNet's and every model it voices): uniform noise
+    kept off the ends of [0, 1], a previous sample in [-0.5, 0.5], queues of order 1, a WAV seed. ``inputs``: the
+    :func:`example_inputs` of the signature, changed in place and returned."""
+    rng = np.random.default_rng(seed)
+    if "noise" in inputs:
+        inputs["noise"] = rng.random(inputs["noise"].shape, dtype=np.float32) * 0.98 + 0.01
+    if "sample" in inputs:
+        inputs["sample"] = rng.uniform(-0.5, 0.5, batch).astype(np.float32)
+        inputs["state"] = np.tanh(inputs["state"]).astype(np.float32)
+    if "seed" in inputs:
+        inputs["seed"] = rng.integers(0, 1000, batch).astype(np.int32)
+    return inputs
+
+
 # The noise -> images family (gan, dcgan, cdcgan): seconds-long runs, and 2,000 samples for the benchmark's
 # FD (the DCGAN's int8 file draws 26 images a second here; FD on fewer samples than the manifest's 10,000
 # reads higher, the same for every variant)
