@@ -74,6 +74,4 @@ SPEC = ModelSpec(
     cli_sample=("--digits", "5550123", "--speaker", "jackson"),
     checks=(boundaries_start_at_zero_and_rise,),
     sample_check=a_wav_of_speech,
-    in_training="~/zoo-runs/tts, started 2026-12-04 with `python -m zoo train tts --run-dir ~/zoo-runs/tts` (from a "
-                "checkout of commit b0d3c13); the same command resumes it",
 )
