@@ -215,3 +215,6 @@ def test_say_is_sample_tts_with_a_text(exported, synthetic_data_dir, tmp_path, c
     code = main(["say", "--digits", "12", "--speaker", "bob", "--exported-dir", os.path.dirname(exported),
                  "--output", str(output)])
     assert code == 2 and "unknown speaker 'bob'" in capsys.readouterr().err
+    # a text needs the seq2seq model beside the TTS export to read it: without one, a message, not a trace
+    code = main(["say", "Call 555-0123", "--exported-dir", os.path.dirname(exported), "--output", str(output)])
+    assert code == 2 and "--text needs the exported seq2seq model" in capsys.readouterr().err

@@ -428,7 +428,9 @@ class TextToSpeechRecipe(CosineDecayAdam, Recipe):
         voice = speaker_index(speaker, speakers)
         note = ""
         if text is not None:
-            spoken, digits = digits_of_text(text)
+            # the seq2seq model beside this one: exported/seq2seq for exported/tts
+            beside = os.path.dirname(os.path.dirname(os.path.abspath(runner.path))) if hasattr(runner, "path") else None
+            spoken, digits = digits_of_text(text, beside)
             if not digits:
                 raise BadInputError(f"the text has no digits to say: the seq2seq model reads it as {spoken!r}")
             note = f"; the seq2seq model read the text as {spoken!r}"
