@@ -35,11 +35,12 @@ def synthetic_mnist(monkeypatch, tmp_path_factory):
     # and the spoken digits by random noise clips: 128 for training, 32 for validation
     rng = np.random.default_rng(1)
     clips = {split: data.SpokenDigits(rng.uniform(-0.5, 0.5, (count, 8000)).astype(np.float32),
-                                      np.arange(count, dtype=np.int32) % 10, np.arange(count, dtype=np.int32) % 6,
+                                      # every digit by every speaker (the TTS model builds strings of them)
+                                      np.arange(count, dtype=np.int32) % 10, (np.arange(count, dtype=np.int32) // 10) % 6,
                                       rng.integers(1000, 9000, count).astype(np.int32),
                                       ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"],
                                       [f"{i % 10}_x_{i}.wav" for i in range(count)])
-             for split, count in (("train", TRAIN_IMAGES), ("test", 32))}
+             for split, count in (("train", TRAIN_IMAGES), ("test", 60))}
 
     def fake_spoken_digits(split="train", limit=None):
         full = clips[split]
@@ -62,6 +63,10 @@ def synthetic_mnist(monkeypatch, tmp_path_factory):
     from zoo.core.data import spoken_numbers
     monkeypatch.setattr(spoken_numbers, "EPOCH_PAIRS", TRAIN_IMAGES)
     monkeypatch.setattr(spoken_numbers, "VALIDATION_PAIRS", 32)
+    # and the spoken digit strings, built anew each epoch, by 128 an epoch and 32 for validation
+    from zoo.core.data import digit_strings
+    monkeypatch.setattr(digit_strings, "EPOCH_UTTERANCES", TRAIN_IMAGES)
+    monkeypatch.setattr(digit_strings, "VALIDATION_UTTERANCES", 32)
     return images
 
 

@@ -190,7 +190,6 @@ def test_the_app_loop_copied_into_an_app_streams_the_in_graph_audio(exported, tm
         done = subprocess.run(script + args, capture_output=True, text=True, cwd=str(app))
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
     # in this process: the app's class gives the in-graph loop's samples from the same noise
-    sys.path.insert(0, str(REPO_ROOT))
     from zoo.tts.tflite_speak import TFLiteSpeech
 
     speech = TFLiteSpeech(os.path.join(exported, "tts.tflite"), num_threads=1)

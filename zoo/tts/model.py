@@ -236,8 +236,8 @@ class TextToSpeech(keras.Model):
         has_pause = real * tf.concat([real[:, 1:], tf.zeros_like(real[:, :1])], axis=1)  # not the last digit
         speech_error = tf.square(log_durations[..., 0] - tf.math.log(tf.maximum(tf.cast(speech, tf.float32), 1.0)))
         pause_error = tf.square(log_durations[..., 1] - tf.math.log1p(tf.cast(pause, tf.float32)))
-        duration_loss = (tf.reduce_sum(real * speech_error + has_pause * pause_error)
-                         / tf.maximum(tf.reduce_sum(real + has_pause), 1.0))
+        duration_loss = distribute.mean_over_global_batch(tf.reduce_sum(real * speech_error + has_pause * pause_error),
+                                                          tf.reduce_sum(real + has_pause))
         return mel_loss, duration_loss
 
     def train_step(self, data):

@@ -31,8 +31,6 @@ from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.tts.model import BOUNDARIES, MAX_DIGITS, MAX_FRAMES, MAX_SAMPLES, PRESETS, TextToSpeech
 
 NAME = "tts"
-EPOCH_UTTERANCES = 6400
-VALIDATION_UTTERANCES = 256
 EVAL_BATCH = 50
 
 
@@ -365,9 +363,9 @@ class TextToSpeechRecipe(CosineDecayAdam, Recipe):
             if takes.missing:
                 raise BadInputError(f"the FSDD {split} split lacks recordings of {len(takes.missing)} (digit, speaker) "
                                     f"pairs, e.g. {takes.missing[0]}: is $ZOO_DATA_DIR/fsdd complete?")
-        utterances = EPOCH_UTTERANCES if limit is None else max(limit, batch_size)
+        utterances = strings.EPOCH_UTTERANCES if limit is None else limit  # fewer than a batch: the core's error
         batches = utterances // batch_size
-        held = VALIDATION_UTTERANCES if limit is None else batch_size
+        held = strings.VALIDATION_UTTERANCES if limit is None else batch_size
         validation_batch = strings.training_batch(test, EVAL_SEED, 0, 0, held)
 
         def dataset_fn(epoch):

@@ -27,6 +27,8 @@ PAUSE_FRAMES = (5, 25)
 LENGTHS = (1, 7)
 HELD_OUT_SEED = 12345
 HELD_OUT_COUNT = 300
+EPOCH_UTTERANCES = 6400      # new training utterances an epoch (tests shrink it, as they shrink MNIST)
+VALIDATION_UTTERANCES = 256  # of the test takes
 PADDING = -1
 
 

@@ -135,6 +135,20 @@ def scale_loss(loss):
     return loss / replicas if replicas > 1 else loss
 
 
+def mean_over_global_batch(total, count):
+    """``total / count`` of the global batch, where both are sums over this replica's examples (a loss averaged
+    over masked entries: real tokens, not padding), as this replica's share: ``replicas x total / global
+    count``, so that :func:`scale_loss` and the sum over replicas give what one device computes (a per-replica
+    ratio would weigh a replica's entries by its own count)."""
+    import tensorflow as tf
+
+    _, replicas = _replica()
+    if replicas == 1:
+        return total / tf.maximum(count, 1.0)
+    count = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, count)
+    return replicas * total / tf.maximum(count, 1.0)
+
+
 def draw_for_global_batch(draw, batch_size):
     """This replica's rows of ``draw(global_batch_size)``.
 
