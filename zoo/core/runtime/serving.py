@@ -15,7 +15,8 @@ from zoo.core.runtime.errors import BadInputError
 def example_value(spec, shape, rng):
     """An array of ``shape`` the input ``spec`` (a manifest entry) accepts: inside its ``range`` when it has
     one (uniform between finite bounds, kept a thousandth of the span inside them so a 3-decimal REST body
-    stays inside; the lower bound for integers), else standard-normal floats and zero integers."""
+    stays inside; the lower bound for integers, or the value above it where that bound is the row's padding),
+    else standard-normal floats and zero integers."""
     low, high = spec.get("range", (None, None))
     if "allowed" in spec:  # the low end of the first interval: a rest for a melody, 0 (fill) for a 0/1 mask
         return np.full(shape, spec["allowed"][0][0], spec["dtype"])
@@ -31,6 +32,8 @@ def example_value(spec, shape, rng):
         return values.astype(spec["dtype"])
     if spec["dtype"].startswith("int"):
         value = low if low is not None else (min(0, high) if high is not None else 0)
+        if value == spec.get("padding"):  # a row of padding is empty: the next value up is an entry
+            value += 1
         return np.full(shape, value, spec["dtype"])
     raise BadInputError(f"no example for an input of dtype {spec['dtype']}")
 
