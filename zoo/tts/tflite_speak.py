@@ -19,11 +19,11 @@ import time
 import numpy as np
 
 try:  # in the repository (python -m zoo.tts.tflite_speak)
-    from zoo.core.apps.manifest import add_threads_argument, verified_manifest
-    from zoo.core.apps.speech import HOP_LENGTH, SAMPLE_RATE, speaker_index, wav_bytes
+    from zoo.core.apps.manifest import add_threads_argument
+    from zoo.core.apps.speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, wav_bytes
 except ImportError:  # copied into an app next to manifest.py and speech.py
-    from manifest import add_threads_argument, verified_manifest
-    from speech import HOP_LENGTH, SAMPLE_RATE, speaker_index, wav_bytes
+    from manifest import add_threads_argument
+    from speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, wav_bytes
 
 MAX_DIGITS = 8
 MAX_SAMPLES = 64000
@@ -48,31 +48,18 @@ def digit_row(digits):
     return np.array(digits + [PADDING] * (MAX_DIGITS - len(digits)), np.int32)
 
 
-class TFLiteSpeech:
+class TFLiteSpeech(VocoderFile):
     """The ``mel`` and ``step`` signatures of the TTS TFLite file."""
 
-    def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.manifest = verified_manifest(path)
-        self.speakers = self.manifest["speakers"]
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())  # every core unless told
-        missing = {"mel", "step"} - set(self.interpreter.get_signature_list())
-        if missing:
-            raise ValueError(f"{path} has no {sorted(missing)} signature: is it the TTS model's TFLite file?")
-        self.mel_runner = self.interpreter.get_signature_runner("mel")
-        self.step_runner = self.interpreter.get_signature_runner("step")
-        self.state_size = int(self.step_runner.get_input_details()["state"]["shape_signature"][1])
-
-    def speaker_index(self, speaker):
-        return speaker_index(speaker, self.speakers)
+    frames_signature = "mel"
+    what = "the TTS model's"
 
     def spectrogram(self, digits, speaker):
         """``mel`` of one string: ``{"mel" [1, 800, 40], "conditioning" [1, 800, C], "boundaries" [1, 9]}``."""
         # The TFLite graph cannot refuse bad values (the converter drops asserts): a digit or speaker out of
         # range would read past an embedding table, so they are checked here.
         row = digit_row(digits)
-        return self.mel_runner(digits=row[None], speaker=np.array([self.speaker_index(speaker)], np.int32))
+        return self.frames_runner(digits=row[None], speaker=np.array([self.speaker_index(speaker)], np.int32))
 
     def speak(self, digits, speaker, noise=None, seed=0, on_frame=None, on_digit=None):
         """``(audio [samples], boundaries [9])``: one string in one voice, up to its last digit's end.

@@ -20,33 +20,24 @@ import time
 import numpy as np
 
 try:  # in the repository (python -m zoo.wavenet.tflite_sample)
-    from zoo.core.apps.manifest import add_threads_argument, verified_manifest
-    from zoo.core.apps.speech import HOP_LENGTH, SAMPLE_RATE, speaker_index, wav_bytes
+    from zoo.core.apps.manifest import add_threads_argument
+    from zoo.core.apps.speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, wav_bytes
 except ImportError:  # copied into an app next to manifest.py and speech.py
-    from manifest import add_threads_argument, verified_manifest
-    from speech import HOP_LENGTH, SAMPLE_RATE, speaker_index, wav_bytes
+    from manifest import add_threads_argument
+    from speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, wav_bytes
 
 CLIP_SAMPLES = 8000
 
 
-class TFLiteWaveNet:
+class TFLiteWaveNet(VocoderFile):
     """The ``condition`` and ``step`` signatures of the WaveNet's TFLite file."""
 
-    def __init__(self, path, num_threads=None):
-        from ai_edge_litert.interpreter import Interpreter
+    frames_signature = "condition"
+    what = "the WaveNet's"
 
-        self.manifest = verified_manifest(path)
-        self.speakers = self.manifest["speakers"]
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())  # every core unless told
-        missing = {"condition", "step"} - set(self.interpreter.get_signature_list())
-        if missing:
-            raise ValueError(f"{path} has no {sorted(missing)} signature: is it the WaveNet's TFLite file?")
-        self.condition_runner = self.interpreter.get_signature_runner("condition")
-        self.step_runner = self.interpreter.get_signature_runner("step")
-        self.state_size = int(self.step_runner.get_input_details()["state"]["shape_signature"][1])
-
-    def speaker_index(self, speaker):
-        return speaker_index(speaker, self.speakers)
+    @property
+    def condition_runner(self):
+        return self.frames_runner
 
     def speak(self, digits, speakers, noise=None, seed=0, on_frame=None):
         """Clips ``[batch, 8000]`` in [-1, 1] of ``digits`` said by ``speakers`` (names or indices).
