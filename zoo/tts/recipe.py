@@ -21,10 +21,11 @@ import numpy as np
 
 from zoo.core import export as core_export
 from zoo.core.data import digit_strings as strings
-from zoo.core.data.audio import HOP_LENGTH, MEL_BINS, SAMPLE_RATE, write_wav
+from zoo.core.data.audio import CLIP_SAMPLES, HOP_LENGTH, MEL_BINS, SAMPLE_RATE, write_wav
 from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe, TrainingData
 from zoo.core.recipes.registry import get_recipe, register
-from zoo.core.recipes.speech import SPEAKERS, checked_uniform_noise, speaker_index, vocoder_step_signature
+from zoo.core.recipes.speech import (SPEAKERS, checked_uniform_noise, seeded_noise, speaker_checks, speaker_index,
+                                     vocoder_step_signature, wav_files)
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.runtime.progress import progress_bar
 from zoo.core.training.optimizers import CosineDecayAdam
@@ -124,11 +125,7 @@ def tts_signatures(model):
                                             message="digits: -1 padding only after the last digit"),
                   tf.debugging.assert_equal(tf.reduce_all(real[:, 0]), True,
                                             message="digits: every row needs at least one digit (got an empty row)"),
-                  tf.debugging.assert_non_negative(speaker, message=f"speaker must be 0-{model.num_speakers - 1}"),
-                  tf.debugging.assert_less(speaker, model.num_speakers,
-                                           message=f"speaker must be 0-{model.num_speakers - 1}"),
-                  tf.debugging.assert_equal(tf.shape(digits)[0], tf.shape(speaker)[0],
-                                            message="digits and speaker must have the same batch size")]
+                  *speaker_checks(speaker, model.num_speakers, digits, "digits")]
         if batch_of is not None:
             checks.append(tf.debugging.assert_equal(tf.shape(digits)[0], tf.shape(batch_of)[0],
                                                     message="digits and noise must have the same batch size"))
@@ -144,13 +141,8 @@ def tts_signatures(model):
 
     def say_wav(digits, speaker, seed):
         digits, speaker = checked_who(digits, speaker, seed)
-        noise = tf.map_fn(lambda s: tf.random.stateless_uniform([MAX_SAMPLES], seed=tf.stack([s, 0])), seed,
-                          fn_output_signature=tf.float32)
-        said = model.speak(digits, speaker, noise)
-        ends = tf.reduce_max(said["boundaries"], axis=1)
-        wav = tf.map_fn(lambda row: tf.audio.encode_wav(row[0][: row[1], None], SAMPLE_RATE), (said["audio"], ends),
-                        fn_output_signature=tf.string)
-        return {"wav": wav}
+        said = model.speak(digits, speaker, seeded_noise(seed, MAX_SAMPLES))
+        return {"wav": wav_files(said["audio"], tf.reduce_max(said["boundaries"], axis=1))}  # up to the last digit
 
     vocoder_ = model.vocoder
     return [
@@ -247,12 +239,11 @@ def reference_metrics(count=strings.HELD_OUT_COUNT, seed=EVAL_SEED):
     wavenet = load("wavenet", runtime="tflite", variant="float32", exported_dir=paths.EXPORTED_DIR)
     digits = np.concatenate([np.asarray(s, np.int32) for s in held_out])
     voices = np.concatenate([[v] * len(s) for s, v in zip(held_out, speakers)]).astype(np.int32)
-    noise = np.random.default_rng(seed).random((len(digits), 8000), dtype=np.float32)
+    noise = np.random.default_rng(seed).random((len(digits), CLIP_SAMPLES), dtype=np.float32)
     said = np.concatenate([wavenet("serving_default", digit=digits[i : i + 60], speaker=voices[i : i + 60],
                                    noise=noise[i : i + 60])["audio"] for i in range(0, len(digits), 60)])
-    _, heard_digits, heard_speakers = quality_.features_and_classes(said)
-    baseline = {"digit_error_rate": round(float(np.mean(heard_digits != digits)), 4),
-                "speaker_accuracy": round(float(np.mean(heard_speakers == voices)), 4), "digits_scored": len(digits)}
+    # each one-second clip is one digit's segment, scored as the model's are
+    baseline = score_segments(quality_, said, np.tile([0, CLIP_SAMPLES], (len(said), 1)), [(d,) for d in digits], voices)
     return {"real_test_recordings_concatenated": floor, "wavenet_one_digit_per_call": baseline,
             "classifier": {"model": quality_.manifest["model"], "sha256": quality_.manifest["files"][0]["sha256"]}}
 

@@ -20,10 +20,10 @@ import numpy as np
 
 try:  # in the repository (python -m zoo.tts.tflite_speak)
     from zoo.core.apps.manifest import add_threads_argument
-    from zoo.core.apps.speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, wav_bytes
+    from zoo.core.apps.speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, write_wav
 except ImportError:  # copied into an app next to manifest.py and speech.py
     from manifest import add_threads_argument
-    from speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, wav_bytes
+    from speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, write_wav
 
 MAX_DIGITS = 8
 MAX_SAMPLES = 64000
@@ -112,9 +112,7 @@ def main(argv=None):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "wb") as f:
-        f.write(wav_bytes(audio))
+    write_wav(args.output, audio)
     duration = len(audio) / SAMPLE_RATE
     print(f"wrote {args.output}: {args.digits} by {model.speakers[model.speaker_index(args.speaker)]}, {duration:.2f} s "
           f"at {SAMPLE_RATE} Hz, digits starting at {', '.join(f'{m / SAMPLE_RATE:.2f}' for m in marks[:-1] if m >= 0)} s;"

@@ -25,7 +25,8 @@ from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.runtime.progress import progress_bar
 from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe, TrainingData
 from zoo.core.recipes.registry import register
-from zoo.core.recipes.speech import SPEAKERS, checked_uniform_noise, speaker_index, vocoder_step_signature
+from zoo.core.recipes.speech import (SPEAKERS, checked_uniform_noise, seeded_noise, speaker_checks, speaker_index,
+                                     vocoder_step_signature, wav_files)
 from zoo.wavenet.model import PRESETS, WaveNet
 
 NAME = "wavenet"
@@ -51,11 +52,7 @@ def wavenet_signatures(model):
         manifest's ranges instead)."""
         checks = [tf.debugging.assert_non_negative(digit, message="digit must be 0-9"),
                   tf.debugging.assert_less_equal(digit, 9, message="digit must be 0-9"),
-                  tf.debugging.assert_non_negative(speaker, message=f"speaker must be 0-{model.num_speakers - 1}"),
-                  tf.debugging.assert_less(speaker, model.num_speakers,
-                                           message=f"speaker must be 0-{model.num_speakers - 1}"),
-                  tf.debugging.assert_equal(tf.shape(digit), tf.shape(speaker),
-                                            message="digit and speaker must have the same batch size")]
+                  *speaker_checks(speaker, model.num_speakers, digit, "digit")]
         if batch_of is not None:
             checks.append(tf.debugging.assert_equal(tf.shape(digit)[0], tf.shape(batch_of)[0],
                                                     message="digit and noise must have the same batch size"))
@@ -71,12 +68,7 @@ def wavenet_signatures(model):
 
     def speak_wav(digit, speaker, seed):
         digit, speaker = checked_who(digit, speaker, seed)
-        noise = tf.map_fn(lambda s: tf.random.stateless_uniform([CLIP_SAMPLES], seed=tf.stack([s, 0])), seed,
-                          fn_output_signature=tf.float32)
-        audio = model.generate(digit, speaker, noise)
-        wav = tf.map_fn(lambda clip: tf.audio.encode_wav(clip[:, None], SAMPLE_RATE), audio,
-                        fn_output_signature=tf.string)
-        return {"wav": wav}
+        return {"wav": wav_files(model.generate(digit, speaker, seeded_noise(seed, CLIP_SAMPLES)))}
 
     return [
         core_export.Signature("serving_default", speak, {**who, **noise}, {

@@ -21,10 +21,10 @@ import numpy as np
 
 try:  # in the repository (python -m zoo.wavenet.tflite_sample)
     from zoo.core.apps.manifest import add_threads_argument
-    from zoo.core.apps.speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, wav_bytes
+    from zoo.core.apps.speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, write_wav
 except ImportError:  # copied into an app next to manifest.py and speech.py
     from manifest import add_threads_argument
-    from speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, wav_bytes
+    from speech import HOP_LENGTH, SAMPLE_RATE, VocoderFile, write_wav
 
 CLIP_SAMPLES = 8000
 
@@ -93,9 +93,7 @@ def main(argv=None):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, "wb") as f:
-        f.write(wav_bytes(clip))
+    write_wav(args.output, clip)
     print(f"wrote {args.output}: '{args.digit}' by {model.speakers[model.speaker_index(args.speaker)]}, 1 s at "
           f"{SAMPLE_RATE} Hz, in {seconds:.2f} s (real-time factor {seconds / (CLIP_SAMPLES / SAMPLE_RATE):.2f})")
     return 0

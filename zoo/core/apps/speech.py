@@ -57,6 +57,13 @@ def speaker_index(speaker, speakers):
     raise ValueError(f"unknown speaker {speaker!r}; choose one of {', '.join(speakers)} (or 0-{len(speakers) - 1})")
 
 
+def write_wav(path, clip, sample_rate=SAMPLE_RATE):
+    """Write one clip as a 16-bit mono WAV file (its folder made if needed)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(wav_bytes(clip, sample_rate))
+
+
 def wav_bytes(clip, sample_rate=SAMPLE_RATE):
     """A 16-bit mono WAV of one clip in [-1, 1]."""
     pcm = np.round(np.clip(clip, -1.0, 1.0) * 32767.0).astype("<i2")

@@ -92,11 +92,31 @@ def convert_to_tflite(saved_model_dir, signature_names, variant, representative=
         raise ZooError(f"TFLite conversion ({variant}) with builtin ops only failed: {error}") from None
 
 
+def tflite_entry(variant, plan):
+    """How the manifest describes a TFLite variant of ``plan``'s export: its quantization, and for int8 its kind
+    (full-integer where the plan calibrates it, dynamic-range otherwise)."""
+    quantization = TFLITE_VARIANTS[variant][1]
+    if variant != "int8":
+        return {"quantization": quantization}
+    if plan.representative_inputs is None:
+        return {"quantization": quantization, "kind": "dynamic-range"}
+    return {"quantization": FULL_INTEGER.format(data=plan.representative_data or "the model's own data"),
+            "kind": "full-integer"}
+
+
 def check_builtin_only(runner):
     """Refuse a TFLite model that needs Flex (TF Select) or custom ops."""
     bad = [op for op in runner.op_names() if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")]
     if bad:
         raise ZooError(f"{runner.path} uses non-builtin ops {bad}; a plain LiteRT runtime cannot run it")
+
+
+def check_tflite_file(runner, key, signature_names):
+    """A converted file runs on builtin ops alone and kept every signature (the converter has dropped one silently)."""
+    check_builtin_only(runner)
+    found = set(runner.interpreter.get_signature_list())
+    if found != set(signature_names):
+        raise ZooError(f"TFLite {key} has signatures {sorted(found)}, expected {sorted(signature_names)}")
 
 
 @dataclasses.dataclass
@@ -183,18 +203,12 @@ def export_model(plan, output_dir, version=1, folder=None):
                 # tokenizer's lookup tables would need Flex: convert from a copy without them.
                 convert_from = os.path.join(scratch, "1")
                 write_saved_model(convert_from, [s for s in signatures if s.tflite])
-            for variant, (suffix, quantization) in TFLITE_VARIANTS.items():
+            for variant, (suffix, _) in TFLITE_VARIANTS.items():
                 filename = name + suffix
                 print(f"[export {name}] TFLite {variant} -> {final_dir}/{filename}")
-                full_integer = variant == "int8" and plan.representative_inputs is not None
                 with open(os.path.join(tmp, filename), "wb") as f:
-                    f.write(convert_to_tflite(convert_from, tflite_names, variant,
-                                              plan.representative_inputs if full_integer else None))
-                if full_integer:
-                    quantization = FULL_INTEGER.format(data=plan.representative_data or "the model's own data")
-                tflite[variant] = {"path": filename, "quantization": quantization,
-                                   **({"kind": "full-integer" if full_integer else "dynamic-range"}
-                                      if variant == "int8" else {})}
+                    f.write(convert_to_tflite(convert_from, tflite_names, variant, plan.representative_inputs))
+                tflite[variant] = {"path": filename, **tflite_entry(variant, plan)}
         for filename, source in (plan.extra_files or {}).items():
             shutil.copyfile(source, os.path.join(tmp, filename))
         keras_entry = None
@@ -236,11 +250,7 @@ def export_model(plan, output_dir, version=1, folder=None):
         for key, make in makers.items():
             runner = make()
             if key.startswith("tflite_"):
-                check_builtin_only(runner)
-                tflite_signatures = set(runner.interpreter.get_signature_list())
-                if tflite_signatures != set(tflite_names):
-                    raise ZooError(f"TFLite {key} has signatures {sorted(tflite_signatures)}, "
-                                   f"expected {sorted(tflite_names)}")
+                check_tflite_file(runner, key, tflite_names)
             if plan.evaluate is not None:
                 print(f"[export {name}] measuring {key}")
                 manifest["metrics"][key] = plan.evaluate(runner)
@@ -281,20 +291,13 @@ def reconvert_int8(plan, model_dir):
     with atomic_directory(model_dir) as tmp:
         shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
         entry = manifest["tflite"]["int8"]
-        full_integer = plan.representative_inputs is not None
-        print(f"[export {name}] TFLite int8 ({'full-integer' if full_integer else 'dynamic-range'}) -> "
-              f"{model_dir}/{entry['path']}")
+        entry.update(tflite_entry("int8", plan))
+        print(f"[export {name}] TFLite int8 ({entry['kind']}) -> {model_dir}/{entry['path']}")
         with open(os.path.join(tmp, entry["path"]), "wb") as f:
             f.write(convert_to_tflite(os.path.join(tmp, manifest["savedmodel"]["path"]), tflite_names, "int8",
                                       plan.representative_inputs))
-        entry["quantization"] = (FULL_INTEGER.format(data=plan.representative_data or "the model's own data")
-                                 if full_integer else TFLITE_VARIANTS["int8"][1])
-        entry["kind"] = "full-integer" if full_integer else "dynamic-range"
         runner = TFLiteModel(os.path.join(tmp, entry["path"]), manifest)
-        check_builtin_only(runner)
-        if set(runner.interpreter.get_signature_list()) != set(tflite_names):
-            raise ZooError(f"TFLite int8 has signatures {sorted(runner.interpreter.get_signature_list())}, "
-                           f"expected {tflite_names}")
+        check_tflite_file(runner, "tflite_int8", tflite_names)
         if plan.evaluate is not None:
             print(f"[export {name}] measuring tflite_int8")
             manifest["metrics"]["tflite_int8"] = plan.evaluate(runner)

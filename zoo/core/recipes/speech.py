@@ -1,8 +1,9 @@
-"""What the speech models' recipes share: the six voices, a voice from the command line, the in-graph check of the
-sampling noise and the vocoder's ``step`` signature (the WaveNet exports it, and so does every model it voices)."""
+"""What the speech models' recipes share: the six voices, a voice from the command line, the in-graph checks of the
+speaker and the sampling noise, the ``wav`` signature's noise and files, and the vocoder's ``step`` signature (the
+WaveNet exports it, and so does every model it voices)."""
 
 from zoo.core import export as core_export
-from zoo.core.data.audio import HOP_LENGTH
+from zoo.core.data.audio import HOP_LENGTH, SAMPLE_RATE
 from zoo.core.runtime.errors import BadInputError
 
 SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")  # FSDD's, sorted: the speaker input's index
@@ -16,6 +17,38 @@ def speaker_index(speaker, speakers=SPEAKERS):
         return index_of(speaker, tuple(speakers))
     except ValueError as error:
         raise BadInputError(str(error)) from None
+
+
+def speaker_checks(speaker, num_speakers, rows, what):
+    """In-graph checks that ``speaker`` indexes one of ``num_speakers`` voices and has a row per row of ``rows``
+    (the ``what`` input: "digit", "digits")."""
+    import tensorflow as tf
+
+    message = f"speaker must be 0-{num_speakers - 1}"
+    return [tf.debugging.assert_non_negative(speaker, message=message),
+            tf.debugging.assert_less(speaker, num_speakers, message=message),
+            tf.debugging.assert_equal(tf.shape(rows)[0], tf.shape(speaker)[0],
+                                      message=f"{what} and speaker must have the same batch size")]
+
+
+def seeded_noise(seed, samples):
+    """The ``wav`` signature's sampling noise: ``samples`` uniform numbers per row of ``seed`` (int32 [batch]),
+    from TensorFlow's stateless generator (a SavedModel-only signature: TFLite has no such op)."""
+    import tensorflow as tf
+
+    return tf.map_fn(lambda s: tf.random.stateless_uniform([samples], seed=tf.stack([s, 0])), seed,
+                     fn_output_signature=tf.float32)
+
+
+def wav_files(audio, lengths=None):
+    """A 16-bit mono WAV file per row of ``audio`` (float32 [batch, samples]), each cut to its row of ``lengths``
+    (int32 [batch]; default: the whole row)."""
+    import tensorflow as tf
+
+    if lengths is None:
+        lengths = tf.fill(tf.shape(audio)[:1], tf.shape(audio)[1])
+    return tf.map_fn(lambda row: tf.audio.encode_wav(row[0][: row[1], None], SAMPLE_RATE), (audio, lengths),
+                     fn_output_signature=tf.string)
 
 
 def checked_uniform_noise(noise):
