@@ -285,26 +285,54 @@ HELD_OUT_FRAMES = {"en": {kind: frames[-1] for kind, frames in EN_FRAMES.items()
 HELD_OUT_FRAME_SET = {f.lower() for frames in HELD_OUT_FRAMES.values() for f in frames.values()}
 
 
-def _pieces(frames):
-    """The words before and after the number in ``frames``: ``[(before, after)]``."""
-    return [tuple(part.strip() for part in frame.split("{}")) for frame in frames]
+def _pieces(frames, language):
+    """The words before and after the number in ``frames``: ``[(before, after)]``. English pieces are stripped
+    (a sentence joins them with spaces); Chinese ones keep their spaces ("输入 ", " 登录"): whether a space
+    stands between a word and a number is part of the sentence the model copies."""
+    split = [frame.split("{}") for frame in frames]
+    return [tuple(part.strip() for part in parts) if language == "en" else tuple(parts) for parts in split]
+
+
+def _joined(language, before, after):
+    """A frame from the words before and after the number."""
+    if language == "zh":
+        return f"{before}{{}}{after}"
+    return " ".join(part for part in (before, "{}", after) if part)
 
 
 # Every frame's words before and after its number, held-out frames' too: a training sentence joins one frame's
 # "before" to another's "after" (any kind), so the model learns to copy the words around a number, and a
 # held-out frame is a new combination of pieces it has copied, never a word it has not seen.
-FRAME_PIECES = {"en": _pieces([f for frames in EN_FRAMES.values() for f in frames]),
-                "zh": _pieces([f for frames in ZH_FRAMES.values() for f in frames])}
-COMBINED_FRAMES = 0.6  # the share of training sentences whose frame is such a combination
+FRAME_PIECES = {"en": _pieces([f for frames in EN_FRAMES.values() for f in frames], "en"),
+                "zh": _pieces([f for frames in ZH_FRAMES.values() for f in frames], "zh")}
+# ... and some sentences surround the number with words drawn at random from every frame (Chinese: characters,
+# with or without a space next to the number), so that copying, not a frame's habits, is what is learned
+FRAME_WORDS = {"en": sorted({w for f in FRAME_PIECES["en"] for part in f for w in part.split()}),
+               "zh": sorted({c for f in FRAME_PIECES["zh"] for part in f for c in part if not c.isspace()})}
+COMBINED_FRAMES = 0.5  # the share of training sentences whose frame joins two frames' pieces
+RANDOM_WORD_FRAMES = 0.2  # ... and whose frame is words drawn at random
+
+
+def _random_words(rng, language):
+    words = FRAME_WORDS[language]
+    if language == "en":
+        return " ".join(words[int(i)] for i in rng.integers(0, len(words), int(rng.integers(0, 4))))
+    return "".join(words[int(i)] for i in rng.integers(0, len(words), int(rng.integers(0, 6))))
 
 
 def _combined_frame(rng, language):
     pieces = FRAME_PIECES[language]
+    random_words = rng.random() < RANDOM_WORD_FRAMES / (COMBINED_FRAMES + RANDOM_WORD_FRAMES)
     while True:
-        before = pieces[int(rng.integers(0, len(pieces)))][0]
-        after = pieces[int(rng.integers(0, len(pieces)))][1]
-        joiner = " " if language == "en" else ""
-        frame = joiner.join(part for part in (before, "{}", after) if part)
+        if random_words:
+            before, after = _random_words(rng, language), _random_words(rng, language)
+            if language == "zh":  # a space between the words and the number, or none, on each side
+                before += " " * int(before != "" and rng.random() < 0.5)
+                after = " " * int(after != "" and rng.random() < 0.5) + after
+        else:
+            before = pieces[int(rng.integers(0, len(pieces)))][0]
+            after = pieces[int(rng.integers(0, len(pieces)))][1]
+        frame = _joined(language, before, after)
         if frame.lower() not in HELD_OUT_FRAME_SET:
             return frame
 
@@ -312,7 +340,7 @@ def _combined_frame(rng, language):
 def _frame(rng, frames, held_out, language):
     if held_out:
         return frames[-1]
-    if rng.random() < COMBINED_FRAMES:
+    if rng.random() < COMBINED_FRAMES + RANDOM_WORD_FRAMES:
         return _combined_frame(rng, language)
     return frames[int(rng.integers(0, len(frames) - 1))]
 
