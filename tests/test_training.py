@@ -284,3 +284,18 @@ def test_a_first_run_that_fails_leaves_no_run_folder_behind(synthetic_mnist, tmp
     with pytest.raises(TrainingDivergedError):  # at step 1, before any checkpoint
         train(tmp_path / "run", "vae", epochs=1, callbacks=[PoisonWeightsAt(epoch=0, batch=0)])
     assert not (tmp_path / "run").exists()
+
+
+def test_a_log_gets_a_line_with_the_step_rate_during_a_long_epoch(capsys, monkeypatch):
+    from zoo.core.training import trainer
+
+    clock = iter([100.0, 100.0, 130.0, 400.0, 401.0])  # start, then each update's reading
+    monkeypatch.setattr(trainer.time, "time", lambda: next(clock))
+    progress = trainer.Progress(2, epochs=3, steps_per_epoch=1000, line_every_seconds=300)
+    progress.start_epoch(0, done=0)
+    progress.update(10, {"loss": 1.5})   # 0 s: nothing yet
+    progress.update(20, {"loss": 1.25})  # 30 s: nothing yet
+    progress.update(600, {"loss": 0.5})  # 300 s: a line, 600 steps in 300 s
+    progress.update(602, {"loss": 0.5})  # 1 s after that line: nothing
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["Epoch 1/3", "  step 600/1000 - 2.00 steps/s - loss: 0.5000"]

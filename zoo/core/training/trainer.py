@@ -153,13 +153,19 @@ def build_optimizers(model):
 
 
 class Progress:
-    """A progress bar per epoch (``verbose=1``), one line per epoch (2) or nothing (0)."""
+    """A progress bar per epoch (``verbose=1``), one line per epoch (2) or nothing (0).
 
-    def __init__(self, verbose, epochs, steps_per_epoch):
+    With one line per epoch (a log, a notebook), a line every ``line_every_seconds`` too, with the step rate,
+    so a long epoch in a ``nohup`` log shows it is moving and how fast.
+    """
+
+    def __init__(self, verbose, epochs, steps_per_epoch, line_every_seconds=300):
         # "auto": a bar on a terminal, a line per epoch in a notebook or a log (where redraws pile up)
         self.verbose = (1 if interactive() else 2) if verbose == "auto" else int(verbose)
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
+        self.line_every_seconds = line_every_seconds
         self.bar = None
+        self.last_line = None  # (time, step in the epoch) of the last line written
 
     def start_epoch(self, epoch, done):
         if self.verbose:
@@ -168,8 +174,17 @@ class Progress:
             self.bar = keras.utils.Progbar(self.steps_per_epoch)
             if done:
                 self.bar.update(done)
+        self.last_line = (time.time(), done)
 
     def update(self, step_in_epoch, logs, finalize=False):
+        if self.verbose == 2 and not finalize:
+            now = time.time()
+            since, step_then = self.last_line
+            if now - since >= self.line_every_seconds:
+                rate = (step_in_epoch - step_then) / (now - since)
+                print(f"  step {step_in_epoch}/{self.steps_per_epoch} - {rate:.2f} steps/s - "
+                      + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()), flush=True)
+                self.last_line = (now, step_in_epoch)
         if self.bar is not None:
             # the logs are already the epoch's running means: show them as they are
             self.bar.stateful_metrics = set(logs)
