@@ -228,7 +228,7 @@ class Seq2SeqRecipe(CosineDecayAdam, Recipe):
              "Approaches to Text Normalization: A Challenge, arXiv:1611.00068")
     model_class = Seq2Seq
     presets = PRESETS
-    defaults = {"preset": "base", "epochs": 20, "batch_size": 64, "learning_rate": 1e-3}
+    defaults = {"preset": "base", "epochs": 14, "batch_size": 64, "learning_rate": 1e-3}
     sample_suffix = ".txt"
     sample_help = ("Read numbers aloud (<norm>) or translate them (<en2zh>, <zh2en>) with the exported model "
                    "(sha256-checked first); prints the result and writes it to --output.")
