@@ -10,7 +10,8 @@ recipe's 90/10 split of the one file falls exactly between them. Then, each thro
 ``zoo.train`` with the same batches (seed 0):
 
 - the base model (exported/gpt) on the held-out modules, untouched;
-- LoRA (rank 8 on every dense kernel), ``--steps`` steps from the base;
+- LoRA (rank 4 on every dense kernel, the embedding and layer norms in full: the GPT's ``lora_trains_in_full``),
+  ``--steps`` steps from the base, at ``zoo.finetune``'s learning rate for adapters;
 - full fine-tuning, the same steps from the base;
 - the same network from random weights, the same steps, and again for as long as the slower fine-tune took
   (equal time).
@@ -95,6 +96,8 @@ def run_summary(folder):
             "validation_loss_before": round(training.get("losses_before_training", {}).get("val_loss", float("nan")), 4),
             "training_seconds": training["training_seconds"], "steps": training["steps"],
             "trainable_parameters": training["config"].get("lora", {}).get("trainable_parameters"),
+            "trained_in_full": training["config"].get("lora", {}).get("trained_in_full"),
+            "learning_rate": training["config"]["learning_rate"],
             "tflite_bytes": os.path.getsize(os.path.join(folder, "gpt.tflite"))}
 
 
@@ -102,7 +105,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lora-rank", type=int, default=8)
+    parser.add_argument("--lora-rank", type=int, default=4)
     parser.add_argument("--work-dir", default=None, help="where the runs and exports go (default: a temporary one)")
     parser.add_argument("--resample", action="store_true", help="only draw the samples again from --work-dir's "
                                                                   "exports")

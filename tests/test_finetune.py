@@ -49,6 +49,28 @@ def test_adapters_train_alone_and_merge_into_the_same_function():
     np.testing.assert_allclose(merged(x).numpy(), adapted, atol=2e-5)
 
 
+def test_weights_named_to_train_in_full_train_beside_the_adapters_and_merge_as_they_are():
+    model = GPT(**PRESETS["tiny"], seed=0)
+    base = {v.path: v.numpy().copy() for v in model.weights}
+    lora.enable(model, rank=2, seed=0, train_in_full=("token_embedding", "_norm"))
+    in_full = {v.path for v in model.trainable_variables if not lora.is_adapter(v)}
+    assert in_full and all("token_embedding" in p or "_norm" in p for p in in_full)
+    assert any("final_norm" in p for p in in_full) and not any("position_embedding" in p for p in in_full)
+    x = tokens(2, 16, seed=1)
+    adamw_with_warmup(model, {"learning_rate": 1e-2, "warmup_steps": 1, "decay_steps": 10})
+    for step in range(3):
+        model.train_step((x[:, :-1], x[:, 1:]))
+    for variable in model.weights:
+        if lora.is_adapter(variable):
+            continue
+        moved = not np.array_equal(variable.numpy(), base[variable.path])
+        assert moved == (variable.path in in_full), variable.path
+    merged = lora.merged(model)
+    np.testing.assert_allclose(merged(x).numpy(), model(x).numpy(), atol=2e-5)
+    with pytest.raises(ValueError, match="no weight whose path contains 'embedings'"):
+        lora.enable(GPT(**PRESETS["tiny"], seed=0), rank=2, train_in_full=("embedings",))
+
+
 @pytest.mark.parametrize("rank, message", [(0, "positive"), (-2, "positive"), (33, "at most 32")])
 def test_a_rank_no_layer_can_take_is_refused(rank, message):
     with pytest.raises(ZooError, match=message):

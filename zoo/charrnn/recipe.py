@@ -34,7 +34,7 @@ from zoo.core.recipes.recipe import Option, Recipe, TrainingData
 from zoo.core.apps.text_sampling import stream_tokens
 from zoo.core.recipes.options import check_text
 from zoo.core.recipes.registry import register
-from zoo.core.recipes.finetuning import FINE_TUNE_FROM, source_record, start_from
+from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config, start_from
 from zoo.core.recipes.text import TEXT_OPTION, sampling_options, training_text
 from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SAMPLING_RANGES, SERVING_EXAMPLE, VOCAB_SIZE, TextSamples, checked_sampling,
                                       sampling_specs, serving_text_function, serving_text_inputs,
@@ -225,9 +225,7 @@ class CharRNNRecipe(CosineDecayAdam, Recipe):
         # one optimizer update per window
         return {**super().training_config(model, data_, epochs=epochs,
                                           total_steps=total_steps * model.windows_per_example, max_steps=max_steps),
-                **({"preset": "fine-tuned"} if fine_tune_from is not None else {}),
-                # the model has not trained yet: its weights are the source's
-                "fine_tune_from": source_record(fine_tune_from, model)}
+                **fine_tune_config(fine_tune_from, model)}
 
     def sample_callbacks(self, run_dir, seed):
         return [TextSamples(run_dir, seed)]

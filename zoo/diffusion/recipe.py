@@ -24,7 +24,7 @@ from zoo.core.recipes.images import asked_digits, save_asked_digits
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.data.plotting import save_image_grid
 from zoo.core.runtime.progress import progress_bar
-from zoo.core.recipes.finetuning import FINE_TUNE_FROM, source_record, start_from
+from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config, start_from
 from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe
 from zoo.core.recipes.registry import register
 
@@ -276,8 +276,7 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
 
     def training_config(self, model, data, *, epochs, total_steps, max_steps, fine_tune_from):
         return {**super().training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=max_steps),
-                **({"preset": "fine-tuned", "fine_tune_from": source_record(fine_tune_from, model)}
-                   if fine_tune_from else {})}
+                **fine_tune_config(fine_tune_from, model)}
 
     def epoch_samples(self, model, seed):
         """A 10 x 10 grid, a row per digit, 25 DDIM steps with guidance 2."""

@@ -20,7 +20,7 @@ from zoo.core import export as core_export
 from zoo.core.data.datasets import TrainingData
 from zoo.core.data.moving_mnist import (CANVAS, CONTEXT, DIGIT, FRAMES, SLOTS, SPEED, TEST_CLIPS, TEST_SEED,
                                         make_clips, mnist_digits, test_clips)
-from zoo.core.recipes.finetuning import FINE_TUNE_FROM, source_record, start_from
+from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config, start_from
 from zoo.core.recipes.recipe import Option, Recipe
 from zoo.core.recipes.registry import register
 from zoo.core.runtime.errors import BadInputError
@@ -371,9 +371,8 @@ class VideoRecipe(CosineDecayAdam, Recipe):
         return start_from(self, preset, seed, fine_tune_from)
 
     def training_config(self, model, data, *, epochs, total_steps, max_steps=None, fine_tune_from):
-        # the model has not trained yet: its weights are the source's
         return {**super().training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=max_steps),
-                "fine_tune_from": source_record(fine_tune_from, model)}
+                **fine_tune_config(fine_tune_from, model)}
 
     def training_data(self, model, *, batch_size, seed, limit):
         images, labels = mnist_digits("train", limit)

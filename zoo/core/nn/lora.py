@@ -7,6 +7,7 @@ a whole model with the zoo's checks and seeds, and merges them back into plain k
 so the fine-tuned model has the base's architecture and exports through the same code to every runtime.
 
     adapted = lora.enable(model, rank=8, seed=0)   # trains only the adapters from here
+    lora.enable(model, rank=4, seed=0, train_in_full=("token_embedding", "_norm"))  # ... and these weights
     merged = lora.merged(model)                     # a model of the base's class and config
 """
 
@@ -45,21 +46,33 @@ def check_rank(model, rank):
     return targets
 
 
-def enable(model, rank, seed=0):
-    """Add rank-``rank`` adapters to every adaptable layer and freeze every other weight; returns ``model``.
+def trained_in_full(variable, train_in_full):
+    """Whether ``variable`` is a float weight whose path contains one of ``train_in_full``."""
+    return str(variable.dtype).startswith("float") and any(part in variable.path for part in train_in_full)
+
+
+def enable(model, rank, seed=0, train_in_full=()):
+    """Add rank-``rank`` adapters to every adaptable layer and freeze every other weight, except those whose
+    path contains one of ``train_in_full`` (a recipe's ``lora_trains_in_full``: small weights no adapter
+    reaches, such as the GPT's byte embedding, which is also its output head, and its layer norms); returns
+    ``model``.
 
     The A matrices start from seeded He-uniform draws (so a run repeats), the B matrices at zero."""
     targets = check_rank(model, rank)
+    unmatched = [part for part in train_in_full if not any(trained_in_full(v, (part,)) for v in model.weights)]
+    if unmatched:
+        raise ValueError(f"{type(model).__name__} has no weight whose path contains {unmatched[0]!r}")
     for i, layer in enumerate(targets):
         layer.enable_lora(int(rank), a_initializer=keras.initializers.HeUniform(seed=seed * 1000 + i))
     for variable in model.variables:
         if not is_adapter(variable):
-            variable.trainable = False
+            variable.trainable = trained_in_full(variable, train_in_full)
     return model
 
 
 def parameter_counts(model):
-    """``(trainable, base)``: the parameters training updates, and the model's without adapters."""
+    """``(trainable, base)``: the parameters training updates (adapters and weights trained in full), and the
+    model's without adapters."""
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
     base = sum(int(np.prod(v.shape)) for v in model.weights if not is_adapter(v))
     return trainable, base

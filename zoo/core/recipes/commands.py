@@ -82,9 +82,10 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
             from zoo.core.nn import lora
 
             base_config = training.model_config(model)
-            lora.enable(model, lora_rank, seed)
+            lora.enable(model, lora_rank, seed, recipe.lora_trains_in_full)
             trainable, base = lora.parameter_counts(model)
             adapters = {"rank": lora_rank, "alpha": lora_rank, "layers": len(lora.adaptable_layers(model)),
+                        "trained_in_full": list(recipe.lora_trains_in_full),
                         "trainable_parameters": trainable, "base_parameters": base}
     data = call_declared(recipe.training_data, model, batch_size=batch_size, seed=seed, limit=o["limit"], **own)
     epochs, total_steps = training.plan_steps(training.steps_per_epoch(data.dataset_fn), epochs, steps)
@@ -117,6 +118,11 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
 
 
 # === finetune ===
+# adapters start at zero and are few: they take a larger step than the weights did (LoRA is commonly run at
+# several times a full fine-tune's rate); a recipe's lora_learning_rate, where measured, replaces it
+LORA_LEARNING_RATE_FACTOR = 10
+
+
 def finetune(name, *, verbose="auto", command=None, **options):
     """Fine-tune an exported model on your data and export the result like every other model.
 
@@ -149,8 +155,9 @@ def finetune(name, *, verbose="auto", command=None, **options):
     if os.path.abspath(base) == output:
         raise BadInputError("--output is the base model's own folder: give another, the base stays as it is")
     run_dir = o["run_dir"] or output + ".run"
-    learning_rate = o["learning_rate"] or (max(1e-3, recipe.defaults.get("learning_rate", 1e-3)) if not o["full"]
-                                           else recipe.defaults.get("learning_rate"))
+    trained_rate = recipe.defaults.get("learning_rate", 1e-3)
+    learning_rate = o["learning_rate"] or (trained_rate if o["full"] else
+                                           recipe.lora_learning_rate or LORA_LEARNING_RATE_FACTOR * trained_rate)
     train(recipe, verbose=verbose, samples=False, validate_first=True,
           lora_rank=None if o["full"] else o["lora_rank"],
           command=command or (f"python -m zoo finetune {recipe.name} --data {o['data']} --output {o['output']} "
@@ -221,7 +228,7 @@ def load_run(name, run_dir=None):
     if config.get("lora"):  # a fine-tuning run's adapters, as it trained them
         from zoo.core.nn import lora
 
-        lora.enable(model, config["lora"]["rank"], config["seed"])
+        lora.enable(model, config["lora"]["rank"], config["seed"], config["lora"].get("trained_in_full", ()))
     recipe.compile(model, config)
     training.build_optimizers(model)
     state = checkpoints.restore_latest(model, config)

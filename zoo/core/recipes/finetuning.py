@@ -1,8 +1,8 @@
 """Starting a run from a trained model: what ``train --fine-tune-from`` and ``python -m zoo finetune`` share.
 
 A recipe that can fine-tune declares :data:`FINE_TUNE_FROM` among its options, builds its training model with
-:func:`start_from` and records the source in its run config with :func:`source_record` (so a resumed run
-refuses another source); ``Recipe.finetune_data_option`` then names the option that reads the user's data.
+:func:`start_from` and adds :func:`fine_tune_config` to its run config (so a resumed run refuses another
+source); ``Recipe.finetune_data_option`` then names the option that reads the user's data.
 """
 
 import hashlib
@@ -49,15 +49,16 @@ def weights_sha256(model):
     return digest.hexdigest()
 
 
-def source_record(path, model):
-    """The run config's record of where a fine-tuned run started: the source, and a hash of the weights it
-    copied (``model`` before its first step); None for a run from random weights."""
+def fine_tune_config(path, model):
+    """The run config's entries for a run started from ``path`` (``model`` before its first step): ``preset``
+    "fine-tuned" (the model is sized by its source, not by a preset) and ``fine_tune_from``, the source and a
+    hash of the weights it copied; none for a run from random weights."""
     if path is None:
-        return None
+        return {}
     if os.path.isfile(os.path.join(path, "manifest.json")):
         description = f"exported model {path}"
     else:
         from zoo.core.training.trainer import CheckpointDirectory
 
         description = f"run {path} at step {CheckpointDirectory(path).steps()[-1]}"
-    return {"source": description, "weights_sha256": weights_sha256(model)}
+    return {"preset": "fine-tuned", "fine_tune_from": {"source": description, "weights_sha256": weights_sha256(model)}}

@@ -170,7 +170,8 @@ CORE_OPTIONS = (
     Option("steps", int, 300, "optimizer steps", commands=("finetune",), minimum=1),
     Option("batch_size", int, None, "the global batch (default: the model's training batch)",
            commands=("finetune",), minimum=1),
-    Option("learning_rate", float, None, "peak learning rate (default: the model's, 1e-3 for adapters at least)",
+    Option("learning_rate", float, None, "peak learning rate (default: the model's with --full; for adapters the model's lora_learning_rate, "
+                                          "else 10x its training rate)",
            commands=("finetune",), above=0.0),
     Option("seed", int, 0, "seed for the adapters' initial values and the batches", commands=("finetune",)),
     Option("run_dir", str, None, "checkpoints and logs (default <output>.run/); run the same command again to "

@@ -50,12 +50,19 @@ class Recipe:
         finetune_data_option: the ``train`` option that reads the user's data (the GPT's ``text``);
             set, ``python -m zoo finetune`` takes the model (``create_training_model`` must then take a
             ``fine_tune_from`` exported folder). None: the model cannot be fine-tuned yet.
+        lora_trains_in_full: parts of weight paths that train in full beside the low-rank adapters in a
+            LoRA fine-tune (:func:`zoo.core.nn.lora.enable`): small weights that no adapter reaches and a new
+            domain needs (the GPT's byte embedding, its output head too, and its layer norms).
+        lora_learning_rate: the peak learning rate of a LoRA fine-tune, where one was measured best (None:
+            ``LORA_LEARNING_RATE_FACTOR`` times the model's training rate).
     """
 
     name = None
     requires = ()
     jit_compile = False
     finetune_data_option = None
+    lora_trains_in_full = ()
+    lora_learning_rate = None
     summary = ""
     paper = ""
     model_class = None
