@@ -57,6 +57,30 @@ def test_pairs_fit_the_rows_and_are_deterministic():
             assert " oh " not in f" {target} " and "幺" not in target
 
 
+def test_some_training_sentences_hold_two_numbers_and_speak_both_while_the_test_holds_one(monkeypatch):
+    made = []  # the one-number sentences each <norm> pair was built from
+    one_number = numbers._one_number_pair
+    monkeypatch.setattr(numbers, "_one_number_pair", lambda *args: made.append(one_number(*args)) or made[-1])
+    rng, two = np.random.default_rng(5), 0
+    for i in range(2000):
+        made.clear()
+        source, target, span = numbers.norm_pair(rng, ("en", "zh")[i % 2], numbers.KINDS[i % 8], False)
+        assert len(made) in (1, 2)
+        if len(made) == 2:
+            two += 1
+            (first_source, first_target, first_span), (second_source, second_target, _) = made
+            assert source.startswith(first_source) and source.endswith(second_source), source
+            assert target.startswith(first_target) and target.endswith(second_target), target
+            assert span == first_span
+    assert 0.1 < two / 2000 < 0.2
+    sentences = []
+    norm_pair = numbers.norm_pair
+    monkeypatch.setattr(numbers, "norm_pair", lambda *args: sentences.append(norm_pair(*args)) or sentences[-1])
+    made.clear()
+    numbers.pairs("test", 500, seed=1)
+    assert len(sentences) > 100 and len(made) == len(sentences)
+
+
 def _translation_frame(source, group):
     """The translation frame pair a source sits in (the frames' words are distinct prefixes)."""
     task, kind = group.split()

@@ -358,14 +358,30 @@ def _zh_sentence(frame, written, spoken):
     return frame.format(written), " ".join(target.split())
 
 
-def norm_pair(rng, language, kind, held_out):
-    """``(written sentence, spoken sentence, the number's spoken words)``."""
+TWO_NUMBER_SENTENCES = 0.15  # the share of training sentences that join two ("Call 555-0123 at 3:45")
+SENTENCE_JOINERS = {"en": (" ", " and "), "zh": ("", "，")}  # the same in the source and the spoken form
+
+
+def _one_number_pair(rng, language, kind, held_out):
     value = _draw(rng, kind, held_out and rng.random() < 0.5)
     if language == "en":
         written, spoken = _en_written(kind, value, rng)
         return (*_en_sentence(_frame(rng, EN_FRAMES[kind], held_out, "en"), written, spoken), spoken)
     written, spoken = _zh_written(kind, value, rng)
     return (*_zh_sentence(_frame(rng, ZH_FRAMES[kind], held_out, "zh"), written, spoken), spoken)
+
+
+def norm_pair(rng, language, kind, held_out):
+    """``(written sentence, spoken sentence, the number's spoken words)``. Some training sentences hold a second
+    number of any kind after the first (the span is the first's): without them a model reads the first number
+    and drops or garbles the second. The test keeps one number a sentence (its draws are unchanged)."""
+    source, target, span = _one_number_pair(rng, language, kind, held_out)
+    if not held_out and rng.random() < TWO_NUMBER_SENTENCES:
+        second_kind = KINDS[int(rng.integers(0, len(KINDS)))]
+        second_source, second_target, _ = _one_number_pair(rng, language, second_kind, False)
+        joiner = SENTENCE_JOINERS[language][int(rng.integers(0, 2))]
+        source, target = source + joiner + second_source, " ".join((target + joiner + second_target).split())
+    return source, target, span
 
 
 # Translations: (English, Chinese) of one value in a frame pair. Each kind holds out one frame pair that the
