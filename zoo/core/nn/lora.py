@@ -71,11 +71,12 @@ def enable(model, rank, seed=0, train_in_full=()):
 
 
 def parameter_counts(model):
-    """``(trainable, base)``: the parameters training updates (adapters and weights trained in full), and the
-    model's without adapters."""
+    """``(trainable, base, adapters)``: the parameters training updates (adapters and weights trained in full),
+    the model's without adapters, and the adapters'."""
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
     base = sum(int(np.prod(v.shape)) for v in model.weights if not is_adapter(v))
-    return trainable, base
+    adapters = sum(int(np.prod(v.shape)) for v in model.weights if is_adapter(v))
+    return trainable, base, adapters
 
 
 def merged_kernels(model):

@@ -83,10 +83,11 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
 
             base_config = training.model_config(model)
             lora.enable(model, lora_rank, seed, recipe.lora_trains_in_full)
-            trainable, base = lora.parameter_counts(model)
+            trainable, base, adapter_count = lora.parameter_counts(model)
             adapters = {"rank": lora_rank, "alpha": lora_rank, "layers": len(lora.adaptable_layers(model)),
                         "trained_in_full": list(recipe.lora_trains_in_full),
-                        "trainable_parameters": trainable, "base_parameters": base}
+                        "trainable_parameters": trainable, "adapter_parameters": adapter_count,
+                        "base_parameters": base}
     data = call_declared(recipe.training_data, model, batch_size=batch_size, seed=seed, limit=o["limit"], **own)
     epochs, total_steps = training.plan_steps(training.steps_per_epoch(data.dataset_fn), epochs, steps)
     config = {
