@@ -164,7 +164,7 @@ CORE_OPTIONS = (
                                 "manifest, as exported/<model>", commands=("finetune",)),
     Option("base", str, None, "the exported model to start from (default exported/<model>); its files are checked "
                               "against its manifest's sha256 first", commands=("finetune",)),
-    Option("lora_rank", int, 8, "rank of the low-rank adapters added to every dense kernel (LoRA); only they "
+    Option("lora_rank", int, 4, "rank of the low-rank adapters added to every dense kernel (LoRA); only they "
                                 "train", commands=("finetune",), minimum=1),
     Option("full", bool, False, "train every weight instead of adapters (full fine-tuning)", commands=("finetune",)),
     Option("steps", int, 300, "optimizer steps", commands=("finetune",), minimum=1),
