@@ -115,8 +115,19 @@ class TransformerBlock(layers.Layer):
         x = x + self.attention_dropout(self.attention_output(self._merge_heads(attended)), training=training)
         return x, keys, values
 
+    # One position per row, as a 2-D [batch, hidden] tensor: its Dense layers convert to one FULLY_CONNECTED
+    # each and its reshapes to constant shapes, where a [batch, 1, hidden] one costs a dozen shape ops per Dense
+    # (SHAPE, GATHER, REDUCE_PROD, PACK) that an app pays at every byte.
+    def _step_heads(self, x):
+        """``[batch, hidden]`` -> ``[batch, heads, 1, head_dim]``."""
+        return tf.reshape(x, [-1, self.num_heads, 1, self.head_dim])
+
+    def _step_merge_heads(self, x):
+        """``[batch, heads, 1, head_dim]`` -> ``[batch, hidden]``."""
+        return tf.reshape(x, [-1, self.hidden_dim])
+
     def step(self, x, position, cached_keys, cached_values):
-        """One new position per row: ``x [batch, 1, hidden]`` at ``position [batch]``.
+        """One new position per row: ``x [batch, hidden]`` at ``position [batch]``.
 
         Writes this position's key and value into the caches ``[batch, heads,
         context, head_dim]`` and attends to positions ``<= position``.
@@ -127,8 +138,8 @@ class TransformerBlock(layers.Layer):
     def self_attention_step(self, x, position, cached_keys, cached_values):
         """:meth:`step`'s first half: the attention through the cache, without the MLP."""
         query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
-        query, keys, values = self._heads(query), self._heads(keys), self._heads(values)
-        context = tf.shape(cached_keys)[2]
+        query, keys, values = self._step_heads(query), self._step_heads(keys), self._step_heads(values)
+        context = cached_keys.shape[2] or tf.shape(cached_keys)[2]
         # one select over the cache (a broadcasting SELECT_V2), not a one-hot blend's four passes
         write = tf.reshape(tf.equal(tf.range(context)[None, :], position[:, None]), [-1, 1, context, 1])
         cached_keys = tf.where(write, keys, cached_keys)
@@ -136,7 +147,7 @@ class TransformerBlock(layers.Layer):
         visible = tf.expand_dims(tf.range(context), 0) <= tf.expand_dims(position, 1)  # [batch, context]
         mask = tf.reshape((1.0 - tf.cast(visible, tf.float32)) * NEG_INF, [-1, 1, 1, context])
         attended = self._attend(query, cached_keys, cached_values, mask)
-        return x + self.attention_output(self._merge_heads(attended)), cached_keys, cached_values
+        return x + self.attention_output(self._step_merge_heads(attended)), cached_keys, cached_values
 
     def get_config(self):
         config = {**super().get_config(), "hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
@@ -277,7 +288,7 @@ class DecoderLM(keras.Model):
         Returns:
             ``logits [batch, vocabulary]`` for the token at ``position + 1``, and the updated ``cache``.
         """
-        x = self._embed(tf.expand_dims(token, 1), tf.expand_dims(position, 1))
+        x = self._embed(token, position)  # [batch, hidden]: see TransformerBlock.step
         h = self.num_heads
         updated = []
         for i, block in enumerate(self.blocks):
@@ -285,7 +296,7 @@ class DecoderLM(keras.Model):
             values = cache[:, (2 * i + 1) * h : (2 * i + 2) * h]
             x, keys, values = block.step(x, position, keys, values)
             updated += [keys, values]
-        return {"logits": self._head(x)[:, 0, :], "cache": tf.concat(updated, axis=1)}
+        return {"logits": self._head(x), "cache": tf.concat(updated, axis=1)}
 
     def generate(self, tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise):
         """Signature ``generate``: prefill, then up to ``noise.shape[1]`` decode steps, in the graph.

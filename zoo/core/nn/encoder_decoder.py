@@ -64,8 +64,11 @@ class CrossAttentionBlock(TransformerBlock):
         return self._mlp(x, training), keys, values
 
     def step(self, x, position, cached_keys, cached_values, memory_keys=None, memory_values=None):
+        """One position per row, ``x [batch, hidden]`` (see :meth:`TransformerBlock.step`)."""
         x, cached_keys, cached_values = self.self_attention_step(x, position, cached_keys, cached_values)
-        x = self._cross_attention(x, memory_keys, memory_values, False)
+        query = self._step_heads(self.cross_query(self.cross_norm(x)))
+        attended = self._attend(query, memory_keys, memory_values, 0.0)
+        x = x + self.cross_output(self._step_merge_heads(attended))
         return self._mlp(x, False), cached_keys, cached_values
 
     def get_config(self):
@@ -194,14 +197,14 @@ class EncoderDecoder(keras.Model):
     def decode_step(self, token, position, cache, memory):
         """Signature ``decode_step``: the byte at ``position`` (START at 0) -> logits of the byte there, and the
         cache with this position written."""
-        x = self.target_embedding(tf.expand_dims(token, 1)) + self.target_position(tf.expand_dims(position, 1))
+        x = self.target_embedding(token) + self.target_position(position)  # [batch, hidden]: see TransformerBlock.step
         updated = []
         for i, block in enumerate(self.decoder_blocks):
             keys, values = self._split(cache, i)
             memory_keys, memory_values = self._split(memory, i)
             x, keys, values = block.step(x, position, keys, values, memory_keys, memory_values)
             updated += [keys, values]
-        return {"logits": self.output_head(self.final_norm(x))[:, 0, :], "cache": tf.concat(updated, axis=1)}
+        return {"logits": self.output_head(self.final_norm(x)), "cache": tf.concat(updated, axis=1)}
 
     def translate(self, source):
         """Greedy decoding in the graph: ``source`` -> ``{"output": int32 [batch, target_length]}``, the bytes up to
