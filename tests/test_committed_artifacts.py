@@ -82,9 +82,10 @@ def test_committed_export_samples_from_the_cli(name, tmp_path):
     result = run_cli("sample", name, *spec.cli_sample, "--output", output)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"to {output}" in result.stdout
-    assert os.path.getsize(output) > 100
-    if spec.sample_check:
+    if spec.sample_check:  # what the model's file must hold (seq2seq's is one short line of text)
         spec.sample_check(output)
+    else:
+        assert os.path.getsize(output) > 100
 
 
 @pytest.mark.parametrize("name", COMMITTED)

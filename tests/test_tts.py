@@ -18,6 +18,7 @@ from zoo.core.recipes.commands import load as load_exported
 from zoo.core.recipes.registry import get_recipe
 from zoo.core.recipes.spec import get_spec
 from zoo.core.runtime.errors import BadInputError
+from zoo.core.runtime.paths import EXPORTED_DIR
 from zoo.core.runtime.runners import SavedModelModel
 from zoo.tts import recipe as tts_recipe
 from zoo.tts.model import MAX_SAMPLES, boundaries
@@ -217,3 +218,18 @@ def test_say_is_sample_tts_with_a_text(exported, synthetic_data_dir, tmp_path, c
     # a text needs the seq2seq model beside the TTS export to read it: without one, a message, not a trace
     code = main(["say", "Call 555-0123", "--exported-dir", os.path.dirname(exported), "--output", str(output)])
     assert code == 2 and "--text needs the exported seq2seq model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(os.path.isfile(os.path.join(EXPORTED_DIR, n, "manifest.json")) for n in ("seq2seq", "tts")),
+                    reason="needs the committed seq2seq and tts exports")
+def test_say_reads_a_text_through_the_committed_seq2seq_and_speaks_its_digits(tmp_path, capsys):
+    # the example, and a Chinese one: the committed seq2seq reads the numbers, the TTS says the digits
+    assert tts_recipe.digits_of_text("Call 555-0123")[1] == "5550123"
+    assert tts_recipe.digits_of_text("电话 138 0013")[1] == "1380013"
+    output = tmp_path / "call.wav"
+    code = main(["say", "Call 555-0123", "--speaker", "jackson", "--output", str(output)])
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "5550123 in jackson's voice" in out and "call five five five zero one two three" in out
+    assert output.stat().st_size > 8000  # 16-bit samples at 8 kHz: more than half a second of speech
