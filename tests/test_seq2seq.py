@@ -51,10 +51,13 @@ def test_pairs_fit_the_rows_and_are_deterministic():
     assert {"norm en", "norm zh"} <= groups and any(g.startswith("en2zh") for g in groups)
     kinds = {p[2].split()[-1] for p in drawn}
     assert kinds == set(numbers.KINDS)
-    # digit strings are read digit by digit: no "oh", no 幺
-    for source, target, group, _ in drawn:
+    # digit strings are read digit by digit: no "oh", no 幺 (in the number's reading: a second number in the
+    # sentence may be a time, "eight oh six")
+    for source, target, group, span in drawn:
         if group.split()[-1] in numbers.DIGIT_KINDS:
-            assert " oh " not in f" {target} " and "幺" not in target
+            assert " oh " not in f" {span} " and "幺" not in span
+            assert span == (numbers.en_digits if group.split()[1] == "en" else lambda d: numbers.zh_digits(d, " "))(
+                "".join(c for c in source if c.isdigit())[:len(span.split())]), (source, span)
 
 
 def test_some_training_sentences_hold_two_numbers_and_speak_both_while_the_test_holds_one(monkeypatch):
@@ -81,41 +84,37 @@ def test_some_training_sentences_hold_two_numbers_and_speak_both_while_the_test_
     assert len(sentences) > 100 and len(made) == len(sentences)
 
 
-def _translation_frame(source, group):
-    """The translation frame pair a source sits in (the frames' words are distinct prefixes)."""
-    task, kind = group.split()
-    column = 0 if task == "en2zh" else 1
-    text = source[len(f"<{task}> "):]
-    framed = [f for f in numbers.TRANSLATION_FRAMES if f[column] != "{}" and text.startswith(f[column][:-2])]
-    return framed[0] if framed else numbers.TRANSLATION_FRAMES[0]
-
-
 def test_training_never_draws_a_held_out_frame_or_range_and_the_test_set_always_uses_held_out_frames(monkeypatch):
-    frames = []  # every <norm> frame drawn, as the generator chose it
-    choose = numbers._frame
+    frames, translation_frames = [], []  # every <norm> frame and (kind, translation frame pair) drawn
+    choose, choose_translation = numbers._frame, numbers._translation_frames
     monkeypatch.setattr(numbers, "_frame", lambda *args: frames.append(choose(*args)) or frames[-1])
+    monkeypatch.setattr(numbers, "_translation_frames", lambda rng, kind, held_out: translation_frames.append(
+        (kind, choose_translation(rng, kind, held_out))) or translation_frames[-1][1])
     held_out_norm = {f for language in ("en", "zh") for f in numbers.HELD_OUT_FRAMES[language].values()}
     for split in ("train", "validation"):
-        frames.clear()
-        drawn = numbers.pairs(split, 20_000, seed=1)
+        frames.clear(), translation_frames.clear()
+        numbers.pairs(split, 20_000, seed=1)
         assert frames and not held_out_norm & set(frames)
         assert not {f.lower() for f in frames} & numbers.HELD_OUT_FRAME_SET
-        for source, _, group, _ in drawn:
-            if not group.startswith("norm"):
-                assert _translation_frame(source, group) != numbers.HELD_OUT_TRANSLATION_FRAMES[group.split()[1]]
+        # not the kind's held-out frame pair, nor its words inside a two-prefix frame
+        for kind, (english, chinese) in translation_frames:
+            held_english, held_chinese = numbers.HELD_OUT_TRANSLATION_FRAMES[kind]
+            assert held_english[:-3] not in english[:-3].split() and held_chinese[:-2] not in chinese, (kind, english)
+        # many words before a translated expression, of many lengths, so that its digits sit anywhere in the row
+        assert len({f for _, f in translation_frames}) > 100
+        assert len({len(english) for _, (english, _) in translation_frames}) > 10
         # most sentences join two frames' words (learning to copy what surrounds a number): far more frames
         assert len(set(frames)) > 300
-    frames.clear()
-    test = numbers.pairs("test", 3000, seed=1)
+    frames.clear(), translation_frames.clear()
+    numbers.pairs("test", 3000, seed=1)
     assert set(frames) <= held_out_norm
-    for source, _, group, _ in test:
-        if not group.startswith("norm"):
-            assert _translation_frame(source, group) == numbers.HELD_OUT_TRANSLATION_FRAMES[group.split()[1]]
+    assert all(f == numbers.HELD_OUT_TRANSLATION_FRAMES[kind] for kind, f in translation_frames)
     # each held-out translation frame pair is one the other kinds train with: new combinations, known words
-    trained = {(_translation_frame(s, g), g.split()[1]) for s, _, g, _ in numbers.pairs("train", 3000, seed=2)
-               if not g.startswith("norm")}
+    translation_frames.clear()
+    numbers.pairs("train", 3000, seed=2)
+    trained = set(translation_frames)
     for kind, frame in numbers.HELD_OUT_TRANSLATION_FRAMES.items():
-        assert (frame, kind) not in trained and any(f == frame for f, _ in trained), (kind, frame)
+        assert (kind, frame) not in trained and any(f == frame for _, f in trained), (kind, frame)
     # values: training draws none of the held-out ranges; the test set draws them half of the time
     rng = np.random.default_rng(2)
     for kind, ranges in numbers.HELD_OUT_RANGES.items():
@@ -125,6 +124,25 @@ def test_training_never_draws_a_held_out_frame_or_range_and_the_test_set_always_
         assert not any(low <= v <= high for v in train for low, high in ranges), kind
         held = [key(numbers._draw(rng, kind, True)) for _ in range(200)]
         assert all(any(low <= v <= high for low, high in ranges) for v in held), kind
+
+
+def test_bare_digit_strings_keep_the_words_that_say_how_to_read_them(monkeypatch):
+    """"41955" is a cardinal after "She scored", a code after "ticket": training sentences of those kinds join
+    pieces of their own kind's frames only (once, any frame's pieces: the model read held-out cardinals as codes)."""
+    drawn = []  # (language, kind, frame)
+    choose = numbers._frame
+    monkeypatch.setattr(numbers, "_frame", lambda rng, frames, held_out, language, kind: drawn.append(
+        (language, kind, choose(rng, frames, held_out, language, kind))) or drawn[-1][2])
+    numbers.pairs("train", 20_000, seed=4)
+    other_kinds_mixed = 0
+    for language, kind, frame in drawn:
+        before, after = numbers._pieces([frame], language)[0]
+        own = numbers.KIND_PIECES[language][kind]
+        if kind in numbers.BARE_DIGIT_KINDS[language]:
+            assert before in {p[0] for p in own} and after in {p[1] for p in own}, (language, kind, frame)
+        else:
+            other_kinds_mixed += before not in {p[0] for p in own} or after not in {p[1] for p in own}
+    assert other_kinds_mixed > 1000  # the other kinds still learn to copy any words around a number
 
 
 def test_text_rows_refuse_what_does_not_fit():

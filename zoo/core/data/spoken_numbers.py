@@ -309,6 +309,13 @@ FRAME_PIECES = {"en": _pieces([f for frames in EN_FRAMES.values() for f in frame
 # with or without a space next to the number), so that copying, not a frame's habits, is what is learned
 FRAME_WORDS = {"en": sorted({w for f in FRAME_PIECES["en"] for part in f for w in part.split()}),
                "zh": sorted({c for f in FRAME_PIECES["zh"] for part in f for c in part if not c.isspace()})}
+# A bare digit string is read as a cardinal, a code or (English) a year: only the words around it tell which
+# ("She scored 41955 points", "ticket 1913", "born in 1913"). Those kinds' sentences join pieces of their own
+# kind's frames (the held-out frame's pieces too, never the held-out frame itself), not any frame's pieces or
+# random words: a model trained on "ticket {} points" with a cardinal and a code alike can only guess.
+BARE_DIGIT_KINDS = {"en": ("cardinal", "year", "code"), "zh": ("cardinal", "code")}
+KIND_PIECES = {"en": {kind: _pieces(frames, "en") for kind, frames in EN_FRAMES.items()},
+               "zh": {kind: _pieces(frames, "zh") for kind, frames in ZH_FRAMES.items()}}
 COMBINED_FRAMES = 0.5  # the share of training sentences whose frame joins two frames' pieces
 RANDOM_WORD_FRAMES = 0.2  # ... and whose frame is words drawn at random
 
@@ -320,9 +327,12 @@ def _random_words(rng, language):
     return "".join(words[int(i)] for i in rng.integers(0, len(words), int(rng.integers(0, 6))))
 
 
-def _combined_frame(rng, language):
+def _combined_frame(rng, language, kind):
     pieces = FRAME_PIECES[language]
-    random_words = rng.random() < RANDOM_WORD_FRAMES / (COMBINED_FRAMES + RANDOM_WORD_FRAMES)
+    bare = kind in BARE_DIGIT_KINDS[language]
+    if bare:  # the words must say how to read the digits: this kind's pieces only, never random words
+        pieces = KIND_PIECES[language][kind]
+    random_words = not bare and rng.random() < RANDOM_WORD_FRAMES / (COMBINED_FRAMES + RANDOM_WORD_FRAMES)
     while True:
         if random_words:
             before, after = _random_words(rng, language), _random_words(rng, language)
@@ -337,11 +347,11 @@ def _combined_frame(rng, language):
             return frame
 
 
-def _frame(rng, frames, held_out, language):
+def _frame(rng, frames, held_out, language, kind):
     if held_out:
         return frames[-1]
     if rng.random() < COMBINED_FRAMES + RANDOM_WORD_FRAMES:
-        return _combined_frame(rng, language)
+        return _combined_frame(rng, language, kind)
     return frames[int(rng.integers(0, len(frames) - 1))]
 
 
@@ -366,9 +376,9 @@ def _one_number_pair(rng, language, kind, held_out):
     value = _draw(rng, kind, held_out and rng.random() < 0.5)
     if language == "en":
         written, spoken = _en_written(kind, value, rng)
-        return (*_en_sentence(_frame(rng, EN_FRAMES[kind], held_out, "en"), written, spoken), spoken)
+        return (*_en_sentence(_frame(rng, EN_FRAMES[kind], held_out, "en", kind), written, spoken), spoken)
     written, spoken = _zh_written(kind, value, rng)
-    return (*_zh_sentence(_frame(rng, ZH_FRAMES[kind], held_out, "zh"), written, spoken), spoken)
+    return (*_zh_sentence(_frame(rng, ZH_FRAMES[kind], held_out, "zh", kind), written, spoken), spoken)
 
 
 def norm_pair(rng, language, kind, held_out):
@@ -389,6 +399,33 @@ def norm_pair(rng, language, kind, held_out):
 TRANSLATION_KINDS = ("cardinal", "ordinal", "year", "time", "date", "money")
 TRANSLATION_FRAMES = (("{}", "{}"), ("about {}", "大约{}"), ("exactly {}", "正好{}"), ("only {}", "只有{}"))
 HELD_OUT_TRANSLATION_FRAMES = {kind: TRANSLATION_FRAMES[1 + i % 3] for i, kind in enumerate(TRANSLATION_KINDS)}
+# More words before the expression, for training only, of many lengths, and some sentences put two of them
+# together ("maybe at least {}", "也许至少{}"): with four frames a model learns where a kind's digits sit in the
+# row (trained on "exactly 1:00" and "only 1:00", it read the held-out "about 1:00" as 10点), with these it
+# learns to copy them from wherever they are (the <norm> sentences' combined frames do the same).
+TRAINING_TRANSLATION_PREFIXES = (
+    ("almost", "将近"), ("at least", "至少"), ("nearly", "差不多"), ("over", "超过"), ("just", "刚好"),
+    ("merely", "仅"), ("at most", "最多"), ("maybe", "也许"), ("not even", "还不到"), ("close to", "接近"),
+    ("more than", "多于"), ("perhaps", "或许"))
+TWO_PREFIX_TRANSLATIONS = 0.3  # the share of training expressions with two prefixes
+
+
+def _translation_frames(rng, kind, held_out):
+    """The (English, Chinese) frame pair of one expression: the kind's held-out pair for the test; in training
+    any other pair of :data:`TRANSLATION_FRAMES` or of the training prefixes, or two prefixes joined (never the
+    kind's held-out words)."""
+    if held_out:
+        return HELD_OUT_TRANSLATION_FRAMES[kind]
+    held = HELD_OUT_TRANSLATION_FRAMES[kind][0][:-3]
+    prefixes = [(en[:-3], zh[:-2]) for en, zh in TRANSLATION_FRAMES[1:] if en[:-3] != held]
+    prefixes += list(TRAINING_TRANSLATION_PREFIXES)
+    if rng.random() < TWO_PREFIX_TRANSLATIONS:
+        first, second = rng.choice(len(prefixes), 2, replace=False)
+        (en_1, zh_1), (en_2, zh_2) = prefixes[int(first)], prefixes[int(second)]
+        return f"{en_1} {en_2} {{}}", f"{zh_1}{zh_2}{{}}"
+    index = int(rng.integers(0, len(prefixes) + 1))
+    return TRANSLATION_FRAMES[0] if index == len(prefixes) else (f"{prefixes[index][0]} {{}}",
+                                                                 f"{prefixes[index][1]}{{}}")
 
 
 def _translation(kind, value, rng):
@@ -417,8 +454,7 @@ def translation_pair(rng, direction, kind, held_out):
     """``(source, target, the translated expression)``."""
     value = _draw(rng, kind, held_out and rng.random() < 0.5)
     english, chinese = _translation(kind, value, rng)
-    trained = [f for f in TRANSLATION_FRAMES if f != HELD_OUT_TRANSLATION_FRAMES[kind]]
-    en_frame, zh_frame = HELD_OUT_TRANSLATION_FRAMES[kind] if held_out else trained[int(rng.integers(0, len(trained)))]
+    en_frame, zh_frame = _translation_frames(rng, kind, held_out)
     span = chinese if direction == "en2zh" else english
     english, chinese = en_frame.format(english), zh_frame.format(chinese)
     return (english, chinese, span) if direction == "en2zh" else (chinese, english, span)
