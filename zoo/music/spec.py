@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from zoo.core.recipes.spec import ModelSpec, Reproduce, spread_biases
+from zoo.core.recipes.spec import ModelSpec, Reproduce, fits_the_export_budget, spread_biases
 from zoo.core.runtime.serving import example_inputs
 
 SOPRANO_TEST_RANGE = (60, 79)
@@ -80,6 +80,6 @@ SPEC = ModelSpec(
                         keys=("harmonization_accuracy", "model_parallel_fifths_per_100_moves",
                               "model_parallel_octaves_per_100_moves", "model_triad_or_seventh_fraction")),
     cli_sample=("--melody", "G4 G4 D5 B4 A4 G4 A4 B4 C5:2 B4:2 A4:2 G4:2"),
-    checks=(beats_both_baselines_and_ships_its_picture,),
+    checks=(beats_both_baselines_and_ships_its_picture, fits_the_export_budget),
     sample_check=a_midi_file,
 )

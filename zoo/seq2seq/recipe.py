@@ -97,11 +97,18 @@ def seq2seq_signatures(model):
         with tf.control_dependencies(utf8.prefix_checks(rows, TAGS)):
             return tf.identity(rows)
 
+    # The encoder and the decoder step traced once, called by every signature (serving_default's loop, strings',
+    # encode, decode_step): traced inside each, the SavedModel's graph held the encoder three times. Named
+    # unlike the model's methods: autograph caches converted functions by name.
+    shared_encode = tf.function(model.encode)
+    shared_step = tf.function(model.decode_step)
+    shared_translate = tf.function(lambda rows: model.greedy(shared_encode(rows)["memory"], shared_step))
+
     def translate_rows(text):
-        return model.translate(checked(text))
+        return shared_translate(checked(text))
 
     def encode_rows(text):
-        return model.encode(checked(text))
+        return shared_encode(checked(text))
 
     def checked_decode_step(token, position, cache, memory):
         checks = [tf.debugging.assert_non_negative(token, message="token must be 0..256 (256: the start)"),
@@ -110,14 +117,14 @@ def seq2seq_signatures(model):
                   tf.debugging.assert_less(position, model.target_length,
                                            message=f"position must be in 0..{model.target_length - 1}")]
         with tf.control_dependencies(checks):
-            return model.decode_step(tf.identity(token), tf.identity(position), cache, memory)
+            return shared_step(tf.identity(token), tf.identity(position), cache, memory)
 
     byte_strings = tf.constant([b""] + [bytes([i]) for i in range(1, 256)])
 
     def translate_strings(text):
         rows = utf8.string_rows(text, numbers.SOURCE_BYTES)
         with tf.control_dependencies(utf8.prefix_checks(rows, TAGS)):
-            result = model.translate(tf.identity(rows))["output"]
+            result = shared_translate(tf.identity(rows))["output"]
         return {"output": tf.strings.reduce_join(tf.gather(byte_strings, result), axis=1)}
 
     batch = [None]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from zoo.core.recipes.spec import ModelSpec, Reproduce, Target
+from zoo.core.recipes.spec import ModelSpec, Reproduce, Target, fits_the_export_budget
 
 # The test model's tracked centres (whole pixels): slot k at frame t. Drawing rounds corners to whole
 # pixels, so an untrained tracker's corners (all near 17.5, a rounding tie) would let a 1e-6 difference
@@ -130,6 +130,6 @@ SPEC = ModelSpec(
     reproduce=Reproduce("tflite", "float32", {"num_clips": 2000, "num_generated": 1000},
                         keys=("frame_mse", "ssim", "digit_accuracy"), tolerance=1e-3),
     cli_sample=("--digits", "3", "7"),
-    checks=(meets_the_issue_and_ships_its_picture,),
+    checks=(meets_the_issue_and_ships_its_picture, fits_the_export_budget),
     sample_check=an_animated_gif,
 )

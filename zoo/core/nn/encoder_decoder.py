@@ -209,12 +209,18 @@ class EncoderDecoder(keras.Model):
     def translate(self, source):
         """Greedy decoding in the graph: ``source`` -> ``{"output": int32 [batch, target_length]}``, the bytes up to
         each row's end byte, zero padded. The loop stops when every row has ended."""
-        memory = self.encode(source)["memory"]
-        batch, steps = tf.shape(source)[0], self.target_length
+        return self.greedy(self.encode(source)["memory"])
+
+    def greedy(self, memory, decode_step=None):
+        """:meth:`translate`'s loop from :meth:`encode`'s ``memory``; ``decode_step`` (default the model's) makes
+        each byte: an export passes the one traced function its ``decode_step`` signature calls too, so that the
+        SavedModel holds the decoder once."""
+        decode_step = decode_step or self.decode_step
+        batch, steps = tf.shape(memory)[0], self.target_length
         cache = tf.zeros(tf.stack([batch, *self.cache_shape[1:]]), tf.float32)
 
         def body(i, token, cache, output, running):
-            step = self.decode_step(token, tf.fill([batch], i), cache, memory)
+            step = decode_step(token, tf.fill([batch], i), cache, memory)
             best = tf.cast(tf.argmax(step["logits"], axis=-1, output_type=tf.int32), tf.int32)
             running = tf.logical_and(running, tf.not_equal(best, 0))
             best = tf.where(running, best, 0)

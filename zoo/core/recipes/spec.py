@@ -127,6 +127,19 @@ class ModelSpec:
         return example_inputs(manifest_entry, batch=batch, seed=seed)
 
 
+NEW_EXPORT_BUDGET_BYTES = 20_000_000  # every user clones exported/: a new model's export stays under 20 MB
+
+
+def fits_the_export_budget(manifest, model_dir):
+    """A check for ``ModelSpec.checks``: the export folder, every file in it, is under 20 MB (the rule for the
+    models added since the budget; the first eleven predate it)."""
+    total = sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(model_dir)
+                for name in names)
+    assert total < NEW_EXPORT_BUDGET_BYTES, (
+        f"{model_dir} holds {total / 1e6:.2f} MB; a new model's export must stay under "
+        f"{NEW_EXPORT_BUDGET_BYTES / 1e6:.0f} MB")
+
+
 def spread_biases(layer, scale, seed=0):
     """Set ``layer``'s bias to ``scale`` x standard-normal numbers: a test model whose sampler picks the same
     class in every runtime (the gaps between logits dwarf float rounding) while its inputs still move them."""
