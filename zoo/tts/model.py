@@ -210,11 +210,13 @@ class TextToSpeech(keras.Model):
     def speak(self, digits, speaker, noise):
         """Signature ``serving_default``: ``{"audio" [batch, 64000], "boundaries" [batch, 9]}``; the vocoder's
         loop stops after the longest utterance's last frame (the samples after an utterance's end are 0)."""
-        frames = self.synthesize(digits, speaker)
+        return self.voice(self.synthesize(digits, speaker), noise)
+
+    def voice(self, frames, noise):
+        """:meth:`speak` from :meth:`synthesize`'s ``frames`` (an export traces the two apart and shares them)."""
         ends = tf.reduce_max(frames["boundaries"], axis=1)
         audio = self.vocoder.vocode(frames["conditioning"], noise, (tf.reduce_max(ends) + HOP_LENGTH - 1) // HOP_LENGTH)
-        audio = audio * tf.cast(tf.range(MAX_SAMPLES)[None, :] < ends[:, None], tf.float32)
-        return {"audio": audio, "boundaries": frames["boundaries"]}
+        return {"audio": audio * samples_before(ends), "boundaries": frames["boundaries"]}
 
     def step(self, conditioning, sample, noise, state):
         """Signature ``step``: the vocoder's one sample (see ``WaveNet.step``)."""
@@ -273,6 +275,18 @@ class TextToSpeech(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def samples_before(ends):
+    """float32 ``[batch, 64000]``: 1 where the sample index is below the row's ``ends`` (int32 [batch]), else 0.
+
+    Compared frame by frame (frame f, sample o in it: ``f * 80 + o < end``): a ``tf.range(64000)`` compared
+    directly is folded by the TFLite converter into a 256 KB constant in each of the three files."""
+    frame = tf.range(MAX_FRAMES)[None, :, None]
+    offset = tf.range(HOP_LENGTH)[None, None, :]
+    end_frame, end_offset = (ends // HOP_LENGTH)[:, None, None], (ends % HOP_LENGTH)[:, None, None]
+    before = tf.logical_or(frame < end_frame, tf.logical_and(frame == end_frame, offset < end_offset))
+    return tf.reshape(tf.cast(before, tf.float32), [-1, MAX_SAMPLES])
 
 
 def boundaries(digits, speech, pause):
