@@ -23,8 +23,9 @@ What the test set measures is generalization: each kind has sentence frames that
 :data:`HELD_OUT_TRANSLATION_FRAMES`), and number ranges that training never draws (:data:`HELD_OUT_RANGES`);
 a test pair uses a held-out frame, and its number comes from a held-out range half of the time. A held-out
 frame is a new combination of words training has: most training sentences join one frame's words before the
-number to another frame's words after it (:data:`FRAME_PIECES`, any kind), so the model learns to copy the
-words around a number rather than to memorize a few sentences.
+number to another frame's words after it (:data:`FRAME_PIECES`, any kind; a bare digit string's kinds only their
+own, :data:`BARE_DIGIT_KINDS`), so the model learns to copy the words around a number rather than to memorize a
+few sentences; translations train with more words before the expression (:data:`TRAINING_TRANSLATION_PREFIXES`).
 """
 
 import numpy as np
