@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from zoo.core.recipes.spec import ModelSpec, Reproduce, Target, speech_test_inputs, spread_biases
+from zoo.core.recipes.spec import (ModelSpec, Reproduce, Target, fits_the_export_budget, speech_test_inputs,
+                                   spread_biases)
 from zoo.core.runtime.serving import example_inputs
 from zoo.core.recipes.speech import SPEAKERS
 
@@ -72,6 +73,6 @@ SPEC = ModelSpec(
                     why="issue 42: speaker accuracy >= 95%")),
     reproduce=Reproduce("tflite", "float32", {"num_strings": 300}, data=("fsdd",)),
     cli_sample=("--digits", "5550123", "--speaker", "jackson"),
-    checks=(boundaries_start_at_zero_and_rise,),
+    checks=(boundaries_start_at_zero_and_rise, fits_the_export_budget),
     sample_check=a_wav_of_speech,
 )
