@@ -167,7 +167,8 @@ def write_markdown(results, path, command, seconds):
         lines += [
             f"## {name}",
             "",
-            *([f"Measured {model['date']}."] if model.get("date") and model["date"] != results["date"] else []),
+            *([f"Measured {model['date']}" + (f" on {model['machine']}." if model.get("machine") else ".")]
+              if model.get("date") and (model["date"] != results["date"] or model.get("machine")) else []),
             f"Timed signature: `{model['signature']}`. Quality: `evaluate` with {model['quality_options'] or 'defaults'}. "
             f"Training: {training['examples_per_second']:,} examples/s (preset {training['preset']}, batch "
             f"{training['batch_size']}).",
@@ -342,6 +343,8 @@ def main():
         # measuring some models adds them to (or updates them in) the full results, each with its date
         with open(results_file) as f:
             earlier = json.load(f)
+        # the full run's machine stays the file's; a model measured on another machine says which
+        results["machine"] = earlier["machine"]
         results["models"] = {name: {"date": earlier["date"], **entry} for name, entry in earlier["models"].items()}
         results["seconds_of_earlier_models"] = earlier.get("seconds", 0)
     inputs_path = os.path.join(args.results_dir, ".benchmark-inputs.tmp.npz")
@@ -350,6 +353,8 @@ def main():
         results["models"][name] = benchmark_model(name, args.exported_dir, repeats, train_steps, args.quick,
                                                   inputs_path, previous.get("models", {}).get(name))
         results["models"][name]["date"] = results["date"]
+        if machine() != results["machine"]:
+            results["models"][name]["machine"] = machine()
     os.remove(inputs_path)
     seconds = time.time() - started + (previous.get("seconds", 0) if previous else 0)
     results["seconds"] = round(seconds, 1)
