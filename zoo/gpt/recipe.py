@@ -53,8 +53,9 @@ EVAL_BATCH = 64
 SAMPLE_PROMPTS = ("ROMEO:", "First Citizen:\nWe are", "JULIET:\nO", "月")
 
 
-def adamw_with_warmup(model, config):
-    """AdamW, global-norm clipping at 1, warm-up then cosine decay to 10% (nanoGPT's recipe)."""
+def adamw_with_warmup(model, config, weight_decay=0.1, undecayed=("bias", "gamma", "beta")):
+    """AdamW, global-norm clipping at 1, warm-up then cosine decay to 10% (nanoGPT's recipe); weights whose
+    names contain one of ``undecayed`` are not decayed."""
     import keras
 
     peak = config["learning_rate"]
@@ -64,9 +65,9 @@ def adamw_with_warmup(model, config):
         warmup_steps=warmup)
     # gradient clipping (global norm 1) is in GPT.train_step: the optimizer's own would
     # clip each replica's part of the gradient under tf.distribute
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=0.1, beta_1=0.9, beta_2=0.99)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay, beta_1=0.9, beta_2=0.99)
     # decay the matrices only: biases and layer-norm scales/offsets keep their values
-    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    optimizer.exclude_from_weight_decay(var_names=list(undecayed))
     model.compile(optimizer=optimizer)
 
 
