@@ -337,7 +337,8 @@ def main():
     if args.latency_only:
         with open(os.path.join(args.results_dir, "benchmarks.json")) as f:
             previous = json.load(f)
-    results = {"date": datetime.date.today().isoformat(), "machine": machine(), "repeats": repeats, "models": {}}
+    this_machine = machine()
+    results = {"date": datetime.date.today().isoformat(), "machine": this_machine, "repeats": repeats, "models": {}}
     results_file = os.path.join(args.results_dir, "benchmarks.json")
     if args.models and not args.quick and os.path.isfile(results_file):
         # measuring some models adds them to (or updates them in) the full results, each with its date
@@ -353,8 +354,8 @@ def main():
         results["models"][name] = benchmark_model(name, args.exported_dir, repeats, train_steps, args.quick,
                                                   inputs_path, previous.get("models", {}).get(name))
         results["models"][name]["date"] = results["date"]
-        if machine() != results["machine"]:
-            results["models"][name]["machine"] = machine()
+        if this_machine != results["machine"]:
+            results["models"][name]["machine"] = this_machine
     os.remove(inputs_path)
     seconds = time.time() - started + (previous.get("seconds", 0) if previous else 0)
     results["seconds"] = round(seconds, 1)

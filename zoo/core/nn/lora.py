@@ -51,19 +51,20 @@ def trained_in_full(variable, train_in_full):
     return str(variable.dtype).startswith("float") and any(part in variable.path for part in train_in_full)
 
 
-def enable(model, rank, seed=0, train_in_full=()):
+def enable(model, rank, seed=0, train_in_full=(), alpha=None):
     """Add rank-``rank`` adapters to every adaptable layer and freeze every other weight, except those whose
     path contains one of ``train_in_full`` (a recipe's ``lora_trains_in_full``: small weights no adapter
     reaches, such as the GPT's byte embedding, which is also its output head, and its layer norms); returns
     ``model``.
 
-    The A matrices start from seeded He-uniform draws (so a run repeats), the B matrices at zero."""
+    The A matrices start from seeded He-uniform draws (so a run repeats), the B matrices at zero; the update is
+    (``alpha`` / ``rank``) A B, ``alpha`` the rank unless given."""
     targets = check_rank(model, rank)
     unmatched = [part for part in train_in_full if not any(trained_in_full(v, (part,)) for v in model.weights)]
     if unmatched:
         raise ValueError(f"{type(model).__name__} has no weight whose path contains {unmatched[0]!r}")
     for i, layer in enumerate(targets):
-        layer.enable_lora(int(rank), a_initializer=keras.initializers.HeUniform(seed=seed * 1000 + i))
+        layer.enable_lora(int(rank), lora_alpha=alpha, a_initializer=keras.initializers.HeUniform(seed=seed * 1000 + i))
     for variable in model.variables:
         if not is_adapter(variable):
             variable.trainable = trained_in_full(variable, train_in_full)
