@@ -30,6 +30,25 @@ def savedmodel_signatures(manifest):
             if "savedmodel" in entry.get("runtimes", ["savedmodel"])}
 
 
+def drawn_from_uniform_noise(entry):
+    """A signature that samples from a categorical with the caller's uniform noise (the vocoders)."""
+    noise = entry["inputs"].get("noise")
+    return noise is not None and noise.get("range") == [0.0, 1.0]
+
+
+def assert_sampled_outputs_agree(got, expected, message):
+    """C++'s graph optimizer fuses other kernels than Python's, so logits differ near 1e-6; where a uniform
+    draw falls within that of a level's edge, the sample goes to the neighbouring level and the clip differs
+    until the vocoder's receptive field has passed it (a few hundred samples), then agrees again. So: most of
+    every row equal, each stretch of disagreement short. A wrong graph disagrees everywhere."""
+    equal = np.isclose(got, expected, rtol=1e-4, atol=1e-4)
+    for row, row_equal in enumerate(equal.reshape(len(equal), -1)):
+        assert row_equal.mean() >= 0.95, f"{message}: row {row} agrees on only {row_equal.mean():.1%} of samples"
+        edges = np.flatnonzero(np.diff(np.concatenate([[1], row_equal.astype(np.int8), [1]])))
+        longest = int((edges[1::2] - edges[::2]).max(initial=0))  # each stretch runs from a fall to a rise
+        assert longest <= 2500, f"{message}: row {row} differs for {longest} samples in a row"
+
+
 def test_every_committed_savedmodel_runs_every_signature_in_cpp_as_in_python(binary):
     from zoo.core.recipes.commands import load
 
@@ -49,6 +68,8 @@ def test_every_committed_savedmodel_runs_every_signature_in_cpp_as_in_python(bin
                 assert got.shape == value.shape, (name, signature, output)
                 if value.dtype.kind in "iubOS":  # integers, booleans and text: exactly
                     assert got.tolist() == value.tolist(), (name, signature, output)
+                elif drawn_from_uniform_noise(manifest["signatures"][signature]):
+                    assert_sampled_outputs_agree(got, value, f"{name} {signature} {output}")
                 else:
                     np.testing.assert_allclose(got, value, rtol=1e-4, atol=1e-4, err_msg=f"{name} {signature} {output}")
 
