@@ -5,11 +5,14 @@
     python -m benchmarks.lora_variants alpha8 --alpha 8                     # adapter scale (default: the rank, 4)
     python -m benchmarks.lora_variants bitfit --train-in-full qkv/bias mlp_hidden/bias
     python -m benchmarks.lora_variants pissa --pissa --undecayed-adapters --learning-rate 0.02
+    python -m benchmarks.lora_variants loraplus4 --a-scale 4                # LoRA+: B learns 4x faster than A
 
 The same data, steps (200), batch (32), seed and base as ``benchmarks/finetune.py``'s LoRA row (rank 4), with
 one thing changed: AdamW's weight decay, the peak learning rate, the adapters' alpha, more weights trained in
-full beside the recipe's ``lora_trains_in_full``, or PiSSA's initialisation (A B = the kernel's top singular
-directions, the kernel keeps the rest). Prints the final validation loss (nats per byte); runs go to
+full beside the recipe's ``lora_trains_in_full``, PiSSA's initialisation (A B = the kernel's top singular
+directions, the kernel keeps the rest), or LoRA+ (Hayou et al. 2024: B's learning rate a multiple of A's). Adam
+moves each weight about the learning rate a step whatever its scale, so A started ``--a-scale`` times larger
+gives B's steps that many times the effect on A B while A's own steps keep theirs: LoRA+ at that ratio. Prints the final validation loss (nats per byte); runs go to
 /tmp/lora-variants/<TAG>.run.
 """
 
@@ -55,6 +58,7 @@ def main(argv=None):
     parser.add_argument("--alpha", type=float, default=None)
     parser.add_argument("--train-in-full", nargs="*", default=[], help="more weight-path parts trained in full")
     parser.add_argument("--pissa", action="store_true")
+    parser.add_argument("--a-scale", type=float, default=1.0, help="A's initial draws times this (LoRA+ ratio)")
     parser.add_argument("--undecayed-adapters", action="store_true", help="no weight decay on the adapters")
     args = parser.parse_args(argv)
 
@@ -67,6 +71,8 @@ def main(argv=None):
         enable(model, rank, seed, (*train_in_full, *args.train_in_full), alpha=args.alpha)
         if args.pissa:
             pissa(model)
+        for layer in lora.adaptable_layers(model):
+            layer.lora_kernel_a.assign(layer.lora_kernel_a * args.a_scale)
         return model
 
     lora.enable = enable_variant
