@@ -12,8 +12,8 @@ one thing changed: AdamW's weight decay, the peak learning rate, the adapters' a
 full beside the recipe's ``lora_trains_in_full``, PiSSA's initialisation (A B = the kernel's top singular
 directions, the kernel keeps the rest), or LoRA+ (Hayou et al. 2024: B's learning rate a multiple of A's). Adam
 moves each weight about the learning rate a step whatever its scale, so A started ``--a-scale`` times larger
-gives B's steps that many times the effect on A B while A's own steps keep theirs: LoRA+ at that ratio. Prints the final validation loss (nats per byte); runs go to
-/tmp/lora-variants/<TAG>.run.
+gives B's steps that many times the effect on A B while A's own steps keep theirs: LoRA+ at that ratio.
+Prints the final validation loss (nats per byte); runs go to /tmp/lora-variants/<TAG>.run.
 """
 
 import argparse
