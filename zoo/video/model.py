@@ -10,7 +10,11 @@ small networks and one renderer shared by prediction and generation:
   of a pixel (integral regression, Sun et al. 2018). A global-pooling branch lets it keep one digit in
   one slot across the clip.
 - ``motion``: an MLP reads a slot's ten corners and gives its corner and velocity at the last context
-  frame (it learns to unfold the bounces).
+  frame (it learns to unfold the bounces). It is trained with the tracker, whose features its loss
+  shapes, but prediction measures the motion instead (:meth:`VideoModel.measure_motion`): the tracked
+  corners snapped to the whole pixels where the glyph fits the frames, and the straight, wall-mirrored
+  path through them fitted by a robust grid search; the MLP's regression is a pixel off where the fit
+  is exact.
 - ``glyph``: the ten 28 x 28 windows at the tracked corners are aligned copies of the digit, each
   partly hidden by the other digit in some frames; a small CNN reads their per-pixel min, mean and max
   and writes the digit.
