@@ -41,7 +41,7 @@ def main(argv=None):
 
     from zoo.core.data.moving_mnist import CONTEXT, reflect, test_clips
     import zoo
-    from zoo.video.model import HIGH, draw
+    from zoo.video.model import HIGH, roll_forward
 
     model = zoo.load("video", runtime="keras").model
     clips = test_clips(args.num_clips)
@@ -68,12 +68,9 @@ def main(argv=None):
 
     results = {}
     for name, (corners, velocities) in motions.items():
-        drawn = []
-        corners_t, velocities_t = tf.constant(corners, tf.float32), tf.constant(velocities, tf.float32)
-        for _ in range(future.shape[1]):
-            drawn.append(draw(tf.constant(glyphs), corners_t).numpy())
-            corners_t, velocities_t = reflect(corners_t, velocities_t, HIGH)
-        mse = float(np.mean(np.sum((np.stack(drawn, 1) - future) ** 2, axis=(2, 3))))
+        drawn, _, _ = roll_forward(tf.constant(corners, tf.float32), tf.constant(velocities, tf.float32),
+                                   future.shape[1], tf.constant(glyphs))
+        mse = float(np.mean(np.sum((drawn.numpy() - future) ** 2, axis=(2, 3))))
         results[name] = {"frame_mse": round(mse, 2),
                          "corner_error_px": round(float(np.abs(corners - motions["true"][0]).mean()), 3),
                          "velocity_error_px_per_frame": round(float(np.abs(velocities - motions["true"][1]).mean()), 3)}
