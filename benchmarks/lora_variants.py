@@ -6,10 +6,11 @@
     python -m benchmarks.lora_variants bitfit --train-in-full qkv/bias mlp_hidden/bias
     python -m benchmarks.lora_variants pissa --pissa --undecayed-adapters --learning-rate 0.02
     python -m benchmarks.lora_variants loraplus4 --a-scale 4                # LoRA+: B learns 4x faster than A
+    python -m benchmarks.lora_variants full-lr-0.25 --full-weights-lr-factor 0.25   # embedding and norms slower
 
 The same data, steps (200), batch (32), seed and base as ``benchmarks/finetune.py``'s LoRA row (rank 4), with
 one thing changed: AdamW's weight decay, the peak learning rate, the adapters' alpha, more weights trained in
-full beside the recipe's ``lora_trains_in_full``, PiSSA's initialisation (A B = the kernel's top singular
+full beside the recipe's ``lora_trains_in_full``, their learning rate apart from the adapters', PiSSA's initialisation (A B = the kernel's top singular
 directions, the kernel keeps the rest), or LoRA+ (Hayou et al. 2024: B's learning rate a multiple of A's). Adam
 moves each weight about the learning rate a step whatever its scale, so A started ``--a-scale`` times larger
 gives B's steps that many times the effect on A B while A's own steps keep theirs: LoRA+ at that ratio.
@@ -50,6 +51,19 @@ def pissa(model):
             layer._kernel.assign((kernel - scale * a @ b).astype(np.float32))
 
 
+def slower(optimizer, factor):
+    """Make ``optimizer`` step every weight that is not an adapter at ``factor`` times its learning rate (Adam's
+    step; AdamW's decay keeps the full rate)."""
+    update_step = optimizer.update_step
+
+    def update_step_with_factor(gradient, variable, learning_rate):
+        if not lora.is_adapter(variable):
+            learning_rate = learning_rate * factor
+        return update_step(gradient, variable, learning_rate)
+
+    optimizer.update_step = update_step_with_factor
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tag", help="the run's name")
@@ -60,11 +74,20 @@ def main(argv=None):
     parser.add_argument("--pissa", action="store_true")
     parser.add_argument("--a-scale", type=float, default=1.0, help="A's initial draws times this (LoRA+ ratio)")
     parser.add_argument("--undecayed-adapters", action="store_true", help="no weight decay on the adapters")
+    parser.add_argument("--full-weights-lr-factor", type=float, default=1.0,
+                        help="the weights trained in full (not the adapters) learn at this times the rate")
     args = parser.parse_args(argv)
 
     undecayed = ("bias", "gamma", "beta") + (("lora",) if args.undecayed_adapters else ())
-    gpt_recipe.adamw_with_warmup = functools.partial(gpt_recipe.adamw_with_warmup, weight_decay=args.weight_decay,
-                                                     undecayed=undecayed)
+    compile_with_adamw = functools.partial(gpt_recipe.adamw_with_warmup, weight_decay=args.weight_decay,
+                                           undecayed=undecayed)
+
+    def compile_variant(model, config):
+        compile_with_adamw(model, config)
+        if args.full_weights_lr_factor != 1.0:
+            slower(model.optimizer, args.full_weights_lr_factor)
+
+    gpt_recipe.adamw_with_warmup = compile_variant
     enable = lora.enable
 
     def enable_variant(model, rank, seed=0, train_in_full=()):
