@@ -57,7 +57,8 @@ def slower(optimizer, factor):
     update_step = optimizer.update_step
 
     def update_step_with_factor(gradient, variable, learning_rate):
-        if not lora.is_adapter(variable):
+        # the TensorFlow backend passes its own variable here: the name tells an adapter
+        if variable.name.split(":")[0].rsplit("/", 1)[-1] not in lora.ADAPTER_NAMES:
             learning_rate = learning_rate * factor
         return update_step(gradient, variable, learning_rate)
 
