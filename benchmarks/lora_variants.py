@@ -7,6 +7,7 @@
     python -m benchmarks.lora_variants pissa --pissa --undecayed-adapters --learning-rate 0.02
     python -m benchmarks.lora_variants loraplus4 --a-scale 4                # LoRA+: B learns 4x faster than A
     python -m benchmarks.lora_variants full-lr-0.25 --full-weights-lr-factor 0.25   # embedding and norms slower
+    python -m benchmarks.lora_variants dora --dora attention_output mlp_hidden mlp_output   # DoRA magnitudes
 
 The same data, steps (200), batch (32), seed and base as ``benchmarks/finetune.py``'s LoRA row (rank 4), with
 one thing changed: AdamW's weight decay, the peak learning rate, the adapters' alpha, more weights trained in
@@ -14,7 +15,9 @@ full beside the recipe's ``lora_trains_in_full``, their learning rate apart from
 directions, the kernel keeps the rest), or LoRA+ (Hayou et al. 2024: B's learning rate a multiple of A's). Adam
 moves each weight about the learning rate a step whatever its scale, so A started ``--a-scale`` times larger
 gives B's steps that many times the effect on A B while A's own steps keep theirs: LoRA+ at that ratio.
-Prints the final validation loss (nats per byte); runs go to /tmp/lora-variants/<TAG>.run.
+``--dora LAYER...`` adds DoRA's magnitudes (Liu et al. 2024: each adapted kernel's columns rescaled to a
+learned length, ``m * V / ||V||`` with V = W + A B; m starts at W's column norms) to the adapted layers whose
+path contains one of the names. Prints the final validation loss (nats per byte); runs go to /tmp/lora-variants/<TAG>.run.
 """
 
 import argparse
@@ -65,6 +68,36 @@ def slower(optimizer, factor):
     optimizer.update_step = update_step_with_factor
 
 
+def enable_dora(model, names):
+    """DoRA's magnitude vectors on the adapted Dense layers whose path contains one of ``names``; returns how
+    many weights they add. Dense's ``kernel`` (what its ``call`` multiplies by) is wrapped for this study."""
+    import keras
+    from keras import layers, ops
+
+    if not getattr(layers.Dense, "_dora_wrapped", False):
+        lora_kernel = layers.Dense.kernel
+
+        def kernel(self):
+            adapted = lora_kernel.fget(self)
+            magnitude = getattr(self, "dora_magnitude", None)
+            if magnitude is None:
+                return adapted
+            return adapted * (magnitude / ops.sqrt(ops.sum(ops.square(adapted), axis=0)))
+
+        layers.Dense.kernel = property(kernel)
+        layers.Dense._dora_wrapped = True
+    added = 0
+    for layer in lora.adaptable_layers(model):
+        if getattr(layer, "lora_enabled", False) and any(name in layer._kernel.path for name in names):
+            norms = np.sqrt((layer._kernel.numpy().astype(np.float64) ** 2).sum(axis=0)).astype(np.float32)
+            layer._tracker.unlock()
+            layer.dora_magnitude = layer.add_weight(name="dora_magnitude", shape=norms.shape,
+                                                    initializer=keras.initializers.Constant(norms))
+            layer._tracker.lock()
+            added += norms.size
+    return added
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tag", help="the run's name")
@@ -75,11 +108,12 @@ def main(argv=None):
     parser.add_argument("--pissa", action="store_true")
     parser.add_argument("--a-scale", type=float, default=1.0, help="A's initial draws times this (LoRA+ ratio)")
     parser.add_argument("--undecayed-adapters", action="store_true", help="no weight decay on the adapters")
+    parser.add_argument("--dora", nargs="*", default=None, help="DoRA magnitudes on the adapted layers named")
     parser.add_argument("--full-weights-lr-factor", type=float, default=1.0,
                         help="the weights trained in full (not the adapters) learn at this times the rate")
     args = parser.parse_args(argv)
 
-    undecayed = ("bias", "gamma", "beta") + (("lora",) if args.undecayed_adapters else ())
+    undecayed = ("bias", "gamma", "beta", "dora_magnitude") + (("lora",) if args.undecayed_adapters else ())
     compile_with_adamw = functools.partial(gpt_recipe.adamw_with_warmup, weight_decay=args.weight_decay,
                                            undecayed=undecayed)
 
@@ -97,6 +131,10 @@ def main(argv=None):
             pissa(model)
         for layer in lora.adaptable_layers(model):
             layer.lora_kernel_a.assign(layer.lora_kernel_a * args.a_scale)
+        if args.dora:
+            added = enable_dora(model, args.dora)
+            trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+            print(f"DoRA magnitudes: {added:,} weights; trainable now {trainable:,}")
         return model
 
     lora.enable = enable_variant
