@@ -18,7 +18,7 @@ from zoo.core.recipes.spec import get_spec
 from zoo.core.runtime.runners import ModelRunner
 from zoo.core.runtime.errors import ZooError
 from zoo.gpt.model import GPT, PRESETS
-from zoo.gpt.recipe import adamw_with_warmup
+from zoo.core.training.optimizers import adamw_with_warmup
 
 
 def tokens(batch, length, seed):

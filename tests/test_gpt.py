@@ -20,10 +20,11 @@ from zoo.core.recipes.registry import get_recipe
 from zoo.core.recipes.spec import get_spec
 from zoo.gpt import recipe as gpt_recipe
 from zoo.gpt import tflite_generate
-from zoo.gpt.recipe import adamw_with_warmup
+from zoo.core.training.optimizers import adamw_with_warmup
 from zoo.core.apps import text_sampling
 from zoo.core.nn.text_generation import sample_token
-from zoo.gpt.model import GPT, PRESETS, VOCAB_SIZE
+from zoo.core.nn.text_generation import VOCAB_SIZE
+from zoo.gpt.model import GPT, PRESETS
 
 CONTEXT = PRESETS["tiny"]["context_length"]
 

@@ -1,7 +1,9 @@
 """``python -m zoo convert keras-hub``: a random-weight GPT-2 preset (nothing downloads) to the export contract.
 
 Parity with KerasHub (greedy tokens and text), the pure-Python tokenizer against KerasHub's, the shared
-export checks (builtin ops, names, every runtime, loads without zoo) and the errors.
+export checks (builtin ops, names, every runtime, loads without zoo) and the errors; then
+``python -m zoo finetune keras-hub`` of the conversion: the merged export computes the adapted model in every
+runtime, and keeps the tokenizer, the signatures and the app loop.
 """
 
 import json
@@ -21,6 +23,8 @@ from zoo.core.apps import text_sampling
 from zoo.core.runtime.runners import SavedModelModel, TFLiteModel, read_manifest
 from zoo.core.recipes.commands import load as load_exported
 from zoo.core.nn.decoder import decoder_signatures
+from zoo.core.recipes import registry
+from zoo.core.recipes.commands import finetune, load_run
 from zoo.core.runtime.errors import BadInputError, ZooError
 from zoo.core.runtime.paths import REPO_ROOT
 
@@ -340,3 +344,90 @@ def test_the_cpp_loader_runs_the_converted_model_with_tensorflow_texts_ops_linke
                 assert got.tolist() == value.tolist(), (signature, output)
             else:
                 np.testing.assert_allclose(got, value, rtol=1e-4, atol=1e-4, err_msg=f"{signature} {output}")
+
+
+# --- fine-tuning the conversion --------------------------------------------------------------------
+
+CODE_TEXT = "".join(f"def read_{i}(path):\n    with open(path) as f:\n        return f.read()[{i}:]\n\n"
+                    for i in range(60))
+
+
+@pytest.fixture(scope="module")
+def finetuned(exported, tmp_path_factory):
+    """The conversion fine-tuned on Python-like text through the command line: rank-2 adapters, 4 steps."""
+    folder = tmp_path_factory.mktemp("finetune-keras-hub")
+    data = folder / "code.txt"
+    data.write_text(CODE_TEXT, encoding="utf-8")
+    output = str(folder / "tiny-gpt2-code")
+    result = subprocess.run([sys.executable, "-m", "zoo", "finetune", "keras-hub", "--base", exported, "--data",
+                             str(data), "--output", output, "--lora-rank", "2", "--steps", "4", "--batch-size", "4",
+                             "--learning-rate", "1e-2"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Exported to {output}" in result.stdout and "(base) ->" in result.stdout
+    return output
+
+
+@pytest.mark.slow
+def test_the_fine_tuned_conversion_computes_the_adapted_model_in_every_runtime(exported, finetuned, tokenizer):
+    adapted, run, state = load_run(registry.recipe_for_converted("keras-hub", exported), finetuned + ".run")
+    assert run["config"]["lora"]["rank"] == 2 and run["config"]["lora"]["trained_in_full"] == ["_norm"]
+    tokens = np.random.default_rng(5).integers(0, adapted.vocabulary_size, (3, 20)).astype(np.int32)
+    expected = adapted(tokens).numpy()
+    before = load_exported(exported, runtime="keras")("logits", tokens=tokens)["logits"]
+    assert np.abs(expected - before).max() > 1e-3  # the fine-tune changed the model
+    for runtime, tolerance in (("keras", 2e-5), ("savedmodel", 1e-4), ("tflite", 1e-4)):
+        got = load_exported(finetuned, runtime=runtime)("logits", tokens=tokens)["logits"]
+        np.testing.assert_allclose(got, expected, atol=tolerance, err_msg=runtime)
+    manifest, base = read_manifest(finetuned), read_manifest(exported)
+    assert set(manifest["signatures"]) == set(base["signatures"])
+    base_files = {f["path"]: f["sha256"] for f in base["files"]}
+    files = {f["path"]: f["sha256"] for f in manifest["files"]}
+    assert "tiny-gpt2-code.keras" in files and "tiny-gpt2-code.int8.tflite" in files
+    for name in (bpe.VOCABULARY_FILE, bpe.MERGES_FILE, bpe.CONFIG_FILE):  # the base's tokenizer, unchanged
+        assert files[name] == base_files[name], name
+    training = manifest["training"]
+    assert training["fine_tuned_from"]["keras_sha256"] == base_files["tiny-gpt2.keras"]
+    assert training["source"]["keras_hub_class"] == "GPT2CausalLM"
+    before_loss, after_loss = training["losses_before_training"]["val_loss"], training["final_losses"]["val_loss"]
+    assert after_loss < before_loss
+    assert manifest["metrics"]["tflite_float32"]["validation_loss"] == pytest.approx(after_loss, abs=1e-3)
+    # text in, text out: the SavedModel's tokenizer and the app loop's Python one give the same greedy text
+    saved = load_exported(finetuned, runtime="savedmodel")
+    app = text_sampling.TFLiteDecoder(os.path.join(finetuned, manifest["tflite"]["float32"]["path"]))
+    for prompt in ("def read", "The zoo"):
+        out = saved("serving_default", prompt=np.array([prompt], object), max_new_tokens=np.array([12], np.int32),
+                    temperature=np.zeros(1, np.float32), top_k=np.zeros(1, np.int32), top_p=np.ones(1, np.float32),
+                    seed=np.zeros(1, np.int32))["text"][0]
+        text = out.decode("utf-8") if isinstance(out, bytes) else out
+        assert tflite_generate.generate_text(app, tokenizer, prompt, max_new_tokens=12, temperature=0,
+                                             stop_token=tflite_generate.stop_token_of(finetuned)) == text, prompt
+
+
+@pytest.mark.slow
+def test_finetune_keras_hub_refuses_what_is_not_a_conversion_before_training(exported, tmp_path):
+    data = tmp_path / "code.txt"
+    data.write_text(CODE_TEXT, encoding="utf-8")
+    no_keras = tmp_path / "no-keras"
+    shutil.copytree(exported, no_keras)
+    with open(no_keras / "manifest.json") as f:
+        manifest = json.load(f)
+    del manifest["keras"]
+    with open(no_keras / "manifest.json", "w") as f:
+        json.dump(manifest, f)
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(exported, corrupt)
+    with open(corrupt / "tiny-gpt2.keras", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01\x02")
+    output = tmp_path / "out"
+    cases = [
+        (None, "--base is required"),
+        (str(tmp_path), "not an exported model"),
+        (os.path.join(REPO_ROOT, "exported", "gpt"), "is the zoo's gpt, not a KerasHub conversion"),
+        (str(no_keras), "has no .keras file"),
+        (str(corrupt), "sha256"),
+    ]
+    for base, message in cases:
+        with pytest.raises(ZooError, match=message):
+            finetune("keras-hub", base=base, data=str(data), output=str(output), steps=2, batch_size=4, verbose=0)
+        assert not os.path.exists(output) and not os.path.exists(str(output) + ".run"), base

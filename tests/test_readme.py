@@ -69,7 +69,7 @@ def test_readme_command(line, argv, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     if argv[0] in PARSED_ONLY:
         from zoo.core.recipes.options import resolve
-        from zoo.core.recipes.registry import get_recipe
+        from zoo.core.recipes.registry import CONVERTERS, get_recipe, recipe_for_converted
 
         args = vars(parse(build_parser(), argv))
         command, name = args.pop("command"), args.pop("model", None)
@@ -78,8 +78,9 @@ def test_readme_command(line, argv, tmp_path, monkeypatch, capsys):
 
             for model in name:
                 read_manifest(os.path.join(EXPORTED_DIR, model))
-        elif command != "convert":
-            resolve(get_recipe(name), command, args)  # every option exists and its value is allowed
+        elif command != "convert":  # every option exists and its value is allowed
+            converted = command == "finetune" and name in CONVERTERS  # finetune keras-hub --base FOLDER
+            resolve(recipe_for_converted(name) if converted else get_recipe(name), command, args)
         return
     assert main(argv) == 0, f"README.md line {line}: python -m zoo {shlex.join(argv)}"
 

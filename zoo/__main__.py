@@ -55,8 +55,9 @@ MODEL_COMMANDS = {
 }
 
 
-def _model_argument(parser):
-    parser.add_argument("model", help="model name, e.g. dcgan (see `python -m zoo list`)")
+def _model_argument(parser, command):
+    converted = " or keras-hub with --base: a folder `convert keras-hub` wrote" if command == "finetune" else ""
+    parser.add_argument("model", help=f"model name, e.g. dcgan (see `python -m zoo list`){converted}")
 
 
 def build_parser():
@@ -67,7 +68,7 @@ def build_parser():
     parser.model_commands = {}
     for command, (summary, description) in MODEL_COMMANDS.items():
         parser.model_commands[command] = commands.add_parser(command, help=summary, description=description)
-        _model_argument(parser.model_commands[command])
+        _model_argument(parser.model_commands[command], command)
 
     serve = commands.add_parser("serve", help="serve models with TF Serving's REST API",
                                 description="Serve the exported SavedModels on a local server that speaks TF "
@@ -132,9 +133,12 @@ def parse(parser, argv):
     command_parser = parser.model_commands.get(args.command)
     if command_parser is None:
         return parser.parse_args(argv)
-    registry.check_model_name(args.model)  # from the folders: an unknown name is refused before TensorFlow loads
+    converted = args.command == "finetune" and args.model in registry.CONVERTERS  # e.g. finetune keras-hub
+    if not converted:
+        registry.check_model_name(args.model)  # from the folders: an unknown name is refused before TensorFlow loads
     import_tensorflow_quietly()
-    add_model_options(command_parser, args.command, registry.get_recipe(args.model))
+    recipe = registry.recipe_for_converted(args.model) if converted else registry.get_recipe(args.model)
+    add_model_options(command_parser, args.command, recipe)
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # e.g. an option another model has: say so in this command's own usage
         command_parser.error(f"{args.model} has no option {' '.join(unknown)} for {args.command}; "

@@ -39,6 +39,8 @@ ARCHITECTURES = {
 }
 PRESET_FILES = ("config.json", "metadata.json", "task.json", "model.weights.h5", "tokenizer.json")
 REFERENCE_PROMPTS = ("The zoo", "Once upon a time, there was", "First Citizen:\nWe are", "1 + 1 =")
+# the manifest's word on what loads <name>.keras: a converted model is no package of the zoo's registry
+KERAS_LOADER = "zoo.convert.finetuning: KerasHubRecipe (the manifest's training.source names the KerasHub class)"
 REFERENCE_TOKENS = 16  # greedy tokens per prompt compared with KerasHub's generate
 
 
@@ -277,10 +279,13 @@ def convert(preset, output, context_length=None):
 
     command = "python -m zoo convert keras-hub " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["convert", "keras-hub"] else f"zoo.convert.keras_hub.convert({preset!r}, {output!r})"
+    def signatures(decoder):
+        return decoder_signatures(decoder, serving_signature(decoder, tokenizer, start_token), unit="token",
+                                  token_meaning=f"{architecture[:-len('CausalLM')]} token ids")
+
     plan = core_export.ExportPlan(
         name=name,
-        signatures=decoder_signatures(model, serving_signature(model, tokenizer, start_token), unit="token",
-                                      token_meaning=f"{architecture[:-len('CausalLM')]} token ids"),
+        signatures=signatures(model),
         description=(f"KerasHub {architecture} ({parameters / 1e6:.1f} M parameters, context "
                      f"{model.context_length} tokens) converted by the zoo: key/value cache, builtin-only TFLite."),
         paper="Radford et al. (2019), Language Models are Unsupervised Multitask Learners",
@@ -291,6 +296,7 @@ def convert(preset, output, context_length=None):
         samples=samples, samples_file="samples.txt",
         primary_metric="greedy_agreement_with_keras_hub",
         extra_files={f: os.path.join(assets, f) for f in files},
+        keras_model=model, keras_signatures=signatures, keras_loader=KERAS_LOADER,  # `zoo finetune keras-hub`'s start
         savedmodel_imports=["tensorflow_text"],  # the tokenizer's regex split
         notes={"tokenizer": {"files": files, "python": "zoo/convert/bpe.py (standard library only)",
                              "start_token": start_token, "stop_token": model.stop_token},

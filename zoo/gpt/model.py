@@ -7,18 +7,13 @@ layout follows nanoGPT (pre-norm blocks, learned positions, tied embeddings).
 The vocabulary is the 256 byte values, so any UTF-8 text (Chinese included) can be
 read and written with no tokenizer file. The network, its key/value cache
 (``prefill``/``decode_step``) and the in-graph ``generate`` loop, all builtin-only in
-TFLite, are :class:`zoo.core.nn.decoder.DecoderLM`'s (a converted KerasHub GPT-2 runs
-the same code); this file adds the GPT's presets and training.
+TFLite, and its training step are :class:`zoo.core.nn.decoder.DecoderLM`'s (a converted
+KerasHub GPT-2 runs and fine-tunes with the same code); this file adds the GPT's presets.
 """
 
 import keras
-import tensorflow as tf
 
-from zoo.core.nn import distribute
 from zoo.core.nn.decoder import DecoderLM
-from zoo.core.nn.text_generation import VOCAB_SIZE
-
-GRADIENT_CLIP_NORM = 1.0  # of the global batch's gradient, as nanoGPT clips
 
 # "tiny" keeps the tests fast; "nanogpt_cpu" is nanoGPT's CPU recipe (for the
 # benchmark); "base" is the committed model.
@@ -33,8 +28,8 @@ PRESETS = {
 class GPT(DecoderLM):
     """Byte-level GPT: tokens ``int32 [batch, time]`` (bytes 0-255) -> logits ``[batch, time, 256]``.
 
-    The network, its key/value cache and in-graph generation are
-    :class:`zoo.core.nn.decoder.DecoderLM`'s; this class adds training.
+    The network, its key/value cache, in-graph generation and training step are
+    :class:`zoo.core.nn.decoder.DecoderLM`'s; this class is the byte-level GPT's presets and ``.keras`` name.
 
     Args:
         num_layers, num_heads, hidden_dim: the Transformer's size.
@@ -46,30 +41,3 @@ class GPT(DecoderLM):
     def __init__(self, num_layers=4, num_heads=4, hidden_dim=128, context_length=64, dropout=0.0, seed=None,
                  **kwargs):
         super().__init__(num_layers, num_heads, hidden_dim, context_length, dropout, seed, **kwargs)
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
-    # --- training --------------------------------------------------------------------------------
-
-    def byte_losses(self, inputs, targets, training=False):
-        """Cross-entropy of each next byte, ``[batch, time]``, in nats."""
-        logits = self(inputs, training=training)
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
-
-    def train_step(self, data):
-        inputs, targets = data
-        with tf.GradientTape() as tape:
-            losses = self.byte_losses(inputs, targets, training=True)
-            scaled = distribute.scale_loss(tf.reduce_mean(losses))
-        gradients = tape.gradient(scaled, self.trainable_variables)
-        gradients = distribute.clip_by_global_norm(gradients, GRADIENT_CLIP_NORM)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        self.loss_tracker.update_state(losses)  # a mean over bytes, whatever the batch split
-        return {"loss": self.loss_tracker.result()}
-
-    def test_step(self, data):
-        inputs, targets = data
-        self.loss_tracker.update_state(self.byte_losses(inputs, targets))
-        return {"loss": self.loss_tracker.result()}

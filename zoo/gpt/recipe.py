@@ -26,14 +26,13 @@ Signatures (``zoo/gpt/README.md`` has the table, generated from the manifest):
 import hashlib
 import os
 
-import numpy as np
 
 from zoo.core.data import datasets as data
 from zoo.core import export as core_export
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.runtime.files import write_text
-from zoo.core.metrics.mnist import cross_entropy_sum
-from zoo.core.training.optimizers import schedule_span
+from zoo.core.metrics.text import validation_loss
+from zoo.core.training.optimizers import WARMUP_FRACTION, adamw_with_warmup, warmup_cosine_config
 from zoo.core.recipes.recipe import Option, Recipe, TrainingData
 from zoo.core.recipes.options import check_text
 from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config, start_from
@@ -46,29 +45,9 @@ from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SAMPLING_RANGES, SER
 from zoo.gpt.model import GPT, PRESETS
 
 NAME = "gpt"
-WARMUP_FRACTION = 0.02  # of all steps, at least 10
 SAMPLE_PROMPT = "\n"
 SAMPLE_BYTES = 300
-EVAL_BATCH = 64
 SAMPLE_PROMPTS = ("ROMEO:", "First Citizen:\nWe are", "JULIET:\nO", "月")
-
-
-def adamw_with_warmup(model, config, weight_decay=0.1, undecayed=("bias", "gamma", "beta")):
-    """AdamW, global-norm clipping at 1, warm-up then cosine decay to 10% (nanoGPT's recipe); weights whose
-    names contain one of ``undecayed`` are not decayed."""
-    import keras
-
-    peak = config["learning_rate"]
-    warmup = config["warmup_steps"]
-    schedule = keras.optimizers.schedules.CosineDecay(
-        peak / warmup, decay_steps=max(config["decay_steps"] - warmup, 1), alpha=0.1, warmup_target=peak,
-        warmup_steps=warmup)
-    # gradient clipping (global norm 1) is in GPT.train_step: the optimizer's own would
-    # clip each replica's part of the gradient under tf.distribute
-    optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay, beta_1=0.9, beta_2=0.99)
-    # decay the matrices only: biases and layer-norm scales/offsets keep their values
-    optimizer.exclude_from_weight_decay(var_names=list(undecayed))
-    model.compile(optimizer=optimizer)
 
 
 def gpt_signatures(model):
@@ -83,24 +62,6 @@ def gpt_signatures(model):
 
 def context_length_of(runner):
     return runner.signatures["decode_step"]["inputs"]["cache"]["shape"][2]
-
-
-def validation_loss(runner, data, context_length, max_windows=None, batch_size=EVAL_BATCH):
-    """Mean next-byte cross-entropy (nats per byte) over non-overlapping ``context_length`` windows.
-
-    The windows are those training validates on (``text_dataset`` without shuffle),
-    so the number compares with the run's ``val_loss``.
-    """
-    from zoo.core.data.datasets import window_starts
-
-    starts = window_starts(len(data), context_length, shuffle=False)[:max_windows]
-    windows = data[starts[:, None] + np.arange(context_length + 1)[None, :]].astype(np.int32)
-    total = 0.0
-    for i in range(0, len(windows), batch_size):
-        chunk = windows[i : i + batch_size]
-        total += cross_entropy_sum(runner("logits", tokens=chunk[:, :-1])["logits"], chunk[:, 1:])
-    return {"validation_loss": round(float(total / windows[:, 1:].size), 4),
-            "validation_bytes": int(windows[:, 1:].size)}
 
 
 def _samples_text(runner, context_length):
@@ -190,16 +151,8 @@ class GPTRecipe(Recipe):
                     "limit": limit})
 
     def training_config(self, model, data, *, epochs, total_steps, max_steps, fine_tune_from, warmup_steps):
-        if warmup_steps is not None and not 0 < warmup_steps < total_steps:
-            raise BadInputError(f"--warmup-steps must be between 1 and the run's {total_steps - 1} steps, "
-                                f"got {warmup_steps}")
-        return {
-            "learning_rate_schedule": f"linear warm-up, then cosine decay to 10% {schedule_span(epochs, max_steps)}",
-            "warmup_steps": warmup_steps or max(10, int(WARMUP_FRACTION * total_steps)),
-            "epochs": epochs,
-            "decay_steps": total_steps,
-            **fine_tune_config(fine_tune_from, model),
-        }
+        return {**warmup_cosine_config(epochs, total_steps, max_steps, warmup_steps),
+                **fine_tune_config(fine_tune_from, model)}
 
     def compile(self, model, config):
         adamw_with_warmup(model, config)

@@ -136,6 +136,7 @@ class ExportPlan:
         keras_file: an existing ``.keras`` file of ``keras_model`` to ship byte for byte
             instead of saving it again (a re-export of an unchanged model adds no new
             copy of its weights to the repository's history).
+        keras_loader: what loads ``<name>.keras``, for the manifest (default: the registry's recipe ``name``)
         evaluate: ``evaluate(runner) -> metrics dict``, run on the Keras model, the
             SavedModel and each TFLite variant.
         detailed_evaluate: optional slower ``detailed_evaluate(runner) -> metrics``,
@@ -164,6 +165,7 @@ class ExportPlan:
     training: Optional[dict] = None
     keras_model: Optional[object] = None
     keras_file: Optional[str] = None
+    keras_loader: Optional[str] = None
     keras_signatures: Optional[Callable] = None
     evaluate: Optional[Callable] = None
     detailed_evaluate: Optional[Callable] = None
@@ -214,7 +216,7 @@ def export_model(plan, output_dir, version=1, folder=None):
         keras_entry = None
         if plan.keras_model is not None:
             # Loaded through the registry's recipe (the manifest's "model"), never through a class the file names.
-            keras_entry = {"path": f"{name}.keras", "loader": f"zoo.core.recipes.registry: {name}"}
+            keras_entry = {"path": f"{name}.keras", "loader": plan.keras_loader or f"zoo.core.recipes.registry: {name}"}
             print(f"[export {name}] Keras -> {final_dir}/{keras_entry['path']}")
             if plan.keras_file is not None:
                 shutil.copyfile(plan.keras_file, os.path.join(tmp, keras_entry["path"]))

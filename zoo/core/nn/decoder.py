@@ -23,9 +23,11 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from zoo.core.nn import distribute
 from zoo.core.runtime.signature import Signature
 from zoo.core.nn.text_generation import SAMPLING_RANGES, checked_sampling, sample_token, sampling_specs
 
+GRADIENT_CLIP_NORM = 1.0  # of the global batch's gradient, as nanoGPT clips
 NEG_INF = -1e9  # added to masked attention scores; finite, so no NaN from an all-masked row
 ACTIVATIONS = ("gelu", "gelu_approximate", "relu")  # gelu: the zoo's GPT; gelu_approximate: GPT-2 (tanh form)
 
@@ -203,7 +205,7 @@ class DecoderLM(keras.Model):
             for i in range(self.num_layers)
         ]
         self.final_norm = layers.LayerNormalization(epsilon=1e-5, name="final_norm")
-        # for a subclass that trains (zoo.gpt): state must exist before build()
+        # the training step's: state must exist before build()
         self.loss_tracker = keras.metrics.Mean(name="loss")
         if seed is not None:
             self._seed_dense_layers(seed)
@@ -338,6 +340,33 @@ class DecoderLM(keras.Model):
             cond, body, [tf.constant(0), first["logits"], first["cache"], tf.zeros([batch, steps], tf.int32),
                          tf.zeros([batch], tf.int32), tf.ones([batch], tf.bool)])
         return {"tokens": output, "num_tokens": count}
+
+    # --- training: next-token cross-entropy (the zoo's GPT; a converted GPT-2 fine-tuned) --------------
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def token_losses(self, inputs, targets, training=False):
+        """Cross-entropy of each next token, ``[batch, time]``, in nats."""
+        logits = self(inputs, training=training)
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+
+    def train_step(self, data):
+        inputs, targets = data
+        with tf.GradientTape() as tape:
+            losses = self.token_losses(inputs, targets, training=True)
+            scaled = distribute.scale_loss(tf.reduce_mean(losses))
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        gradients = distribute.clip_by_global_norm(gradients, GRADIENT_CLIP_NORM)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        self.loss_tracker.update_state(losses)  # a mean over tokens, whatever the batch split
+        return {"loss": self.loss_tracker.result()}
+
+    def test_step(self, data):
+        inputs, targets = data
+        self.loss_tracker.update_state(self.token_losses(inputs, targets))
+        return {"loss": self.loss_tracker.result()}
 
     def get_config(self):
         config = {**super().get_config(), "num_layers": self.num_layers, "num_heads": self.num_heads,

@@ -35,12 +35,13 @@ def load(name_or_dir, runtime="tflite", variant="float32", exported_dir=EXPORTED
     ``runner(signature, **inputs)`` checks the inputs (names, dtypes, shapes, ranges)
     and returns a dict of NumPy arrays. See :func:`zoo.core.runtime.runners.load_exported`.
     """
-    from zoo.core.runtime.runners import load_exported, read_manifest, resolve_model_dir
+    from zoo.core.runtime.runners import load_exported, resolve_model_dir
 
     keras_signatures = None
     if runtime == "keras":  # the file's functions are its recipe's: the manifest says which model it is
-        model_dir = resolve_model_dir(name_or_dir, exported_dir)
-        keras_signatures = _recipe(read_manifest(model_dir, verify=False)["model"]).keras_signatures
+        from zoo.core.recipes.registry import recipe_of_export
+
+        keras_signatures = recipe_of_export(resolve_model_dir(name_or_dir, exported_dir)).keras_signatures
     if explicit_variant is None:
         explicit_variant = variant != "float32"
     if runtime != "tflite" and explicit_variant:
@@ -137,7 +138,9 @@ def finetune(name, *, verbose="auto", command=None, **options):
     from zoo.core.export import export_model, training_record
     from zoo.core.training.trainer import read_history
 
-    recipe = _recipe(name)
+    from zoo.core.recipes.registry import finetune_recipe
+
+    recipe = finetune_recipe(name, options.get("base"), options.get("output"))
     o = resolve(recipe, "finetune", options)
     if recipe.finetune_data_option is None:
         from zoo.core.recipes.registry import model_names

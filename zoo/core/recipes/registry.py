@@ -13,6 +13,10 @@ import os
 from zoo.core.runtime.errors import UnknownModelError
 
 _REGISTRY = {}
+# Models the zoo did not train: a converter's module (zoo/convert/) builds the recipe of the folder a
+# conversion wrote (``recipe_for(folder)``), recognises such a folder's manifest (``is_converted``), and
+# gives ``finetune NAME --base FOLDER`` its recipe (``recipe_for_finetune(base, output)``).
+CONVERTERS = {"keras-hub": "zoo.convert.finetuning"}
 ZOO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -56,3 +60,30 @@ def get_recipe(name):
         if name not in _REGISTRY:
             raise UnknownModelError(f"zoo/{name}/recipe.py registers no recipe named {name!r}")
     return _REGISTRY[name]
+
+
+def _converter(name):
+    return importlib.import_module(CONVERTERS[name])
+
+
+def recipe_for_converted(name, folder=None):
+    """The converter ``name``'s recipe of ``folder`` (None: its options alone, for the command line)."""
+    return _converter(name).recipe_for(folder)
+
+
+def recipe_of_export(model_dir):
+    """The recipe of an exported folder, from its manifest: the model it names, or the converter's that wrote it."""
+    from zoo.core.runtime.runners import read_manifest
+
+    manifest = read_manifest(model_dir, verify=False)
+    for name in CONVERTERS:
+        if _converter(name).is_converted(manifest):
+            return _converter(name).recipe_for(model_dir)
+    return get_recipe(manifest["model"])
+
+
+def finetune_recipe(name, base=None, output=None):
+    """The recipe ``finetune name`` runs: the model's, or a converter's for the folder ``base`` it wrote."""
+    if name in CONVERTERS:
+        return _converter(name).recipe_for_finetune(base, output)
+    return get_recipe(name)
