@@ -8,6 +8,8 @@
     python -m benchmarks.lora_variants loraplus4 --a-scale 4                # LoRA+: B learns 4x faster than A
     python -m benchmarks.lora_variants full-lr-0.25 --full-weights-lr-factor 0.25   # embedding and norms slower
     python -m benchmarks.lora_variants dora --dora attention_output mlp_hidden mlp_output   # DoRA magnitudes
+    python -m benchmarks.lora_variants dropout0 --dropout 0                 # the base's dropout (0.1) off
+    python -m benchmarks.lora_variants full-dropout0 --full --dropout 0     # full fine-tuning, the same change
 
 The same data, steps (200), batch (32), seed and base as ``benchmarks/finetune.py``'s LoRA row (rank 4), with
 one thing changed: AdamW's weight decay, the peak learning rate, the adapters' alpha, more weights trained in
@@ -15,7 +17,8 @@ full beside the recipe's ``lora_trains_in_full``, their learning rate apart from
 directions, the kernel keeps the rest), or LoRA+ (Hayou et al. 2024: B's learning rate a multiple of A's). Adam
 moves each weight about the learning rate a step whatever its scale, so A started ``--a-scale`` times larger
 gives B's steps that many times the effect on A B while A's own steps keep theirs: LoRA+ at that ratio.
-``--dora LAYER...`` adds DoRA's magnitudes (Liu et al. 2024: each adapted kernel's columns rescaled to a
+``--dropout`` replaces the base's dropout rate (0.1) for the run; ``--full`` trains every weight instead
+(at the GPT's 1.5e-3 unless ``--learning-rate``), to see a change on both sides. ``--dora LAYER...`` adds DoRA's magnitudes (Liu et al. 2024: each adapted kernel's columns rescaled to a
 learned length, ``m * V / ||V||`` with V = W + A B; m starts at W's column norms) to the adapted layers whose
 path contains one of the names. Prints the final validation loss (nats per byte); runs go to /tmp/lora-variants/<TAG>.run.
 """
@@ -102,12 +105,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tag", help="the run's name")
     parser.add_argument("--weight-decay", type=float, default=0.1)
-    parser.add_argument("--learning-rate", type=float, default=gpt_recipe.GPTRecipe.lora_learning_rate)
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="peak rate (default: the recipe's LoRA rate, or its training rate with --full)")
     parser.add_argument("--alpha", type=float, default=None)
     parser.add_argument("--train-in-full", nargs="*", default=[], help="more weight-path parts trained in full")
     parser.add_argument("--pissa", action="store_true")
     parser.add_argument("--a-scale", type=float, default=1.0, help="A's initial draws times this (LoRA+ ratio)")
     parser.add_argument("--undecayed-adapters", action="store_true", help="no weight decay on the adapters")
+    parser.add_argument("--dropout", type=float, default=None, help="the run's dropout rate (the base's: 0.1)")
+    parser.add_argument("--full", action="store_true", help="full fine-tuning instead of the adapters")
     parser.add_argument("--dora", nargs="*", default=None, help="DoRA magnitudes on the adapted layers named")
     parser.add_argument("--full-weights-lr-factor", type=float, default=1.0,
                         help="the weights trained in full (not the adapters) learn at this times the rate")
@@ -138,12 +144,25 @@ def main(argv=None):
         return model
 
     lora.enable = enable_variant
+    start_from = gpt_recipe.start_from
+
+    def start_from_variant(recipe, preset, seed, path):
+        model = start_from(recipe, preset, seed, path)
+        if args.dropout is None:
+            return model
+        variant = type(model).from_config({**model.get_config(), "dropout": args.dropout})
+        variant.set_weights(model.get_weights())
+        return variant
+
+    gpt_recipe.start_from = start_from_variant
+    recipe = gpt_recipe.GPTRecipe
+    learning_rate = args.learning_rate or (recipe.defaults["learning_rate"] if args.full else recipe.lora_learning_rate)
     os.makedirs(WORK_DIR, exist_ok=True)
     data, _ = python_corpus(WORK_DIR)
     started = time.time()
-    state = commands.train("gpt", verbose=0, samples=False, validate_first=True, lora_rank=RANK,
+    state = commands.train("gpt", verbose=0, samples=False, validate_first=True, lora_rank=None if args.full else RANK,
                            fine_tune_from=os.path.join(EXPORTED_DIR, "gpt"), text=data, steps=200, epochs=1,
-                           batch_size=32, learning_rate=args.learning_rate, seed=0,
+                           batch_size=32, learning_rate=learning_rate, seed=0,
                            run_dir=os.path.join(WORK_DIR, f"{args.tag}.run"), fresh=True)
     print(f"{args.tag}: validation loss {state['metrics']['val_loss']:.4f} nats per byte (base "
           f"{state['metrics_before']['val_loss']:.4f}), {time.time() - started:.0f} s")
