@@ -113,6 +113,7 @@ def main(argv=None):
     parser.add_argument("--a-scale", type=float, default=1.0, help="A's initial draws times this (LoRA+ ratio)")
     parser.add_argument("--undecayed-adapters", action="store_true", help="no weight decay on the adapters")
     parser.add_argument("--dropout", type=float, default=None, help="the run's dropout rate (the base's: 0.1)")
+    parser.add_argument("--rank", type=int, default=RANK, help=f"the adapters' rank (the benchmark's: {RANK})")
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of the adapters")
     parser.add_argument("--dora", nargs="*", default=None, help="DoRA magnitudes on the adapted layers named")
     parser.add_argument("--full-weights-lr-factor", type=float, default=1.0,
@@ -160,7 +161,7 @@ def main(argv=None):
     os.makedirs(WORK_DIR, exist_ok=True)
     data, _ = python_corpus(WORK_DIR)
     started = time.time()
-    state = commands.train("gpt", verbose=0, samples=False, validate_first=True, lora_rank=None if args.full else RANK,
+    state = commands.train("gpt", verbose=0, samples=False, validate_first=True, lora_rank=None if args.full else args.rank,
                            fine_tune_from=os.path.join(EXPORTED_DIR, "gpt"), text=data, steps=200, epochs=1,
                            batch_size=32, learning_rate=learning_rate, seed=0,
                            run_dir=os.path.join(WORK_DIR, f"{args.tag}.run"), fresh=True)

@@ -23,13 +23,13 @@ import os
 import numpy as np
 
 from zoo.convert import bpe
-from zoo.convert.keras_hub import KERAS_LOADER, serving_signature
+from zoo.convert.keras_hub import KERAS_LOADER, serving_signature, write_samples
 from zoo.core.data import datasets as data
 from zoo.core.metrics.text import validation_loss
 from zoo.core.nn.decoder import DecoderLM, decoder_signatures
 from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config, start_from
 from zoo.core.recipes.recipe import Option, Recipe, TrainingData
-from zoo.core.recipes.text import TEXT_OPTION
+from zoo.core.recipes.text import TEXT_OPTION, window_batches
 from zoo.core.runtime.errors import ArtifactNotFoundError, BadInputError
 from zoo.core.training.optimizers import adamw_with_warmup, warmup_cosine_config
 
@@ -120,17 +120,9 @@ class KerasHubRecipe(Recipe):
 
     def training_data(self, model, *, batch_size, seed, limit, text):
         train_tokens, validation_tokens = self.text_split(text)
-        window = model.context_length
-        if len(validation_tokens) < window + 1:
-            raise BadInputError(f"the validation part (last 10%) of {text} is {len(validation_tokens)} tokens; at "
-                                f"least {window + 1} are needed (the model's context + 1). Use a longer text.")
-
-        def dataset_fn(epoch):
-            return data.text_dataset(train_tokens, window=window, batch_size=batch_size, seed=seed, epoch=epoch,
-                                     limit=limit)
-
-        validation = data.text_dataset(validation_tokens, window=window, batch_size=batch_size, shuffle=False,
-                                       drop_remainder=False, limit=None if limit is None else max(limit // 4, 1))
+        dataset_fn, validation = window_batches(train_tokens, validation_tokens, window=model.context_length,
+                                                batch_size=batch_size, seed=seed, limit=limit, what=text,
+                                                unit="token", validation_batch=batch_size)
         return TrainingData(
             dataset_fn,
             (f"{text}: first 90% ({len(train_tokens):,} tokens) for training, last 10% ({len(validation_tokens):,} "
@@ -155,8 +147,6 @@ class KerasHubRecipe(Recipe):
     def export_plan(self, model, training, max_windows):
         """The conversion's export of the fine-tuned weights, measured on the text's held-out 10%."""
         from zoo.core import export as core_export
-        from zoo.core.apps.text_sampling import generate_text
-        from zoo.core.runtime.files import write_text
 
         base = self.base_manifest()
         name, context = self.export_name, model.context_length
@@ -165,15 +155,7 @@ class KerasHubRecipe(Recipe):
         training = {**training, "source": base["training"]["source"]}  # what the base was converted from
 
         def samples(runner, path):
-            text = [f"{name}: continuations from {name}.tflite (LiteRT) through prefill/decode_step with "
-                    "zoo/convert/bpe.py's tokenizer\n"]
-            for prompt in SAMPLE_PROMPTS:
-                for temperature in (0.0, 0.8):
-                    label = "greedy" if temperature == 0 else "temperature 0.8, top_k 40, seed 0"
-                    out = generate_text(runner, tokenizer, prompt, max_new_tokens=40, temperature=temperature,
-                                        top_k=40, top_p=1.0, seed=0, stop_token=model.stop_token)
-                    text.append(f"=== {label} ===\n{prompt}{out}\n")
-            write_text(path, "\n".join(text))
+            write_samples(runner, tokenizer, name, SAMPLE_PROMPTS, path, model.stop_token)
 
         return core_export.ExportPlan(
             name=name,

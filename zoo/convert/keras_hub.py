@@ -184,6 +184,22 @@ def serving_signature(model, tokenizer, start_token):
                               "top_p": 0.95, "seed": 0})
 
 
+def write_samples(runner, tokenizer, name, prompts, path, stop_token):
+    """``samples.txt``: a greedy and a sampled continuation of each prompt through ``runner``'s app loop."""
+    from zoo.core.apps.text_sampling import generate_text
+    from zoo.core.runtime.files import write_text
+
+    text = [f"{name}: continuations from {name}.tflite (LiteRT) through prefill/decode_step with "
+            "zoo/convert/bpe.py's tokenizer\n"]
+    for prompt in prompts:
+        for temperature in (0.0, 0.8):
+            label = "greedy" if temperature == 0 else "temperature 0.8, top_k 40, seed 0"
+            out = generate_text(runner, tokenizer, prompt, max_new_tokens=40, temperature=temperature, top_k=40,
+                                top_p=1.0, seed=0, stop_token=stop_token)
+            text.append(f"=== {label} ===\n{prompt}{out}\n")
+    write_text(path, "\n".join(text))
+
+
 def keras_hub_greedy(causal_lm, prompt_ids, max_new_tokens):
     """KerasHub's own greedy ``generate`` on token ids (the start token included): the new ids, up to the stop token."""
     import keras_hub
@@ -245,7 +261,6 @@ def convert(preset, output, context_length=None):
 
     from zoo.core import export as core_export
     from zoo.core.nn.decoder import decoder_signatures
-    from zoo.core.apps.text_sampling import generate_text
 
     started = time.time()
     causal_lm = load_causal_lm(preset)
@@ -265,17 +280,7 @@ def convert(preset, output, context_length=None):
     parameters = int(sum(np.prod(w.shape) for w in model.weights))
 
     def samples(runner, path):
-        from zoo.core.runtime.files import write_text
-
-        text = [f"{name}: continuations from {name}.tflite (LiteRT) through prefill/decode_step with "
-                "zoo/convert/bpe.py's tokenizer\n"]
-        for prompt in REFERENCE_PROMPTS[:2]:
-            for temperature in (0.0, 0.8):
-                label = "greedy" if temperature == 0 else "temperature 0.8, top_k 40, seed 0"
-                out = generate_text(runner, python_tokenizer, prompt, max_new_tokens=40, temperature=temperature,
-                                    top_k=40, top_p=1.0, seed=0, stop_token=model.stop_token)
-                text.append(f"=== {label} ===\n{prompt}{out}\n")
-        write_text(path, "\n".join(text))
+        write_samples(runner, python_tokenizer, name, REFERENCE_PROMPTS[:2], path, model.stop_token)
 
     command = "python -m zoo convert keras-hub " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
         if sys.argv[1:3] == ["convert", "keras-hub"] else f"zoo.convert.keras_hub.convert({preset!r}, {output!r})"

@@ -37,7 +37,7 @@ from zoo.core.recipes.recipe import Option, Recipe, TrainingData
 from zoo.core.recipes.options import check_text
 from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config, start_from
 from zoo.core.recipes.registry import register
-from zoo.core.recipes.text import TEXT_OPTION, sampling_options, training_text
+from zoo.core.recipes.text import TEXT_OPTION, sampling_options, training_text, window_batches
 from zoo.core.nn.decoder import decoder_signatures
 from zoo.core.apps.text_sampling import RunnerDecoder, generate_tokens
 from zoo.core.nn.text_generation import (SAMPLING_DEFAULTS, SAMPLING_RANGES, SERVING_EXAMPLE, TextSamples, serving_text_function,
@@ -127,17 +127,9 @@ class GPTRecipe(Recipe):
 
     def training_data(self, model, *, batch_size, seed, limit, text):
         train_bytes, validation_bytes = training_text(text)
-        window = model.context_length
-        if len(validation_bytes) < window + 1:
-            raise BadInputError(f"the validation part (last 10%) of the text has {len(validation_bytes)} bytes; "
-                                f"at least {window + 1} are needed. Use a longer text.")
-
-        def dataset_fn(epoch):
-            return data.text_dataset(train_bytes, window=window, batch_size=batch_size, seed=seed, epoch=epoch,
-                                     limit=limit)
-
-        validation = data.text_dataset(validation_bytes, window=window, batch_size=64, shuffle=False,
-                                       drop_remainder=False, limit=None if limit is None else max(limit // 4, 1))
+        dataset_fn, validation = window_batches(train_bytes, validation_bytes, window=model.context_length,
+                                                batch_size=batch_size, seed=seed, limit=limit,
+                                                what=text or "tiny Shakespeare")
         what = "tiny Shakespeare" if text is None else f"{text}"
         return TrainingData(
             dataset_fn,
