@@ -71,6 +71,22 @@ def test_weights_named_to_train_in_full_train_beside_the_adapters_and_merge_as_t
         lora.enable(GPT(**PRESETS["tiny"], seed=0), rank=2, train_in_full=("embedings",))
 
 
+def test_a_fine_tune_copies_the_base_with_its_recipes_config_changes():
+    from zoo.core.recipes.finetuning import with_config
+
+    model = GPT(**{**PRESETS["tiny"], "dropout": 0.3}, seed=0)
+    copy = with_config(model, **get_recipe("gpt").finetune_model_config)
+    assert copy.dropout == 0.0 and model.dropout == 0.3 and type(copy) is GPT
+    for a, b in zip(copy.weights, model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    x = tokens(2, 16, seed=1)
+    np.testing.assert_allclose(copy(x).numpy(), model(x).numpy(), atol=1e-6)
+    assert not np.allclose(model(x, training=True).numpy(), model(x).numpy())  # the base's dropout, off in the copy
+    np.testing.assert_allclose(copy(x, training=True).numpy(), model(x).numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="no dropuot"):
+        with_config(model, dropuot=0.0)
+
+
 @pytest.mark.parametrize("rank, message", [(0, "positive"), (-2, "positive"), (33, "at most 32")])
 def test_a_rank_no_layer_can_take_is_refused(rank, message):
     with pytest.raises(ZooError, match=message):

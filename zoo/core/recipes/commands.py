@@ -57,7 +57,7 @@ def default_run_dir(name):
 
 # === train ===
 def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, samples=True, lora_rank=None,
-          validate_first=False, **options):
+          validate_first=False, model_overrides=None, **options):
     """Train a registered model with resume, checkpoints, a NaN guard, TensorBoard and samples per epoch.
 
     ``options`` are the ``train`` command's (``python -m zoo train <model> --help``: the core's, e.g.
@@ -65,7 +65,8 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
     ones take their declared defaults (the model's ``defaults`` first). ``batch_size`` is the global
     batch, split over the strategy's replicas; ``samples=False`` skips the samples drawn each epoch
     (timing studies). ``lora_rank``: train low-rank adapters on the dense kernels instead of every weight
-    (:mod:`zoo.core.nn.lora`; what :func:`finetune` does). Returns the final training state (epoch, step,
+    (:mod:`zoo.core.nn.lora`; what :func:`finetune` does); ``model_overrides``: constructor arguments that replace
+    the starting model's (a fine-tune's ``finetune_model_config``). Returns the final training state (epoch, step,
     training_seconds, metrics); the run directory holds what :func:`export` reads.
     """
     from zoo.core.training import trainer as training
@@ -78,6 +79,10 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
                               learning_rate=o["learning_rate"], limit=o["limit"], devices=devices)
     with strategy.scope():
         model = call_declared(recipe.create_training_model, preset, seed, **own)
+        if model_overrides:
+            from zoo.core.recipes.finetuning import with_config
+
+            model = with_config(model, **model_overrides)
         adapters = None
         if lora_rank is not None:
             from zoo.core.nn import lora
@@ -162,7 +167,7 @@ def finetune(name, *, verbose="auto", command=None, **options):
     trained_rate = recipe.defaults.get("learning_rate", 1e-3)
     learning_rate = o["learning_rate"] or (trained_rate if o["full"] else
                                            recipe.lora_learning_rate or LORA_LEARNING_RATE_FACTOR * trained_rate)
-    train(recipe, verbose=verbose, samples=False, validate_first=True,
+    train(recipe, verbose=verbose, samples=False, validate_first=True, model_overrides=recipe.finetune_model_config,
           lora_rank=None if o["full"] else o["lora_rank"],
           command=command or (f"python -m zoo finetune {recipe.name} --data {o['data']} --output {o['output']} "
                               + ("--full" if o["full"] else f"--lora-rank {o['lora_rank']}")

@@ -55,6 +55,8 @@ class Recipe:
             domain needs (the GPT's byte embedding, its output head too, and its layer norms).
         lora_learning_rate: the peak learning rate of a LoRA fine-tune, where one was measured best (None:
             ``LORA_LEARNING_RATE_FACTOR`` times the model's training rate).
+        finetune_model_config: constructor arguments a ``finetune`` run (LoRA or full) sets in its copy of the
+            base, where measured better (the GPT's ``{"dropout": 0.0}``); empty: the base's config as it is.
     """
 
     name = None
@@ -63,6 +65,7 @@ class Recipe:
     finetune_data_option = None
     lora_trains_in_full = ()
     lora_learning_rate = None
+    finetune_model_config = {}
     summary = ""
     paper = ""
     model_class = None
