@@ -17,6 +17,8 @@ full beside the recipe's ``lora_trains_in_full``, their learning rate apart from
 directions, the kernel keeps the rest), or LoRA+ (Hayou et al. 2024: B's learning rate a multiple of A's). Adam
 moves each weight about the learning rate a step whatever its scale, so A started ``--a-scale`` times larger
 gives B's steps that many times the effect on A B while A's own steps keep theirs: LoRA+ at that ratio.
+``--embedding-rank R`` adapts the byte embedding (also the output head) with a rank-R product instead of
+training it in full, leaving its 49,152 weights' share of the budget to the kernels' adapters (``--rank``).
 ``--dropout`` replaces the base's dropout rate (0.1) for the run; ``--full`` trains every weight instead
 (at the GPT's 1.5e-3 unless ``--learning-rate``), to see a change on both sides. ``--dora LAYER...`` adds DoRA's magnitudes (Liu et al. 2024: each adapted kernel's columns rescaled to a
 learned length, ``m * V / ||V||`` with V = W + A B; m starts at W's column norms) to the adapted layers whose
@@ -30,6 +32,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import zoo.gpt.recipe as gpt_recipe  # noqa: E402
@@ -114,6 +117,9 @@ def main(argv=None):
     parser.add_argument("--undecayed-adapters", action="store_true", help="no weight decay on the adapters")
     parser.add_argument("--dropout", type=float, default=None, help="the run's dropout rate (the base's: 0.1)")
     parser.add_argument("--rank", type=int, default=RANK, help=f"the adapters' rank (the benchmark's: {RANK})")
+    parser.add_argument("--embedding-rank", type=int, default=None,
+                        help="a low-rank adapter of this rank on the byte embedding (also the output head) instead "
+                             "of training it in full")
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of the adapters")
     parser.add_argument("--dora", nargs="*", default=None, help="DoRA magnitudes on the adapted layers named")
     parser.add_argument("--full-weights-lr-factor", type=float, default=1.0,
@@ -133,7 +139,12 @@ def main(argv=None):
     enable = lora.enable
 
     def enable_variant(model, rank, seed=0, train_in_full=()):
+        if args.embedding_rank:
+            train_in_full = tuple(part for part in train_in_full if part != "token_embedding")
         enable(model, rank, seed, (*train_in_full, *args.train_in_full), alpha=args.alpha)
+        if args.embedding_rank:
+            model.token_embedding.enable_lora(args.embedding_rank,
+                                              a_initializer=keras.initializers.HeUniform(seed=seed * 1000 + 999))
         if args.pissa:
             pissa(model)
         for layer in lora.adaptable_layers(model):
