@@ -71,6 +71,29 @@ def test_weights_named_to_train_in_full_train_beside_the_adapters_and_merge_as_t
         lora.enable(GPT(**PRESETS["tiny"], seed=0), rank=2, train_in_full=("embedings",))
 
 
+def test_embedding_adapters_train_the_table_and_the_tied_head_and_merge_into_it():
+    model = GPT(**PRESETS["tiny"], seed=0)
+    table = model.token_embedding.embeddings.numpy().copy()
+    lora.enable(model, rank=2, seed=0, train_in_full=("_norm",), embedding_ranks={"token_embedding": 4})
+    trainable, _, adapters = lora.parameter_counts(model)
+    assert adapters == sum(2 * sum(layer._kernel.shape) for layer in lora.adaptable_layers(model)) + 4 * (256 + 32)
+    x = tokens(2, 16, seed=1)
+    adamw_with_warmup(model, {"learning_rate": 1e-2, "warmup_steps": 1, "decay_steps": 10})
+    for step in range(3):
+        model.train_step((x[:, :-1], x[:, 1:]))
+    np.testing.assert_array_equal(model.token_embedding._embeddings.numpy(), table)  # frozen; its adapter moved
+    assert np.abs(model.token_embedding.embeddings.numpy() - table).max() > 1e-4
+    merged = lora.merged(model)
+    assert not merged.token_embedding.lora_enabled
+    np.testing.assert_allclose(merged.token_embedding.embeddings.numpy(), model.token_embedding.embeddings.numpy(),
+                               atol=1e-6)
+    np.testing.assert_allclose(merged(x).numpy(), model(x).numpy(), atol=2e-5)
+    with pytest.raises(ValueError, match="no Embedding layer whose path contains 'word_embedding'"):
+        lora.enable(GPT(**PRESETS["tiny"], seed=0), rank=2, embedding_ranks={"word_embedding": 4})
+    with pytest.raises(ZooError, match="must be in 1...32"):
+        lora.enable(GPT(**PRESETS["tiny"], seed=0), rank=2, embedding_ranks={"token_embedding": 64})
+
+
 def test_a_fine_tune_copies_the_base_with_its_recipes_config_changes():
     from zoo.core.recipes.finetuning import with_config
 

@@ -8,6 +8,7 @@ so the fine-tuned model has the base's architecture and exports through the same
 
     adapted = lora.enable(model, rank=8, seed=0)   # trains only the adapters from here
     lora.enable(model, rank=4, seed=0, train_in_full=("token_embedding", "_norm"))  # ... and these weights
+    lora.enable(model, rank=6, seed=0, train_in_full=("_norm",), embedding_ranks={"token_embedding": 32})
     merged = lora.merged(model)                     # a model of the base's class and config
 """
 
@@ -17,7 +18,8 @@ from keras import layers
 
 from zoo.core.runtime.errors import BadInputError
 
-ADAPTER_NAMES = ("lora_kernel_a", "lora_kernel_b")
+# Dense / EinsumDense adapters, then Embedding ones (Keras names them so)
+ADAPTER_NAMES = ("lora_kernel_a", "lora_kernel_b", "lora_embeddings_a", "lora_embeddings_b")
 
 
 def adaptable_layers(model):
@@ -51,11 +53,27 @@ def trained_in_full(variable, train_in_full):
     return str(variable.dtype).startswith("float") and any(part in variable.path for part in train_in_full)
 
 
-def enable(model, rank, seed=0, train_in_full=(), alpha=None):
+def embedding_layers(model, embedding_ranks):
+    """``[(Embedding layer, rank)]`` for each part of ``embedding_ranks`` (layer-path part -> rank), in order."""
+    found = []
+    for part, rank in sorted((embedding_ranks or {}).items()):
+        layers_named = [layer for layer in model._flatten_layers(include_self=False)
+                        if isinstance(layer, layers.Embedding) and part in layer._embeddings.path]
+        if not layers_named:
+            raise ValueError(f"{type(model).__name__} has no Embedding layer whose path contains {part!r}")
+        if not isinstance(rank, (int, np.integer)) or not 0 < rank <= min(layers_named[0]._embeddings.shape):
+            raise BadInputError(f"embedding adapter rank {rank!r} for {part!r} must be in 1..."
+                                f"{min(layers_named[0]._embeddings.shape)}")
+        found += [(layer, int(rank)) for layer in layers_named]
+    return found
+
+
+def enable(model, rank, seed=0, train_in_full=(), alpha=None, embedding_ranks=None):
     """Add rank-``rank`` adapters to every adaptable layer and freeze every other weight, except those whose
     path contains one of ``train_in_full`` (a recipe's ``lora_trains_in_full``: small weights no adapter
-    reaches, such as the GPT's byte embedding, which is also its output head, and its layer norms); returns
-    ``model``.
+    reaches, such as the GPT's layer norms); ``embedding_ranks`` (layer-path part -> rank, a recipe's
+    ``lora_embedding_ranks``) adds adapters to those Embedding tables too (the GPT's byte embedding, which is
+    also its output head); returns ``model``.
 
     The A matrices start from seeded He-uniform draws (so a run repeats), the B matrices at zero; the update is
     (``alpha`` / ``rank``) A B, ``alpha`` the rank unless given."""
@@ -63,8 +81,11 @@ def enable(model, rank, seed=0, train_in_full=(), alpha=None):
     unmatched = [part for part in train_in_full if not any(trained_in_full(v, (part,)) for v in model.weights)]
     if unmatched:
         raise ValueError(f"{type(model).__name__} has no weight whose path contains {unmatched[0]!r}")
+    embeddings = embedding_layers(model, embedding_ranks)
     for i, layer in enumerate(targets):
         layer.enable_lora(int(rank), lora_alpha=alpha, a_initializer=keras.initializers.HeUniform(seed=seed * 1000 + i))
+    for i, (layer, embedding_rank) in enumerate(embeddings):
+        layer.enable_lora(embedding_rank, a_initializer=keras.initializers.HeUniform(seed=seed * 1000 + 900 + i))
     for variable in model.variables:
         if not is_adapter(variable):
             variable.trainable = trained_in_full(variable, train_in_full)
@@ -81,14 +102,17 @@ def parameter_counts(model):
 
 
 def merged_kernels(model):
-    """``{id(kernel variable): W + (alpha / r) A B}`` for every adapted layer (the kernel's dtype)."""
+    """``{id(kernel or embedding table variable): W + (alpha / r) A B}`` for every adapted layer (its dtype)."""
     merged = {}
-    for layer in adaptable_layers(model):
-        if getattr(layer, "lora_enabled", False):
-            update = np.asarray(layer.lora_kernel_a.numpy(), np.float64) @ np.asarray(layer.lora_kernel_b.numpy(),
-                                                                                       np.float64)
-            merged[id(layer._kernel)] = (layer._kernel.numpy() + (layer.lora_alpha / layer.lora_rank) * update
-                                         ).astype(layer._kernel.dtype)
+    for layer in model._flatten_layers(include_self=False):
+        if not getattr(layer, "lora_enabled", False):
+            continue
+        if isinstance(layer, layers.Embedding):
+            table, a, b = layer._embeddings, layer.lora_embeddings_a, layer.lora_embeddings_b
+        else:
+            table, a, b = layer._kernel, layer.lora_kernel_a, layer.lora_kernel_b
+        update = np.asarray(a.numpy(), np.float64) @ np.asarray(b.numpy(), np.float64)
+        merged[id(table)] = (table.numpy() + (layer.lora_alpha / layer.lora_rank) * update).astype(table.dtype)
     return merged
 
 

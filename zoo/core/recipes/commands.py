@@ -88,10 +88,13 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
             from zoo.core.nn import lora
 
             base_config = training.model_config(model)
-            lora.enable(model, lora_rank, seed, recipe.lora_trains_in_full)
+            lora.enable(model, lora_rank, seed, recipe.lora_trains_in_full,
+                        embedding_ranks=recipe.lora_embedding_ranks)
             trainable, base, adapter_count = lora.parameter_counts(model)
             adapters = {"rank": lora_rank, "alpha": lora_rank, "layers": len(lora.adaptable_layers(model)),
                         "trained_in_full": list(recipe.lora_trains_in_full),
+                        **({"embedding_ranks": dict(recipe.lora_embedding_ranks)} if recipe.lora_embedding_ranks
+                           else {}),
                         "trainable_parameters": trainable, "adapter_parameters": adapter_count,
                         "base_parameters": base}
     data = call_declared(recipe.training_data, model, batch_size=batch_size, seed=seed, limit=o["limit"], **own)
@@ -237,7 +240,8 @@ def load_run(name, run_dir=None):
     if config.get("lora"):  # a fine-tuning run's adapters, as it trained them
         from zoo.core.nn import lora
 
-        lora.enable(model, config["lora"]["rank"], config["seed"], config["lora"].get("trained_in_full", ()))
+        lora.enable(model, config["lora"]["rank"], config["seed"], config["lora"].get("trained_in_full", ()),
+                    embedding_ranks=config["lora"].get("embedding_ranks"))
     recipe.compile(model, config)
     training.build_optimizers(model)
     state = checkpoints.restore_latest(model, config)

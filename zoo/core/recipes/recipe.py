@@ -53,6 +53,8 @@ class Recipe:
         lora_trains_in_full: parts of weight paths that train in full beside the low-rank adapters in a
             LoRA fine-tune (:func:`zoo.core.nn.lora.enable`): small weights that no adapter reaches and a new
             domain needs (the GPT's byte embedding, its output head too, and its layer norms).
+        lora_embedding_ranks: Embedding tables that get low-rank adapters too in a LoRA fine-tune (layer-path
+            part -> rank), where a table is too large a share of the weights to train in full.
         lora_learning_rate: the peak learning rate of a LoRA fine-tune, where one was measured best (None:
             ``LORA_LEARNING_RATE_FACTOR`` times the model's training rate).
         finetune_model_config: constructor arguments a ``finetune`` run (LoRA or full) sets in its copy of the
@@ -64,6 +66,7 @@ class Recipe:
     jit_compile = False
     finetune_data_option = None
     lora_trains_in_full = ()
+    lora_embedding_ranks = {}
     lora_learning_rate = None
     finetune_model_config = {}
     summary = ""
