@@ -17,6 +17,7 @@ This is :class:`KerasHubRecipe`, the recipe of a converted folder, not of a pack
 (:func:`is_converted`, :func:`recipe_for`).
 """
 
+import functools
 import json
 import os
 
@@ -91,13 +92,16 @@ class KerasHubRecipe(Recipe):
     def __init__(self, folder=None, export_name=None):
         self.folder = folder
         self.export_name = export_name or (os.path.basename(os.path.normpath(folder)) if folder else NAME)
+        self._splits = {}  # text file -> its (train, validation) tokens: training and the export both read them
 
     def base_manifest(self):
         from zoo.core.runtime.runners import read_manifest
 
         return read_manifest(self.folder, verify=False)  # zoo.load verified every file before training
 
+    @functools.cached_property
     def tokenizer(self):
+        """The folder's tokenizer in Python (``bpe.py``: KerasHub's tokens, no TensorFlow)."""
         return bpe.BytePairTokenizer.from_folder(self.folder)
 
     # === Training ===
@@ -107,16 +111,19 @@ class KerasHubRecipe(Recipe):
 
     def create_training_model(self, preset, seed, fine_tune_from):
         if fine_tune_from is None:
-            self.create_model()
+            return self.create_model()  # raises: there is no model but the folder's
         return start_from(self, preset, seed, fine_tune_from)
 
     def text_split(self, text):
         """``(train, validation)`` token ids of the UTF-8 file ``text``: its first 90% and last 10% (by
         characters, so no character is cut), each tokenized."""
-        content = data.text_bytes(text).tobytes().decode("utf-8")
-        cut = int(len(content) * data.TRAIN_FRACTION)
-        tokenizer = self.tokenizer()
-        return text_tokens(tokenizer, content[:cut], text), text_tokens(tokenizer, content[cut:], text)
+        key = os.path.abspath(text)
+        if key not in self._splits:
+            content = data.text_bytes(text).tobytes().decode("utf-8")
+            cut = int(len(content) * data.TRAIN_FRACTION)
+            self._splits[key] = (text_tokens(self.tokenizer, content[:cut], text),
+                                 text_tokens(self.tokenizer, content[cut:], text))
+        return self._splits[key]
 
     def training_data(self, model, *, batch_size, seed, limit, text):
         train_tokens, validation_tokens = self.text_split(text)
@@ -139,7 +146,7 @@ class KerasHubRecipe(Recipe):
 
     # === Export ===
     def signatures(self, model):
-        start_token = self.tokenizer().start_token
+        start_token = self.tokenizer.start_token
         architecture = self.base_manifest()["training"]["source"]["keras_hub_class"]
         return decoder_signatures(model, serving_signature(model, keras_hub_tokenizer(self.folder), start_token),
                                   unit="token", token_meaning=f"{architecture[:-len('CausalLM')]} token ids")
@@ -150,12 +157,11 @@ class KerasHubRecipe(Recipe):
 
         base = self.base_manifest()
         name, context = self.export_name, model.context_length
-        tokenizer = self.tokenizer()
         validation = self.text_split(training["config"]["text"])[1]
         training = {**training, "source": base["training"]["source"]}  # what the base was converted from
 
         def samples(runner, path):
-            write_samples(runner, tokenizer, name, SAMPLE_PROMPTS, path, model.stop_token)
+            write_samples(runner, self.tokenizer, name, SAMPLE_PROMPTS, path, model.stop_token)
 
         return core_export.ExportPlan(
             name=name,
