@@ -95,7 +95,7 @@ def test_embedding_adapters_train_the_table_and_the_tied_head_and_merge_into_it(
 
 
 def test_a_fine_tune_copies_the_base_with_its_recipes_config_changes():
-    from zoo.core.recipes.finetuning import with_config
+    from zoo.core.recipes.commands import with_config
 
     model = GPT(**{**PRESETS["tiny"], "dropout": 0.3}, seed=0)
     copy = with_config(model, **get_recipe("gpt").finetune_model_config)

@@ -80,8 +80,6 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
     with strategy.scope():
         model = call_declared(recipe.create_training_model, preset, seed, **own)
         if model_overrides:
-            from zoo.core.recipes.finetuning import with_config
-
             model = with_config(model, **model_overrides)
         adapters = None
         if lora_rank is not None:
@@ -125,6 +123,16 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
         validation_data=data.validation,
         checkpoint_every_steps=o["checkpoint_every_steps"], max_steps=steps, validate_first=validate_first,
         jit_compile=recipe.jit_compile if o["jit_compile"] is None else o["jit_compile"])
+
+
+def with_config(model, **overrides):
+    """A copy of ``model`` (its class, config and weights) with ``overrides`` in its config, e.g. ``dropout=0.0``."""
+    unknown = sorted(set(overrides) - set(model.get_config()))
+    if unknown:
+        raise ValueError(f"{type(model).__name__}'s config has no {', '.join(unknown)}")
+    copy = type(model).from_config({**model.get_config(), **overrides})
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 # === finetune ===

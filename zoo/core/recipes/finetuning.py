@@ -42,16 +42,6 @@ def start_from(recipe, preset, seed, path):
     return model
 
 
-def with_config(model, **overrides):
-    """A copy of ``model`` (its class, config and weights) with ``overrides`` in its config, e.g. ``dropout=0.0``."""
-    unknown = sorted(set(overrides) - set(model.get_config()))
-    if unknown:
-        raise ValueError(f"{type(model).__name__}'s config has no {', '.join(unknown)}")
-    copy = type(model).from_config({**model.get_config(), **overrides})
-    copy.set_weights(model.get_weights())
-    return copy
-
-
 def weights_sha256(model):
     digest = hashlib.sha256()
     for weight in model.get_weights():
