@@ -48,7 +48,11 @@ SPEC = ModelSpec(
     study="benchmarks/wavenet.py (real-time factor in LiteRT, and where the time goes)",
     targets=(Target("num_samples", at_least=300, at_most=300, why="5 clips of every digit in every voice"),
              Target("digit_accuracy", at_least=0.90, runtimes=("tflite_float32",), why="the WaveNet issue's target")),
-    reproduce=Reproduce("tflite", "float32", {"per_pair": 5}, data=("fsdd",)),
+    # 300 clips sampled sample by sample: another CPU's float kernels can move a sample and the clip after it, so
+    # the Frechet distance is not bit-stable across machines (2026-12-06, Intel Xeon: 182.367 against the stored
+    # 182.303, at the commit that last passed CI too); the accuracies, the target, reproduce exactly
+    reproduce=Reproduce("tflite", "float32", {"per_pair": 5}, data=("fsdd",),
+                        keys=("digit_accuracy", "speaker_accuracy", "num_samples")),
     cli_sample=("--digit", "7", "--speaker", "jackson"),
     checks=(beats_the_blurry_baseline_and_ships_its_samples,),
     sample_check=one_second_of_audio,
