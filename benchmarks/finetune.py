@@ -19,7 +19,8 @@ TFLite ``generate``, their mean ink against the thin and the whole MNIST test di
 Then, each through ``zoo.finetune`` / ``zoo.train`` with the same batches (seed 0):
 
 - the base model (exported/<model>) on the held-out data, untouched;
-- LoRA (rank 4 on every dense kernel, plus the recipe's ``lora_trains_in_full``), ``--steps`` steps from the base,
+- LoRA (the recipe's ``lora_rank`` on every dense kernel, plus its ``lora_trains_in_full`` and
+  ``lora_embedding_rows``), ``--steps`` steps from the base,
   at ``zoo.finetune``'s learning rate for adapters;
 - full fine-tuning, the same steps from the base;
 - the same network from random weights, the same steps, and again for as long as the slower fine-tune took
@@ -190,7 +191,7 @@ def main(argv=None):
     parser.add_argument("--model", choices=sorted(CASES), default="gpt")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lora-rank", type=int, default=4)
+    parser.add_argument("--lora-rank", type=int, default=None, help="the adapters' rank (default: the recipe's)")
     parser.add_argument("--work-dir", default=None, help="where the runs and exports go (default: a temporary one)")
     parser.add_argument("--output", default=None, help="results JSON (default benchmarks/results/finetune.json, "
                                                        "or finetune_<model>.json)")
@@ -203,6 +204,7 @@ def main(argv=None):
     from zoo.core.recipes.registry import get_recipe
 
     output = args.output or results_path(model)
+    args.lora_rank = args.lora_rank or get_recipe(model).lora_rank
     work = args.work_dir or tempfile.mkdtemp(prefix="zoo-finetune-")
     os.makedirs(work, exist_ok=True)
     data, description = CASES[model]["data"](work)

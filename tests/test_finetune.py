@@ -94,6 +94,31 @@ def test_embedding_adapters_train_the_table_and_the_tied_head_and_merge_into_it(
         lora.enable(GPT(**PRESETS["tiny"], seed=0), rank=2, embedding_ranks={"token_embedding": 64})
 
 
+def test_embedding_rows_train_only_the_tokens_named_and_merge_into_the_table_and_head():
+    model = GPT(**PRESETS["tiny"], seed=0)
+    table = model.token_embedding.embeddings.numpy().copy()
+    seen = np.array([3, 7, 7, 40, 200])  # repeats count once
+    lora.enable(model, rank=2, seed=0, train_in_full=("_norm",), embedding_rows={"token_embedding": seen})
+    trainable, _, adapters = lora.parameter_counts(model)
+    kernels = sum(2 * sum(layer._kernel.shape) for layer in lora.adaptable_layers(model))
+    assert adapters == kernels + 4 * 32  # four rows of width 32; the fixed one-hot choice is not trained
+    x = np.random.default_rng(1).choice(np.unique(seen), (2, 16)).astype(np.int32)
+    adamw_with_warmup(model, {"learning_rate": 1e-2, "warmup_steps": 1, "decay_steps": 10})
+    for step in range(3):
+        model.train_step((x[:, :-1], x[:, 1:]))
+    np.testing.assert_array_equal(model.token_embedding._embeddings.numpy(), table)
+    changed = np.abs(model.token_embedding.embeddings.numpy() - table).max(axis=1) > 1e-5
+    assert sorted(np.flatnonzero(changed)) == [3, 7, 40, 200]  # those rows moved, every other stayed exactly
+    merged = lora.merged(model)
+    np.testing.assert_array_equal(merged.token_embedding.embeddings.numpy()[~changed], table[~changed])
+    np.testing.assert_allclose(merged(x).numpy(), model(x).numpy(), atol=2e-5)  # the tied head too
+    with pytest.raises(ZooError, match="token ids in 0...255"):
+        lora.enable(GPT(**PRESETS["tiny"], seed=0), rank=2, embedding_rows={"token_embedding": [5, 256]})
+    with pytest.raises(ValueError, match="either a low-rank adapter or trained rows"):
+        lora.enable(GPT(**PRESETS["tiny"], seed=0), rank=2, embedding_rows={"token_embedding": [5]},
+                    embedding_ranks={"token_embedding": 4})
+
+
 def test_a_fine_tune_copies_the_base_with_its_recipes_config_changes():
     from zoo.core.recipes.commands import with_config
 
@@ -189,6 +214,10 @@ def test_the_manifest_records_the_base_the_adapters_and_the_losses_before_and_af
     assert adapters["adapter_parameters"] <= adapters["trainable_parameters"] < adapters["base_parameters"]
     assert (adapters["trainable_parameters"] > adapters["adapter_parameters"]) == bool(adapters["trained_in_full"])
     assert training["steps"] == 4
+    if get_recipe(name).lora_embedding_rows:  # the rows of the bytes the text's training part (90%) holds
+        text = np.frombuffer(synthetic_text(6000, seed=9), np.uint8)
+        rows = adapters["embedding_rows"]["token_embedding"]
+        assert rows == sorted(set(text[: int(len(text) * 0.9)].tolist())) and len(rows) == 34
     before, after = training["losses_before_training"], training["final_losses"]
     assert before and set(before) <= set(after) and before != {k: after[k] for k in before}
     assert os.path.isfile(os.path.join(output, f"{name}.tflite")) and os.path.isdir(os.path.join(output, "1"))

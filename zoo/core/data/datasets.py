@@ -182,12 +182,15 @@ class TrainingData:
         validation: a dataset for ``model.test_step``, measured each epoch (optional).
         config: entries for the run's config (e.g. ``train_examples``); a checkpoint
             made with another config is refused.
+        token_ids: the token ids the training part holds, sorted (text models): a LoRA fine-tune trains
+            only these rows of the recipe's ``lora_embedding_rows`` tables.
     """
 
     dataset_fn: Callable
     description: str
     validation: Optional[object] = None
     config: dict = dataclasses.field(default_factory=dict)
+    token_ids: Optional[object] = None
 
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"

@@ -9,6 +9,7 @@ so the fine-tuned model has the base's architecture and exports through the same
     adapted = lora.enable(model, rank=8, seed=0)   # trains only the adapters from here
     lora.enable(model, rank=4, seed=0, train_in_full=("token_embedding", "_norm"))  # ... and these weights
     lora.enable(model, rank=6, seed=0, train_in_full=("_norm",), embedding_ranks={"token_embedding": 32})
+    lora.enable(model, rank=6, seed=0, train_in_full=("_norm",), embedding_rows={"token_embedding": [9, 10, 32]})
     merged = lora.merged(model)                     # a model of the base's class and config
 """
 
@@ -68,12 +69,32 @@ def embedding_layers(model, embedding_ranks):
     return found
 
 
-def enable(model, rank, seed=0, train_in_full=(), alpha=None, embedding_ranks=None):
+def embedding_row_layers(model, embedding_rows):
+    """``[(Embedding layer, sorted unique row ids)]`` for each part of ``embedding_rows`` (layer-path part -> ids)."""
+    found = []
+    for part, rows in sorted((embedding_rows or {}).items()):
+        layers_named = [layer for layer in model._flatten_layers(include_self=False)
+                        if isinstance(layer, layers.Embedding) and part in layer._embeddings.path]
+        if not layers_named:
+            raise ValueError(f"{type(model).__name__} has no Embedding layer whose path contains {part!r}")
+        rows = np.unique(np.asarray(rows, np.int64))
+        vocabulary = layers_named[0]._embeddings.shape[0]
+        if rows.size == 0 or rows[0] < 0 or rows[-1] >= vocabulary:
+            raise BadInputError(f"the rows of {part!r} to train must be token ids in 0...{vocabulary - 1}, "
+                                f"got {rows.size} ids" + (f" from {rows[0]} to {rows[-1]}" if rows.size else ""))
+        found += [(layer, rows) for layer in layers_named]
+    return found
+
+
+def enable(model, rank, seed=0, train_in_full=(), alpha=None, embedding_ranks=None, embedding_rows=None):
     """Add rank-``rank`` adapters to every adaptable layer and freeze every other weight, except those whose
     path contains one of ``train_in_full`` (a recipe's ``lora_trains_in_full``: small weights no adapter
     reaches, such as the GPT's layer norms); ``embedding_ranks`` (layer-path part -> rank, a recipe's
     ``lora_embedding_ranks``) adds adapters to those Embedding tables too (the GPT's byte embedding, which is
-    also its output head); returns ``model``.
+    also its output head); ``embedding_rows`` (layer-path part -> token ids, a recipe's ``lora_embedding_rows``)
+    trains only those rows of an Embedding table, in full: an adapter whose A is the fixed one-hot choice of the
+    rows [vocabulary, rows] and whose B [rows, width] is their change from zero, so tokens the fine-tune's data
+    never shows keep their vectors and cost no trainable weight (it merges like any adapter); returns ``model``.
 
     The A matrices start from seeded He-uniform draws (so a run repeats), the B matrices at zero; the update is
     (``alpha`` / ``rank``) A B, ``alpha`` the rank unless given."""
@@ -82,22 +103,32 @@ def enable(model, rank, seed=0, train_in_full=(), alpha=None, embedding_ranks=No
     if unmatched:
         raise ValueError(f"{type(model).__name__} has no weight whose path contains {unmatched[0]!r}")
     embeddings = embedding_layers(model, embedding_ranks)
+    row_embeddings = embedding_row_layers(model, embedding_rows)
+    if {id(layer) for layer, _ in embeddings} & {id(layer) for layer, _ in row_embeddings}:
+        raise ValueError("an Embedding layer takes either a low-rank adapter or trained rows, not both")
     for i, layer in enumerate(targets):
         layer.enable_lora(int(rank), lora_alpha=alpha, a_initializer=keras.initializers.HeUniform(seed=seed * 1000 + i))
     for i, (layer, embedding_rank) in enumerate(embeddings):
         layer.enable_lora(embedding_rank, a_initializer=keras.initializers.HeUniform(seed=seed * 1000 + 900 + i))
+    for layer, rows in row_embeddings:
+        layer.enable_lora(int(rows.size))  # alpha = rank: the update is A B itself
+        choice = np.zeros(layer._embeddings.shape[:1] + (rows.size,), np.float32)
+        choice[rows, np.arange(rows.size)] = 1.0
+        layer.lora_embeddings_a.assign(choice)
     for variable in model.variables:
         if not is_adapter(variable):
             variable.trainable = trained_in_full(variable, train_in_full)
+    for layer, _ in row_embeddings:
+        layer.lora_embeddings_a.trainable = False  # the choice of rows stays fixed
     return model
 
 
 def parameter_counts(model):
     """``(trainable, base, adapters)``: the parameters training updates (adapters and weights trained in full),
-    the model's without adapters, and the adapters'."""
+    the model's without adapters, and the trained adapters' (not the fixed row choices of ``embedding_rows``)."""
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
     base = sum(int(np.prod(v.shape)) for v in model.weights if not is_adapter(v))
-    adapters = sum(int(np.prod(v.shape)) for v in model.weights if is_adapter(v))
+    adapters = sum(int(np.prod(v.shape)) for v in model.weights if is_adapter(v) and v.trainable)
     return trainable, base, adapters
 
 

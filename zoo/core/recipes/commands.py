@@ -81,21 +81,27 @@ def train(name, *, verbose="auto", command=None, callbacks=(), devices=None, sam
         model = call_declared(recipe.create_training_model, preset, seed, **own)
         if model_overrides:
             model = with_config(model, **model_overrides)
-        adapters = None
-        if lora_rank is not None:
-            from zoo.core.nn import lora
-
-            base_config = training.model_config(model)
-            lora.enable(model, lora_rank, seed, recipe.lora_trains_in_full,
-                        embedding_ranks=recipe.lora_embedding_ranks)
-            trainable, base, adapter_count = lora.parameter_counts(model)
-            adapters = {"rank": lora_rank, "alpha": lora_rank, "layers": len(lora.adaptable_layers(model)),
-                        "trained_in_full": list(recipe.lora_trains_in_full),
-                        **({"embedding_ranks": dict(recipe.lora_embedding_ranks)} if recipe.lora_embedding_ranks
-                           else {}),
-                        "trainable_parameters": trainable, "adapter_parameters": adapter_count,
-                        "base_parameters": base}
     data = call_declared(recipe.training_data, model, batch_size=batch_size, seed=seed, limit=o["limit"], **own)
+    adapters = None
+    if lora_rank is not None:  # after the data: which embedding rows train depends on it
+        from zoo.core.nn import lora
+
+        base_config = training.model_config(model)
+        rows = {part: data.token_ids for part in recipe.lora_embedding_rows}
+        if rows and data.token_ids is None:
+            raise ValueError(f"{recipe.name}'s training_data gives no token_ids for its lora_embedding_rows")
+        with strategy.scope():
+            lora.enable(model, lora_rank, seed, recipe.lora_trains_in_full,
+                        embedding_ranks=recipe.lora_embedding_ranks, embedding_rows=rows)
+        trainable, base, adapter_count = lora.parameter_counts(model)
+        adapters = {"rank": lora_rank, "alpha": lora_rank, "layers": len(lora.adaptable_layers(model)),
+                    "trained_in_full": list(recipe.lora_trains_in_full),
+                    **({"embedding_ranks": dict(recipe.lora_embedding_ranks)} if recipe.lora_embedding_ranks
+                       else {}),
+                    **({"embedding_rows": {part: [int(i) for i in ids] for part, ids in rows.items()}} if rows
+                       else {}),
+                    "trainable_parameters": trainable, "adapter_parameters": adapter_count,
+                    "base_parameters": base}
     epochs, total_steps = training.plan_steps(training.steps_per_epoch(data.dataset_fn), epochs, steps)
     config = {
         "model": recipe.name,
@@ -249,7 +255,8 @@ def load_run(name, run_dir=None):
         from zoo.core.nn import lora
 
         lora.enable(model, config["lora"]["rank"], config["seed"], config["lora"].get("trained_in_full", ()),
-                    embedding_ranks=config["lora"].get("embedding_ranks"))
+                    embedding_ranks=config["lora"].get("embedding_ranks"),
+                    embedding_rows=config["lora"].get("embedding_rows"))
     recipe.compile(model, config)
     training.build_optimizers(model)
     state = checkpoints.restore_latest(model, config)

@@ -165,7 +165,8 @@ CORE_OPTIONS = (
     Option("base", str, None, "the exported model to start from (default exported/<model>); its files are checked "
                               "against its manifest's sha256 first", commands=("finetune",)),
     Option("lora_rank", int, 4, "rank of the low-rank adapters added to every dense kernel (LoRA); only they "
-                                "train", commands=("finetune",), minimum=1),
+                                "train (default: the model's lora_rank, 4 unless measured otherwise)",
+           commands=("finetune",), minimum=1),
     Option("full", bool, False, "train every weight instead of adapters (full fine-tuning)", commands=("finetune",)),
     Option("steps", int, 300, "optimizer steps", commands=("finetune",), minimum=1),
     Option("batch_size", int, None, "the global batch (default: the model's training batch)",
@@ -241,6 +242,8 @@ def command_options(recipe, command):
 
 
 def default_of(recipe, option):
+    if option.name == "lora_rank":
+        return recipe.lora_rank
     if option.name in MODEL_DEFAULTS and option.name in recipe.defaults and "train" in option.commands:
         return recipe.defaults[option.name]
     return option.default

@@ -55,6 +55,10 @@ class Recipe:
             domain needs (the GPT's byte embedding, its output head too, and its layer norms).
         lora_embedding_ranks: Embedding tables that get low-rank adapters too in a LoRA fine-tune (layer-path
             part -> rank), where a table is too large a share of the weights to train in full.
+        lora_embedding_rows: Embedding tables of which a LoRA fine-tune trains, in full, only the rows of the
+            tokens its training data holds (the data's ``TrainingData.token_ids``; layer-path parts): tokens
+            the new text never shows keep their vectors and cost no trainable weight.
+        lora_rank: the adapters' rank when ``--lora-rank`` is not given (measured per model).
         lora_learning_rate: the peak learning rate of a LoRA fine-tune, where one was measured best (None:
             ``LORA_LEARNING_RATE_FACTOR`` times the model's training rate).
         finetune_model_config: constructor arguments a ``finetune`` run (LoRA or full) sets in its copy of the
@@ -67,6 +71,8 @@ class Recipe:
     finetune_data_option = None
     lora_trains_in_full = ()
     lora_embedding_ranks = {}
+    lora_embedding_rows = ()
+    lora_rank = 4
     lora_learning_rate = None
     finetune_model_config = {}
     summary = ""
