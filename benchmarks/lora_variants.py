@@ -11,7 +11,7 @@
     python -m benchmarks.lora_variants dropout0 --dropout 0                 # the base's dropout (0.1) off
     python -m benchmarks.lora_variants full-dropout0 --full --dropout 0     # full fine-tuning, the same change
 
-The same data, steps (200), batch (32), seed and base as ``benchmarks/finetune.py``'s LoRA row as it was before
+The same data, steps (200), batch (32), seed (0 unless ``--seed``) and base as ``benchmarks/finetune.py``'s LoRA row as it was before
 the recipe's embedding rows (rank 4, the byte embedding and the layer norms trained in full, the base's dropout), with
 one thing changed: AdamW's weight decay, the peak learning rate, the adapters' alpha, more weights trained in
 full beside the recipe's ``lora_trains_in_full``, their learning rate apart from the adapters', PiSSA's initialisation (A B = the kernel's top singular
@@ -124,6 +124,7 @@ def main(argv=None):
                              "of training it in full")
     parser.add_argument("--embedding-rows-seen", action="store_true",
                         help="train only the byte embedding's rows of the bytes the training text holds (row adapters)")
+    parser.add_argument("--seed", type=int, default=0, help="the adapters' draws and the batches' order")
     parser.add_argument("--full", action="store_true", help="full fine-tuning instead of the adapters")
     parser.add_argument("--dora", nargs="*", default=None, help="DoRA magnitudes on the adapted layers named")
     parser.add_argument("--full-weights-lr-factor", type=float, default=1.0,
@@ -180,7 +181,7 @@ def main(argv=None):
     started = time.time()
     state = commands.train("gpt", verbose=0, samples=False, validate_first=True, lora_rank=None if args.full else args.rank,
                            fine_tune_from=os.path.join(EXPORTED_DIR, "gpt"), text=data, steps=200, epochs=1,
-                           batch_size=32, learning_rate=learning_rate, seed=0,
+                           batch_size=32, learning_rate=learning_rate, seed=args.seed,
                            run_dir=os.path.join(WORK_DIR, f"{args.tag}.run"), fresh=True)
     print(f"{args.tag}: validation loss {state['metrics']['val_loss']:.4f} nats per byte (base "
           f"{state['metrics_before']['val_loss']:.4f}), {time.time() - started:.0f} s")

@@ -54,14 +54,20 @@ def trained_in_full(variable, train_in_full):
     return str(variable.dtype).startswith("float") and any(part in variable.path for part in train_in_full)
 
 
+def embeddings_named(model, part):
+    """The model's Embedding layers whose table's path contains ``part``; a clear error for none."""
+    found = [layer for layer in model._flatten_layers(include_self=False)
+             if isinstance(layer, layers.Embedding) and part in layer._embeddings.path]
+    if not found:
+        raise ValueError(f"{type(model).__name__} has no Embedding layer whose path contains {part!r}")
+    return found
+
+
 def embedding_layers(model, embedding_ranks):
     """``[(Embedding layer, rank)]`` for each part of ``embedding_ranks`` (layer-path part -> rank), in order."""
     found = []
     for part, rank in sorted((embedding_ranks or {}).items()):
-        layers_named = [layer for layer in model._flatten_layers(include_self=False)
-                        if isinstance(layer, layers.Embedding) and part in layer._embeddings.path]
-        if not layers_named:
-            raise ValueError(f"{type(model).__name__} has no Embedding layer whose path contains {part!r}")
+        layers_named = embeddings_named(model, part)
         if not isinstance(rank, (int, np.integer)) or not 0 < rank <= min(layers_named[0]._embeddings.shape):
             raise BadInputError(f"embedding adapter rank {rank!r} for {part!r} must be in 1..."
                                 f"{min(layers_named[0]._embeddings.shape)}")
@@ -73,10 +79,7 @@ def embedding_row_layers(model, embedding_rows):
     """``[(Embedding layer, sorted unique row ids)]`` for each part of ``embedding_rows`` (layer-path part -> ids)."""
     found = []
     for part, rows in sorted((embedding_rows or {}).items()):
-        layers_named = [layer for layer in model._flatten_layers(include_self=False)
-                        if isinstance(layer, layers.Embedding) and part in layer._embeddings.path]
-        if not layers_named:
-            raise ValueError(f"{type(model).__name__} has no Embedding layer whose path contains {part!r}")
+        layers_named = embeddings_named(model, part)
         rows = np.unique(np.asarray(rows, np.int64))
         vocabulary = layers_named[0]._embeddings.shape[0]
         if rows.size == 0 or rows[0] < 0 or rows[-1] >= vocabulary:
