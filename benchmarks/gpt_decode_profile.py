@@ -11,8 +11,11 @@ At batch 1, for each TFLite file (float32, int8) and thread count, the median mi
    new one out, the logits out);
 3. ``zoo_runner_call``: the zoo's runner (``zoo.load``), which checks every input on the host first (what
    ``benchmarks/gpt.py``'s app loop calls);
-4. ``app_byte``: one byte of the app's own loop (``TFLiteDecoder`` + ``generate_tokens``: the signature call,
-   the position and token checks, the sampler): the median gap between bytes of 120-byte greedy continuations.
+4. where the file has ``decode_step_kv`` (the cache kept in LiteRT's input buffers): ``kv_kernels``, its
+   ``invoke`` alone, and ``kv_decoder_step``, ``TFLiteDecoder.decode_step`` on it (checks, invoke, the new keys
+   and values written into the buffers, the logits out);
+5. ``app_byte``: one byte of the app's own loop (``TFLiteDecoder`` + ``generate_tokens``: the decoder's step,
+   the sampler): the median gap between bytes of 120-byte greedy continuations.
 
 Medians throughout, so a moment of other work on the machine does not count.
 
@@ -98,6 +101,16 @@ def profile_file(path, threads, repeats):
     checked = zoo.load(folder, runtime="tflite", variant=variant, num_threads=threads)
     result["zoo_runner_call"] = median_microseconds(lambda: checked("decode_step", **inputs), repeats)
     decoder = TFLiteDecoder(path, num_threads=threads)
+    if "decode_step_kv" in interpreter.get_signature_list():
+        kv = interpreter.get_signature_runner("decode_step_kv")
+        kv_inputs = {name: np.zeros([1, *d["shape_signature"][1:]], d["dtype"])
+                     for name, d in kv.get_input_details().items()}
+        kv_inputs.update(token=inputs["token"], position=inputs["position"])
+        kv(**kv_inputs)
+        result["kv_kernels"] = median_microseconds(lambda: kv._interpreter_wrapper.Invoke(kv._subgraph_index),
+                                                   repeats)
+        _, handle = decoder.prefill(list(PROMPT))
+        result["kv_decoder_step"] = median_microseconds(lambda: decoder.decode_step(65, 10, handle), repeats)
     stamps = []  # the median gap between bytes: one busy moment of the machine does not count
     for _ in range(3):
         generate_tokens(decoder, list(PROMPT), APP_BYTES, 0.0, 0, 1.0, seed=0, slide=False,

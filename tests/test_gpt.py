@@ -82,6 +82,30 @@ def test_cache_gives_the_logits_of_the_full_forward_pass(model):
         cache = out["cache"]
 
 
+def test_kept_cache_step_reads_only_earlier_positions_and_gives_the_full_forward_logits(model):
+    """decode_step_kv with the caller writing the returned keys and values into its own per-layer cache: the
+    full forward pass's logits, whatever the cache holds at the positions not yet written."""
+    tokens, lengths = prompts(3, 12, seed=1)
+    full_tokens = np.random.default_rng(2).integers(0, VOCAB_SIZE, (3, CONTEXT)).astype(np.int32)
+    for row in range(3):
+        full_tokens[row, : lengths[row]] = tokens[row, : lengths[row]]
+    reference = np.asarray(model(full_tokens))
+    cache = np.asarray(model.prefill(tokens, lengths)["cache"])
+    heads, rows = model.num_heads, np.arange(3)
+    layer_caches = [cache[:, i * heads:(i + 1) * heads].copy() for i in range(2 * model.num_layers)]
+    junk = np.random.default_rng(3).normal(0, 50, layer_caches[0].shape).astype(np.float32)
+    for layer_cache in layer_caches:  # what prefill left past each prompt (padding) replaced by other numbers
+        unwritten = np.arange(CONTEXT)[None, None, :, None] >= lengths[:, None, None, None]
+        layer_cache[:] = np.where(unwritten, junk, layer_cache)
+    for step in range(8):
+        positions = lengths + step
+        out = model.decode_step_kv(full_tokens[rows, positions], positions, *layer_caches)
+        np.testing.assert_allclose(out["logits"], reference[rows, positions], atol=1e-4)
+        for i in range(model.num_layers):
+            layer_caches[2 * i][rows, :, positions] = np.asarray(out["keys"])[:, i]
+            layer_caches[2 * i + 1][rows, :, positions] = np.asarray(out["values"])[:, i]
+
+
 def test_generate_greedy_is_the_argmax_loop_and_stops_at_the_context(model):
     tokens, lengths = prompts(3, 10, seed=3)
     lengths[:] = [10, 4, 7]
@@ -180,7 +204,7 @@ def test_invalid_utf8_is_replaced_not_raised():
 
 def test_strings_only_in_the_saved_model(exported):
     manifest = json.load(open(os.path.join(exported, "manifest.json")))
-    assert sorted(manifest["signatures"]) == ["decode_step", "generate", "logits", "prefill", "serving_default"]
+    assert sorted(manifest["signatures"]) == ["decode_step", "decode_step_kv", "generate", "logits", "prefill", "serving_default"]
     assert manifest["signatures"]["serving_default"]["runtimes"] == ["savedmodel", "keras"]
     assert manifest["signatures"]["serving_default"]["inputs"]["prompt"]["dtype"] == "string"
     with pytest.raises(BadInputError, match="SavedModel-only"):
@@ -304,10 +328,38 @@ def test_app_loop_and_runners_refuse_positions_outside_the_context(exported):
             app.decode_step(5, position, cache)
     with pytest.raises(ValueError, match="token must be a byte"):
         app.decode_step(256, 3, cache)
+    cache = np.zeros([1, *manifest["signatures"]["decode_step"]["inputs"]["cache"]["shape"][1:]], np.float32)
     for runtime in ("tflite", "savedmodel", "keras"):
         with pytest.raises(BadInputError, match=r"'position' must be in \[0, %d\]" % (CONTEXT - 1)):
             load_exported(exported, runtime=runtime)("decode_step", token=np.array([5], np.int32),
                                                      position=np.array([CONTEXT], np.int32), cache=cache)
+
+
+def test_app_decoder_keeps_one_cache_in_litert_and_refuses_a_stale_handle(exported):
+    """TFLiteDecoder keeps the cache in decode_step_kv's input buffers: its bytes are decode_step's (the cache
+    passed in and out), a cache given as numbers is loaded, and a handle from before a later prefill is refused."""
+    app = tflite_generate.TFLiteGPT(os.path.join(exported, "gpt.tflite"))
+    runner = load_exported(exported, runtime="tflite")
+    prompt = list(b"ROMEO:")
+    first = runner("prefill", tokens=np.array([prompt], np.int32), lengths=np.array([len(prompt)], np.int32))
+    logits, handle = app.prefill(prompt)
+    assert isinstance(handle, text_sampling.KeptCache)
+    np.testing.assert_allclose(logits, first["logits"][0], atol=1e-5)
+    cache = first["cache"]
+    for position, token in enumerate([7, 65, 200, 10], start=len(prompt)):
+        step = runner("decode_step", token=np.array([token], np.int32), position=np.array([position], np.int32),
+                      cache=cache)
+        logits, handle = app.decode_step(token, position, handle)
+        np.testing.assert_allclose(logits, step["logits"][0], atol=1e-4)
+        cache = step["cache"]
+    loaded, _ = app.decode_step(33, len(prompt) + 4, cache)  # numbers from elsewhere: loaded, then stepped
+    step = runner("decode_step", token=np.array([33], np.int32), position=np.array([len(prompt) + 4], np.int32),
+                  cache=cache)
+    np.testing.assert_allclose(loaded, step["logits"][0], atol=1e-4)
+    _, old = app.prefill(list(b"JULIET:"))
+    app.prefill(list(b"ROMEO:"))
+    with pytest.raises(ValueError, match="replaced by a later prefill"):
+        app.decode_step(5, 7, old)
 
 
 def test_model_card_shapes_are_the_committed_manifests():

@@ -8,6 +8,7 @@ runtime, and keeps the tokenizer, the signatures and the app loop.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -197,10 +198,13 @@ def test_shared_export_checks(exported, causal_lm, tmp_path):
     in-memory model, and the SavedModel and TFLite files without zoo."""
     export_checks.check_builtin_only(exported)
     manifest = read_manifest(exported)
-    assert set(manifest["signatures"]) == {"serving_default", "logits", "prefill", "decode_step", "generate"}
+    assert set(manifest["signatures"]) == {"serving_default", "logits", "prefill", "decode_step", "decode_step_kv", "generate"}
     gpt = read_manifest(os.path.join(REPO_ROOT, "exported", "gpt"))
+    def kinds(names):  # keys_0, keys_1, ... : one per layer, and the two models' depths differ
+        return sorted({re.sub(r"_\d+$", "_i", name) for name in names})
+
     for name, signature in manifest["signatures"].items():  # one app loop drives both
-        assert sorted(signature["inputs"]) == sorted(gpt["signatures"][name]["inputs"]), name
+        assert kinds(signature["inputs"]) == kinds(gpt["signatures"][name]["inputs"]), name
         assert sorted(signature["outputs"]) == sorted(gpt["signatures"][name]["outputs"]), name
     model = converter.decoder_from_keras_hub(causal_lm, CONTEXT)
     functions = {s.name: s.function for s in decoder_signatures(model, None, unit="token")[1:]}
@@ -212,6 +216,10 @@ def test_shared_export_checks(exported, causal_lm, tmp_path):
         "prefill": {"tokens": prompt_tokens, "lengths": np.array([10, 7], np.int32)},
         "decode_step": {"token": prompt_tokens[:, 0].copy(), "position": np.array([10, 7], np.int32),
                         "cache": np.asarray(filled)},
+        "decode_step_kv": {"token": prompt_tokens[:, 0].copy(), "position": np.array([10, 7], np.int32),
+                           **{f"{kind}_{i}": np.asarray(filled)[:, (2 * i + j) * model.num_heads:
+                                                                (2 * i + j + 1) * model.num_heads]
+                              for i in range(model.num_layers) for j, kind in enumerate(("keys", "values"))}},
         "generate": {"tokens": prompt_tokens, "lengths": np.array([10, 7], np.int32),
                      "max_new_tokens": np.array([6, 6], np.int32), "temperature": np.array([0.0, 0.0], np.float32),
                      "top_k": np.array([0, 0], np.int32), "top_p": np.array([1.0, 1.0], np.float32),

@@ -9,6 +9,8 @@ KerasHub GPT-2's weights. Three ways to run the same weights:
 - ``call(tokens)``: logits for every position (training, scoring text);
 - ``prefill(tokens, lengths)`` then ``decode_step(token, position, cache)``: the
   key/value cache, so each new token costs one position, not a re-run of the prefix;
+  ``decode_step_kv`` is the same step for a cache the caller keeps (it reads the cache and
+  returns only the position's new keys and values: the phone app's fast path);
 - ``generate(...)``: the whole decoding loop in the graph (a ``tf.while_loop``,
   which TFLite runs as its builtin ``WHILE``), with sampling noise as an input.
 
@@ -128,17 +130,12 @@ class TransformerBlock(layers.Layer):
         """``[batch, heads, 1, head_dim]`` -> ``[batch, hidden]``."""
         return tf.reshape(x, [-1, self.hidden_dim])
 
-    def step(self, x, position, cached_keys, cached_values):
-        """One new position per row: ``x [batch, hidden]`` at ``position [batch]``.
-
-        Writes this position's key and value into the caches ``[batch, heads,
-        context, head_dim]`` and attends to positions ``<= position``.
-        """
-        x, cached_keys, cached_values = self.self_attention_step(x, position, cached_keys, cached_values)
-        return self._mlp(x, False), cached_keys, cached_values
-
     def self_attention_step(self, x, position, cached_keys, cached_values):
-        """:meth:`step`'s first half: the attention through the cache, without the MLP."""
+        """One new position per row, ``x [batch, hidden]`` at ``position [batch]``, through the attention only.
+
+        Writes this position's key and value into the caches ``[batch, heads, context, head_dim]`` and attends
+        to positions ``<= position``; returns ``(x, cached_keys, cached_values)`` (the encoder-decoder's step).
+        """
         query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
         query, keys, values = self._step_heads(query), self._step_heads(keys), self._step_heads(values)
         context = cached_keys.shape[2] or tf.shape(cached_keys)[2]
@@ -150,6 +147,26 @@ class TransformerBlock(layers.Layer):
         mask = tf.reshape((1.0 - tf.cast(visible, tf.float32)) * NEG_INF, [-1, 1, 1, context])
         attended = self._attend(query, cached_keys, cached_values, mask)
         return x + self.attention_output(self._step_merge_heads(attended)), cached_keys, cached_values
+
+    def step_on_kept_cache(self, x, mask, cached_keys, cached_values):
+        """One new position per row, ``x [batch, hidden]``, attending to a cache it only reads.
+
+        ``cached_keys``/``cached_values`` ``[batch, heads, context, head_dim]`` hold the earlier positions;
+        ``mask [batch, 1, 1, context]`` (0 or NEG_INF) says which of them to read. The new position attends to
+        itself apart, so nothing is written into (or copied out of) the cache: the caller keeps it and writes
+        the returned ``keys``/``values [batch, heads, head_dim]`` at the position. Returns ``(x, keys, values)``.
+        """
+        query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
+        query, keys, values = self._step_heads(query), self._step_heads(keys), self._step_heads(values)
+        scale = 1.0 / float(np.sqrt(self.head_dim))
+        cached_scores = tf.matmul(query, cached_keys, transpose_b=True) * scale + mask  # [batch, heads, 1, context]
+        own_score = tf.reduce_sum(query * keys, axis=-1, keepdims=True) * scale  # [batch, heads, 1, 1]
+        context = cached_keys.shape[2] or tf.shape(cached_keys)[2]
+        weights = tf.nn.softmax(tf.concat([cached_scores, own_score], axis=-1), axis=-1)
+        attended = tf.matmul(weights[..., :context], cached_values) + weights[..., context:] * values
+        x = x + self.attention_output(self._step_merge_heads(attended))
+        heads = [-1, self.num_heads, self.head_dim]
+        return self._mlp(x, False), tf.reshape(keys, heads), tf.reshape(values, heads)
 
     def get_config(self):
         config = {**super().get_config(), "hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
@@ -290,15 +307,37 @@ class DecoderLM(keras.Model):
         Returns:
             ``logits [batch, vocabulary]`` for the token at ``position + 1``, and the updated ``cache``.
         """
-        x = self._embed(token, position)  # [batch, hidden]: see TransformerBlock.step
         h = self.num_heads
-        updated = []
+        step = self.decode_step_kv(token, position, *[cache[:, i * h:(i + 1) * h] for i in range(2 * self.num_layers)])
+        # each layer's keys, then its values, as in the cache: [batch, 2 * layers * heads, 1, head_dim]
+        new = tf.reshape(tf.stack([step["keys"], step["values"]], axis=2), [-1, 2 * self.num_layers * h, 1, self.head_dim])
+        write = tf.reshape(tf.equal(tf.range(self.context_length)[None, :], position[:, None]),
+                           [-1, 1, self.context_length, 1])
+        return {"logits": step["logits"], "cache": tf.where(write, new, cache)}  # one select over the cache
+
+    def decode_step_kv(self, token, position, *layer_caches):
+        """Signature ``decode_step_kv``: :meth:`decode_step` for a cache the caller keeps and writes itself.
+
+        Args:
+            token, position: as for :meth:`decode_step`.
+            layer_caches: ``keys_0, values_0, keys_1, ...``, each ``[batch, heads, context, head_dim]``:
+                layer i's keys and values at the positions before ``position`` (later ones are not read).
+
+        Returns:
+            ``logits [batch, vocabulary]``, and ``keys``/``values [batch, layers, heads, head_dim]``: this
+            position's, for the caller to write at ``position`` in each layer's cache. The cache is only
+            read, so an app that keeps it in the runtime's own input buffers copies no cache at all per token
+            (``zoo/core/apps/text_sampling.py``), where ``decode_step`` passes the whole cache in and out.
+        """
+        x = self._embed(token, position)  # [batch, hidden]: see TransformerBlock._step_heads
+        visible = tf.expand_dims(tf.range(self.context_length), 0) < tf.expand_dims(position, 1)  # [batch, context]
+        mask = tf.reshape((1.0 - tf.cast(visible, tf.float32)) * NEG_INF, [-1, 1, 1, self.context_length])
+        keys, values = [], []
         for i, block in enumerate(self.blocks):
-            keys = cache[:, 2 * i * h : (2 * i + 1) * h]
-            values = cache[:, (2 * i + 1) * h : (2 * i + 2) * h]
-            x, keys, values = block.step(x, position, keys, values)
-            updated += [keys, values]
-        return {"logits": self._head(x), "cache": tf.concat(updated, axis=1)}
+            x, k, v = block.step_on_kept_cache(x, mask, layer_caches[2 * i], layer_caches[2 * i + 1])
+            keys.append(k)
+            values.append(v)
+        return {"logits": self._head(x), "keys": tf.stack(keys, axis=1), "values": tf.stack(values, axis=1)}
 
     def generate(self, tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise):
         """Signature ``generate``: prefill, then up to ``noise.shape[1]`` decode steps, in the graph.
@@ -336,6 +375,8 @@ class DecoderLM(keras.Model):
         def cond(i, logits, cache, output, count, running):
             return tf.logical_and(i < tf.reduce_max(limit), tf.reduce_any(running))
 
+        # The loop carries the cache: TFLite's WHILE copies it between iterations, which an app's loop over
+        # decode_step_kv does not (see benchmarks/gpt_decode_profile.py).
         _, _, _, output, count, _ = tf.while_loop(
             cond, body, [tf.constant(0), first["logits"], first["cache"], tf.zeros([batch, steps], tf.int32),
                          tf.zeros([batch], tf.int32), tf.ones([batch], tf.bool)])
@@ -411,8 +452,8 @@ def checked_inputs(model, tokens=None, lengths=None, token=None, position=None):
 
 
 def decoder_signatures(model, serving_default, unit="byte", token_meaning="bytes of UTF-8 text"):
-    """``serving_default`` (given: it turns text into tokens) plus ``logits``, ``prefill``, ``decode_step``
-    and ``generate`` of a :class:`DecoderLM`, with their meanings, ranges and in-graph checks.
+    """``serving_default`` (given: it turns text into tokens) plus ``logits``, ``prefill``, ``decode_step``,
+    ``decode_step_kv`` and ``generate`` of a :class:`DecoderLM`, with their meanings, ranges and in-graph checks.
 
     ``unit``: what a token is, in the meanings ("byte" or "token");
     ``token_meaning``: what the token values are (e.g. "GPT-2 token ids").
@@ -430,6 +471,9 @@ def decoder_signatures(model, serving_default, unit="byte", token_meaning="bytes
              f"{model.head_dim}]: layer i's keys at channels [2iH, (2i+1)H), its values next")
     stops = "" if model.stop_token is None else f", or at token {model.stop_token} (not returned)"
     sampling = sampling_specs(f"{units} to generate per row (stops at the context{stops})", unit=unit)
+    step_token = (tf.TensorSpec(batch, tf.int32), f"the {unit} at position, 0..{vocabulary - 1}")
+    step_position = (tf.TensorSpec(batch, tf.int32), f"its position, 0..{context - 1}")
+    layer_cache_shape = [None, model.num_heads, context, model.head_dim]
     token_range, max_time = (0, vocabulary - 1), [None, context]
     logits_shape = f"[batch, {vocabulary}]"
 
@@ -443,6 +487,9 @@ def decoder_signatures(model, serving_default, unit="byte", token_meaning="bytes
 
     def checked_decode_step(token, position, cache):
         return model.decode_step(*checked_inputs(model, token=token, position=position), cache)
+
+    def checked_decode_step_kv(token, position, *layer_caches):
+        return model.decode_step_kv(*checked_inputs(model, token=token, position=position), *layer_caches)
 
     def checked_generate(tokens, lengths, max_new_tokens, temperature, top_k, top_p, noise):
         tokens, lengths = checked_inputs(model, tokens=tokens, lengths=lengths)
@@ -458,10 +505,19 @@ def decoder_signatures(model, serving_default, unit="byte", token_meaning="bytes
             "cache": "the filled key/value cache, for decode_step"},
             ranges={"tokens": token_range, "lengths": (1, context)}, max_shapes={"tokens": max_time}),
         Signature("decode_step", checked_decode_step, {
-            "token": (tf.TensorSpec(batch, tf.int32), f"the {unit} at position, 0..{vocabulary - 1}"),
-            "position": (tf.TensorSpec(batch, tf.int32), f"its position, 0..{context - 1}"),
-            "cache": cache,
+            "token": step_token, "position": step_position, "cache": cache,
         }, {"logits": f"logits of the {unit} at position + 1, {logits_shape}", "cache": "the updated cache"},
+            ranges={"token": token_range, "position": (0, context - 1)}),
+        Signature("decode_step_kv", checked_decode_step_kv, {
+            "token": step_token, "position": step_position,
+            **{f"{kind}_{i}": (tf.TensorSpec(layer_cache_shape, tf.float32),
+                               f"layer {i}'s {kind} at the positions before position (later ones are not read, but "
+                               f"must be finite), [batch, {model.num_heads} heads, {context}, {model.head_dim}]")
+               for i in range(model.num_layers) for kind in ("keys", "values")},
+        }, {"logits": f"logits of the {unit} at position + 1, {logits_shape}",
+            "keys": f"this position's keys [batch, {model.num_layers} layers, {model.num_heads} heads, "
+                    f"{model.head_dim}]: write keys[:, i] at position in keys_i (the caller keeps the cache)",
+            "values": "this position's values, the same shape: write values[:, i] at position in values_i"},
             ranges={"token": token_range, "position": (0, context - 1)}),
         Signature("generate", checked_generate, {
             "tokens": prompts, "lengths": lengths, **sampling,

@@ -64,7 +64,7 @@ class CrossAttentionBlock(TransformerBlock):
         return self._mlp(x, training), keys, values
 
     def step(self, x, position, cached_keys, cached_values, memory_keys=None, memory_values=None):
-        """One position per row, ``x [batch, hidden]`` (see :meth:`TransformerBlock.step`)."""
+        """One position per row, ``x [batch, hidden]``, through the cache (see :meth:`TransformerBlock.self_attention_step`)."""
         x, cached_keys, cached_values = self.self_attention_step(x, position, cached_keys, cached_values)
         query = self._step_heads(self.cross_query(self.cross_norm(x)))
         attended = self._attend(query, memory_keys, memory_values, 0.0)
@@ -197,7 +197,7 @@ class EncoderDecoder(keras.Model):
     def decode_step(self, token, position, cache, memory):
         """Signature ``decode_step``: the byte at ``position`` (START at 0) -> logits of the byte there, and the
         cache with this position written."""
-        x = self.target_embedding(token) + self.target_position(position)  # [batch, hidden]: see TransformerBlock.step
+        x = self.target_embedding(token) + self.target_position(position)  # [batch, hidden]: see TransformerBlock._step_heads
         updated = []
         for i, block in enumerate(self.decoder_blocks):
             keys, values = self._split(cache, i)
