@@ -15,7 +15,9 @@ At batch 1, for each TFLite file (float32, int8) and thread count, the median mi
    ``invoke`` alone, and ``kv_decoder_step``, ``TFLiteDecoder.decode_step`` on it (checks, invoke, the new keys
    and values written into the buffers, the logits out);
 5. ``app_byte``: one byte of the app's own loop (``TFLiteDecoder`` + ``generate_tokens``: the decoder's step,
-   the sampler): the median gap between bytes of 120-byte greedy continuations.
+   the sampler): the median gap between bytes of 120-byte greedy continuations;
+6. ``in_graph_generate_bytes_per_second``: the ``generate`` signature making the same 120 bytes in one call
+   (prefill and the ``WHILE`` loop in the graph), its median call.
 
 Medians throughout, so a moment of other work on the machine does not count.
 
@@ -119,6 +121,13 @@ def profile_file(path, threads, repeats):
     gaps = [b - a for a, b in zip(stamps, stamps[1:]) if a is not None and b is not None]
     result["app_byte"] = round(float(np.median(gaps)) * 1e6, 1)
     result["app_bytes_per_second"] = round(1e6 / result["app_byte"], 1)
+    generate = interpreter.get_signature_runner("generate")
+    context = details["cache"]["shape_signature"][2]
+    greedy = {"tokens": np.array([list(PROMPT)], np.int32), "lengths": np.array([len(PROMPT)], np.int32),
+              "max_new_tokens": np.array([APP_BYTES], np.int32), "temperature": np.zeros(1, np.float32),
+              "top_k": np.zeros(1, np.int32), "top_p": np.ones(1, np.float32), "noise": np.zeros((1, context), np.float32)}
+    whole = median_microseconds(lambda: generate(**greedy), max(3, repeats // 60), warmup=1)
+    result["in_graph_generate_bytes_per_second"] = round(APP_BYTES / whole * 1e6, 1)
     return result
 
 
