@@ -6,8 +6,9 @@ This file needs NumPy, ``ai_edge_litert``, ``zoo/core/apps/text_sampling.py`` (t
 sampler and key/value-cache loop it shares with the other text models) and
 ``zoo/core/apps/manifest.py`` (the sha256 check): copy the three files next to ``gpt.tflite``
 and its ``manifest.json`` in any project. It runs the ``prefill`` signature once on the prompt,
-then ``decode_step`` once per new byte with the key/value cache passed in and out
-(each byte costs one position, not a re-run of the prefix). Sampling is the same
+then ``decode_step_kv`` once per new byte, the key/value cache kept in LiteRT's own input buffers and
+each byte's keys and values written there in place (each byte costs one position, not a re-run of the
+prefix, and no cache is copied). Sampling is the same
 inverse-CDF rule the in-graph ``generate`` signature uses, so with the same noise
 both pick the same bytes.
 
