@@ -371,3 +371,18 @@ def test_model_card_shapes_are_the_committed_manifests():
     found = re.findall(r"cache\W+\[(?:batch|1), (\d+), (\d+), (\d+)\]", card)
     assert found, "the card shows the cache shape"
     assert all(list(map(int, shape)) == cache[1:] for shape in found), (found, want)
+
+
+def test_memory_benchmark_measures_litert_alone_in_both_apis(exported, tmp_path):
+    """benchmarks/tflite_memory.py on the tiny export: each variant measured in a fresh process through the
+    Interpreter and the CompiledModel, against a budget of twice the file plus 50 MB."""
+    from benchmarks.tflite_memory import measure
+
+    result = measure("gpt", exported, str(tmp_path))
+    assert result["signature"] == "decode_step" and set(result["variants"]) == {"float32", "float16", "int8"}
+    for row in result["variants"].values():
+        assert row["signatures"] == 5
+        assert row["budget_mb"] == round(2 * row["file_mb"] + 50, 1)
+        for api in ("interpreter", "compiled"):
+            assert 0 < row[api]["runtime_mb"] < row[api]["peak_mb"]
+            assert row[api]["within_budget"] == (row[api]["runtime_mb"] <= row["budget_mb"])
