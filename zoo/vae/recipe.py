@@ -51,6 +51,29 @@ def vae_signatures(model):
     ]
 
 
+def vae_calibration(latent_dim, seed=1):
+    """``(representative_inputs, description)`` for the VAE's full-integer int8 file: standard-normal latents
+    for ``serving_default``/``decode`` (what sampling feeds them; seed 1, not the evaluation's), binarized
+    training digits for ``encode``/``reconstruct`` (what the likelihood evaluation feeds them)."""
+    from zoo.core.data.datasets import mnist_images
+
+    rows = core_export.REPRESENTATIVE_ROWS
+
+    def representative(signature):
+        if signature in ("encode", "reconstruct"):
+            digits = binarize_fixed(mnist_images("train", limit=rows)[0], seed)
+            for i in range(rows):
+                yield {"images": digits[i:i + 1]}
+        else:
+            rng = np.random.default_rng(seed)
+            for _ in range(rows):
+                yield {"latents": rng.standard_normal((1, latent_dim)).astype(np.float32)}
+
+    return representative, (f"{rows} rows of standard-normal latents (seed {seed}) for serving_default and "
+                            f"decode; the first {rows} MNIST training digits, binarized (seed {seed}), for encode "
+                            "and reconstruct")
+
+
 def likelihood_bounds(runner, images, *, num_samples=HEADLINE_SAMPLES, seed=EVAL_SEED, decode_batch=5000,
                       progress=True):
     """Test ELBO and importance-weighted NLL bound, in nats per image, through ``runner``'s signatures.
@@ -175,9 +198,13 @@ class VAERecipe(CosineDecayAdam, Recipe):
             save_image_grid(runner("decode", latents=latents)["images"], path, columns=10,
                             title="vae: 100 prior samples (Bernoulli means) from vae.tflite (LiteRT), seed 0")
 
+        representative, representative_data = vae_calibration(model.latent_dim)
+
         return core_export.ExportPlan(
             name=self.name,
             signatures=self.signatures(model),
+            representative_inputs=representative,
+            representative_data=representative_data,
             description="Convolutional VAE on dynamically binarized MNIST; decode standard-normal latents to "
                         "sample, encode digits to their posterior.",
             paper=self.paper,

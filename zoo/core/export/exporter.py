@@ -286,7 +286,9 @@ def reconvert_int8(plan, model_dir):
     from zoo.core.runtime.runners import read_manifest
 
     manifest = read_manifest(model_dir)  # every file's sha256 checked first
-    tflite_names = sorted(n for n, s in manifest["signatures"].items() if "tflite" in s["runtimes"])
+    in_tflite = {s.name for s in plan.signatures if s.tflite}  # manifests before 2026-11-27 list no runtimes
+    tflite_names = sorted(n for n, s in manifest["signatures"].items()
+                          if ("tflite" in s["runtimes"] if "runtimes" in s else n in in_tflite))
     if any(s.resources for s in plan.signatures if not s.tflite):
         raise ZooError(f"{plan.name}'s SavedModel holds resources a TFLite conversion cannot load; export it whole")
     name = manifest["model"]
