@@ -246,44 +246,6 @@ def your_images_training_data(path, *, batch_size, seed, limit):
         config={"train_examples": len(train), "images_sha256": hashlib.sha256(images.tobytes()).hexdigest()})
 
 
-def diffusion_calibration(alpha_bars, seed=1, rows=core_export.REPRESENTATIVE_ROWS, loop_rows=10):
-    """``(representative_inputs, description)`` for the diffusion model's full-integer int8 file.
-
-    ``denoise_step``: training digits noised to uniformly drawn timesteps (``x_t = sqrt(abar) x_0 +
-    sqrt(1 - abar) eps``, in [-1, 1]), labels 0-9 and the null label, guidance 2. The loop signatures
-    (``generate``, ``serving_default``, ``inpaint``) run every step of the loop on each row during calibration,
-    so ``loop_rows`` rows each (standard-normal noise, labels 0-9; ``inpaint``: training digits with the bottom
-    half hidden)."""
-    def representative(signature):
-        from zoo.core.data.datasets import mnist_images
-
-        rng = np.random.default_rng(seed)
-        digits, labels = mnist_images("train", limit=rows)
-        if signature == "denoise_step":
-            steps = rng.integers(0, len(alpha_bars), rows)
-            for i in range(rows):
-                abar = float(alpha_bars[steps[i]])
-                x0 = digits[i:i + 1] * 2.0 - 1.0
-                noised = np.sqrt(abar) * x0 + np.sqrt(1.0 - abar) * rng.standard_normal(x0.shape)
-                label = NULL_LABEL if i % 5 == 0 else int(labels[i])  # guidance's unconditional branch too
-                yield {"images_t": noised.astype(np.float32), "timestep": np.array([steps[i]], np.int32),
-                       "labels": np.array([label], np.int32), "guidance": np.array([2.0], np.float32)}
-            return
-        for i in range(loop_rows):
-            row = {"noise": rng.standard_normal((1, *IMAGE_SHAPE)).astype(np.float32),
-                   "labels": np.array([i % NUM_CLASSES], np.int32), "guidance": np.array([2.0], np.float32)}
-            if signature == "inpaint":
-                row["images"] = digits[i:i + 1]
-                row["mask"] = np.zeros((1, *IMAGE_SHAPE), np.float32)
-                row["mask"][:, : IMAGE_SHAPE[0] // 2] = 1.0  # the top half known
-            yield row
-
-    return representative, (f"{rows} MNIST training digits noised to uniformly drawn timesteps (seed {seed}), "
-                            f"labels and the null label, for denoise_step; {loop_rows} rows of standard-normal "
-                            "noise (labels 0-9, guidance 2) for each loop signature, inpaint with the bottom half "
-                            "of training digits hidden")
-
-
 @register
 class DiffusionRecipe(CosineDecayAdam, Recipe):
     name = "diffusion"
@@ -346,11 +308,8 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
             save_image_grid(images, path, columns=10,
                             title=f"diffusion: a row per digit, guidance 2, {GENERATE_STEPS} DDIM steps, diffusion.tflite")
 
-        representative, representative_data = diffusion_calibration(model.alpha_bars.numpy())
-
         return core_export.ExportPlan(
             name=self.name, signatures=self.signatures(model),
-            representative_inputs=representative, representative_data=representative_data,
             description="Class-conditional DDPM on MNIST; DDIM sampling with classifier-free guidance.",
             paper=self.paper, training=training, keras_model=self.keras_model(model),
             evaluate=lambda runner: quality_of(runner, quality, num_eval_samples),
