@@ -1,6 +1,19 @@
 """What the shared tests and benchmarks need to know about the VAE (see ``zoo.core.recipes.spec``)."""
 
+import numpy as np
+
 from zoo.core.recipes.spec import ModelSpec, Reproduce, Target
+from zoo.core.runtime.serving import example_inputs
+
+
+def test_inputs(signature, manifest_entry, batch, seed):
+    """Example inputs, with digits shaped like the VAE's data: binary pixels, about 15% of them on (binarized
+    MNIST's share). The int8 file is full-integer, calibrated on binarized digits: uniform grey noise would
+    drive its activations outside the calibrated ranges, which no input the model is for does."""
+    inputs = example_inputs(manifest_entry, batch=batch, seed=seed)
+    if "images" in inputs:
+        inputs["images"] = (np.random.default_rng(seed).uniform(size=inputs["images"].shape) < 0.15).astype(np.float32)
+    return inputs
 
 
 def headline_meets_the_iwae_paper(manifest, model_dir):
@@ -12,6 +25,7 @@ def headline_meets_the_iwae_paper(manifest, model_dir):
 
 
 SPEC = ModelSpec(
+    test_inputs=test_inputs,
     quick_options={"export": {"num_eval_samples": 50, "variant_test_images": 4, "variant_iwae_samples": 3,
                               "headline_test_images": 4, "headline_iwae_samples": 3},
                    "evaluate": {"num_samples": 4, "iwae_samples": 3}, "sample": {"num": 4}},
