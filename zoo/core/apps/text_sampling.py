@@ -102,10 +102,13 @@ class RunnerDecoder:
         out = self.run("prefill", tokens=np.asarray([tokens], np.int32), lengths=np.asarray([len(tokens)], np.int32))
         return out["logits"][0], out["cache"]
 
-    def decode_step(self, token, position, cache):
+    def check_step(self, token, position):
         if not 0 <= int(position) < self.context_length:
             raise ValueError(f"position must be in 0..{self.context_length - 1} (the context), got {position}")
         check_token(token, self.vocabulary_size)
+
+    def decode_step(self, token, position, cache):
+        self.check_step(token, position)
         out = self.run("decode_step", token=np.asarray([token], np.int32), position=np.asarray([position], np.int32),
                        cache=cache)
         return out["logits"][0], out["cache"]
@@ -146,9 +149,7 @@ class TFLiteDecoder(RunnerDecoder):
     def decode_step(self, token, position, cache):
         if self._kept is None:
             return super().decode_step(token, position, cache)
-        if not 0 <= int(position) < self.context_length:
-            raise ValueError(f"position must be in 0..{self.context_length - 1} (the context), got {position}")
-        check_token(token, self.vocabulary_size)
+        self.check_step(token, position)
         if not isinstance(cache, KeptCache):  # numbers from elsewhere (e.g. a zoo runner's prefill): load them
             cache = np.asarray(cache, np.float32)
             if cache.ndim != 4 or cache.shape[0] != 1:
