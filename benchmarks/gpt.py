@@ -285,8 +285,12 @@ def generation_speed(exported_dir, new_bytes=None, repeats=3):
         context = context_length_of(runner)
         count = new_bytes or context - len(prompt)
 
+        # LiteRT: the phone app's own loop (the cache kept in LiteRT's buffers); TensorFlow: the runner's
+        decoder = (tflite_generate.TFLiteGPT(os.path.join(exported_dir, "gpt", "gpt.tflite"))
+                   if runtime == "tflite" else RunnerDecoder(runner, context))
+
         def with_cache():
-            return tflite_generate.generate_bytes(RunnerDecoder(runner, context), prompt, count, slide=False)
+            return tflite_generate.generate_bytes(decoder, prompt, count, slide=False)
 
         def without_cache():
             text = list(prompt)
