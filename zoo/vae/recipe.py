@@ -58,10 +58,13 @@ def vae_calibration(latent_dim, seed=1):
     from zoo.core.data.datasets import mnist_images
 
     rows = core_export.REPRESENTATIVE_ROWS
+    binarized = []  # read once, when the first image signature is calibrated
 
     def representative(signature):
         if signature in ("encode", "reconstruct"):
-            digits = binarize_fixed(mnist_images("train", limit=rows)[0], seed)
+            if not binarized:
+                binarized.append(binarize_fixed(mnist_images("train", limit=rows)[0], seed))
+            digits = binarized[0]
             for i in range(rows):
                 yield {"images": digits[i:i + 1]}
         else:

@@ -41,6 +41,12 @@ def causal_mask(length):
     return (1.0 - tf.cast(allowed, tf.float32)) * NEG_INF
 
 
+def position_in_cache(position, context):
+    """``[batch, 1, context, 1]`` booleans: True at each row's ``position``, for writing a key/value cache
+    ``[batch, channels, context, head_dim]`` with one broadcasting select (SELECT_V2 in TFLite)."""
+    return tf.reshape(tf.equal(tf.range(context)[None, :], position[:, None]), [-1, 1, context, 1])
+
+
 def _activation(name):
     if name not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
@@ -130,17 +136,21 @@ class TransformerBlock(layers.Layer):
         """``[batch, heads, 1, head_dim]`` -> ``[batch, hidden]``."""
         return tf.reshape(x, [-1, self.hidden_dim])
 
+    def _step_query_keys_values(self, x):
+        """``x [batch, hidden]`` -> its query, key and value, each ``[batch, heads, 1, head_dim]``."""
+        query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
+        return self._step_heads(query), self._step_heads(keys), self._step_heads(values)
+
     def self_attention_step(self, x, position, cached_keys, cached_values):
         """One new position per row, ``x [batch, hidden]`` at ``position [batch]``, through the attention only.
 
         Writes this position's key and value into the caches ``[batch, heads, context, head_dim]`` and attends
         to positions ``<= position``; returns ``(x, cached_keys, cached_values)`` (the encoder-decoder's step).
         """
-        query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
-        query, keys, values = self._step_heads(query), self._step_heads(keys), self._step_heads(values)
+        query, keys, values = self._step_query_keys_values(x)
         context = cached_keys.shape[2] or tf.shape(cached_keys)[2]
         # one select over the cache (a broadcasting SELECT_V2), not a one-hot blend's four passes
-        write = tf.reshape(tf.equal(tf.range(context)[None, :], position[:, None]), [-1, 1, context, 1])
+        write = position_in_cache(position, context)
         cached_keys = tf.where(write, keys, cached_keys)
         cached_values = tf.where(write, values, cached_values)
         visible = tf.expand_dims(tf.range(context), 0) <= tf.expand_dims(position, 1)  # [batch, context]
@@ -156,8 +166,7 @@ class TransformerBlock(layers.Layer):
         itself apart, so nothing is written into (or copied out of) the cache: the caller keeps it and writes
         the returned ``keys``/``values [batch, heads, head_dim]`` at the position. Returns ``(x, keys, values)``.
         """
-        query, keys, values = tf.split(self.qkv(self.attention_norm(x)), 3, axis=-1)
-        query, keys, values = self._step_heads(query), self._step_heads(keys), self._step_heads(values)
+        query, keys, values = self._step_query_keys_values(x)
         scale = 1.0 / float(np.sqrt(self.head_dim))
         cached_scores = tf.matmul(query, cached_keys, transpose_b=True) * scale + mask  # [batch, heads, 1, context]
         own_score = tf.reduce_sum(query * keys, axis=-1, keepdims=True) * scale  # [batch, heads, 1, 1]
@@ -311,8 +320,7 @@ class DecoderLM(keras.Model):
         step = self.decode_step_kv(token, position, *[cache[:, i * h:(i + 1) * h] for i in range(2 * self.num_layers)])
         # each layer's keys, then its values, as in the cache: [batch, 2 * layers * heads, 1, head_dim]
         new = tf.reshape(tf.stack([step["keys"], step["values"]], axis=2), [-1, 2 * self.num_layers * h, 1, self.head_dim])
-        write = tf.reshape(tf.equal(tf.range(self.context_length)[None, :], position[:, None]),
-                           [-1, 1, self.context_length, 1])
+        write = position_in_cache(position, self.context_length)
         return {"logits": step["logits"], "cache": tf.where(write, new, cache)}  # one select over the cache
 
     def decode_step_kv(self, token, position, *layer_caches):
