@@ -49,6 +49,7 @@ def runtime_key(runtime, variant):
 
 
 LATENCY_THREADS = 1
+TF_THREADS = "TF's default (every core)"  # Keras and SavedModel rows: TensorFlow's intra-op pool
 
 
 def measure_latency(model_dir, runtime, variant, repeats, inputs_path, warmup=3):
@@ -61,7 +62,8 @@ def measure_latency(model_dir, runtime, variant, repeats, inputs_path, warmup=3)
     load_seconds = time.perf_counter() - started
     stored = np.load(inputs_path)
     signature = str(stored["signature"])
-    result = {"load_seconds": round(load_seconds, 3), "signature": signature}
+    result = {"load_seconds": round(load_seconds, 3), "signature": signature,
+              "threads": LATENCY_THREADS if runtime == "tflite" else TF_THREADS}
     for batch in BATCHES:
         inputs = {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(f"{batch}/")}
         times, _ = call_times(lambda: runner(signature, **inputs), repeats, warmup)
@@ -141,6 +143,39 @@ def _cell(value):
     return str(value)
 
 
+def int8_kind(manifest):
+    """The int8 file's kind ("full-integer", "integer-products", "dynamic-range"); manifests before the kind was
+    recorded say it first in their quantization line."""
+    entry = manifest["tflite"]["int8"]
+    return entry.get("kind") or entry["quantization"].split(":")[0]
+
+
+def threads_of(runtime_key, row):
+    """The threads a row was timed with; rows measured before the count was recorded all used these."""
+    return row.get("threads", LATENCY_THREADS if runtime_key.startswith("tflite") else TF_THREADS)
+
+
+def int8_against_float32(results):
+    """Markdown lines: every model's int8 and float32 LiteRT files side by side (each pair timed in one run of
+    that model, the same inputs, the same thread count), with the int8 file's kind from its manifest."""
+    lines = ["## int8 against float32, every model", "",
+             "The timed signature's median latency of each model's two LiteRT files, from the sections below (the two "
+             "files of a row were measured in the same run, one after the other). Kind: the int8 file's, from its "
+             "manifest.", "",
+             "| model | signature | int8 kind | threads | float32 batch 1 | int8 batch 1 | float32 batch 64 | int8 batch 64 "
+             "| int8 faster at both | measured |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, model in results["models"].items():
+        float32, int8 = model["runtimes"].get("tflite_float32"), model["runtimes"].get("tflite_int8")
+        if not float32 or not int8:
+            continue
+        faster = all(int8[f"latency_ms_batch{b}"] < float32[f"latency_ms_batch{b}"] for b in BATCHES)
+        lines.append(f"| {name} | `{model['signature']}` | {model.get('int8_kind', '-')} | {threads_of('tflite', int8)} "
+                     + "".join(f"| {row[f'latency_ms_batch{b}']:.2f} ms " for b in BATCHES for row in (float32, int8))
+                     + f"| {'yes' if faster else '**no**'} | {model.get('date', results['date'])} |")
+    return lines + [""]
+
+
 def write_markdown(results, path, command, seconds):
     lines = [
         "# Benchmarks",
@@ -160,6 +195,7 @@ def write_markdown(results, path, command, seconds):
         "",
         "![variants compared](benchmarks/results/benchmarks.png)",
         "",
+        *int8_against_float32(results),
     ]
     for name, model in results["models"].items():
         metrics = model["metrics"]
@@ -176,8 +212,8 @@ def write_markdown(results, path, command, seconds):
             *study_summary(name),
             "",
             "| runtime | size | " + " | ".join(metrics) + " | latency batch 1 | latency batch 64 | calls/s at 64 "
-            "| peak memory |",
-            "|---|---|" + "---|" * len(metrics) + "---|---|---|---|",
+            "| threads | peak memory |",
+            "|---|---|" + "---|" * len(metrics) + "---|---|---|---|---|",
         ]
         for key, row in model["runtimes"].items():
             per_second = 64 / (row["latency_ms_batch64"] / 1000)
@@ -185,7 +221,7 @@ def write_markdown(results, path, command, seconds):
                 f"| {key} | {row['bytes'] / 1e6:.2f} MB | "
                 + " | ".join(_cell(row["quality"].get(m, "-")) for m in metrics)
                 + f" | {row['latency_ms_batch1']:.2f} ms | {row['latency_ms_batch64']:.2f} ms | {per_second:,.0f} "
-                  f"| {row['peak_rss_mb']:.0f} MB |")
+                  f"| {threads_of(key, row)} | {row['peak_rss_mb']:.0f} MB |")
         lines.append("")
     lines += studies_written_by_hand(path, results["models"])
     with open(path, "w") as f:
@@ -290,7 +326,7 @@ def benchmark_model(name, exported_dir, repeats, train_steps, quick, inputs_path
         print(f"[{name}] training throughput", flush=True)
     model = {"signature": spec.benchmark_signature, "metrics": recipe.metrics, "quality_options": options,
              "training": previous["training"] if previous else training_throughput(name, train_steps),
-             "runtimes": {}}
+             "int8_kind": int8_kind(manifest), "runtimes": {}}
     for runtime, variant in RUNTIMES:
         key = runtime_key(runtime, variant)
         print(f"[{name}] {key}", flush=True)
@@ -348,6 +384,9 @@ def main():
         results["machine"] = earlier["machine"]
         results["models"] = {name: {"date": earlier["date"], **entry} for name, entry in earlier["models"].items()}
         results["seconds_of_earlier_models"] = earlier.get("seconds", 0)
+    for name, entry in results["models"].items():  # measured before the kind was recorded: the file on disk's
+        if "int8_kind" not in entry and os.path.isfile(os.path.join(args.exported_dir, name, "manifest.json")):
+            entry["int8_kind"] = int8_kind(read_manifest(os.path.join(args.exported_dir, name), verify=False))
     inputs_path = os.path.join(args.results_dir, ".benchmark-inputs.tmp.npz")
     os.makedirs(args.results_dir, exist_ok=True)
     for name in names:

@@ -15,6 +15,7 @@ from tests.conftest import shadow_the_zoo
 from zoo.core import export as core_export
 from zoo.core.recipes.commands import load as load_exported
 from zoo.core.runtime.errors import BadInputError
+from zoo.core.runtime.runners import read_manifest
 from zoo.core.runtime.paths import REPO_ROOT
 from zoo.core.recipes.registry import get_recipe
 from zoo.core.recipes.spec import get_spec
@@ -283,3 +284,43 @@ def test_litert_threads_change_speed_not_results(exported):
     one, two = (load_exported(exported, runtime="tflite", num_threads=n) for n in (1, 2))
     np.testing.assert_allclose(two("generate", noise=noise, labels=labels, guidance=guidance)["images"],
                                one("generate", noise=noise, labels=labels, guidance=guidance)["images"], atol=1e-5)
+
+
+def test_the_int8_file_computes_the_products_in_int8_and_the_sampler_in_float(exported):
+    """"integer-products": every convolution and matrix product (the U-Net's work) reads int8 activations
+    (XNNPACK's integer kernels), while the loops' DDIM arithmetic stays float32: quantized whole, the division
+    by sqrt(abar_t) (5e-5 at the first step) met a zero and the file could not run its own generate."""
+    from tensorflow.lite.python.schema_py_generated import BuiltinOperator, TensorType
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    manifest = read_manifest(exported)
+    entry = manifest["tflite"]["int8"]
+    assert entry["kind"] == "integer-products" and "calibrated" in entry["quantization"]
+    model = flatbuffer_utils.read_model(os.path.join(exported, entry["path"]))
+    products = {getattr(BuiltinOperator, name) for name in core_export.PRODUCT_OPS}
+    seen = {"products": 0, "divisions": 0}
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            kind = max(code.builtinCode, code.deprecatedBuiltinCode)
+            if kind in products:
+                seen["products"] += 1
+                activations = op.inputs[2 if kind == BuiltinOperator.TRANSPOSE_CONV else 0]  # after its output shape
+                assert subgraph.tensors[activations].type == TensorType.INT8, subgraph.tensors[op.outputs[0]].name
+            if kind == BuiltinOperator.DIV:
+                seen["divisions"] += 1
+                assert subgraph.tensors[op.outputs[0]].type == TensorType.FLOAT32
+    assert seen["products"] > 0 and seen["divisions"] > 0
+
+
+def test_while_loop_carrying_computes_what_a_capturing_loop_does():
+    """The invariants reach every iteration unchanged (the added zero changes no value) and only the loop
+    variables come back; the tiny export's full-integer calibration of every loop is the crash it avoids."""
+    from zoo.core.nn.unet import while_loop_carrying
+
+    x0, scale, offset = tf.constant([1.0, -2.0]), tf.constant([0.5, 3.0]), tf.constant([7], tf.int32)
+    counter, x = while_loop_carrying(lambda i, x: i < 4, lambda i, x, s, o: (i + 1, x * s + tf.cast(o, tf.float32)),
+                                     [tf.constant(0), x0], [scale, offset])
+    _, want = tf.while_loop(lambda i, x: i < 4, lambda i, x: (i + 1, x * scale + 7.0), [tf.constant(0), x0])
+    assert int(counter) == 4
+    np.testing.assert_array_equal(x.numpy(), want.numpy())

@@ -65,13 +65,16 @@ class Diffusion(DDIMSampling, keras.Model):
 
     def generate(self, noise, labels, guidance, steps=50):
         """DDIM with ``steps`` steps in a ``tf.while_loop``: images ``[batch, 28, 28, 1]`` in [0, 1]."""
-        return self.ddim_loop(lambda x, t: self.denoise_step(x, t, labels, guidance)["predicted_noise"], noise, steps)
+        return self.ddim_loop(self._predicted_noise, noise, steps, conditioning=(labels, guidance))
 
     def inpaint(self, images, mask, noise, labels, guidance, steps, resample):
         """Fill the pixels of ``images`` (in [0, 1]) where ``mask`` is 0, keeping the others exactly:
         RePaint with ``steps`` steps, each resampled ``resample`` times (``DDIMSampling.inpaint_loop``)."""
-        return self.inpaint_loop(lambda x, t: self.denoise_step(x, t, labels, guidance)["predicted_noise"],
-                                 images, mask, noise, steps, resample)
+        return self.inpaint_loop(self._predicted_noise, images, mask, noise, steps, resample,
+                                 conditioning=(labels, guidance))
+
+    def _predicted_noise(self, images_t, timestep, labels, guidance):
+        return self.denoise_step(images_t, timestep, labels, guidance)["predicted_noise"]
 
     def get_config(self):
         return {**super().get_config(), "label_dropout": self.label_dropout, "ema_decay": self.ema_decay,

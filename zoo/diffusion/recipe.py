@@ -20,7 +20,7 @@ from zoo.core import export as core_export
 from zoo.core.data.datasets import mnist_training_data
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.recipes import inpainting
-from zoo.core.recipes.images import asked_digits, save_asked_digits
+from zoo.core.recipes.images import asked_digits, denoiser_calibration, save_asked_digits
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.data.plotting import save_image_grid
 from zoo.core.runtime.progress import progress_bar
@@ -308,8 +308,15 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
             save_image_grid(images, path, columns=10,
                             title=f"diffusion: a row per digit, guidance 2, {GENERATE_STEPS} DDIM steps, diffusion.tflite")
 
+        def conditioning(signature, i):  # every label (10: none) and guidance 0-3 in turn
+            return {"labels": np.array([i % (NUM_CLASSES + 1)], np.int32),
+                    "guidance": np.array([i % 4], np.float32)}
+
+        representative, representative_data = denoiser_calibration(model.alpha_bars.numpy(), conditioning)
         return core_export.ExportPlan(
             name=self.name, signatures=self.signatures(model),
+            representative_inputs=representative, integer_products=True,
+            representative_data=representative_data + "; labels 0-10 and guidance 0-3 in turn",
             description="Class-conditional DDPM on MNIST; DDIM sampling with classifier-free guidance.",
             paper=self.paper, training=training, keras_model=self.keras_model(model),
             evaluate=lambda runner: quality_of(runner, quality, num_eval_samples),

@@ -83,15 +83,17 @@ class TextToImage(DDIMSampling, keras.Model):
         ``[batch, 28, 28, 1]`` in [0, 1]."""
         steps = steps or self.generate_steps
         embedding = self.encode_text(text)
-        return self.ddim_loop(lambda x, t: self.denoise_step(x, t, embedding, guidance)["predicted_noise"], noise,
-                              steps)
+        return self.ddim_loop(self._predicted_noise, noise, steps, conditioning=(embedding, guidance))
 
     def inpaint(self, text, images, mask, noise, guidance, steps, resample):
         """Fill the pixels of ``images`` (in [0, 1]) where ``mask`` is 0 as the prompt asks, keeping the others
         exactly: RePaint with ``steps`` steps, each resampled ``resample`` times (``DDIMSampling.inpaint_loop``)."""
         embedding = self.encode_text(text)
-        return self.inpaint_loop(lambda x, t: self.denoise_step(x, t, embedding, guidance)["predicted_noise"],
-                                 images, mask, noise, steps, resample)
+        return self.inpaint_loop(self._predicted_noise, images, mask, noise, steps, resample,
+                                 conditioning=(embedding, guidance))
+
+    def _predicted_noise(self, images_t, timestep, text_embedding, guidance):
+        return self.denoise_step(images_t, timestep, text_embedding, guidance)["predicted_noise"]
 
     def get_config(self):
         return {**super().get_config(), "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),

@@ -21,6 +21,7 @@ import numpy as np
 from zoo.core.data import captions
 from zoo.core import export as core_export
 from zoo.core.recipes import inpainting
+from zoo.core.recipes.images import denoiser_calibration
 from zoo.core.runtime import utf8
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.training.optimizers import CosineDecayAdam
@@ -292,8 +293,24 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
                             title="text2image, a row per prompt: "
                                   + " / ".join(prompt_label(p, captions.gloss(p)) for p in SAMPLE_PROMPTS))
 
+        prompts = captions.random_captions(np.random.default_rng(1), core_export.REPRESENTATIVE_ROWS)
+        rows = utf8.encode_texts(prompts)
+        embeddings = model.encode_text(rows).numpy()
+
+        def conditioning(signature, i):  # random captions of every digit, both languages; guidance 0-3 in turn
+            row, guidance = np.s_[i % len(rows): i % len(rows) + 1], np.array([i % 4], np.float32)
+            if signature == "encode_text":
+                return {"text": rows[row]}
+            if signature == "denoise_step":
+                return {"text_embedding": embeddings[row], "guidance": guidance}
+            return {"text": rows[row], "guidance": guidance}
+
+        representative, representative_data = denoiser_calibration(model.alpha_bars.numpy(), conditioning)
         return core_export.ExportPlan(
             name=self.name, signatures=self.signatures(model),
+            representative_inputs=representative, integer_products=True,
+            representative_data=representative_data + f"; {len(prompts)} random captions (seed 1) and their CLIP "
+                                                       "embeddings, guidance 0-3 in turn",
             description="Text-to-image diffusion on MNIST: a U-Net conditioned by FiLM on CLIP's frozen text "
                         "embedding, classifier-free guidance, DDIM in the graph.",
             paper=self.paper, training=training, keras_model=self.keras_model(model),

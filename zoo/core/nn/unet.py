@@ -312,37 +312,41 @@ class DDIMSampling:
         spread = tf.where(valid, tf.gather(self.sqrt_one_minus_alpha_bars, index), 0.0)
         return tf.reshape(signal, [-1, 1, 1, 1]), tf.reshape(spread, [-1, 1, 1, 1])
 
-    def ddim_loop(self, predict_noise, noise, steps):
+    def ddim_loop(self, predict_noise, noise, steps, conditioning=()):
         """DDIM with ``steps`` steps in a ``tf.while_loop`` (a builtin WHILE in TFLite) over
-        ``predict_noise(images_t, timestep [batch]) -> eps``: images ``[batch, 28, 28, 1]`` in [0, 1]."""
+        ``predict_noise(images_t, timestep [batch], *conditioning) -> eps``: images ``[batch, 28, 28, 1]`` in
+        [0, 1]. ``conditioning``: the tensors every step reads unchanged (labels, guidance), which
+        :func:`while_loop_carrying` passes through the loop."""
         schedule = tf.constant(np.append(ddim_timesteps(self.num_timesteps, steps), -1), tf.int32)
-        batch = tf.shape(noise)[0]
 
-        def body(i, x):
+        def body(i, x, *conditioning):
+            batch = tf.shape(x)[0]
             t = tf.fill([batch], schedule[i])
             previous = tf.fill([batch], schedule[i + 1])
-            return i + 1, self.ddim_update(x, t, previous, predict_noise(x, t))
+            return i + 1, self.ddim_update(x, t, previous, predict_noise(x, t, *conditioning))
 
-        _, x = tf.while_loop(lambda i, x: i < steps, body, [tf.constant(0), noise])
+        _, x = while_loop_carrying(lambda i, x: i < steps, body, [tf.constant(0), noise], conditioning)
         return {"images": (tf.clip_by_value(x, -1.0, 1.0) + 1.0) / 2.0}
 
-    def inpaint_loop(self, predict_noise, images, mask, noise, steps, resample):
+    def inpaint_loop(self, predict_noise, images, mask, noise, steps, resample, conditioning=()):
         """RePaint on the DDIM schedule in one ``tf.while_loop``: fill the pixels where ``mask`` is 0 so that
         they agree with ``images`` (in [0, 1]) where it is 1, which come back exactly. ``steps`` DDIM steps,
         each but the last run ``resample`` times (known pixels noised to the step's level, one ancestral
         denoising step, noised back up with fresh noise). The fresh noise is ``noise`` permuted again at each draw (the permutation
         of ``zoo.core.apps.ddim.noise_permutation``: a graph cannot draw reproducibly in TFLite), so the app
-        loop ``zoo.core.apps.ddim.inpaint_loop`` reproduces this one."""
+        loop ``zoo.core.apps.ddim.inpaint_loop`` reproduces this one. ``predict_noise(images_t, timestep,
+        *conditioning)``, as in :meth:`ddim_loop`."""
         size = int(np.prod(IMAGE_SHAPE))
         permutation = tf.constant(noise_permutation(size), tf.int32)
         schedule = tf.constant(np.append(ddim_timesteps(self.num_timesteps, steps), -1), tf.int32)
-        batch = tf.shape(noise)[0]
-        known = images * 2.0 - 1.0
 
-        def fresh(z):
-            return tf.reshape(tf.gather(tf.reshape(z, [batch, size]), permutation, axis=1), [batch, *IMAGE_SHAPE])
+        def body(k, x, z, mask, known, *conditioning):
+            batch = tf.shape(x)[0]
 
-        def body(k, x, z):
+            def fresh(z):
+                return tf.reshape(tf.gather(tf.reshape(z, [batch, size]), permutation, axis=1),
+                                  [batch, *IMAGE_SHAPE])
+
             i, u = k // resample, k % resample
             t, previous = tf.fill([batch], schedule[i]), tf.fill([batch], schedule[i + 1])
             signal, spread = self._schedule_at(t)
@@ -351,7 +355,7 @@ class DDIMSampling:
             beta = 1.0 - ratio * ratio
             z = fresh(z)
             x = mask * (signal * known + spread * z) + (1.0 - mask) * x
-            x0 = tf.clip_by_value((x - spread * predict_noise(x, t)) / signal, -1.0, 1.0)
+            x0 = tf.clip_by_value((x - spread * predict_noise(x, t, *conditioning)) / signal, -1.0, 1.0)
             z = fresh(z)
             x = (signal_previous * beta / (spread * spread) * x0
                  + ratio * spread_previous * spread_previous / (spread * spread) * x
@@ -361,9 +365,31 @@ class DDIMSampling:
             return k + 1, tf.where(back, ratio * x + tf.sqrt(beta) * z_back, x), tf.where(back, z_back, z)
 
         # every step runs `resample` times but the last, once
-        _, x, _ = tf.while_loop(lambda k, x, z: k < (steps - 1) * resample + 1, body, [tf.constant(0), noise, noise])
+        _, x, _ = while_loop_carrying(lambda k, x, z: k < (steps - 1) * resample + 1, body,
+                                      [tf.constant(0), noise, noise], [mask, images * 2.0 - 1.0, *conditioning])
         # the known pixels exactly as given (mask is 0/1), not through the [-1, 1] round trip
         return {"images": mask * images + (1.0 - mask) * (tf.clip_by_value(x, -1.0, 1.0) + 1.0) / 2.0}
+
+
+def while_loop_carrying(cond, body, loop_vars, invariants):
+    """``tf.while_loop`` over ``loop_vars`` (the first an int32 counter counting up from 0) whose
+    ``body(*loop_vars, *invariants)`` also reads ``invariants``, tensors the loop does not change; returns the
+    final ``loop_vars``.
+
+    The invariants travel as loop variables that each iteration re-emits plus ``min(counter, 0)``, a zero the
+    converter cannot fold away. Read from outside (a capture), or passed through unchanged, a tensor becomes a
+    WHILE operand that TFLite frees once prepared, and the int8 converter's calibrator then reads the freed
+    memory and crashes (tensorflow#75140): the full-integer int8 files need this. It adds one element-wise
+    addition per invariant and iteration and changes no value."""
+    count = len(loop_vars)
+
+    def body_carrying(*variables):
+        zero = tf.minimum(variables[0], 0)
+        return (*body(*variables), *(v + tf.cast(zero, v.dtype) for v in variables[count:]))
+
+    results = tf.while_loop(lambda *variables: cond(*variables[:count]), body_carrying,
+                            [*loop_vars, *invariants])
+    return results[:count]
 
 
 def ddim_timesteps(num_timesteps, steps):

@@ -131,6 +131,55 @@ def noise_calibration(latent_dim, with_labels=False, seed=1):
                             + (", labels 0-9 in turn" if with_labels else ""))
 
 
+DENOISER_LOOP_SIGNATURES = ("serving_default", "generate", "inpaint")
+
+
+def denoiser_calibration(alpha_bars, conditioning, loop_rows=4, seed=1):
+    """``(representative_inputs, description)`` for a diffusion model's full-integer int8 file.
+
+    ``denoise_step``: the first :data:`~zoo.core.export.REPRESENTATIVE_ROWS` MNIST training digits (in [-1, 1])
+    noised to timesteps spread evenly over 0..T-1 (every noise level the samplers visit). The in-graph loops
+    (``serving_default``, ``generate``, ``inpaint``) on ``loop_rows`` rows each, since a row runs the whole loop
+    (``inpaint``: the test masks bottom, left and random in turn). ``conditioning(signature, i) -> dict`` gives
+    row ``i``'s other inputs (labels, text, guidance, ...); a signature not named here (``encode_text``) gets
+    only those, on :data:`~zoo.core.export.REPRESENTATIVE_ROWS` rows."""
+    from zoo.core.apps.ddim import named_mask
+    from zoo.core.data.datasets import mnist_images
+
+    rows = core_export.REPRESENTATIVE_ROWS
+    alpha_bars = np.asarray(alpha_bars, np.float32)
+    digits = []  # read once, when the first image signature is calibrated
+
+    def representative(signature):
+        rng = np.random.default_rng(seed)
+        if signature in ("denoise_step", "inpaint") and not digits:
+            digits.append(mnist_images("train", limit=rows)[0])
+        if signature == "denoise_step":
+            timesteps = rng.permutation(np.linspace(0, len(alpha_bars) - 1, rows).round().astype(np.int32))
+            for i, t in enumerate(timesteps):
+                clean = digits[0][i:i + 1] * 2.0 - 1.0
+                noise = rng.standard_normal(clean.shape).astype(np.float32)
+                noised = np.sqrt(alpha_bars[t]) * clean + np.sqrt(1.0 - alpha_bars[t]) * noise
+                yield {"images_t": noised.astype(np.float32), "timestep": np.array([t], np.int32),
+                       **conditioning(signature, i)}
+        elif signature == "inpaint":
+            for i in range(loop_rows):
+                mask = named_mask(("bottom", "left", "random")[i % 3], 1, seed + i, (28, 28, 1))
+                yield {"images": digits[0][i:i + 1], "mask": mask,
+                       "noise": rng.standard_normal((1, 28, 28, 1)).astype(np.float32), **conditioning(signature, i)}
+        elif signature in DENOISER_LOOP_SIGNATURES:
+            for i in range(loop_rows):
+                yield {"noise": rng.standard_normal((1, 28, 28, 1)).astype(np.float32), **conditioning(signature, i)}
+        else:
+            for i in range(rows):
+                yield conditioning(signature, i)
+
+    return representative, (f"denoise_step: the first {rows} MNIST training digits noised to timesteps spread over "
+                            f"0..{len(alpha_bars) - 1} (seed {seed}); the in-graph loops (generate, serving_default, "
+                            f"inpaint): {loop_rows} rows each, standard-normal noise, inpaint on training digits with "
+                            "the bottom, left and random masks")
+
+
 def gan_training_options(preset, discriminator_learning_rate=None, convolutional=False):
     """``train``'s options for the GAN techniques, each defaulting to what ``preset`` (the model's default) uses;
     ``convolutional`` adds the discriminator's width (the DCGAN networks')."""
