@@ -49,6 +49,7 @@ def runtime_key(runtime, variant):
 
 
 LATENCY_THREADS = 1
+INT8_SECTION = "int8 against float32, every model"  # the heading of int8_against_float32's table
 TF_THREADS = "TF's default (every core)"  # Keras and SavedModel rows: TensorFlow's intra-op pool
 
 
@@ -150,6 +151,11 @@ def int8_kind(manifest):
     return entry.get("kind") or entry["quantization"].split(":")[0]
 
 
+def _milliseconds(value):
+    """Three decimals below 1 ms (the median is stored to the microsecond), where two would tie."""
+    return f"{value:.3f} ms" if value < 1 else f"{value:.2f} ms"
+
+
 def threads_of(runtime_key, row):
     """The threads a row was timed with; rows measured before the count was recorded all used these."""
     return row.get("threads", LATENCY_THREADS if runtime_key.startswith("tflite") else TF_THREADS)
@@ -158,7 +164,7 @@ def threads_of(runtime_key, row):
 def int8_against_float32(results):
     """Markdown lines: every model's int8 and float32 LiteRT files side by side (each pair timed in one run of
     that model, the same inputs, the same thread count), with the int8 file's kind from its manifest."""
-    lines = ["## int8 against float32, every model", "",
+    lines = [f"## {INT8_SECTION}", "",
              "The timed signature's median latency of each model's two LiteRT files, from the sections below (the two "
              "files of a row were measured in the same run, one after the other). Kind: the int8 file's, from its "
              "manifest.", "",
@@ -171,8 +177,9 @@ def int8_against_float32(results):
             continue
         faster = all(int8[f"latency_ms_batch{b}"] < float32[f"latency_ms_batch{b}"] for b in BATCHES)
         lines.append(f"| {name} | `{model['signature']}` | {model.get('int8_kind', '-')} | {threads_of('tflite', int8)} "
-                     + "".join(f"| {row[f'latency_ms_batch{b}']:.2f} ms " for b in BATCHES for row in (float32, int8))
-                     + f"| {'yes' if faster else '**no**'} | {model.get('date', results['date'])} |")
+                     + "".join(f"| {_milliseconds(row[f'latency_ms_batch{b}'])} " for b in BATCHES for row in (float32, int8))
+                     + f"| {'yes' if faster else '**no**'} | {model.get('date', results['date'])}"
+                     + (f", {model['machine'].split(',')[0]}" if model.get("machine") else "") + " |")
     return lines + [""]
 
 
@@ -235,7 +242,8 @@ def studies_written_by_hand(path, model_names):
         return []
     with open(path) as f:
         sections = f.read().split("\n## ")[1:]
-    kept = [section for section in sections if section.split("\n", 1)[0].strip() not in model_names]
+    written = set(model_names) | {INT8_SECTION}
+    kept = [section for section in sections if section.split("\n", 1)[0].strip() not in written]
     return [line for section in kept for line in f"## {section.rstrip()}\n".split("\n")]
 
 

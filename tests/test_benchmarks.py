@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow  # runs the benchmark script in a fresh process
 def test_benchmark_quick_mode(tmp_path):
     output = tmp_path / "BENCHMARKS.md"
     # a study's hand-written section survives the rewrite; the model's own old section does not
-    output.write_text("# Benchmarks\n\n## gpt\n\nstale gpt table\n\n## A study\n\nits own table\n")
+    output.write_text("# Benchmarks\n\n## gpt\n\nstale gpt table\n\n## int8 against float32, every model\n\n"
+                      "stale int8 table\n\n## A study\n\nits own table\n")
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--quick", "--models", "gpt",
          "--output", str(output), "--results-dir", str(tmp_path)],
@@ -42,4 +43,9 @@ def test_benchmark_quick_mode(tmp_path):
     assert "| tflite_int8 |" in text and "python -m benchmarks.run --quick --models gpt" in text
     assert "validation_loss" in text and "`decode_step`" in text
     assert "## A study\n\nits own table" in text and "stale gpt table" not in text
+    # the int8-against-float32 table is written afresh, once, with the file's kind and the thread count
+    assert text.count("## int8 against float32, every model") == 1 and "stale int8 table" not in text
+    int8_row = next(line for line in text.splitlines() if line.startswith("| gpt | `decode_step` |"))
+    assert "| dynamic-range | 1 |" in int8_row and int8_row.split("|")[9].strip() in ("yes", "**no**")
+    assert "| threads |" in text
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
