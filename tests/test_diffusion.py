@@ -316,7 +316,7 @@ def test_the_int8_file_computes_the_products_in_int8_and_the_sampler_in_float(ex
 def test_while_loop_carrying_computes_what_a_capturing_loop_does():
     """The invariants reach every iteration unchanged (the added zero changes no value) and only the loop
     variables come back; the tiny export's full-integer calibration of every loop is the crash it avoids."""
-    from zoo.core.nn.unet import while_loop_carrying
+    from zoo.core.nn.loops import while_loop_carrying
 
     x0, scale, offset = tf.constant([1.0, -2.0]), tf.constant([0.5, 3.0]), tf.constant([7], tf.int32)
     counter, x = while_loop_carrying(lambda i, x: i < 4, lambda i, x, s, o: (i + 1, x * s + tf.cast(o, tf.float32)),

@@ -337,7 +337,7 @@ def reconvert_int8(plan, model_dir):
         entry.update(tflite_entry("int8", plan))
         print(f"[export {name}] TFLite int8 ({entry['kind']}) -> {model_dir}/{entry['path']}")
         # from the plan's signatures, as the code builds them now, not the folder's SavedModel: a graph change
-        # that computes the same values (such as unet.while_loop_carrying, which full-integer calibration
+        # that computes the same values (zoo.core.nn.loops.while_loop_carrying, which calibrating a loop
         # needs) then reaches the int8 file without re-exporting the others
         with tempfile.TemporaryDirectory() as graphs, open(os.path.join(tmp, entry["path"]), "wb") as f:
             write_saved_model(graphs, [s for s in plan.signatures if s.name in tflite_names])

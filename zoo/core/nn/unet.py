@@ -20,6 +20,7 @@ from keras import layers
 from zoo.core.apps.ddim import noise_permutation
 from zoo.core.nn import distribute
 from zoo.core.nn.ema import copy_weights, update_moving_average
+from zoo.core.nn.loops import while_loop_carrying
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_LABELS = 11  # the diffusion model's digits 0-9 and "no label"
@@ -369,27 +370,6 @@ class DDIMSampling:
                                       [tf.constant(0), noise, noise], [mask, images * 2.0 - 1.0, *conditioning])
         # the known pixels exactly as given (mask is 0/1), not through the [-1, 1] round trip
         return {"images": mask * images + (1.0 - mask) * (tf.clip_by_value(x, -1.0, 1.0) + 1.0) / 2.0}
-
-
-def while_loop_carrying(cond, body, loop_vars, invariants):
-    """``tf.while_loop`` over ``loop_vars`` (the first an int32 counter counting up from 0) whose
-    ``body(*loop_vars, *invariants)`` also reads ``invariants``, tensors the loop does not change; returns the
-    final ``loop_vars``.
-
-    The invariants travel as loop variables that each iteration re-emits plus ``min(counter, 0)``, a zero the
-    converter cannot fold away. Read from outside (a capture), or passed through unchanged, a tensor becomes a
-    WHILE operand that TFLite frees once prepared, and the int8 converter's calibrator then reads the freed
-    memory and crashes (tensorflow#75140): the full-integer int8 files need this. It adds one element-wise
-    addition per invariant and iteration and changes no value."""
-    count = len(loop_vars)
-
-    def body_carrying(*variables):
-        zero = tf.minimum(variables[0], 0)
-        return (*body(*variables), *(v + tf.cast(zero, v.dtype) for v in variables[count:]))
-
-    results = tf.while_loop(lambda *variables: cond(*variables[:count]), body_carrying,
-                            [*loop_vars, *invariants])
-    return results[:count]
 
 
 def ddim_timesteps(num_timesteps, steps):
