@@ -37,6 +37,7 @@ def main(argv=None):
     import keras
     from ai_edge_litert.interpreter import Interpreter
 
+    from zoo.core.apps.ddim import add_noise
     from zoo.core.data.datasets import mnist_images
     from zoo.core.recipes.registry import get_recipe
 
@@ -68,8 +69,7 @@ def main(argv=None):
         errors = {}
         for t in TIMESTEPS:
             noise = rng.standard_normal(digits.shape).astype(np.float32)
-            noised = np.sqrt(alpha_bars[t]) * (digits * 2 - 1) + np.sqrt(1 - alpha_bars[t]) * noise
-            inputs = {"images_t": noised.astype(np.float32), "timestep": np.full(len(digits), t, np.int32),
+            inputs = {"images_t": add_noise(digits * 2 - 1, noise, alpha_bars[t]).astype(np.float32), "timestep": np.full(len(digits), t, np.int32),
                       "labels": labels.astype(np.int32), "guidance": np.full(len(digits), 2.0, np.float32)}
             estimates = {v: runners[v](**inputs)["predicted_noise"] for v in VARIANTS}
             errors[t] = {"float32_vs_true_noise": float(np.sqrt(np.mean((estimates["float32"] - noise) ** 2))),

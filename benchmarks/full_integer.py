@@ -26,13 +26,12 @@ import numpy as np
 
 from benchmarks.run import int8_kind
 from benchmarks.timing import call_times
-from zoo.core.export import convert_to_tflite
+from zoo.core.export import REPRESENTATIVE_ROWS, convert_to_tflite
 from zoo.core.export import machine_description as machine
 from zoo.core.recipes.spec import get_spec
 from zoo.core.runtime.paths import EXPORTED_DIR, REPO_ROOT
 from zoo.core.runtime.serving import example_inputs
 
-REPRESENTATIVE_ROWS = 200
 RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "full_integer.json")
 
 

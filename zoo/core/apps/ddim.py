@@ -17,6 +17,11 @@ def timesteps(num_timesteps, steps):
     return np.linspace(num_timesteps - 1, 0, int(steps)).round().astype(np.int32)
 
 
+def add_noise(x0, eps, alpha_bar):
+    """``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps``: the forward noising that :func:`predict_x0` inverts."""
+    return np.sqrt(alpha_bar) * x0 + np.sqrt(1.0 - alpha_bar) * eps
+
+
 def predict_x0(x, eps, alpha_bar):
     """The clean image implied by ``eps``, clipped to the data range, and the noise consistent with it."""
     signal, spread = np.sqrt(alpha_bar), np.sqrt(np.float32(1) - alpha_bar)

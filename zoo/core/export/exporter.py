@@ -77,6 +77,7 @@ def convert_to_tflite(saved_model_dir, signature_names, variant, representative=
     ``integer_products``: with ``representative``, only the :data:`PRODUCT_OPS` become integer."""
     import tensorflow as tf
 
+    products_only = variant == "int8" and representative is not None and integer_products
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=list(signature_names))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if variant == "float16":
@@ -94,11 +95,10 @@ def convert_to_tflite(saved_model_dir, signature_names, variant, representative=
             # integer kernels where they exist, float builtins elsewhere; inputs and outputs stay float32
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
             # calibrate only: the quantization below leaves every op but the products float
-            converter._experimental_calibrate_only = integer_products
+            converter._experimental_calibrate_only = products_only
     try:
         converted = converter.convert()
-        return _quantize_products_only(converted) if variant == "int8" and representative and integer_products \
-            else converted
+        return _quantize_products_only(converted) if products_only else converted
     except Exception as error:  # the converter raises ConverterError and friends
         raise ZooError(f"TFLite conversion ({variant}) with builtin ops only failed: {error}") from None
 

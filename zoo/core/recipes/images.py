@@ -135,7 +135,7 @@ DENOISER_LOOP_SIGNATURES = ("serving_default", "generate", "inpaint")
 
 
 def denoiser_calibration(alpha_bars, conditioning, loop_rows=4, seed=1):
-    """``(representative_inputs, description)`` for a diffusion model's full-integer int8 file.
+    """``(representative_inputs, description)`` for a diffusion model's calibrated int8 file.
 
     ``denoise_step``: the first :data:`~zoo.core.export.REPRESENTATIVE_ROWS` MNIST training digits (in [-1, 1])
     noised to timesteps spread evenly over 0..T-1 (every noise level the samplers visit). The in-graph loops
@@ -143,7 +143,7 @@ def denoiser_calibration(alpha_bars, conditioning, loop_rows=4, seed=1):
     (``inpaint``: the test masks bottom, left and random in turn). ``conditioning(signature, i) -> dict`` gives
     row ``i``'s other inputs (labels, text, guidance, ...); a signature not named here (``encode_text``) gets
     only those, on :data:`~zoo.core.export.REPRESENTATIVE_ROWS` rows."""
-    from zoo.core.apps.ddim import named_mask
+    from zoo.core.apps.ddim import add_noise, named_mask
     from zoo.core.data.datasets import mnist_images
 
     rows = core_export.REPRESENTATIVE_ROWS
@@ -159,8 +159,7 @@ def denoiser_calibration(alpha_bars, conditioning, loop_rows=4, seed=1):
             for i, t in enumerate(timesteps):
                 clean = digits[0][i:i + 1] * 2.0 - 1.0
                 noise = rng.standard_normal(clean.shape).astype(np.float32)
-                noised = np.sqrt(alpha_bars[t]) * clean + np.sqrt(1.0 - alpha_bars[t]) * noise
-                yield {"images_t": noised.astype(np.float32), "timestep": np.array([t], np.int32),
+                yield {"images_t": add_noise(clean, noise, alpha_bars[t]).astype(np.float32), "timestep": np.array([t], np.int32),
                        **conditioning(signature, i)}
         elif signature == "inpaint":
             for i in range(loop_rows):
