@@ -20,7 +20,9 @@ def pytest_collection_modifyitems(items):
         if "tiny_export" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
         callspec = getattr(item, "callspec", None)
-        model = callspec.params.get("name") if callspec is not None else None
+        # a parameter naming a model (the test's `name`, or a parametrized fixture's, as test_finetune's)
+        model = next((v for v in callspec.params.values() if isinstance(v, str) and v in names),
+                     None) if callspec is not None else None
         module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
         if model is None and module.startswith("test_") and module[5:] in names:
             model = module[5:]

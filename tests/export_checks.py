@@ -36,7 +36,7 @@ def runners(exported_dir):
     return found
 
 
-def check_parity(exported_dir, inputs, expected, tolerances=None, scale=None, integer_runtimes=None):
+def check_parity(exported_dir, inputs, expected, tolerances=None, scale=None, integer_runtimes=None, outliers=None):
     """Every runtime, every signature: outputs match ``expected`` within the tolerance.
 
     Args:
@@ -47,6 +47,8 @@ def check_parity(exported_dir, inputs, expected, tolerances=None, scale=None, in
             not of order 1, e.g. logits).
         integer_runtimes: the runtime keys whose integer outputs (generated tokens)
             must be exact (default: all); quantized weights may move a greedy pick.
+        outliers: output name -> the fraction of its elements allowed outside the tolerance (an iterative
+            sampler's few chaotic pixels); without it, every element must be within.
     """
     tolerances = {**TOLERANCES, **(tolerances or {})}
     manifest = read_manifest(exported_dir)
@@ -69,6 +71,12 @@ def check_parity(exported_dir, inputs, expected, tolerances=None, scale=None, in
                     np.testing.assert_array_equal(got, want, err_msg=f"{key} {signature} {name}")
                     continue
                 atol = tolerances[key] * (scale or {}).get(name, 1.0)
+                allowed = (outliers or {}).get(name, 0.0)
+                if allowed:
+                    outside = np.mean(np.abs(np.asarray(got, np.float64) - want) > atol)
+                    assert outside <= allowed, (f"{key} {signature} {name}: {outside:.2%} of the elements differ by "
+                                                f"more than {atol}, at most {allowed:.2%} may")
+                    continue
                 np.testing.assert_allclose(got, want, atol=atol, err_msg=f"{key} {signature} {name}")
 
 

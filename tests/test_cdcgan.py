@@ -219,8 +219,9 @@ def test_generated_data_table_bolds_the_best_and_leaves_out_a_model_not_yet_scor
 
 def test_int8_is_full_integer_and_can_be_reconverted_alone(exported, synthetic_data_dir, tmp_path):
     """The generators' int8 file is full-integer (int8 activations: integer kernels, float32 at the signature), and
-    ``export --from-exported --int8-only`` converts it again in place, measures it and leaves every other file
-    byte for byte."""
+    ``export --from-exported --reconvert int8`` converts it again in place, measures it and leaves every other file
+    byte for byte; so does ``--reconvert float16`` for the float16 file."""
+    import json
     import shutil
 
     from ai_edge_litert.interpreter import Interpreter
@@ -240,12 +241,15 @@ def test_int8_is_full_integer_and_can_be_reconverted_alone(exported, synthetic_d
     folder = str(tmp_path / "cdcgan")
     shutil.copytree(exported, folder)
     manifest["tflite"]["int8"]["kind"] = "stale"  # a mark the re-conversion must replace
-    before = {e["path"]: e["sha256"] for e in manifest["files"]}
-    with data_dir_set(synthetic_data_dir):
-        commands.export("cdcgan", from_exported=folder, int8_only=True, num_eval_samples=50)
-    after = read_manifest(folder)  # every sha256 checked
-    changed = {p for p, digest in before.items() if {e["path"]: e["sha256"] for e in after["files"]}[p] != digest}
-    assert changed <= {"cdcgan.int8.tflite"} and after["tflite"]["int8"]["kind"] == "full-integer"
-    assert after["metrics"]["tflite_int8"]["num_samples"] == 50 and "int8_reconverted" in after
-    with pytest.raises(BadInputError, match="--int8-only updates an exported folder in place"):
-        commands.export("cdcgan", int8_only=True)
+    with open(os.path.join(folder, "manifest.json"), "w") as f:
+        json.dump(manifest, f)
+    for variant, path in (("int8", "cdcgan.int8.tflite"), ("float16", "cdcgan.fp16.tflite")):
+        before = {e["path"]: e["sha256"] for e in read_manifest(folder)["files"]}
+        with data_dir_set(synthetic_data_dir):
+            commands.export("cdcgan", from_exported=folder, reconvert=variant, num_eval_samples=50)
+        after = read_manifest(folder)  # every sha256 checked
+        changed = {p for p, digest in before.items() if {e["path"]: e["sha256"] for e in after["files"]}[p] != digest}
+        assert changed <= {path} and after["tflite"]["int8"]["kind"] == "full-integer", variant
+        assert after["metrics"][f"tflite_{variant}"]["num_samples"] == 50 and f"{variant}_reconverted" in after
+    with pytest.raises(BadInputError, match="--reconvert updates an exported folder in place"):
+        commands.export("cdcgan", reconvert="int8")

@@ -25,7 +25,6 @@ from zoo.core.nn.unet import cosine_alpha_bars
 from zoo.diffusion.model import NULL_LABEL, PRESETS, Diffusion
 
 STEPS = diffusion_recipe.GENERATE_STEPS  # DDIM steps of the exported loop
-IMAGE_SCALE = {"images": 10.0}  # see DiffusionRecipe.parity_scale
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +171,7 @@ assert "zoo" not in sys.modules
     out = np.load(tmp_path / "out.npz")
     np.testing.assert_allclose(out["looped"], out["generated"], atol=1e-5)
     expected = load_exported(exported, runtime="savedmodel")("generate", noise=noise, labels=labels, guidance=guidance)
-    np.testing.assert_allclose(out["generated"], expected["images"], atol=1e-4 * IMAGE_SCALE["images"])
+    np.testing.assert_allclose(out["generated"], expected["images"], atol=1e-3)  # float32 kernels' rounding over 50 DDIM steps
     # its command line writes a PNG, and refuses a bad digit with a message, not a traceback
     ok = subprocess.run([sys.executable, "tflite_sample.py", "diffusion.tflite", "--digit", "3", "--num", "4",
                          "--steps", "3", "--sampler", "ddpm", "--threads", "2", "--output", "three.png"], cwd=tmp_path, env=env,
@@ -277,6 +276,30 @@ def test_float16_tflite_generate_survives_the_full_1000_step_schedule(tmp_path):
         images = run(noise=noise, labels=labels, guidance=guidance)["images"]
         # float16 weights change the network by ~1e-3; a zero in the schedule changes images by ~1
         np.testing.assert_allclose(images, expected, atol=1e-4 if variant == "float32" else 0.05, err_msg=variant)
+
+
+def test_float16_tflite_inpaints_on_the_float32_schedule(tmp_path):
+    """RePaint's noise level between two DDIM steps is 1 - (sqrt(abar_t) / sqrt(abar_prev))^2, near t = 0 the
+    size of float16's rounding of either: the schedule is looked up as float32 bit patterns (integers, which
+    the float16 converter leaves alone). With float16 tables the float16 file's completions ended 0.14 off
+    float32's on average (0.135 for the committed model's file)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from zoo.core.recipes import inpainting
+
+    model = Diffusion(**{**PRESETS["tiny"], "num_timesteps": 1000}, seed=0)
+    rng = np.random.default_rng(0)
+    for weight in model.ema_unet.weights:
+        weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
+    inpaint = [s for s in diffusion_recipe.diffusion_signatures(model) if s.name == "inpaint"]
+    core_export.write_saved_model(str(tmp_path / "saved"), inpaint)
+    noise, labels, guidance = inputs(4, seed=2)
+    feed = inpainting.random_test_inputs({"noise": noise, "labels": labels, "guidance": guidance}, seed=3)
+    expected = np.asarray(model.inpaint(feed["images"], feed["mask"], feed["noise"], labels, guidance,
+                                        diffusion_recipe.INPAINT_STEPS, diffusion_recipe.INPAINT_RESAMPLE)["images"])
+    flatbuffer = core_export.convert_to_tflite(str(tmp_path / "saved"), ["inpaint"], "float16")
+    images = Interpreter(model_content=flatbuffer).get_signature_runner("inpaint")(**feed)["images"]
+    assert np.abs(images - expected).mean() < 0.002
 
 
 def test_litert_threads_change_speed_not_results(exported):

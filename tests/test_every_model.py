@@ -100,7 +100,8 @@ def test_parity_every_signature_every_runtime(recipe, model, exported):
     inputs, expected = parity_case(recipe, model, exported, seed=4)
     spec = get_spec(recipe.name)
     export_checks.check_parity(exported, inputs, expected, tolerances=spec.parity_tolerances,
-                               scale=spec.parity_scale(expected), integer_runtimes=spec.exact_integer_runtimes)
+                               scale=spec.parity_scale(expected), integer_runtimes=spec.exact_integer_runtimes,
+                               outliers=spec.parity_outliers)
 
 
 def test_tflite_builtin_only_with_the_saved_model_names(exported):

@@ -84,7 +84,8 @@ def test_the_fresh_noise_is_a_permutation_without_fixed_points():
 
 @pytest.fixture(scope="module")
 def exported(tiny_export):
-    return {name: tiny_export(name)[1] for name in ("diffusion", "text2image")}
+    """``exported(name)``: the tiny export, made on first use (per test worker: each export is a minute or two)."""
+    return lambda name: tiny_export(name)[1]
 
 
 def call_inpaint(runner, name, images, mask, noise):
@@ -94,10 +95,24 @@ def call_inpaint(runner, name, images, mask, noise):
                   guidance=np.zeros(len(images), np.float32), **extra)["images"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["diffusion", "text2image"])
+def test_the_committed_float16_file_inpaints_as_the_float32_file(name):
+    """The float16 file once rounded the noise schedule, and RePaint's noise levels with it: its completions
+    ended 0.14 off the float32 file's on average (tests/test_diffusion.py has the mechanism)."""
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 1, (2, 28, 28, 1)).astype(np.float32)
+    mask = np.concatenate([np.ones((2, 14, 28, 1)), np.zeros((2, 14, 28, 1))], axis=1).astype(np.float32)
+    noise = rng.standard_normal(images.shape).astype(np.float32)
+    float32, float16 = (call_inpaint(load_exported(name, runtime="tflite", variant=v), name, images, mask, noise)
+                        for v in ("float32", "float16"))
+    assert np.abs(float16 - float32).mean() < 0.01
+
+
 @pytest.mark.parametrize("name", ["diffusion", "text2image"])
 def test_the_tflite_inpaint_is_the_app_loop_over_denoise_step(exported, name):
     """What a phone app gets from the exported loop is what its own NumPy loop over ``denoise_step`` gives."""
-    runner = load_exported(exported[name], runtime="tflite")
+    runner = load_exported(exported(name), runtime="tflite")
     rng = np.random.default_rng(4)
     images = rng.uniform(0, 1, (2, 28, 28, 1)).astype(np.float32)
     mask = inpainting.named_mask("bottom", 2)
@@ -122,7 +137,7 @@ def test_the_tflite_inpaint_is_the_app_loop_over_denoise_step(exported, name):
 @pytest.mark.parametrize("runtime", ["tflite", "savedmodel", "keras"])
 @pytest.mark.parametrize("name", ["diffusion", "text2image"])
 def test_bad_masks_and_shapes_are_clear_errors(exported, name, runtime):
-    runner = load_exported(exported[name], runtime=runtime)
+    runner = load_exported(exported(name), runtime=runtime)
     images = np.full((2, 28, 28, 1), 0.5, np.float32)
     mask, noise = inpainting.named_mask("left", 2), np.zeros((2, 28, 28, 1), np.float32)
     with pytest.raises(BadInputError, match=r"'mask' must be 0 or 1"):
@@ -135,9 +150,10 @@ def test_bad_masks_and_shapes_are_clear_errors(exported, name, runtime):
         call_inpaint(runner, name, images, mask[:, :14], noise)
 
 
+@pytest.mark.xdist_group("diffusion")  # beside the other tests of its tiny export
 def test_the_saved_model_itself_refuses_a_mask_that_is_not_0_or_1(exported):
     """What a TF Serving client sees: the graph's own check."""
-    loaded = tf.saved_model.load(os.path.join(exported["diffusion"], "1"))
+    loaded = tf.saved_model.load(os.path.join(exported("diffusion"), "1"))
     images = tf.fill([2, 28, 28, 1], 0.5)
     with pytest.raises(tf.errors.InvalidArgumentError, match="mask must be 0 .fill. or 1 .known."):
         loaded.signatures["inpaint"](images=images, mask=tf.fill([2, 28, 28, 1], 0.3), noise=tf.zeros([2, 28, 28, 1]),
@@ -160,13 +176,14 @@ def test_the_app_loop_checks_its_inputs():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("diffusion")  # beside the other tests of its tiny export
 def test_cli_inpaint_writes_completions_and_refuses_bad_files(exported, tmp_path):
     env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
     digit = tmp_path / "digit.npy"
     np.save(digit, np.random.default_rng(0).uniform(0, 1, (28, 28)).astype(np.float32))
     wrong_size = tmp_path / "big.npy"
     np.save(wrong_size, np.zeros((32, 32), np.float32))
-    parent = os.path.dirname(exported["diffusion"])
+    parent = os.path.dirname(exported("diffusion"))
 
     def sample(*options):
         return subprocess.run([sys.executable, "-m", "zoo", "sample", "diffusion", "--exported-dir", parent,
@@ -189,12 +206,13 @@ def test_cli_inpaint_writes_completions_and_refuses_bad_files(exported, tmp_path
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
 
 
+@pytest.mark.xdist_group("diffusion")  # beside the other tests of its tiny export
 def test_the_phone_app_inpaints_from_the_tflite_file(exported, tmp_path, capsys):
     from zoo.diffusion import tflite_sample
 
     digit, output = tmp_path / "digit.npy", tmp_path / "app.png"
     np.save(digit, np.random.default_rng(0).uniform(0, 1, (28, 28)).astype(np.float32))
-    tflite = os.path.join(exported["diffusion"], "diffusion.tflite")
+    tflite = os.path.join(exported("diffusion"), "diffusion.tflite")
     assert tflite_sample.main([tflite, "--inpaint", str(digit), "--mask", "top", "--num", "2",
                                "--output", str(output)]) == 0
     assert os.path.getsize(output) > 200

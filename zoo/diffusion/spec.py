@@ -41,11 +41,12 @@ def test_inputs(signature, manifest_entry, batch, seed):
 SPEC = ModelSpec(
     test_model=lambda recipe: randomize_ema_unet(recipe.create_model("tiny", seed=0)),
     test_inputs=test_inputs,
-    # Rounding differences between runtimes compound over the DDIM steps (each step divides by sqrt(abar_t), up
-    # to 30 at the first step): images get 10 times the tolerance of one network call, and the int8 network's
-    # images are checked within 0.3.
-    parity_scale=lambda expected: {"images": 10.0},
+    # The int8 network is checked within 0.3 (its noise estimates and its images). Rounding differences between
+    # runtimes compound over the DDIM steps (each divides by sqrt(abar_t), 1/30 at the first) and a few pixels of
+    # the random-weight test network end far apart, which pixels depending on the CPU: 1% of an image's pixels
+    # may lie outside the tolerance (one did, by 0.31, in float16 on the CI machine), the rest must not.
     parity_tolerances={"tflite_int8": 0.3},
+    parity_outliers={"images": 0.01},
     quick_options={"export": {"num_eval_samples": 2, "num_detailed_samples": 2},
                    "evaluate": {"num_samples": 2, "steps": 2}, "sample": {"digit": 3, "num": 2, "steps": 2}},
     benchmark_signature="denoise_step",  # one network call; generate is 50 of them (100 with guidance)

@@ -58,9 +58,9 @@ def conditioned_on_the_committed_clip(manifest, model_dir):
 SPEC = ModelSpec(
     test_model=lambda recipe: randomize_ema_unet(recipe.create_model("tiny", seed=0)),
     test_inputs=test_inputs,
-    # rounding differences compound over the DDIM steps (as in diffusion): images get 10 times the tolerance
-    parity_scale=lambda expected: {"images": 10.0},
+    # as in diffusion: the int8 network within 0.3; 1% of an image's pixels may lie outside the tolerance
     parity_tolerances={"tflite_int8": 0.3},
+    parity_outliers={"images": 0.01},
     quick_options={"export": {"per_prompt": 1}, "evaluate": {"per_prompt": 1},
                    "sample": {"num": 2, "prompt": "一个粗体的七"}},
     benchmark_signature="denoise_step",

@@ -318,35 +318,37 @@ def export_model(plan, output_dir, version=1, folder=None):
     return final_dir
 
 
-def reconvert_int8(plan, model_dir):
-    """Convert an exported model's int8 file again from ``plan``'s signatures (full-integer where ``plan`` has
-    ``representative_inputs``), measure it with ``plan.evaluate`` and update the manifest; every other file
-    stays byte for byte, so a change to the int8 conversion alone adds one file to the repository's history.
-    Atomic, like :func:`export_model`. Returns ``model_dir``."""
+def reconvert_tflite(plan, model_dir, variant):
+    """Convert an exported model's ``variant`` TFLite file ("float16" or "int8") again from ``plan``'s
+    signatures (full-integer int8 where ``plan`` has ``representative_inputs``), measure it with
+    ``plan.evaluate`` and update the manifest; every other file stays byte for byte, so a change that reaches
+    one file adds only that file to the repository's history. Atomic, like :func:`export_model`. Returns
+    ``model_dir``."""
     from zoo.core.runtime.runners import read_manifest
 
     manifest = read_manifest(model_dir)  # every file's sha256 checked first
     in_tflite = {s.name for s in plan.signatures if s.tflite}  # manifests before 2026-11-27 list no runtimes
     tflite_names = sorted(n for n, s in manifest["signatures"].items()
                           if ("tflite" in s["runtimes"] if "runtimes" in s else n in in_tflite))
-    name = manifest["model"]
+    name, key = manifest["model"], f"tflite_{variant}"
     with atomic_directory(model_dir) as tmp:
         shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
-        entry = manifest["tflite"]["int8"]
-        entry.update(tflite_entry("int8", plan))
-        print(f"[export {name}] TFLite int8 ({entry['kind']}) -> {model_dir}/{entry['path']}")
+        entry = manifest["tflite"][variant]
+        entry.update(tflite_entry(variant, plan))
+        print(f"[export {name}] TFLite {variant} ({entry.get('kind', variant)}) -> {model_dir}/{entry['path']}")
         # from the plan's signatures, as the code builds them now, not the folder's SavedModel: a graph change
-        # that computes the same values (zoo.core.nn.loops.while_loop_carrying, which calibrating a loop
-        # needs) then reaches the int8 file without re-exporting the others
+        # that computes the same float32 values (zoo.core.nn.loops.while_loop_carrying, which calibrating a loop
+        # needs; the diffusion schedule's bit patterns, which float16 cannot round) then reaches the one file
+        # it is for without re-exporting the others
         with tempfile.TemporaryDirectory() as graphs, open(os.path.join(tmp, entry["path"]), "wb") as f:
             write_saved_model(graphs, [s for s in plan.signatures if s.name in tflite_names])
-            f.write(convert_to_tflite(graphs, tflite_names, "int8", plan.representative_inputs,
+            f.write(convert_to_tflite(graphs, tflite_names, variant, plan.representative_inputs,
                                       plan.integer_products))
         runner = TFLiteModel(os.path.join(tmp, entry["path"]), manifest)
-        check_tflite_file(runner, "tflite_int8", tflite_names)
+        check_tflite_file(runner, key, tflite_names)
         if plan.evaluate is not None:
-            print(f"[export {name}] measuring tflite_int8")
-            manifest["metrics"]["tflite_int8"] = plan.evaluate(runner)
+            print(f"[export {name}] measuring {key}")
+            manifest["metrics"][key] = plan.evaluate(runner)
         del runner
         if plan.primary_metric is not None:
             manifest["quantization_check"] = quantization_check(manifest["metrics"], plan.primary_metric)
@@ -354,7 +356,7 @@ def reconvert_int8(plan, model_dir):
             if file_entry["path"] == entry["path"]:
                 path = os.path.join(tmp, entry["path"])
                 file_entry.update(sha256=sha256_of(path), bytes=os.path.getsize(path))
-        manifest["int8_reconverted"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        manifest[f"{variant}_reconverted"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         write_json(os.path.join(tmp, "manifest.json"), manifest)
     print(export_summary(manifest, plan.metric_summary or ([plan.primary_metric] if plan.primary_metric else [])))
     return model_dir

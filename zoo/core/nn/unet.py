@@ -247,12 +247,14 @@ class DDIMSampling:
         self.num_timesteps = int(num_timesteps)
         alpha_bars = cosine_alpha_bars(self.num_timesteps)
         self.alpha_bars = tf.constant(alpha_bars)
-        # The graph looks up square roots, not abar itself: the float16 TFLite variant stores constants in
-        # float16, where abar_999 (2.4e-9) and 1 - abar_t for small t round to 0 and the DDIM update would
-        # divide by zero; both square roots keep float16's relative precision (<5e-4). Computed in float32
-        # exactly as tf.sqrt(abar) was, so float32 outputs are unchanged and match the NumPy loop.
-        self.sqrt_alpha_bars = tf.constant(np.sqrt(alpha_bars))
-        self.sqrt_one_minus_alpha_bars = tf.constant(np.sqrt(np.float32(1.0) - alpha_bars))
+        # The graph looks up sqrt(abar_t) and sqrt(1 - abar_t), computed in float32 as the NumPy loops compute
+        # them, stored as their int32 bit patterns and bitcast back after the lookup. The float16 TFLite variant
+        # stores every float constant in float16, whose relative error (5e-4) is the size of 1 - ratio^2 between
+        # DDIM steps near t = 0: RePaint's noise levels came out wrong (its inpainting ended 0.14 off float32's
+        # on average). Integers stay exact, so every variant samples on the float32 schedule.
+        self.sqrt_alpha_bars_bits = tf.constant(np.sqrt(alpha_bars).astype(np.float32).view(np.int32))
+        self.sqrt_one_minus_alpha_bars_bits = tf.constant(
+            np.sqrt(np.float32(1.0) - alpha_bars).astype(np.float32).view(np.int32))
 
     def training_draws(self, batch):
         """Noise, timesteps and one uniform number per row (to drop the condition), drawn for the global batch
@@ -309,8 +311,8 @@ class DDIMSampling:
         """``sqrt(abar_t)`` and ``sqrt(1 - abar_t)`` shaped ``[batch, 1, 1, 1]``; t = -1 is clean data (1, 0)."""
         valid = timestep >= 0
         index = tf.maximum(timestep, 0)
-        signal = tf.where(valid, tf.gather(self.sqrt_alpha_bars, index), 1.0)
-        spread = tf.where(valid, tf.gather(self.sqrt_one_minus_alpha_bars, index), 0.0)
+        signal = tf.where(valid, tf.bitcast(tf.gather(self.sqrt_alpha_bars_bits, index), tf.float32), 1.0)
+        spread = tf.where(valid, tf.bitcast(tf.gather(self.sqrt_one_minus_alpha_bars_bits, index), tf.float32), 0.0)
         return tf.reshape(signal, [-1, 1, 1, 1]), tf.reshape(spread, [-1, 1, 1, 1])
 
     def ddim_loop(self, predict_noise, noise, steps, conditioning=()):

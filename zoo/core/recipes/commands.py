@@ -278,8 +278,8 @@ def export(name, **options):
     recipe = _recipe(name)
     o = resolve(recipe, "export", options)
     run_dir = o["run_dir"]
-    if o["int8_only"] and (o["from_exported"] is None or o["output_dir"] is not None):
-        raise BadInputError("--int8-only updates an exported folder in place: give --from-exported, no --output-dir")
+    if o["reconvert"] is not None and (o["from_exported"] is None or o["output_dir"] is not None):
+        raise BadInputError("--reconvert updates an exported folder in place: give --from-exported, no --output-dir")
     if o["from_exported"] is not None:
         if run_dir is not None:
             raise BadInputError("give a --run-dir or --from-exported, not both")
@@ -291,10 +291,10 @@ def export(name, **options):
         model, run, state = load_run(recipe, run_dir)
         training = training_record(run, state, read_history(run_dir or default_run_dir(recipe.name)))
     plan = export_plan(recipe, model, training, **o)
-    if o["int8_only"]:
-        from zoo.core.export import reconvert_int8
+    if o["reconvert"] is not None:
+        from zoo.core.export import reconvert_tflite
 
-        return reconvert_int8(plan, o["from_exported"])
+        return reconvert_tflite(plan, o["from_exported"], o["reconvert"])
     if o["from_exported"] is not None:
         plan.keras_file = runner.path  # the model is unchanged: ship its file as it was
     return export_model(plan, o["output_dir"] or EXPORTED_DIR, o["version"])

@@ -183,10 +183,10 @@ CORE_OPTIONS = (
     Option("from_exported", str, None, "re-export an exported model folder (its .keras file and training record) "
                                        "instead of a run, e.g. after a change to the export alone",
            commands=("export",)),
-    Option("int8_only", bool, False, "with --from-exported: convert only the int8 file again from the folder's own "
-                                     "SavedModel (full-integer where the model calibrates it), measure it and update "
-                                     "the manifest in place; every other file stays byte for byte",
-           commands=("export",)),
+    Option("reconvert", str, None, "with --from-exported: convert only this TFLite file again, from the signatures as "
+                                   "the code builds them now (int8: full-integer where the model calibrates it), "
+                                   "measure it and update the manifest in place; every other file stays byte for byte",
+           commands=("export",), choices=("float16", "int8")),
     Option("output_dir", str, None, "parent folder (default: the repository's exported/)", commands=("export",)),
     Option("version", int, 1, "SavedModel version folder", commands=("export",), minimum=1),
     # sample and evaluate
