@@ -40,6 +40,7 @@ def test_embeddings_are_unit_length(tiny):
         np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow  # trains
 def test_contrastive_loss_falls_on_a_tiny_synthetic_set():
     """Eight 'digits' (bars at different places) with their captions: the loss must fall well below chance."""
     import keras

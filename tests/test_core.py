@@ -152,6 +152,7 @@ def test_cli_help_explains_each_command():
         assert f"  {command}" in result.stdout
 
 
+@pytest.mark.slow  # spawns the CLI
 @pytest.mark.parametrize("options, message", [
     (["--epochs", "0"], "--epochs: must be at least 1, got 0"),
     (["--batch-size", "-4"], "--batch-size: must be at least 1, got -4"),
@@ -165,6 +166,7 @@ def test_cli_bad_training_options_are_clear_errors(options, message, tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # spawns the CLI
 def test_cli_help_describes_each_models_own_sample_and_refuses_options_it_has_not():
     from zoo.__main__ import build_parser, parse
 
@@ -177,6 +179,7 @@ def test_cli_help_describes_each_models_own_sample_and_refuses_options_it_has_no
     assert parse(build_parser(), ["sample", "gan", "--num", "3"]).num == 3
 
 
+@pytest.mark.slow  # spawns the CLI
 def test_cli_train_help_gives_the_models_presets_and_defaults():
     result = run_cli("train", "gpt", "--help")
     text = " ".join(result.stdout.split())
@@ -184,12 +187,14 @@ def test_cli_train_help_gives_the_models_presets_and_defaults():
     assert "counting resumed ones (default 25)" in text  # the GPT's, not the core's 10
 
 
+@pytest.mark.slow  # spawns the CLI
 def test_cli_sample_without_export_says_how_to_make_one(tmp_path):
     result = run_cli("sample", "gan", "--exported-dir", str(tmp_path))
     assert result.returncode == 2
     assert "no exported model at" in result.stderr and "python -m zoo export" in result.stderr
 
 
+@pytest.mark.slow  # spawns the CLI
 def test_serve_request_body_matches_the_saved_model_signature(tmp_path):
     """The REST body `serve` prints must be accepted by the SavedModel's serving_default."""
     import tensorflow as tf

@@ -52,29 +52,33 @@ def assert_sampled_outputs_agree(got, expected, message):
         assert longest <= 2500, f"{message}: row {row} differs for {longest} samples in a row"
 
 
-def test_every_committed_savedmodel_runs_every_signature_in_cpp_as_in_python(binary):
+def test_every_model_is_committed_with_a_savedmodel():
+    assert len(COMMITTED) >= 10
+
+
+# one test per model, so that the test workers share them (the speech models' loops take a minute each)
+@pytest.mark.parametrize("name", COMMITTED)
+def test_every_committed_savedmodel_runs_every_signature_in_cpp_as_in_python(binary, name):
     from zoo.core.recipes.commands import load
 
-    assert len(COMMITTED) >= 10
-    for name in COMMITTED:
-        model_dir = os.path.join(EXPORTED_DIR, name)
-        manifest = read_manifest(model_dir)  # sha256-checked
-        requests = {s: example_inputs(entry, batch=2, seed=1) for s, entry in savedmodel_signatures(manifest).items()}
-        in_cpp = cpp_loader.run_signatures(os.path.join(model_dir, manifest["savedmodel"]["path"]), requests, binary)
-        python = load(model_dir, runtime="savedmodel")
-        assert set(in_cpp) == set(requests), name
-        for signature, inputs in requests.items():
-            expected = python(signature, **inputs)
-            assert set(in_cpp[signature]) == set(expected), (name, signature)
-            for output, value in expected.items():
-                got = in_cpp[signature][output]
-                assert got.shape == value.shape, (name, signature, output)
-                if value.dtype.kind in "iubOS":  # integers, booleans and text: exactly
-                    assert got.tolist() == value.tolist(), (name, signature, output)
-                elif sampled_audio(manifest["signatures"][signature], output):
-                    assert_sampled_outputs_agree(got, value, f"{name} {signature} {output}")
-                else:
-                    np.testing.assert_allclose(got, value, rtol=1e-4, atol=1e-4, err_msg=f"{name} {signature} {output}")
+    model_dir = os.path.join(EXPORTED_DIR, name)
+    manifest = read_manifest(model_dir)  # sha256-checked
+    requests = {s: example_inputs(entry, batch=2, seed=1) for s, entry in savedmodel_signatures(manifest).items()}
+    in_cpp = cpp_loader.run_signatures(os.path.join(model_dir, manifest["savedmodel"]["path"]), requests, binary)
+    python = load(model_dir, runtime="savedmodel")
+    assert set(in_cpp) == set(requests), name
+    for signature, inputs in requests.items():
+        expected = python(signature, **inputs)
+        assert set(in_cpp[signature]) == set(expected), (name, signature)
+        for output, value in expected.items():
+            got = in_cpp[signature][output]
+            assert got.shape == value.shape, (name, signature, output)
+            if value.dtype.kind in "iubOS":  # integers, booleans and text: exactly
+                assert got.tolist() == value.tolist(), (name, signature, output)
+            elif sampled_audio(manifest["signatures"][signature], output):
+                assert_sampled_outputs_agree(got, value, f"{name} {signature} {output}")
+            else:
+                np.testing.assert_allclose(got, value, rtol=1e-4, atol=1e-4, err_msg=f"{name} {signature} {output}")
 
 
 def test_what_the_cpp_loader_refuses_comes_back_as_its_message(binary, tmp_path):

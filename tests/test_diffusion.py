@@ -55,6 +55,7 @@ def test_forward_noising_matches_the_closed_form(model):
     np.testing.assert_allclose(model.add_noise(images, timestep, noise), expected, atol=1e-6)
 
 
+@pytest.mark.slow  # trains
 def test_training_steps_lower_the_loss_on_a_fixed_batch():
     diffusion = Diffusion(**PRESETS["tiny"], seed=0)
     diffusion.compile(optimizer=keras.optimizers.Adam(3e-3))
@@ -255,6 +256,7 @@ def test_cli_sample_ddim_and_ddpm_and_its_errors(exported, tmp_path):
         assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
 
 
+@pytest.mark.slow  # converts and samples a 1000-step model
 def test_float16_tflite_generate_survives_the_full_1000_step_schedule(tmp_path):
     """The float16 converter stores every float constant in float16, the noise schedule included:
     abar_999 (2.4e-9) and 1 - abar_0 (4e-5) must not round to 0 there (they once did, and the
@@ -278,6 +280,7 @@ def test_float16_tflite_generate_survives_the_full_1000_step_schedule(tmp_path):
         np.testing.assert_allclose(images, expected, atol=1e-4 if variant == "float32" else 0.05, err_msg=variant)
 
 
+@pytest.mark.slow  # converts and runs 250 RePaint steps
 def test_float16_tflite_inpaints_on_the_float32_schedule(tmp_path):
     """RePaint's noise level between two DDIM steps is 1 - (sqrt(abar_t) / sqrt(abar_prev))^2, near t = 0 the
     size of float16's rounding of either: the schedule is looked up as float32 bit patterns (integers, which

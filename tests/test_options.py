@@ -45,6 +45,7 @@ def test_the_cli_refuses_a_bad_value_in_one_line(command, name, flag, value, mes
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # spawns the CLI
 @pytest.mark.parametrize("name", ["clip", "text2image", "gpt", "charrnn"])
 def test_a_prompt_that_is_not_utf8_is_refused_in_one_line(name):
     """A terminal passes undecodable bytes as surrogates; encoding them used to raise deep inside."""

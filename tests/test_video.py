@@ -143,6 +143,7 @@ def test_prediction_continues_the_tracked_state(model):
     np.testing.assert_allclose(np.stack(stepped, axis=1), predicted, atol=1e-6)
 
 
+@pytest.mark.slow  # trains
 def test_training_learns_to_track():
     """A hundred steps on one batch of synthetic clips: the heatmaps, the corners and the glyphs move towards the truth."""
     import keras
