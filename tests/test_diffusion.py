@@ -21,7 +21,7 @@ from zoo.core.recipes.registry import get_recipe
 from zoo.core.recipes.spec import get_spec
 from zoo.diffusion import recipe as diffusion_recipe
 from zoo.diffusion import tflite_sample
-from zoo.core.nn.unet import cosine_alpha_bars
+from zoo.core.nn.unet import cosine_alpha_bars, randomize_ema_unet
 from zoo.diffusion.model import NULL_LABEL, PRESETS, Diffusion
 
 STEPS = diffusion_recipe.GENERATE_STEPS  # DDIM steps of the exported loop
@@ -263,10 +263,7 @@ def test_float16_tflite_generate_survives_the_full_1000_step_schedule(tmp_path):
     in-graph DDIM divided by zero). The tiny preset has T = 100, where this cannot show, so T = 1000."""
     from ai_edge_litert.interpreter import Interpreter
 
-    model = Diffusion(**{**PRESETS["tiny"], "num_timesteps": 1000}, seed=0)
-    rng = np.random.default_rng(0)
-    for weight in model.ema_unet.weights:  # random output layers, as DiffusionRecipe.test_model
-        weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
+    model = randomize_ema_unet(Diffusion(**{**PRESETS["tiny"], "num_timesteps": 1000}, seed=0))  # as the spec's test model
     steps = 4
     generate = [s for s in diffusion_recipe.diffusion_signatures(model, steps=steps) if s.name == "generate"]
     core_export.write_saved_model(str(tmp_path / "saved"), generate)
@@ -290,10 +287,7 @@ def test_float16_tflite_inpaints_on_the_float32_schedule(tmp_path):
 
     from zoo.core.recipes import inpainting
 
-    model = Diffusion(**{**PRESETS["tiny"], "num_timesteps": 1000}, seed=0)
-    rng = np.random.default_rng(0)
-    for weight in model.ema_unet.weights:
-        weight.assign(rng.normal(0, 0.1, weight.shape).astype("float32"))
+    model = randomize_ema_unet(Diffusion(**{**PRESETS["tiny"], "num_timesteps": 1000}, seed=0))
     inpaint = [s for s in diffusion_recipe.diffusion_signatures(model) if s.name == "inpaint"]
     core_export.write_saved_model(str(tmp_path / "saved"), inpaint)
     noise, labels, guidance = inputs(4, seed=2)

@@ -99,10 +99,11 @@ def call_inpaint(runner, name, images, mask, noise):
 @pytest.mark.parametrize("name", ["diffusion", "text2image"])
 def test_the_committed_float16_file_inpaints_as_the_float32_file(name):
     """The float16 file once rounded the noise schedule, and RePaint's noise levels with it: its completions
-    ended 0.14 off the float32 file's on average (tests/test_diffusion.py has the mechanism)."""
+    ended 0.18 (diffusion) and 0.19 (text2image) off the float32 file's on average (tests/test_diffusion.py has
+    the mechanism)."""
     rng = np.random.default_rng(5)
     images = rng.uniform(0, 1, (2, 28, 28, 1)).astype(np.float32)
-    mask = np.concatenate([np.ones((2, 14, 28, 1)), np.zeros((2, 14, 28, 1))], axis=1).astype(np.float32)
+    mask = inpainting.named_mask("bottom", 2)
     noise = rng.standard_normal(images.shape).astype(np.float32)
     float32, float16 = (call_inpaint(load_exported(name, runtime="tflite", variant=v), name, images, mask, noise)
                         for v in ("float32", "float16"))

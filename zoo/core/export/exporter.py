@@ -335,7 +335,8 @@ def reconvert_tflite(plan, model_dir, variant):
         shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
         entry = manifest["tflite"][variant]
         entry.update(tflite_entry(variant, plan))
-        print(f"[export {name}] TFLite {variant} ({entry.get('kind', variant)}) -> {model_dir}/{entry['path']}")
+        kind = f" ({entry['kind']})" if "kind" in entry else ""
+        print(f"[export {name}] TFLite {variant}{kind} -> {model_dir}/{entry['path']}")
         # from the plan's signatures, as the code builds them now, not the folder's SavedModel: a graph change
         # that computes the same float32 values (zoo.core.nn.loops.while_loop_carrying, which calibrating a loop
         # needs; the diffusion schedule's bit patterns, which float16 cannot round) then reaches the one file
