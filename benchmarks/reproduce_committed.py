@@ -1,12 +1,15 @@
-"""Re-measure the committed diffusion and text-to-image metrics and compare them with their manifests.
+"""Re-measure every committed model's manifest numbers and compare them with their manifests.
 
-    python -m benchmarks.reproduce_committed            # both, 2.3 minutes on this 2-core CPU
+    python -m benchmarks.reproduce_committed                       # every committed model
+    python -m benchmarks.reproduce_committed --models tts video    # some
 
-The two slowest re-measurements of committed artifacts (guided DDIM over every image their metrics use),
-kept out of the test suite for its time budget; the other models' metrics are re-measured by
-``tests/test_committed_artifacts.py``. Exits 1 if a number differs from its manifest.
+Each model's numbers are re-measured with its spec's ``Reproduce`` protocol (``zoo/<model>/spec.py``): the
+same re-measurement as ``tests/test_committed_artifacts.py``, which runs only the ones that take seconds
+(``Reproduce.in_test_suite``). The diffusion models' are their guided DDIM over every image their metrics
+use (2.3 minutes). Exits 1 if a number differs from its manifest.
 """
 
+import argparse
 import os
 import sys
 import time
@@ -39,17 +42,44 @@ def text2image():
                                                                "frechet_distance")]
 
 
-def main():
+def from_spec(name):
+    from zoo.core.recipes.commands import remeasure_committed
+
+    return remeasure_committed(name)
+
+
+def measurements():
+    """``{model: measure() -> [(metric, measured, stored, tolerance)]}`` for every committed model."""
+    from zoo.core.recipes.registry import model_names
+    from zoo.core.recipes.spec import get_spec
+    from zoo.core.runtime.paths import EXPORTED_DIR
+
+    own = {"diffusion": diffusion, "text2image": text2image}
+    found = {}
+    for name in model_names():
+        if not os.path.isfile(os.path.join(EXPORTED_DIR, name, "manifest.json")):
+            continue
+        if name in own:
+            found[name] = own[name]
+        elif get_spec(name).reproduce is not None:
+            found[name] = lambda name=name: from_spec(name)
+    return found
+
+
+def main(argv=None):
+    found = measurements()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", choices=sorted(found), default=sorted(found))
+    args = parser.parse_args(argv)
     failed = False
-    for name, measure in (("diffusion", diffusion), ("text2image", text2image)):
+    for name in args.models:
         started = time.time()
-        rows = measure()
-        for metric, measured, stored, tolerance in rows:
+        for metric, measured, stored, tolerance in found[name]():
             same = abs(measured - stored) <= tolerance
             failed |= not same
-            print(f"{name:11s} {metric:20s} measured {measured:.4f}  manifest {stored:.4f}  "
-                  f"{'ok' if same else 'DIFFERS'}")
-        print(f"{name}: {time.time() - started:.0f} s")
+            print(f"{name:11s} {metric:38s} measured {measured:.4f}  manifest {stored:.4f}  "
+                  f"{'ok' if same else 'DIFFERS'}", flush=True)
+        print(f"{name}: {time.time() - started:.0f} s", flush=True)
     return 1 if failed else 0
 
 

@@ -124,6 +124,8 @@ class data_dir_set:
 def tiny_export(synthetic_data_dir, tmp_path_factory):
     """``tiny_export(name) -> (model, exported folder)``: the recipe's test model through its whole export
     (metrics at the recipe's quick settings on synthetic data, samples, manifest), once per session."""
+    import gc
+
     from zoo.core.export import export_model
     from zoo.core.recipes.commands import export_plan
     from zoo.core.recipes.registry import get_recipe
@@ -139,6 +141,10 @@ def tiny_export(synthetic_data_dir, tmp_path_factory):
             with data_dir_set(synthetic_data_dir):
                 plan = export_plan(recipe, model, {"command": "tests"}, **spec.quick_options.get("export", {}))
                 made[name] = model, export_model(plan, str(tmp_path_factory.mktemp(f"export-{name}")))
+            # What the session keeps alive (the models, their traced functions) need not be scanned by every
+            # later full collection: the TFLite converter runs one per file, seconds each in a worker this big.
+            gc.collect()
+            gc.freeze()
         return made[name]
 
     return export

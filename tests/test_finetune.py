@@ -255,6 +255,7 @@ def test_bad_input_is_refused_before_training_and_nothing_is_written(tiny_export
         zoo.finetune("vae", data=text_file, output=str(output))
 
 
+@pytest.mark.xdist_group("diffusion")  # the diffusion tiny export its worker has made (2 minutes elsewhere)
 def test_bad_images_are_refused_before_training_and_nothing_is_written(tiny_export, image_file, tmp_path):
     import matplotlib.image
 

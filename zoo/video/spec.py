@@ -142,7 +142,7 @@ SPEC = ModelSpec(
     targets=(Target("frame_mse", at_most=90.0, why="the issue's prediction target, MSE per frame <= 90"),
              Target("digit_accuracy", at_least=0.90, why="generated digits keep their identity in every frame")),
     reproduce=Reproduce("tflite", "float32", {"num_clips": 2000, "num_generated": 1000},
-                        keys=("frame_mse", "ssim", "digit_accuracy"), tolerance=1e-3),
+                        keys=("frame_mse", "ssim", "digit_accuracy"), tolerance=1e-3, in_test_suite=False),  # 50 s
     cli_sample=("--digits", "3", "7"),
     checks=(meets_the_issue_and_ships_its_picture, fits_the_export_budget),
     sample_check=an_animated_gif,

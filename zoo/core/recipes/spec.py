@@ -49,7 +49,9 @@ class Reproduce:
     """How the committed-artifact test re-measures a manifest number: ``evaluate`` of ``runtime``/``variant``
     with ``options`` (the export's protocol), compared with ``metrics[runtime key]`` on ``keys`` (all of the
     stored entry when None) within ``tolerance``. ``data``: the folders of ``$ZOO_DATA_DIR`` it reads;
-    ``measure``: a cheaper measurement of some of the stored numbers than ``evaluate``."""
+    ``measure``: a cheaper measurement of some of the stored numbers than ``evaluate``. ``in_test_suite``:
+    False where the re-measurement takes most of a minute or more, which the suite's time budget cannot hold;
+    ``python -m benchmarks.reproduce_committed`` re-measures every committed model's either way."""
 
     runtime: str = "tflite"
     variant: str = "float32"
@@ -58,6 +60,7 @@ class Reproduce:
     tolerance: float = 0.0
     data: tuple = ("mnist",)
     measure: Optional[Callable] = None  # measure(runner) -> metrics, instead of the recipe's evaluate
+    in_test_suite: bool = True
 
     @property
     def metrics_key(self):

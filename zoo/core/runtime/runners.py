@@ -65,6 +65,9 @@ class ExportedModel:
         self.manifest = manifest
         self.signatures = manifest["signatures"]
 
+    def close(self):
+        """Let go of the runtime (an interpreter, a loaded SavedModel) now, not at the next garbage collection."""
+
     def check_inputs(self, signature, inputs):
         if signature not in self.signatures:
             raise BadInputError(f"unknown signature {signature!r}; this model has {sorted(self.signatures)}")
@@ -165,6 +168,9 @@ class TFLiteModel(ExportedModel):
 
     def op_names(self):
         return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+
+    def close(self):
+        self._runners, self.interpreter = {}, None
 
 
 def import_savedmodel_ops(manifest):
