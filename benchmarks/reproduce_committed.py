@@ -43,7 +43,7 @@ def text2image():
 
 
 def from_spec(name):
-    from zoo.core.recipes.commands import remeasure_committed
+    from zoo.core.recipes.spec import remeasure_committed
 
     return remeasure_committed(name)
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # re-measures the committed models and runs the C
 
 from tests.export_checks import check_builtin_only  # noqa: E402
 from tests.test_core import run_cli  # noqa: E402
-from zoo.core.recipes.commands import remeasure_committed  # noqa: E402
+from zoo.core.recipes.spec import remeasure_committed  # noqa: E402
 from zoo.core.recipes.registry import get_recipe, model_names  # noqa: E402
 from zoo.core.recipes.spec import get_spec  # noqa: E402
 from zoo.core.runtime.paths import EXPORTED_DIR  # noqa: E402

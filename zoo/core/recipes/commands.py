@@ -346,23 +346,6 @@ def evaluate(name, **options):
     return metrics
 
 
-def remeasure_committed(name, exported_dir=EXPORTED_DIR):
-    """Re-measure a committed model's manifest numbers with its spec's ``Reproduce`` protocol.
-
-    Returns ``[(metric, measured, stored, tolerance)]``: what the committed-artifact test and
-    ``benchmarks/reproduce_committed.py`` compare.
-    """
-    from zoo.core.recipes.registry import get_recipe
-    from zoo.core.recipes.spec import get_spec
-
-    reproduce = get_spec(name).reproduce
-    runner = load(name, runtime=reproduce.runtime, variant=reproduce.variant, exported_dir=exported_dir)
-    measured = reproduce.measure(runner) if reproduce.measure else \
-        evaluate_runner(get_recipe(name), runner, **reproduce.options)
-    stored = runner.manifest["metrics"][reproduce.metrics_key]
-    return [(key, measured[key], stored[key], reproduce.tolerance) for key in reproduce.keys or sorted(stored)]
-
-
 def evaluate_runner(recipe, runner, seed=None, **options):
     """``recipe.evaluate`` on any runner (a benchmark's, a model in memory), ``options`` checked and defaulted."""
     o = resolve(recipe, "evaluate", {**options, "seed": seed})

@@ -17,6 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from zoo.core.recipes.registry import ZOO_DIR, get_recipe
+from zoo.core.runtime.paths import EXPORTED_DIR
 from zoo.core.runtime.serving import example_inputs
 
 RUNTIMES = ("keras", "savedmodel", "tflite_float32", "tflite_float16", "tflite_int8")
@@ -228,3 +229,19 @@ GAN_TARGETS = (
     Target("frechet_distance", at_most=6.0, why="issue 21: FD at most 6"),
     Target("classes_covered", at_least=10, why="issue 21: every digit"),
 )
+
+
+def remeasure_committed(name, exported_dir=EXPORTED_DIR):
+    """Re-measure a committed model's manifest numbers with its spec's ``Reproduce`` protocol.
+
+    Returns ``[(metric, measured, stored, tolerance)]``: what the committed-artifact test and
+    ``benchmarks/reproduce_committed.py`` compare.
+    """
+    from zoo.core.recipes.commands import evaluate_runner, load
+
+    reproduce = get_spec(name).reproduce
+    runner = load(name, runtime=reproduce.runtime, variant=reproduce.variant, exported_dir=exported_dir)
+    measured = reproduce.measure(runner) if reproduce.measure else \
+        evaluate_runner(get_recipe(name), runner, **reproduce.options)
+    stored = runner.manifest["metrics"][reproduce.metrics_key]
+    return [(key, measured[key], stored[key], reproduce.tolerance) for key in reproduce.keys or sorted(stored)]
