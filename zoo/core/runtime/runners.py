@@ -66,7 +66,8 @@ class ExportedModel:
         self.signatures = manifest["signatures"]
 
     def close(self):
-        """Let go of the runtime (an interpreter, a loaded SavedModel) now, not at the next garbage collection."""
+        """Let go now of what only a garbage collection would free later (a LiteRT interpreter: the export
+        measures one runtime at a time). Runners holding nothing of the kind have nothing to do."""
 
     def check_inputs(self, signature, inputs):
         if signature not in self.signatures:
