@@ -10,6 +10,7 @@ use (2.3 minutes). Exits 1 if a number differs from its manifest.
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -42,16 +43,10 @@ def text2image():
                                                                "frechet_distance")]
 
 
-def from_spec(name):
-    from zoo.core.recipes.spec import remeasure_committed
-
-    return remeasure_committed(name)
-
-
 def measurements():
     """``{model: measure() -> [(metric, measured, stored, tolerance)]}`` for every committed model."""
     from zoo.core.recipes.registry import model_names
-    from zoo.core.recipes.spec import get_spec
+    from zoo.core.recipes.spec import get_spec, remeasure_committed
     from zoo.core.runtime.paths import EXPORTED_DIR
 
     own = {"diffusion": diffusion, "text2image": text2image}
@@ -62,7 +57,7 @@ def measurements():
         if name in own:
             found[name] = own[name]
         elif get_spec(name).reproduce is not None:
-            found[name] = lambda name=name: from_spec(name)
+            found[name] = functools.partial(remeasure_committed, name)
     return found
 
 

@@ -17,9 +17,8 @@ import pytest
 pytestmark = pytest.mark.slow  # re-measures the committed models and runs the CLI on them
 
 from tests.export_checks import check_builtin_only  # noqa: E402
-from zoo.core.recipes.spec import remeasure_committed  # noqa: E402
 from zoo.core.recipes.registry import get_recipe, model_names  # noqa: E402
-from zoo.core.recipes.spec import get_spec  # noqa: E402
+from zoo.core.recipes.spec import get_spec, remeasure_committed  # noqa: E402
 from zoo.core.runtime.paths import EXPORTED_DIR  # noqa: E402
 from zoo.core.runtime.runners import read_manifest  # noqa: E402
 
