@@ -5,11 +5,13 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from zoo.core.apps import ddim
+from zoo.core.data import captions
 from zoo.core.recipes import inpainting
 from zoo.core.recipes.commands import load as load_exported
 from zoo.core.recipes.registry import get_recipe
@@ -17,7 +19,8 @@ from zoo.core.recipes.spec import get_spec
 from zoo.core.runtime import utf8
 from zoo.core.runtime.errors import BadInputError
 from zoo.core.runtime.paths import REPO_ROOT
-from zoo.core.nn.unet import cosine_alpha_bars
+from zoo.core.nn.recognizer import visible_masks
+from zoo.core.nn.unet import cosine_alpha_bars, randomize_ema_unet
 from zoo.diffusion import recipe as diffusion_recipe
 from zoo.diffusion.model import NULL_LABEL
 from zoo.text2image import recipe as text2image_recipe
@@ -74,6 +77,88 @@ def test_the_graph_loop_and_the_app_loop_agree_and_keep_the_known_pixels():
     # the filled pixels are the model's, not the input's: another noise gives others
     other = model.inpaint(images, mask, noise[::-1], labels, guidance, steps=4, resample=3)["images"].numpy()
     assert np.abs(other - graph)[mask == 0].max() > 1e-3
+
+
+def test_the_recognizer_masks_are_0_or_1_of_every_kind_and_follow_their_seed():
+    masks = visible_masks(1400, 5).numpy()
+    assert set(np.unique(masks)) == {0.0, 1.0}
+    np.testing.assert_array_equal(masks, visible_masks(1400, 5).numpy())  # an int seed: validation's fixed masks
+    assert not np.array_equal(masks, visible_masks(1400, 6).numpy())
+    generator = keras.random.SeedGenerator(0)  # a generator: training's new masks at every step
+    assert not np.array_equal(visible_masks(8, generator).numpy(), visible_masks(8, generator).numpy())
+    rows = masks[..., 0]
+    whole = rows.reshape(len(rows), -1).all(axis=1)
+    bottom_hidden = ~whole & rows[:, :10].all(axis=(1, 2)) & ~rows[:, 19:].any(axis=(1, 2))
+    left_hidden = ~whole & rows[:, :, 19:].all(axis=(1, 2)) & ~rows[:, :, :10].any(axis=(1, 2))
+    for kind, count in (("nothing hidden", whole.sum()), ("bottom hidden", bottom_hidden.sum()),
+                        ("left hidden", left_hidden.sum())):
+        assert 140 < count < 260, (kind, count)  # about 1 in 7 each
+    assert 0.55 < rows.mean() < 0.85
+
+
+def test_a_row_without_a_digit_is_completed_as_the_digit_the_recognizer_reads():
+    """Label 10 (diffusion) or the empty prompt (text2image) with guidance above 0 is the read digit's completion,
+    exactly; with guidance 0 the unconditional model's."""
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0, 1, (4, 28, 28, 1)).astype(np.float32)
+    mask = inpainting.named_mask("bottom", 4)
+    noise = rng.standard_normal(images.shape).astype(np.float32)
+    guidance = np.full(4, 2.0, np.float32)
+    model = get_spec("diffusion").make_test_model(get_recipe("diffusion"))
+    read, probabilities = (a.numpy() for a in model.read_digits(images, mask))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(read, probabilities.argmax(axis=1))
+    unlabelled = model.inpaint(images, mask, noise, np.full(4, NULL_LABEL, np.int32), guidance, 3, 2)["images"]
+    as_read = model.inpaint(images, mask, noise, read, guidance, 3, 2)["images"]
+    np.testing.assert_array_equal(unlabelled, as_read)
+    other = model.inpaint(images, mask, noise, (read + 1) % 10, guidance, 3, 2)["images"]
+    assert np.abs(other - as_read).max() > 1e-4  # the label matters, so the equality above is not vacuous
+
+    model = get_spec("text2image").make_test_model(get_recipe("text2image"))
+    read = model.read_digits(images, mask)[0].numpy()
+    empty = model.inpaint(utf8.encode_texts([""] * 4), images, mask, noise, guidance, 3, 2)["images"]
+    prompts = [captions.class_prompts("en")[d] for d in read]
+    told = model.inpaint(utf8.encode_texts(prompts), images, mask, noise, guidance, 3, 2)["images"]
+    np.testing.assert_allclose(empty, told, atol=1e-5)  # the prompts' embeddings, in a batch of 10 or of 4
+    prompts = [captions.class_prompts("en")[(d + 1) % 10] for d in read]
+    other = model.inpaint(utf8.encode_texts(prompts), images, mask, noise, guidance, 3, 2)["images"]
+    assert np.abs(other - told).max() > 1e-3
+
+
+def test_copying_a_model_without_a_recognizer_keeps_its_denoiser_and_adds_a_new_recognizer():
+    """What ``train --recognizer-only --fine-tune-from`` does to a model exported before recognizers."""
+    from zoo.diffusion.model import PRESETS, Diffusion
+
+    old = randomize_ema_unet(Diffusion(**{**PRESETS["tiny"], "recognizer": False}), seed=1)
+    new = Diffusion(**{**PRESETS["tiny"], "seed": 4})
+    fresh_recognizer = [w.copy() for w in new.recognizer.get_weights()]
+    new.copy_denoiser_from(old)
+    for part in ("unet", "ema_unet"):
+        for copied, source in zip(getattr(new, part).get_weights(), getattr(old, part).get_weights()):
+            np.testing.assert_array_equal(copied, source)
+    for kept, before in zip(new.recognizer.get_weights(), fresh_recognizer):
+        np.testing.assert_array_equal(kept, before)
+    with pytest.raises(ValueError, match="not of this model's size"):
+        Diffusion(**{**PRESETS["tiny"], "base_channels": 16}).copy_denoiser_from(old)
+
+
+@pytest.mark.slow  # two tiny trainings, 35 s
+def test_recognizer_only_training_keeps_the_denoiser_and_trains_the_recognizer(tmp_path):
+    from zoo.core.recipes.commands import load_run, train
+
+    source, run = str(tmp_path / "source"), str(tmp_path / "recognizer")
+    common = {"preset": "tiny", "batch_size": 32, "limit": 256, "verbose": 0, "samples": False}
+    train("diffusion", steps=2, run_dir=source, **common)
+    state = train("diffusion", steps=4, run_dir=run, fine_tune_from=source, recognizer_only=True, **common)
+    assert np.isfinite(state["metrics"]["recognizer_loss"]) and "loss" not in state["metrics"]
+    before, after = load_run("diffusion", source)[0], load_run("diffusion", run)[0]
+    for part in ("unet", "ema_unet"):
+        for trained, original in zip(getattr(after, part).get_weights(), getattr(before, part).get_weights()):
+            np.testing.assert_array_equal(trained, original)
+    assert any(np.abs(a - b).max() > 1e-6 for a, b in zip(after.recognizer.get_weights(),
+                                                            before.recognizer.get_weights()))
+    with pytest.raises(BadInputError, match="--recognizer-only trains the recognizer of a trained model"):
+        train("diffusion", steps=1, run_dir=str(tmp_path / "none"), recognizer_only=True, **common)
 
 
 def test_the_fresh_noise_is_a_permutation_without_fixed_points():
@@ -135,6 +220,35 @@ def test_the_tflite_inpaint_is_the_app_loop_over_denoise_step(exported, name):
     assert runner.manifest["inpaint_steps"] == steps and runner.manifest["inpaint_resample"] == resample
 
 
+@pytest.mark.parametrize("name", ["diffusion", "text2image"])
+def test_the_tflite_inpaint_of_a_row_without_a_digit_is_the_app_loop_with_read_digit(exported, name):
+    """A phone app reproduces the in-graph reading of the digit: ``read_digit``, then its own loop as that digit."""
+    runner = load_exported(exported(name), runtime="tflite")
+    rng = np.random.default_rng(6)
+    images = rng.uniform(0, 1, (2, 28, 28, 1)).astype(np.float32)
+    mask = inpainting.named_mask("left", 2)
+    noise = rng.standard_normal(images.shape).astype(np.float32)
+    guidance = np.full(2, 2.0, np.float32)
+    read = runner("read_digit", images=images, mask=mask)
+    digits = read["digits"]
+    assert digits.dtype == np.int32 and np.array_equal(digits, read["digit_probabilities"].argmax(axis=1))
+    if name == "diffusion":
+        in_graph = runner("inpaint", images=images, mask=mask, noise=noise, guidance=guidance,
+                          labels=np.full(2, NULL_LABEL, np.int32))["images"]
+        step = lambda x, t: runner("denoise_step", images_t=x, timestep=t, labels=digits,
+                                   guidance=guidance)["predicted_noise"]
+    else:
+        in_graph = runner("inpaint", images=images, mask=mask, noise=noise, guidance=guidance,
+                          text=utf8.encode_texts(["", ""]))["images"]
+        embedding = runner("encode_text", text=utf8.encode_texts([captions.class_prompts("en")[d]
+                                                                  for d in digits]))["text_embedding"]
+        step = lambda x, t: runner("denoise_step", images_t=x, timestep=t, text_embedding=embedding,
+                                   guidance=guidance)["predicted_noise"]
+    app = ddim.inpaint_loop(step, np.asarray(runner.manifest["alpha_bars"], np.float32), images, mask, noise,
+                            runner.manifest["inpaint_steps"], runner.manifest["inpaint_resample"])
+    np.testing.assert_allclose(in_graph, app, atol=1e-4)
+
+
 @pytest.mark.parametrize("runtime", ["tflite", "savedmodel", "keras"])
 @pytest.mark.parametrize("name", ["diffusion", "text2image"])
 def test_bad_masks_and_shapes_are_clear_errors(exported, name, runtime):
@@ -149,6 +263,10 @@ def test_bad_masks_and_shapes_are_clear_errors(exported, name, runtime):
         call_inpaint(runner, name, images, mask[:1], noise)
     with pytest.raises(BadInputError, match=r"'mask' must have shape \[batch, 28, 28, 1\]"):
         call_inpaint(runner, name, images, mask[:, :14], noise)
+    with pytest.raises(BadInputError, match=r"'mask' must be 0 or 1"):
+        runner("read_digit", images=images, mask=np.full_like(mask, 0.5))
+    with pytest.raises(BadInputError, match="disagree on the batch size"):
+        runner("read_digit", images=images, mask=mask[:1])
 
 
 @pytest.mark.xdist_group("diffusion")  # beside the other tests of its tiny export
@@ -162,6 +280,8 @@ def test_the_saved_model_itself_refuses_a_mask_that_is_not_0_or_1(exported):
     with pytest.raises(tf.errors.InvalidArgumentError, match="images and mask must have the same shape"):
         loaded.signatures["inpaint"](images=images, mask=tf.ones([1, 28, 28, 1]), noise=tf.zeros([2, 28, 28, 1]),
                                      labels=tf.constant([1, 2]), guidance=tf.constant([0.0, 0.0]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="mask must be 0 .fill. or 1 .known."):
+        loaded.signatures["read_digit"](images=images, mask=tf.fill([2, 28, 28, 1], 0.3))
 
 
 def test_the_app_loop_checks_its_inputs():

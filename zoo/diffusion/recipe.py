@@ -77,9 +77,14 @@ def diffusion_signatures(model, steps=GENERATE_STEPS):
         return model.denoise_step(images_t, timestep, labels, guidance)
 
     def inpaint_digits(images, mask, noise, labels, guidance):
+        # Every op of the completion (the recognizer's first) waits for the checks.
         with tf.control_dependencies(inpainting.graph_checks(images, mask, noise)):
             labels, guidance = checked(labels, guidance)
-        return model.inpaint(images, mask, noise, labels, guidance, INPAINT_STEPS, INPAINT_RESAMPLE)
+            return model.inpaint(tf.identity(images), tf.identity(mask), noise, labels, guidance, INPAINT_STEPS,
+                                 INPAINT_RESAMPLE)
+
+    def read_digit(images, mask):
+        return inpainting.read_digit_outputs(model, images, mask)
 
     generated = {"images": "digits, float32 [batch, 28, 28, 1] in [0, 1]"}
     inpaint_inputs, inpaint_ranges, inpaint_allowed = inpainting.signature_inputs()
@@ -94,11 +99,16 @@ def diffusion_signatures(model, steps=GENERATE_STEPS):
             "labels": labels, "guidance": guidance,
         }, {"predicted_noise": "guided noise estimate eps, [batch, 28, 28, 1]"},
             ranges={**ranges, "timestep": (0, last_timestep)}, example={**example, "timestep": min(500, last_timestep)}),
-        core_export.Signature("inpaint", inpaint_digits, {**inpaint_inputs, "labels": labels, "guidance": guidance},
-                              {"images": "the completed digits, [batch, 28, 28, 1] in [0, 1]: the known pixels "
-                                         "exactly as given"},
-                              ranges={**ranges, **inpaint_ranges}, allowed=inpaint_allowed,
-                              example={"labels": NULL_LABEL, "guidance": 0.0}),
+        core_export.Signature("inpaint", inpaint_digits, {
+            **inpaint_inputs,
+            "labels": (labels[0], f"the digit 0-9 to complete the image as, or {NULL_LABEL}: the digit the model "
+                                  "reads from the known pixels (read_digit's likeliest; with guidance 0 the "
+                                  "unconditional model fills the hole)"),
+            "guidance": guidance},
+            {"images": "the completed digits, [batch, 28, 28, 1] in [0, 1]: the known pixels exactly as given"},
+            ranges={**ranges, **inpaint_ranges}, allowed=inpaint_allowed,
+            example={"labels": NULL_LABEL, "guidance": 2.0}),
+        *([inpainting.read_digit_signature(read_digit)] if model.recognizer is not None else []),
     ]
 
 
@@ -203,6 +213,7 @@ OPTIONS = (
     Option("sampler", str, "ddim", "ddim: deterministic; ddpm: ancestral, fresh noise at every step",
            commands=USE, choices=tuple(SAMPLERS)),
     *inpainting.sample_options(),
+    inpainting.RECOGNIZER_ONLY,
     Option("num_samples", int, 1000, "guided samples to score (the manifest's headline used 2000)",
            commands=("evaluate",), minimum=1),
     Option("num_eval_samples", int, 200, "guided samples scored per runtime and variant, the same noise for all",
@@ -265,7 +276,9 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
     finetune_data_option = "images"
 
     # === Training ===
-    def create_training_model(self, preset, seed, fine_tune_from):
+    def create_training_model(self, preset, seed, fine_tune_from, recognizer_only):
+        if recognizer_only:
+            return inpainting.recognizer_training_model(self, seed, fine_tune_from)
         return start_from(self, preset, seed, fine_tune_from)
 
     def training_data(self, model, *, batch_size, seed, limit, images):
@@ -274,12 +287,14 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
         return mnist_training_data(batch_size=batch_size, seed=seed, limit=limit, how="with labels, pixels in [-1, 1]",
                                    value_range=(-1.0, 1.0), with_labels=True)
 
-    def training_config(self, model, data, *, epochs, total_steps, max_steps, fine_tune_from):
+    def training_config(self, model, data, *, epochs, total_steps, max_steps, fine_tune_from, recognizer_only):
         return {**super().training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=max_steps),
-                **fine_tune_config(fine_tune_from, model)}
+                **fine_tune_config(fine_tune_from, model), **({"recognizer_only": True} if recognizer_only else {})}
 
     def epoch_samples(self, model, seed):
         """A 10 x 10 grid, a row per digit, 25 DDIM steps with guidance 2."""
+        if model.denoiser_frozen:  # --recognizer-only: the samples would not change
+            return None
         rng = np.random.default_rng(seed)
         fixed_noise = rng.standard_normal((100, 28, 28, 1)).astype(np.float32)
         fixed_labels = np.repeat(np.arange(10, dtype=np.int32), 10)
@@ -336,18 +351,19 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
     def sample(self, runner, *, output, seed, digit, num, guidance, steps, sampler, inpaint, mask):
         """DDIM with the exported step count runs the in-graph ``generate``; any other step
         count, or ancestral DDPM sampling, runs the app's loop over ``denoise_step``. ``--inpaint FILE``
-        completes that digit instead (``inpaint``; unconditional unless ``--digit`` says what it is)."""
+        completes that digit instead (``inpaint``: as ``--digit``, or else as the digit the model reads from the
+        known pixels; ``--guidance 0``: unconditionally)."""
         if inpaint is not None:
             num = num or 9
             label = NULL_LABEL if digit is None else digit
-            weight = guidance if digit is not None else 0.0
             inpainting.sample_completions(
                 lambda images, masks, noise: runner("inpaint", images=images, mask=masks, noise=noise,
                                                     labels=np.full(len(images), label, np.int32),
-                                                    guidance=np.full(len(images), weight, np.float32))["images"],
+                                                    guidance=np.full(len(images), guidance, np.float32))["images"],
                 inpaint, mask, num, seed, output,
                 f"diffusion inpainting ({mask}): the digit, its known pixels, {num} completions"
-                + (f" as a {digit}" if digit is not None else ""))
+                + (f" as a {digit}" if digit is not None else " as the digit the model reads" if guidance else
+                   ", unconditional"))
             return f"Wrote {inpaint}, its {mask} mask and {num} completions to {output}"
         steps = steps or runner.manifest.get("generate_steps", GENERATE_STEPS)
         labels, what = asked_digits(digit, num, NUM_CLASSES)

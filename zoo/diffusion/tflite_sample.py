@@ -15,7 +15,9 @@ choose its own step count:
   at every step; with fewer steps than the model was trained with it uses the
   respaced schedule of Nichol & Dhariwal (2021).
 - ``inpaint_loop``: restoration (RePaint, Lugmayr et al. 2022): ``--inpaint digit.npy --mask bottom``
-  fills the hidden half; with the manifest's step and resampling counts it reproduces ``inpaint``.
+  fills the hidden half; with the manifest's step and resampling counts it reproduces ``inpaint``. Without
+  ``--digit`` the app first asks the ``read_digit`` signature which digit the known pixels show and completes
+  the image as that digit (what ``inpaint`` does with label 10); ``--guidance 0`` fills it unconditionally.
 
 Images are in [-1, 1] inside the loop and returned in [0, 1].
 """
@@ -97,9 +99,18 @@ class TFLiteDenoiser:
         self.interpreter = Interpreter(model_path=tflite_path, num_threads=num_threads or os.cpu_count())  # every core unless told
         self._denoise = self.interpreter.get_signature_runner("denoise_step")
         self._generate = self.interpreter.get_signature_runner("generate")
+        self._read_digit = (self.interpreter.get_signature_runner("read_digit")
+                            if "read_digit" in self.interpreter.get_signature_list() else None)
 
     def __call__(self, images_t, timestep, labels, guidance):
         return self._denoise(images_t=images_t, timestep=timestep, labels=labels, guidance=guidance)["predicted_noise"]
+
+    def read_digit(self, images, mask):
+        """The digit ``int32 [b]`` the file's recognizer reads from the known pixels (``mask`` 1) of ``images``."""
+        if self._read_digit is None:
+            raise ValueError("this diffusion.tflite has no read_digit signature (exported before it): give --digit")
+        ddim.check_inpaint_inputs(images, mask, np.zeros_like(images))
+        return self._read_digit(images=images, mask=mask)["digits"].astype(np.int32)
 
     def generate(self, noise, labels, guidance):
         """The in-graph loop (the step count the file was exported with)."""
@@ -138,10 +149,14 @@ def main(argv=None):
                 raise ValueError(f"--inpaint must hold a 28 x 28 digit, got shape {list(digit.shape)}")
             digit = digit.reshape(28, 28, 1)
             steps = denoiser.manifest["inpaint_steps"]
+            images, mask = np.repeat(digit[None], num, axis=0), ddim.named_mask(args.mask, num)
+            if args.digit is None:  # the digit the known pixels show (guidance 0: unconditional anyway)
+                labels = (denoiser.read_digit(images, mask) if args.guidance > 0
+                          else np.full(num, NULL_LABEL, np.int32))
+                print(f"the known pixels read as a {labels[0]}" if args.guidance > 0 else "unconditional",
+                      file=sys.stderr)
             images = inpaint_loop(
-                denoiser, denoiser.alpha_bars, np.repeat(digit[None], num, axis=0), ddim.named_mask(args.mask, num),
-                noise, labels if args.digit is not None else np.full(num, NULL_LABEL, np.int32),
-                guidance if args.digit is not None else np.zeros(num, np.float32), steps,
+                denoiser, denoiser.alpha_bars, images, mask, noise, labels, guidance, steps,
                 denoiser.manifest["inpaint_resample"],
                 on_step=lambda i, *_: print(f"\rstep {i + 1}/{steps}", end="", file=sys.stderr))
         else:

@@ -21,6 +21,7 @@ import numpy as np
 from zoo.core.data import captions
 from zoo.core import export as core_export
 from zoo.core.recipes import inpainting
+from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config, start_from
 from zoo.core.recipes.images import denoiser_calibration
 from zoo.core.runtime import utf8
 from zoo.core.runtime.errors import BadInputError
@@ -33,6 +34,7 @@ from zoo.core.nn.unet import IMAGE_SHAPE
 from zoo.text2image.model import PRESETS, TextToImage
 
 DEFAULT_GUIDANCE = 3.0
+DEFAULT_PROMPT = "一个粗体的七"
 INPAINT_STEPS, INPAINT_RESAMPLE = 25, 10  # RePaint's loop for `inpaint`, as the diffusion model's
 SAMPLE_PROMPTS = ("the digit 0", "一", "a bold two", "一个细体的三", "four", "数字五", "a six leaning right",
                   "一个粗体的七", "a thin eight", "手写的九")
@@ -87,6 +89,9 @@ def text2image_signatures(model):
             return model.inpaint(tf.identity(text), images, mask, noise, tf.identity(guidance), INPAINT_STEPS,
                                  INPAINT_RESAMPLE)
 
+    def read_digit(images, mask):
+        return inpainting.read_digit_outputs(model, images, mask)
+
     inpaint_inputs, inpaint_ranges, inpaint_allowed = inpainting.signature_inputs()
     example = {"text": "一个粗体的七", "guidance": DEFAULT_GUIDANCE}
     return [
@@ -105,11 +110,15 @@ def text2image_signatures(model):
         core_export.Signature("serving_strings", strings_to_images, {
             "text": (tf.TensorSpec(batch, tf.string), f"the prompt, UTF-8, at most {utf8.TEXT_BYTES} bytes"),
             "noise": noise, "guidance": guidance}, images, tflite=False, example=example, ranges=guidance_range),
-        core_export.Signature("inpaint", text_inpaint, {"text": text, **inpaint_inputs, "guidance": guidance},
-                              {"images": "the completed digits, [batch, 28, 28, 1] in [0, 1]: the known pixels "
-                                         "exactly as given"},
-                              ranges={**text_checks["ranges"], **inpaint_ranges}, allowed=inpaint_allowed,
-                              encodings=text_checks["encodings"], example={"text": "", "guidance": 0.0}),
+        core_export.Signature("inpaint", text_inpaint, {
+            "text": (text[0], f"{text[1]}; all zeros (the empty prompt): complete the image as the digit the model "
+                              "reads from the known pixels (read_digit's likeliest, as 'the digit D'; with guidance "
+                              "0 the unconditional model fills the hole)"),
+            **inpaint_inputs, "guidance": guidance},
+            {"images": "the completed digits, [batch, 28, 28, 1] in [0, 1]: the known pixels exactly as given"},
+            ranges={**text_checks["ranges"], **inpaint_ranges}, allowed=inpaint_allowed,
+            encodings=text_checks["encodings"], example={"text": "", "guidance": DEFAULT_GUIDANCE}),
+        *([inpainting.read_digit_signature(read_digit)] if model.recognizer is not None else []),
     ]
 
 
@@ -239,38 +248,50 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
         return TextToImage(text_encoder(config.pop("text_encoder_preset")), seed=seed, **config)
 
     options = (
-        Option("prompt", str, "一个粗体的七", "what to draw, English or Chinese, at most 64 bytes of UTF-8",
-               commands=("sample",), text=True),
+        Option("prompt", str, None, f"what to draw, English or Chinese, at most 64 bytes of UTF-8 (default "
+                                    f"{DEFAULT_PROMPT}; with --inpaint: none, the digit the model reads from the "
+                                    "known pixels)", commands=("sample",), text=True),
         Option("num", int, 16, "how many images", commands=("sample",), minimum=1),
         Option("guidance", float, DEFAULT_GUIDANCE, "0 unconditional, 1 conditional, more: stronger",
                commands=("sample",), minimum=0.0),
         *inpainting.sample_options(),
+        FINE_TUNE_FROM,
+        inpainting.RECOGNIZER_ONLY,
         Option("per_prompt", int, 5, "images per prompt (5: 200 prompt images, 200 bold/thin images)",
                commands=("evaluate", "export"), minimum=1),
     )
 
     # === Training ===
+    def create_training_model(self, preset, seed, fine_tune_from, recognizer_only):
+        if recognizer_only:
+            return inpainting.recognizer_training_model(self, seed, fine_tune_from)
+        return start_from(self, preset, seed, fine_tune_from)
+
     def training_data(self, model, *, batch_size, seed, limit):
         train = captions.captioned_mnist("train", limit=limit)
+        with_digits = model.recognizer is not None  # what the recognizer learns to read
         validation = captions.captioned_dataset(
             "test", batch_size=min(batch_size, 500), seed=EVAL_SEED, shuffle=False, value_range=(-1.0, 1.0),
-            drop_remainder=False, limit=None if limit is None else max(limit // 6, 1))
+            drop_remainder=False, limit=None if limit is None else max(limit // 6, 1), with_digits=with_digits)
 
         def dataset_fn(epoch):
             return captions.captioned_dataset("train", batch_size=batch_size, seed=seed, epoch=epoch,
-                                              value_range=(-1.0, 1.0), data=train)
+                                              value_range=(-1.0, 1.0), data=train, with_digits=with_digits)
 
         return TrainingData(
             dataset_fn, ("MNIST train split (60,000 digits), pixels in [-1, 1], a new caption per digit and epoch "
                          "(zoo.core.data.captions)") if not limit else f"first {limit} MNIST training digits, captioned",
             validation=validation, config={"train_examples": len(train[0])})
 
-    def training_config(self, model, data, *, epochs, total_steps, max_steps=None):
+    def training_config(self, model, data, *, epochs, total_steps, max_steps=None, fine_tune_from, recognizer_only):
         return {**super().training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=max_steps),
-                "text_encoder_sha256": text_encoder_fingerprint(model)}
+                "text_encoder_sha256": text_encoder_fingerprint(model), **fine_tune_config(fine_tune_from, model),
+                **({"recognizer_only": True} if recognizer_only else {})}
 
     def epoch_samples(self, model, seed):
         """Two images per sample prompt, the exported DDIM step count, guidance 3."""
+        if model.denoiser_frozen:  # --recognizer-only: the samples would not change
+            return None
         rows = utf8.encode_texts([p for p in SAMPLE_PROMPTS for _ in range(2)])
         noise = np.random.default_rng(seed).standard_normal((len(rows), *IMAGE_SHAPE)).astype(np.float32)
         guidance = np.full(len(rows), DEFAULT_GUIDANCE, np.float32)
@@ -346,7 +367,10 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
 
     # === Use ===
     def sample(self, runner, *, output, seed, prompt, num, guidance, inpaint, mask):
-        """Images of the prompt; with ``--inpaint FILE`` completions of that digit as the prompt asks."""
+        """Images of the prompt; with ``--inpaint FILE`` completions of that digit as the prompt asks (without a
+        prompt: as the digit the model reads from the known pixels)."""
+        if prompt is None:
+            prompt = "" if inpaint is not None else DEFAULT_PROMPT
         utf8.encode_texts(prompt)  # one clear error for a prompt too long, before any work
         if inpaint is not None:
             inpainting.sample_completions(
@@ -354,8 +378,10 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
                     "inpaint", text=utf8.encode_texts([prompt] * len(images)), images=images, mask=masks, noise=noise,
                     guidance=np.full(len(images), guidance, np.float32))["images"],
                 inpaint, mask, num, seed, output,
-                f"text2image inpainting ({mask}) as {prompt_label(prompt, captions.gloss(prompt))}: the digit, its "
-                f"known pixels, {num} completions")
+                f"text2image inpainting ({mask}) as "
+                + (prompt_label(prompt, captions.gloss(prompt)) if prompt else
+                   "the digit the model reads" if guidance else "no prompt, unconditional")
+                + f": the digit, its known pixels, {num} completions")
             return f"Wrote {inpaint}, its {mask} mask and {num} completions to {output}"
         noise = np.random.default_rng(seed).standard_normal((num, *IMAGE_SHAPE)).astype(np.float32)
         images, _ = draw(runner, [prompt] * num, noise, guidance)

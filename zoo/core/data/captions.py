@@ -285,9 +285,9 @@ def captioned_mnist(split="train", limit=None):
 
 
 def captioned_dataset(split="train", *, batch_size, seed=0, epoch=0, limit=None, value_range=(0.0, 1.0),
-                      shuffle=True, drop_remainder=True, data=None):
-    """Batches of ``(images, text rows)``: a new caption per image each epoch, from ``(seed, epoch)`` only
-    (so a resumed run sees what an uninterrupted one would)."""
+                      shuffle=True, drop_remainder=True, data=None, with_digits=False):
+    """Batches of ``(images, text rows)`` (``with_digits``: ``(images, text rows, digits)``): a new caption per
+    image each epoch, from ``(seed, epoch)`` only (so a resumed run sees what an uninterrupted one would)."""
     import tensorflow as tf
 
     from zoo.core.runtime.errors import BadInputError
@@ -297,7 +297,8 @@ def captioned_dataset(split="train", *, batch_size, seed=0, epoch=0, limit=None,
         raise BadInputError(f"batch size {batch_size} is larger than the {len(images)} {split} images")
     rows, _ = caption_rows(labels, ink, slant, seed=[seed, epoch, 7])
     low, high = value_range
-    dataset = tf.data.Dataset.from_tensor_slices((images * (high - low) + low, rows))
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (images * (high - low) + low, rows, *([labels.astype(np.int32)] if with_digits else [])))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

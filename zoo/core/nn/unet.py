@@ -21,6 +21,7 @@ from zoo.core.apps.ddim import noise_permutation
 from zoo.core.nn import distribute
 from zoo.core.nn.ema import copy_weights, update_moving_average
 from zoo.core.nn.loops import while_loop_carrying
+from zoo.core.nn.recognizer import VisibleDigitRecognizer, recognition_loss, visible_masks
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_LABELS = 11  # the diffusion model's digits 0-9 and "no label"
@@ -219,11 +220,13 @@ class DDIMSampling:
     ``seed`` and ``ema_decay`` that calls :meth:`build_unets` in its constructor (mixed into ``diffusion``'s
     and ``text2image``'s models)."""
 
-    def build_unets(self, unet_config, condition):
+    def build_unets(self, unet_config, condition, recognizer=False):
         """The trained network ``unet`` and the sampling network ``ema_unet`` (its weight average, starting
         as its copy), with the schedule, the noise seed and the loss tracker; both networks are built on one
         dummy row with ``condition`` (a row of what the U-Net is conditioned on). Seeds Keras first, so the
-        initial weights follow ``seed``."""
+        initial weights follow ``seed``. With ``recognizer``, also the
+        :class:`~zoo.core.nn.recognizer.VisibleDigitRecognizer` that ``inpaint`` reads the digit with (made
+        after the U-Nets, so they start as they would without it)."""
         keras.utils.set_random_seed(self.seed)
         self.unet = UNet(**unet_config, name="unet")
         self.ema_unet = UNet(**unet_config, name="ema_unet")
@@ -234,11 +237,47 @@ class DDIMSampling:
         self.unet(dummy)
         self.ema_unet(dummy)
         copy_weights(self.ema_unet, self.unet)
+        self.recognizer, self.denoiser_frozen = None, False
+        if recognizer:
+            self.recognizer = VisibleDigitRecognizer(seed=self.seed, name="recognizer")
+            self.recognizer.build()
+            self.mask_seed = keras.random.SeedGenerator(self.seed + 1)
+            self.recognizer_loss_tracker = keras.metrics.Mean(name="recognizer_loss")
+            self.recognizer_accuracy_tracker = keras.metrics.Mean(name="recognizer_accuracy")
         self.built = True
 
     @property
     def metrics(self):
-        return [self.loss_tracker]
+        recognizer = [] if self.recognizer is None else [self.recognizer_loss_tracker, self.recognizer_accuracy_tracker]
+        return recognizer if self.denoiser_frozen else [self.loss_tracker] + recognizer
+
+    def copy_denoiser_from(self, source):
+        """This model's weights from ``source``, a model of the same class and size; a recognizer that
+        ``source`` lacks (a model trained before the recognizer) keeps its new weights."""
+        if source.recognizer is not None or self.recognizer is None:
+            self.set_weights(source.get_weights())
+            return
+        added = {id(v) for v in [*self.recognizer.weights, self.mask_seed.state]}
+        targets = [v for v in self.weights if id(v) not in added]
+        if [tuple(v.shape) for v in targets] != [tuple(v.shape) for v in source.weights]:
+            raise ValueError(f"the {type(source).__name__} to copy from is not of this model's size")
+        for target, weight in zip(targets, source.weights):
+            target.assign(weight)
+
+    def read_digits(self, images, mask):
+        """The likeliest digit ``int32 [b]`` and the probability of each ``[b, 10]`` that the recognizer reads
+        from the known pixels of ``images`` (in [0, 1]; ``mask`` 1 where known)."""
+        logits = self.recognizer(images, mask)
+        return tf.argmax(logits, axis=-1, output_type=tf.int32), tf.nn.softmax(logits, axis=-1)
+
+    def freeze_denoiser(self):
+        """Train only the recognizer from now on (both U-Nets stay as they are): what adds a recognizer to a
+        model trained without one (``train --fine-tune-from ... --recognizer-only``)."""
+        if self.recognizer is None:
+            raise ValueError(f"{type(self).__name__} has no recognizer to train (recognizer=False)")
+        self.denoiser_frozen = True
+        self.unet.trainable = False
+        self.ema_unet.trainable = False
 
     def call(self, inputs):
         return self.ema_unet(inputs)
@@ -268,23 +307,70 @@ class DDIMSampling:
         timestep = tf.cast(distribute.draw_for_global_batch(lambda n: draw(n)[1], batch), tf.int32)
         return noise, timestep, distribute.draw_for_global_batch(lambda n: draw(n)[2], batch)
 
-    def noise_prediction_step(self, images, timestep, noise, condition):
+    def noise_prediction_step(self, images, timestep, noise, condition, digits=None):
         """One step on the DDPM "simple" loss (the noise's mean squared error), gradients clipped at global
-        norm 1, then the EMA update of the sampling network."""
+        norm 1, then the EMA update of the sampling network. With a recognizer and the batch's ``digits``
+        (0-9; any other value: unknown), the recognizer learns in the same step, from its own loss (its
+        gradients are not clipped with the U-Net's, so the U-Net's step is what it is without it)."""
+        if self.denoiser_frozen:
+            return self.recognition_step(images, digits)
+        recognizing = self.recognizer is not None and digits is not None
         with tf.GradientTape() as tape:
             predicted = self.unet((self.add_noise(images, timestep, noise), timestep, condition))
             loss = tf.reduce_mean(tf.square(predicted - noise))
             scaled = distribute.scale_loss(loss)
-        gradients = tape.gradient(scaled, self.unet.trainable_variables)
-        gradients = distribute.clip_by_global_norm(gradients, 1.0)
-        self.optimizer.apply_gradients(zip(gradients, self.unet.trainable_variables))
+            if recognizing:  # one backward pass: the recognizer's loss does not reach the U-Net's weights
+                recognition, right = self._recognition(images, digits, training=True)
+                both = scaled + distribute.scale_loss(recognition)
+        unet_variables = list(self.unet.trainable_variables)
+        if recognizing:
+            variables = unet_variables + self.recognizer.trainable_variables
+            gradients = tape.gradient(both, variables)
+        else:
+            variables, gradients = unet_variables, tape.gradient(scaled, unet_variables)
+        gradients = (distribute.clip_by_global_norm(gradients[:len(unet_variables)], 1.0)
+                     + list(gradients[len(unet_variables):]))
+        self.optimizer.apply_gradients(zip(gradients, variables))
         update_moving_average(self.ema_unet.weights, self.unet.weights, self.ema_decay, self.optimizer.iterations)
         self.loss_tracker.update_state(loss)
+        if recognizing:
+            return {"loss": self.loss_tracker.result(), **self._recognition_metrics(recognition, right)}
         return {"loss": self.loss_tracker.result()}
 
-    def validation_step(self, images, condition):
+    def recognition_step(self, images, digits):
+        """A step of the recognizer alone (:meth:`freeze_denoiser`): the U-Nets and their average unchanged."""
+        with tf.GradientTape() as tape:
+            recognition, right = self._recognition(images, digits, training=True)
+            scaled = distribute.scale_loss(recognition)
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, self.recognizer.trainable_variables),
+                                           self.recognizer.trainable_variables))
+        return self._recognition_metrics(recognition, right)
+
+    def _recognition(self, images, digits, training):
+        """The recognizer's mean cross-entropy (this replica's share of the global batch's, as
+        :func:`~zoo.core.nn.distribute.mean_over_global_batch`) and its accuracy on the batch's labelled rows,
+        every digit under a mask of :func:`~zoo.core.nn.recognizer.visible_masks` (new ones each training step,
+        the same at every validation)."""
+        batch = tf.shape(images)[0]
+        seeds = self.mask_seed if training else 11
+        masks = distribute.draw_for_global_batch(lambda n: visible_masks(n, seeds), batch)
+        known = (images + 1.0) / 2.0  # the model's [-1, 1] images, in the [0, 1] that inpaint is given
+        total, count, right = recognition_loss(self.recognizer, known, digits, masks, training)
+        return distribute.mean_over_global_batch(total, count), (right, count)
+
+    def _recognition_metrics(self, recognition, right):
+        self.recognizer_loss_tracker.update_state(recognition)
+        self.recognizer_accuracy_tracker.update_state(right[0] / tf.maximum(right[1], 1.0), sample_weight=right[1])
+        return {"recognizer_loss": self.recognizer_loss_tracker.result(),
+                "recognizer_accuracy": self.recognizer_accuracy_tracker.result()}
+
+    def validation_step(self, images, condition, digits=None):
         """The EMA network's loss with the same noise and timesteps at every evaluation, drawn for the global
-        batch (as in training) so that it does not depend on the number of replicas."""
+        batch (as in training) so that it does not depend on the number of replicas; with a recognizer and
+        ``digits``, its loss and accuracy under the same masks at every evaluation (only those while the denoiser
+        is frozen: it does not change)."""
+        if self.denoiser_frozen:
+            return self._recognition_metrics(*self._recognition(images, digits, training=False))
         batch = tf.shape(images)[0]
         noise = distribute.draw_for_global_batch(
             lambda n: tf.random.stateless_normal([n, *IMAGE_SHAPE], seed=[1, 2]), batch)
@@ -292,6 +378,9 @@ class DDIMSampling:
             lambda n: tf.random.stateless_uniform([n], seed=[3, 4], maxval=self.num_timesteps, dtype=tf.int32), batch)
         predicted = self.ema_unet((self.add_noise(images, timestep, noise), timestep, condition))
         self.loss_tracker.update_state(tf.reduce_mean(tf.square(predicted - noise)))
+        if self.recognizer is not None and digits is not None:
+            return {"loss": self.loss_tracker.result(),
+                    **self._recognition_metrics(*self._recognition(images, digits, training=False))}
         return {"loss": self.loss_tracker.result()}
 
     def add_noise(self, images, timestep, noise):

@@ -251,6 +251,8 @@ def load_run(name, run_dir=None):
     if model is None or training.model_config(model) != config["model_config"]:
         # e.g. a fine-tuned run sized by the model it started from, or a GAN trained with other options
         model = recipe.model_class(**config["model_config"])
+    if config.get("recognizer_only"):  # a run that trained only the recognizer (zoo.core.recipes.inpainting)
+        model.freeze_denoiser()
     if config.get("lora"):  # a fine-tuning run's adapters, as it trained them
         from zoo.core.nn import lora
 

@@ -143,7 +143,7 @@ def denoiser_calibration(alpha_bars, conditioning, loop_rows=4, seed=1):
     (``inpaint``: the test masks bottom, left and random in turn). ``conditioning(signature, i) -> dict`` gives
     row ``i``'s other inputs (labels, text, guidance, ...); a signature not named here (``encode_text``) gets
     only those, on :data:`~zoo.core.export.REPRESENTATIVE_ROWS` rows."""
-    from zoo.core.apps.ddim import add_noise, named_mask
+    from zoo.core.apps.ddim import MASKS, add_noise, named_mask
     from zoo.core.data.datasets import mnist_images
 
     rows = core_export.REPRESENTATIVE_ROWS
@@ -152,7 +152,7 @@ def denoiser_calibration(alpha_bars, conditioning, loop_rows=4, seed=1):
 
     def representative(signature):
         rng = np.random.default_rng(seed)
-        if signature in ("denoise_step", "inpaint") and not digits:
+        if signature in ("denoise_step", "inpaint", "read_digit") and not digits:
             digits.append(mnist_images("train", limit=rows)[0])
         if signature == "denoise_step":
             timesteps = rng.permutation(np.linspace(0, len(alpha_bars) - 1, rows).round().astype(np.int32))
@@ -166,6 +166,10 @@ def denoiser_calibration(alpha_bars, conditioning, loop_rows=4, seed=1):
                 mask = named_mask(("bottom", "left", "random")[i % 3], 1, seed + i, (28, 28, 1))
                 yield {"images": digits[0][i:i + 1], "mask": mask,
                        "noise": rng.standard_normal((1, 28, 28, 1)).astype(np.float32), **conditioning(signature, i)}
+        elif signature == "read_digit":  # every kind of mask, in turn
+            for i in range(rows):
+                mask = named_mask(MASKS[i % len(MASKS)], 1, seed + i, (28, 28, 1))
+                yield {"images": digits[0][i:i + 1], "mask": mask}
         elif signature in DENOISER_LOOP_SIGNATURES:
             for i in range(loop_rows):
                 yield {"noise": rng.standard_normal((1, 28, 28, 1)).astype(np.float32), **conditioning(signature, i)}
@@ -176,7 +180,8 @@ def denoiser_calibration(alpha_bars, conditioning, loop_rows=4, seed=1):
     return representative, (f"denoise_step: the first {rows} MNIST training digits noised to timesteps spread over "
                             f"0..{len(alpha_bars) - 1} (seed {seed}); the in-graph loops (generate, serving_default, "
                             f"inpaint): {loop_rows} rows each, standard-normal noise, inpaint on training digits with "
-                            "the bottom, left and random masks")
+                            "the bottom, left and random masks; read_digit: the training digits under each "
+                            "named mask in turn")
 
 
 def gan_training_options(preset, discriminator_learning_rate=None, convolutional=False):

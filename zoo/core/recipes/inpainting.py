@@ -16,6 +16,7 @@ import numpy as np
 from zoo.core.apps import ddim as ddim_app
 from zoo.core.apps.ddim import MASKS
 from zoo.core.nn.unet import IMAGE_SHAPE
+from zoo.core.recipes.options import Option
 from zoo.core.runtime.errors import BadInputError
 
 SCORED_MASKS = ("bottom", "left", "random")
@@ -27,6 +28,51 @@ def named_mask(name, num, seed=0):
         return ddim_app.named_mask(name, num, seed, IMAGE_SHAPE)
     except ValueError as error:
         raise BadInputError(f"{error}, or give a 28 x 28 PNG or .npy file (white or 1: known pixel)") from None
+
+
+RECOGNIZER_ONLY = Option(
+    "recognizer_only", bool, False, "with --fine-tune-from: train only the digit recognizer that inpaint reads "
+                                    "an unlabelled digit with, every other weight kept as it is (adds one to a "
+                                    "model trained without it)", commands=("train",))
+
+
+def recognizer_training_model(recipe, seed, fine_tune_from):
+    """``train --recognizer-only``: the model at ``fine_tune_from`` with a recognizer (a new one where it had
+    none), its denoiser frozen (``zoo.core.nn.unet.DDIMSampling.freeze_denoiser``)."""
+    from zoo.core.recipes.finetuning import source_model
+
+    if fine_tune_from is None:
+        raise BadInputError("--recognizer-only trains the recognizer of a trained model: give --fine-tune-from "
+                            f"(e.g. exported/{recipe.name})")
+    source = source_model(recipe.name, fine_tune_from)
+    model = type(source).from_config({**source.get_config(), "seed": seed, "recognizer": True})
+    model.copy_denoiser_from(source)
+    model.freeze_denoiser()
+    return model
+
+
+def read_digit_outputs(model, images, mask):
+    """The ``read_digit`` signature's outputs, after the input checks the SavedModel gives a TF Serving client."""
+    import tensorflow as tf
+
+    with tf.control_dependencies(graph_checks(images, mask)):
+        digits, probabilities = model.read_digits(tf.identity(images), tf.identity(mask))
+    return {"digits": digits, "digit_probabilities": probabilities}
+
+
+def read_digit_signature(read_digit):
+    """``read_digit``: ``images`` and ``mask`` as ``inpaint`` takes them -> the digit its recognizer reads (what
+    ``inpaint`` completes a row without a digit as) and the probability of each."""
+    from zoo.core import export as core_export
+
+    inputs, ranges, allowed = signature_inputs()
+    del inputs["noise"]
+    return core_export.Signature(
+        "read_digit", read_digit, inputs,
+        {"digits": "int32 [batch]: the likeliest digit 0-9 given the known pixels (what inpaint completes an "
+                   "unlabelled row as)",
+         "digit_probabilities": "float32 [batch, 10]: the recognizer's probability of each digit"},
+        ranges=ranges, allowed=allowed)
 
 
 def signature_inputs():
@@ -43,22 +89,24 @@ def signature_inputs():
     return inputs, {"images": (0.0, 1.0)}, {"mask": [(0, 0), (1, 1)]}
 
 
-def graph_checks(images, mask, noise):
-    """Asserts that give a TF Serving client a clear error for a bad ``inpaint`` call (TFLite drops them;
-    the zoo's runners check the manifest's ranges first)."""
+def graph_checks(images, mask, noise=None):
+    """Asserts that give a TF Serving client a clear error for a bad ``inpaint`` (or, without ``noise``,
+    ``read_digit``) call (TFLite drops them; the zoo's runners check the manifest's ranges first)."""
     import tensorflow as tf
 
-    return [
+    checks = [
         tf.debugging.assert_greater_equal(images, 0.0, message="images must be in [0, 1]"),
         tf.debugging.assert_less_equal(images, 1.0, message="images must be in [0, 1]"),
         tf.debugging.assert_equal(mask * (1.0 - mask), tf.zeros_like(mask),
                                   message="mask must be 0 (fill) or 1 (known) at every pixel"),
-        tf.debugging.assert_all_finite(noise, message="noise must be finite"),
         tf.debugging.assert_equal(tf.shape(images), tf.shape(mask),
                                   message="images and mask must have the same shape [batch, 28, 28, 1]"),
-        tf.debugging.assert_equal(tf.shape(images), tf.shape(noise),
-                                  message="images and noise must have the same shape [batch, 28, 28, 1]"),
     ]
+    if noise is not None:
+        checks += [tf.debugging.assert_all_finite(noise, message="noise must be finite"),
+                   tf.debugging.assert_equal(tf.shape(images), tf.shape(noise),
+                                             message="images and noise must have the same shape [batch, 28, 28, 1]")]
+    return checks
 
 
 def check_inputs(images, mask, noise):
@@ -139,8 +187,6 @@ def save_completions(pictures, path, title):
 
 def sample_options():
     """``sample``'s ``--inpaint FILE`` and ``--mask``, the same for every model with an ``inpaint`` signature."""
-    from zoo.core.recipes.recipe import Option
-
     return (Option("inpaint", str, None, "complete this 28 x 28 digit (PNG or .npy, white on black) instead of "
                                          "drawing new ones: --num completions from different noise",
                    commands=("sample",)),
@@ -167,11 +213,12 @@ def sample_completions(inpaint, path, mask_spec, num, seed, output, title):
 
 
 def random_test_inputs(inputs, seed):
-    """An ``inpaint`` call's ``inputs`` (a dict with ``images``, ``mask`` and ``noise``) with random images in
-    [0, 1] and a random 0/1 mask, both kinds of pixel in every row: what the shared tests run every runtime on."""
+    """An ``inpaint`` (or ``read_digit``) call's ``inputs`` (a dict with ``images``, ``mask`` and, for
+    ``inpaint``, ``noise``) with random images in [0, 1] and a random 0/1 mask, both kinds of pixel in every row:
+    what the shared tests run every runtime on."""
     rng = np.random.default_rng(seed)
-    shape = inputs["noise"].shape
+    shape = (inputs["noise"] if "noise" in inputs else inputs["images"]).shape
     mask = (rng.random(shape) < 0.5).astype(np.float32)
     mask[:, 0, 0], mask[:, 0, 1] = 0, 1
     return {**inputs, "images": rng.uniform(0, 1, shape).astype(np.float32), "mask": mask,
-            "noise": rng.standard_normal(shape).astype(np.float32)}
+            **({"noise": rng.standard_normal(shape).astype(np.float32)} if "noise" in inputs else {})}
