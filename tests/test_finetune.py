@@ -207,6 +207,9 @@ def test_the_manifest_records_the_base_the_adapters_and_the_losses_before_and_af
     training = manifest["training"]
     keras_file = next(f for f in base_manifest["files"] if f["path"].endswith(".keras"))
     assert training["fine_tuned_from"]["keras_sha256"] == keras_file["sha256"]
+    # how the kept weights were trained stays in the record (the learning curve left out)
+    assert training["config"]["fine_tune_from"]["source_training"] == {
+        k: v for k, v in base_manifest["training"].items() if k != "learning_curve"}
     adapters = training["config"]["lora"]
     # the adapters are a small part of the model; what trains in full beside them (the recipe's
     # lora_trains_in_full) is counted in trainable_parameters, which a tiny model's embedding can dominate

@@ -52,13 +52,21 @@ def weights_sha256(model):
 def fine_tune_config(path, model):
     """The run config's entries for a run started from ``path`` (``model`` before its first step): ``preset``
     "fine-tuned" (the model is sized by its source, not by a preset) and ``fine_tune_from``, the source and a
-    hash of the weights it copied; none for a run from random weights."""
+    hash of the weights it copied, and for an exported source its manifest's training record (without the
+    learning curve), so the export of this run still says how the weights it kept were trained; none for a run
+    from random weights."""
     if path is None:
         return {}
+    source_training = {}
     if os.path.isfile(os.path.join(path, "manifest.json")):
+        from zoo.core.runtime.runners import read_manifest
+
         description = f"exported model {path}"
+        training = read_manifest(path, verify=False)["training"]  # source_model verified the file it loaded
+        source_training = {"source_training": {k: v for k, v in training.items() if k != "learning_curve"}}
     else:
         from zoo.core.training.trainer import CheckpointDirectory
 
         description = f"run {path} at step {CheckpointDirectory(path).steps()[-1]}"
-    return {"preset": "fine-tuned", "fine_tune_from": {"source": description, "weights_sha256": weights_sha256(model)}}
+    return {"preset": "fine-tuned", "fine_tune_from": {"source": description, "weights_sha256": weights_sha256(model),
+                                                       **source_training}}
