@@ -195,58 +195,44 @@ def test_the_committed_float16_file_inpaints_as_the_float32_file(name):
     assert np.abs(float16 - float32).mean() < 0.01
 
 
+@pytest.mark.parametrize("reading", [False, True], ids=["given", "read_digit"])
 @pytest.mark.parametrize("name", ["diffusion", "text2image"])
-def test_the_tflite_inpaint_is_the_app_loop_over_denoise_step(exported, name):
-    """What a phone app gets from the exported loop is what its own NumPy loop over ``denoise_step`` gives."""
+def test_the_tflite_inpaint_is_the_app_loop_over_denoise_step(exported, name, reading):
+    """What a phone app gets from the exported loop is what its own NumPy loop over ``denoise_step`` gives; for
+    a row without a digit (label 10 or the empty prompt, guidance above 0) too: ``read_digit``, then its own loop
+    as that digit."""
     runner = load_exported(exported(name), runtime="tflite")
-    rng = np.random.default_rng(4)
+    rng = np.random.default_rng(6 if reading else 4)
     images = rng.uniform(0, 1, (2, 28, 28, 1)).astype(np.float32)
-    mask = inpainting.named_mask("bottom", 2)
+    mask = inpainting.named_mask("left" if reading else "bottom", 2)
     noise = rng.standard_normal(images.shape).astype(np.float32)
-    in_graph = call_inpaint(runner, name, images, mask, noise)
+    guidance = np.full(2, 2.0 if reading else 0.0, np.float32)
+    if reading:
+        read = runner("read_digit", images=images, mask=mask)
+        digits = read["digits"]
+        assert digits.dtype == np.int32 and np.array_equal(digits, read["digit_probabilities"].argmax(axis=1))
+    inputs = {"images": images, "mask": mask, "noise": noise, "guidance": guidance}
     if name == "diffusion":
-        step = lambda x, t: runner("denoise_step", images_t=x, timestep=t, labels=np.full(2, NULL_LABEL, np.int32),
-                                   guidance=np.zeros(2, np.float32))["predicted_noise"]
-        steps, resample = diffusion_recipe.INPAINT_STEPS, diffusion_recipe.INPAINT_RESAMPLE
+        labels = np.full(2, NULL_LABEL, np.int32)
+        in_graph = runner("inpaint", **inputs, labels=labels)["images"]
+        step_labels = digits if reading else labels
+        step = lambda x, t: runner("denoise_step", images_t=x, timestep=t, labels=step_labels,
+                                   guidance=guidance)["predicted_noise"]
+        recipe = diffusion_recipe
     else:
-        embedding = runner("encode_text", text=utf8.encode_texts(["a seven"] * 2))["text_embedding"]
+        prompts = ["", ""] if reading else ["a seven"] * 2
+        in_graph = runner("inpaint", **inputs, text=utf8.encode_texts(prompts))["images"]
+        step_prompts = [captions.class_prompts("en")[d] for d in digits] if reading else prompts
+        embedding = runner("encode_text", text=utf8.encode_texts(step_prompts))["text_embedding"]
         step = lambda x, t: runner("denoise_step", images_t=x, timestep=t, text_embedding=embedding,
-                                   guidance=np.zeros(2, np.float32))["predicted_noise"]
-        steps, resample = text2image_recipe.INPAINT_STEPS, text2image_recipe.INPAINT_RESAMPLE
+                                   guidance=guidance)["predicted_noise"]
+        recipe = text2image_recipe
+    steps, resample = recipe.INPAINT_STEPS, recipe.INPAINT_RESAMPLE
     app = ddim.inpaint_loop(step, np.asarray(runner.manifest["alpha_bars"], np.float32), images, mask, noise,
                             steps, resample)
     np.testing.assert_allclose(in_graph, app, atol=1e-4)
     assert np.array_equal(in_graph[mask == 1], images[mask == 1])
     assert runner.manifest["inpaint_steps"] == steps and runner.manifest["inpaint_resample"] == resample
-
-
-@pytest.mark.parametrize("name", ["diffusion", "text2image"])
-def test_the_tflite_inpaint_of_a_row_without_a_digit_is_the_app_loop_with_read_digit(exported, name):
-    """A phone app reproduces the in-graph reading of the digit: ``read_digit``, then its own loop as that digit."""
-    runner = load_exported(exported(name), runtime="tflite")
-    rng = np.random.default_rng(6)
-    images = rng.uniform(0, 1, (2, 28, 28, 1)).astype(np.float32)
-    mask = inpainting.named_mask("left", 2)
-    noise = rng.standard_normal(images.shape).astype(np.float32)
-    guidance = np.full(2, 2.0, np.float32)
-    read = runner("read_digit", images=images, mask=mask)
-    digits = read["digits"]
-    assert digits.dtype == np.int32 and np.array_equal(digits, read["digit_probabilities"].argmax(axis=1))
-    if name == "diffusion":
-        in_graph = runner("inpaint", images=images, mask=mask, noise=noise, guidance=guidance,
-                          labels=np.full(2, NULL_LABEL, np.int32))["images"]
-        step = lambda x, t: runner("denoise_step", images_t=x, timestep=t, labels=digits,
-                                   guidance=guidance)["predicted_noise"]
-    else:
-        in_graph = runner("inpaint", images=images, mask=mask, noise=noise, guidance=guidance,
-                          text=utf8.encode_texts(["", ""]))["images"]
-        embedding = runner("encode_text", text=utf8.encode_texts([captions.class_prompts("en")[d]
-                                                                  for d in digits]))["text_embedding"]
-        step = lambda x, t: runner("denoise_step", images_t=x, timestep=t, text_embedding=embedding,
-                                   guidance=guidance)["predicted_noise"]
-    app = ddim.inpaint_loop(step, np.asarray(runner.manifest["alpha_bars"], np.float32), images, mask, noise,
-                            runner.manifest["inpaint_steps"], runner.manifest["inpaint_resample"])
-    np.testing.assert_allclose(in_graph, app, atol=1e-4)
 
 
 @pytest.mark.parametrize("runtime", ["tflite", "savedmodel", "keras"])
@@ -337,6 +323,7 @@ def test_the_phone_app_inpaints_from_the_tflite_file(exported, tmp_path, capsys)
     assert tflite_sample.main([tflite, "--inpaint", str(digit), "--mask", "top", "--num", "2",
                                "--output", str(output)]) == 0
     assert os.path.getsize(output) > 200
+    assert "the known pixels read as a " in capsys.readouterr().err  # no --digit: read_digit chose it
     assert tflite_sample.main([tflite, "--inpaint", str(digit), "--mask", "middle", "--num", "2",
                                "--output", str(output)]) == 2
     assert "unknown mask 'middle': choose from bottom, top, left, right, random" in capsys.readouterr().err
