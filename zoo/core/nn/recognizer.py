@@ -17,6 +17,8 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from zoo.core.nn import distribute
+
 NUM_DIGITS = 10
 IMAGE_SIDE = 28
 MASK_KINDS = 7  # hidden bottom / top / right / left part, random pixels, a rectangle, nothing
@@ -56,7 +58,13 @@ class VisibleDigitRecognizer(layers.Layer):
             if i < len(self.pools):
                 h = self.pools[i](h)
         h = tf.reshape(h, [tf.shape(h)[0], -1])
-        return self.logits(self.dropout(h, training=training))
+        if training and self.dropout_rate > 0:
+            # The dropout mask is drawn for the global batch (``Dropout`` on ones, then multiplied: the same
+            # numbers as ``self.dropout(h)`` on one device), so N replicas drop what one device would.
+            keep = distribute.draw_for_global_batch(
+                lambda n: self.dropout(tf.ones([n, h.shape[-1]]), training=True), tf.shape(h)[0])
+            h = h * keep
+        return self.logits(h)
 
     def get_config(self):
         return {**super().get_config(), "widths": self.widths, "dropout": self.dropout_rate, "seed": self.seed}
