@@ -24,7 +24,7 @@ from zoo.core.recipes.images import asked_digits, denoiser_calibration, save_ask
 from zoo.core.training.optimizers import CosineDecayAdam
 from zoo.core.data.plotting import save_image_grid
 from zoo.core.runtime.progress import progress_bar
-from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config, start_from
+from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config
 from zoo.core.recipes.recipe import EVAL_SEED, Option, Recipe
 from zoo.core.recipes.registry import register
 
@@ -277,9 +277,7 @@ class DiffusionRecipe(CosineDecayAdam, Recipe):
 
     # === Training ===
     def create_training_model(self, preset, seed, fine_tune_from, recognizer_only):
-        if recognizer_only:
-            return inpainting.recognizer_training_model(self, seed, fine_tune_from)
-        return start_from(self, preset, seed, fine_tune_from)
+        return inpainting.create_training_model(self, preset, seed, fine_tune_from, recognizer_only)
 
     def training_data(self, model, *, batch_size, seed, limit, images):
         if images is not None:

@@ -21,7 +21,7 @@ import numpy as np
 from zoo.core.data import captions
 from zoo.core import export as core_export
 from zoo.core.recipes import inpainting
-from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config, start_from
+from zoo.core.recipes.finetuning import FINE_TUNE_FROM, fine_tune_config
 from zoo.core.recipes.images import denoiser_calibration
 from zoo.core.runtime import utf8
 from zoo.core.runtime.errors import BadInputError
@@ -263,9 +263,7 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
 
     # === Training ===
     def create_training_model(self, preset, seed, fine_tune_from, recognizer_only):
-        if recognizer_only:
-            return inpainting.recognizer_training_model(self, seed, fine_tune_from)
-        return start_from(self, preset, seed, fine_tune_from)
+        return inpainting.create_training_model(self, preset, seed, fine_tune_from, recognizer_only)
 
     def training_data(self, model, *, batch_size, seed, limit):
         train = captions.captioned_mnist("train", limit=limit)

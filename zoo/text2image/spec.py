@@ -29,7 +29,7 @@ def test_inputs(signature, manifest_entry, batch, seed):
     if signature == "inpaint":
         return inpainting.random_test_inputs({"text": utf8.encode_texts(texts), **inputs}, seed)
     if signature == "read_digit":
-        return inpainting.random_test_inputs({"images": inputs["noise"], "mask": inputs["noise"]}, seed)
+        return inpainting.random_test_inputs({"images": inputs["noise"]}, seed)  # its shape; images, mask drawn
     dim = manifest_entry["inputs"]["text_embedding"]["shape"][-1]
     embedding = rng.standard_normal((batch, dim)).astype(np.float32)
     return {"images_t": inputs["noise"], "timestep": rng.integers(0, 50, batch).astype(np.int32),

@@ -51,6 +51,17 @@ def recognizer_training_model(recipe, seed, fine_tune_from):
     return model
 
 
+def create_training_model(recipe, preset, seed, fine_tune_from, recognizer_only):
+    """``create_training_model`` of a recipe with :data:`RECOGNIZER_ONLY` among its options:
+    :func:`recognizer_training_model` for ``--recognizer-only``, else
+    :func:`zoo.core.recipes.finetuning.start_from`."""
+    from zoo.core.recipes.finetuning import start_from
+
+    if recognizer_only:
+        return recognizer_training_model(recipe, seed, fine_tune_from)
+    return start_from(recipe, preset, seed, fine_tune_from)
+
+
 def read_digit_outputs(model, images, mask):
     """The ``read_digit`` signature's outputs, after the input checks the SavedModel gives a TF Serving client."""
     import tensorflow as tf
@@ -213,9 +224,9 @@ def sample_completions(inpaint, path, mask_spec, num, seed, output, title):
 
 
 def random_test_inputs(inputs, seed):
-    """An ``inpaint`` (or ``read_digit``) call's ``inputs`` (a dict with ``images``, ``mask`` and, for
-    ``inpaint``, ``noise``) with random images in [0, 1] and a random 0/1 mask, both kinds of pixel in every row:
-    what the shared tests run every runtime on."""
+    """An ``inpaint`` (or ``read_digit``) call's ``inputs`` (a dict with ``noise`` for ``inpaint``, else at least
+    ``images``, for the batch's shape) with random images in [0, 1] and a random 0/1 mask, both kinds of pixel in
+    every row: what the shared tests run every runtime on."""
     rng = np.random.default_rng(seed)
     shape = (inputs["noise"] if "noise" in inputs else inputs["images"]).shape
     mask = (rng.random(shape) < 0.5).astype(np.float32)
