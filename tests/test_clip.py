@@ -161,6 +161,28 @@ def test_no_training_caption_has_a_held_out_sentence_shape():
     assert captions.held_out_prompts("有人写了{np}", "zh")[7] == "有人写了一个七"
 
 
+def test_noise_words_carry_no_digit_no_attribute_and_no_held_out_word():
+    """The clauses around a third of the captions say nothing about the image and keep the held-out families
+    unseen: no number, no ink or slant word, no character or word of a held-out frame."""
+    held_out_zh = {c for frames in captions.HELD_OUT_FAMILIES["zh"].values() for frame in frames for c in frame}
+    numbers = set("〇零一二三四五六七八九十百千万两壹贰叁肆伍陆柒捌玖拾")
+    attributes_zh = {c for words in captions.INK_WORDS["zh"].values() for w in words for c in w} | set("左右倾斜歪")
+    assert len(captions.NOISE_CHARACTERS_ZH) > 3500
+    assert not set(captions.NOISE_CHARACTERS_ZH) & (held_out_zh | numbers | attributes_zh)
+    assert "妹" not in captions.NOISE_CHARACTERS_ZH and "吗" not in captions.NOISE_CHARACTERS_ZH
+    forbidden_en = [w for words in captions.INK_WORDS["en"].values() for w in words] + ["right", "left"] + [
+        w for frames in captions.HELD_OUT_FAMILIES["en"].values() for frame in frames
+        for w in frame.replace("{np}", "").replace("?", "").split()
+        if w not in {"is", "this", "it", "that", "a", "on", "i", "me", "for", "be", "or", "not", "do", "you", "my"}]
+    assert "someone" in forbidden_en and "yesterday" in forbidden_en
+    for word in captions.NOISE_WORDS_EN:
+        assert word not in captions.EN_WORDS and not any(f in word for f in forbidden_en), word
+    rng = np.random.default_rng(3)
+    texts = [captions.random_caption(rng, 7, captions.PLAIN, captions.UPRIGHT) for _ in range(2000)]
+    with_noise = [t for t in texts if any(w in t.lower().split(" ") for w in captions.NOISE_WORDS_EN[40:])]
+    assert 0.05 < len(with_noise) / len(texts) < 0.3  # about a third of English captions carry a clause
+
+
 @pytest.mark.slow
 def test_cut_characters_are_refused_in_every_runtime(tiny_export):
     _, exported = tiny_export("clip")

@@ -93,6 +93,60 @@ SUFFIXES = {  # the words that contain a digit's name are here on purpose (see a
 }
 CLASS_PROMPTS = {"en": "the digit {d}", "zh": "数字{d}"}  # the zero-shot headline prompts
 
+# === Words around the sentence that carry no digit ===
+# A text encoder that reads bytes must also learn where a character starts: "妹" is the bytes E5 A6 B9, and B9 is
+# also the middle byte of "九" (E4 B9 9D), so a CLIP trained on few Chinese characters read "我妹妹昨天画了一个一"
+# ("my sister drew a one yesterday", held out) as a nine. A third of the captions therefore get a clause of
+# ordinary words that say nothing about the image before or after them: Chinese from the 3,755 common
+# characters of GB2312's first level, English from the list below (everyday words, several holding a digit's name
+# inside: "anyone", "bone", "often", "weight"). Neither has a number, an attribute word or a word of a held-out
+# sentence family (tested), so the held-out families stay unseen.
+NOISE_SHARE = 0.3
+_NOT_NOISE_ZH = set("〇零一二三四五六七八九十百千万亿两壹贰叁肆伍陆柒捌玖拾佰仟个数字粗细体加笔画纤左右倾斜歪")
+NOISE_WORDS_EN = tuple("""anyone everyone alone bone stone tone money honey lonely gone none done phone honest
+    often listen kitten attend content tennis network weight freight bitten sweeten
+    morning evening table window pencil paper coffee garden kitchen river bottle jacket rabbit yellow green
+    blue orange office school homework notebook desk lamp chair door music quiet rainy sunny winter summer
+    today tomorrow maybe again really almost early late fast slowly happy tired busy ready after before
+    under above near inside outside friend brother mother father teacher class page row box form""".split())
+_HELD_OUT_WORDS_EN = ("someone", "sister", "student", "please", "show", "find", "could", "need", "wrote", "drew",
+                      "scribbled", "yesterday", "think")
+
+
+def _noise_characters_zh():
+    """GB2312's first level (the 3,755 most used characters), less numbers, attribute and held-out frame
+    characters."""
+    held_out = {c for frames in HELD_OUT_FAMILIES["zh"].values() for frame in frames for c in frame}
+    characters = []
+    for high in range(0xB0, 0xD8):
+        for low in range(0xA1, 0xFF):
+            try:
+                character = bytes([high, low]).decode("gb2312")
+            except UnicodeDecodeError:
+                continue
+            if character not in _NOT_NOISE_ZH and character not in held_out:
+                characters.append(character)
+    return tuple(characters)
+
+
+NOISE_CHARACTERS_ZH = _noise_characters_zh()
+
+
+def noise_clause(rng, language):
+    """A few words that carry no digit: 2-6 Chinese characters, or 1-3 English words."""
+    if language == "zh":
+        return "".join(rng.choice(NOISE_CHARACTERS_ZH, size=int(rng.integers(2, 7))))
+    return " ".join(str(w) for w in rng.choice(NOISE_WORDS_EN, size=int(rng.integers(1, 4))))
+
+
+def _with_noise(rng, text, language):
+    clause = noise_clause(rng, language)
+    joiners = ("", "，", "：", "。") if language == "zh" else (" ", ", ", ": ", ". ")
+    joiner = _pick(rng, joiners)
+    if rng.random() < 0.6:
+        return clause + joiner + text
+    return text + (joiner if joiner.strip() else _pick(rng, joiners[1:])) + clause
+
 
 def digit_name(digit, language, numeral=False):
     if numeral:
@@ -231,6 +285,8 @@ def random_caption(rng, digit, ink, slant, language=None, families=None):
             text = _pick(rng, PREFIXES[language]) + text
         if attempt < 10 and rng.random() < 0.35 and not text.endswith(("?", "？")):
             text += _pick(rng, SUFFIXES[language])
+        if attempt < 10 and rng.random() < NOISE_SHARE:
+            text = _with_noise(rng, text, language)
         if language == "en":
             text = _styled_en(rng, text)
         if len(text.encode()) <= TEXT_BYTES:
