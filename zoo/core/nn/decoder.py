@@ -31,6 +31,7 @@ from zoo.core.nn.text_generation import SAMPLING_RANGES, checked_sampling, sampl
 
 GRADIENT_CLIP_NORM = 1.0  # of the global batch's gradient, as nanoGPT clips
 NEG_INF = -1e9  # added to masked attention scores; finite, so no NaN from an all-masked row
+GENERATE_BLOCK = 16  # positions the in-graph loop writes into its cache at once (see DecoderLM.generate)
 ACTIVATIONS = ("gelu", "gelu_approximate", "relu")  # gelu: the zoo's GPT; gelu_approximate: GPT-2 (tanh form)
 
 
@@ -158,21 +159,28 @@ class TransformerBlock(layers.Layer):
         attended = self._attend(query, cached_keys, cached_values, mask)
         return x + self.attention_output(self._step_merge_heads(attended)), cached_keys, cached_values
 
-    def step_on_kept_cache(self, x, mask, cached_keys, cached_values):
+    def step_on_kept_cache(self, x, mask, cached_keys, cached_values, recent=None):
         """One new position per row, ``x [batch, hidden]``, attending to a cache it only reads.
 
         ``cached_keys``/``cached_values`` ``[batch, heads, context, head_dim]`` hold the earlier positions;
-        ``mask [batch, 1, 1, context]`` (0 or NEG_INF) says which of them to read. The new position attends to
-        itself apart, so nothing is written into (or copied out of) the cache: the caller keeps it and writes
-        the returned ``keys``/``values [batch, heads, head_dim]`` at the position. Returns ``(x, keys, values)``.
+        ``mask [batch, 1, 1, context]`` (0 or NEG_INF) says which of them to read. ``recent``: optional
+        ``(keys, values, mask)``, a second, smaller cache ``[batch, heads, slots, head_dim]`` of the positions
+        after the first one's and before this one, with its own mask ``[1, 1, 1, slots]`` (the in-graph loop's
+        earlier steps of its block). The new position attends to itself apart, so nothing is written into (or
+        copied out of) the caches: the caller keeps them and writes the returned ``keys``/``values
+        [batch, heads, head_dim]`` at the position. Returns ``(x, keys, values)``.
         """
         query, keys, values = self._step_query_keys_values(x)
         scale = 1.0 / float(np.sqrt(self.head_dim))
-        cached_scores = tf.matmul(query, cached_keys, transpose_b=True) * scale + mask  # [batch, heads, 1, context]
+        caches = [(cached_keys, cached_values, mask)] + ([recent] if recent is not None else [])
+        scores = [tf.matmul(query, k, transpose_b=True) * scale + m for k, _, m in caches]  # [batch, heads, 1, n]
         own_score = tf.reduce_sum(query * keys, axis=-1, keepdims=True) * scale  # [batch, heads, 1, 1]
-        context = cached_keys.shape[2] or tf.shape(cached_keys)[2]
-        weights = tf.nn.softmax(tf.concat([cached_scores, own_score], axis=-1), axis=-1)
-        attended = tf.matmul(weights[..., :context], cached_values) + weights[..., context:] * values
+        sizes = [k.shape[2] or tf.shape(k)[2] for k, _, _ in caches]
+        weights = tf.nn.softmax(tf.concat([*scores, own_score], axis=-1), axis=-1)
+        attended, start = weights[..., -1:] * values, 0
+        for (_, v, _), size in zip(caches, sizes):
+            attended = attended + tf.matmul(weights[..., start:start + size], v)
+            start = start + size
         x = x + self.attention_output(self._step_merge_heads(attended))
         heads = [-1, self.num_heads, self.head_dim]
         return self._mlp(x, False), tf.reshape(keys, heads), tf.reshape(values, heads)
@@ -365,29 +373,72 @@ class DecoderLM(keras.Model):
             ``tokens int32 [batch, steps]`` (0 after a row stops) and
             ``num_tokens int32 [batch]``, how many of them each row generated.
         """
+        context, block, layers_ = self.context_length, GENERATE_BLOCK, len(self.blocks)
         steps = tf.shape(noise)[1]
-        limit = tf.minimum(tf.minimum(max_new_tokens, self.context_length - lengths), steps)  # [batch]
+        limit = tf.minimum(tf.minimum(max_new_tokens, context - lengths), steps)  # [batch]
         first = self.prefill(tokens, lengths)
         batch = tf.shape(noise)[0]
         stop = -1 if self.stop_token is None else self.stop_token
+        h, slots = self.num_heads, tf.range(context)[None, :]
+        # Every shape inside the loops is fixed by the model (a row never makes more than `context` tokens), so
+        # TFLite runs its WHILEs without resizing: noise and tokens are `context` wide in the loop.
+        noise = tf.pad(noise, [[0, 0], [0, tf.maximum(context - steps, 0)]])[:, :context]
+        caches = [first["cache"][:, i * h:(i + 1) * h] for i in range(2 * layers_)]
+        recent_shape = tf.stack([batch, h, block, self.head_dim])
+        block_slots = tf.range(block)
 
-        def body(i, logits, cache, output, count, running):
-            token = sample_token(logits, temperature, top_k, top_p, noise[:, i])
-            running = tf.logical_and(tf.logical_and(running, i < limit), tf.not_equal(token, stop))
-            token = tf.where(running, token, 0)
-            output = output + tf.expand_dims(token, 1) * tf.expand_dims(tf.one_hot(i, steps, dtype=tf.int32), 0)
-            position = tf.minimum(lengths + i, self.context_length - 1)  # finished rows: harmless, unused
-            step = self.decode_step(token, position, cache)
-            return i + 1, step["logits"], step["cache"], output, count + tf.cast(running, tf.int32), running
+        # Two loops. TFLite's WHILE copies every tensor its body changes at every iteration, and the cache is
+        # 1.2 MB for the zoo's GPT: the outer loop carries it and writes a block of `block` positions at once;
+        # the inner loop makes those positions one by one, keeping their keys and values in a small cache of
+        # its own and only reading the big one, which it does not change (so it is not copied). Unrolling the
+        # steps instead would repeat every layer in the graph, and LiteRT's XNNPACK packs each layer's weights
+        # once per use (benchmarks/gpt_decode_profile.py).
+        def block_of_steps(i, logits, output, count, running, *caches):
+            mask = tf.reshape((1.0 - tf.cast(slots < (lengths + i)[:, None], tf.float32)) * NEG_INF,
+                              [-1, 1, 1, context])
 
-        def cond(i, logits, cache, output, count, running):
+            def step(j, logits, output, count, running, *recent):
+                index = i + j
+                token = sample_token(logits, temperature, top_k, top_p,
+                                     tf.gather(noise, tf.minimum(index, context - 1), axis=1))
+                running = tf.logical_and(tf.logical_and(running, index < limit), tf.not_equal(token, stop))
+                token = tf.where(running, token, 0)
+                output = output + tf.expand_dims(token, 1) * tf.one_hot(index, context, dtype=tf.int32)[None, :]
+                count = count + tf.cast(running, tf.int32)
+                position = tf.minimum(lengths + index, context - 1)  # finished rows: harmless, unused
+                x = self._embed(token, position)
+                recent_mask = tf.reshape((1.0 - tf.cast(block_slots < j, tf.float32)) * NEG_INF, [1, 1, 1, block])
+                write = tf.reshape(tf.equal(block_slots, j), [1, 1, block, 1])
+                new_recent = []
+                for layer, decoder_block in enumerate(self.blocks):
+                    keys, values = recent[2 * layer], recent[2 * layer + 1]
+                    x, k, v = decoder_block.step_on_kept_cache(x, mask, caches[2 * layer], caches[2 * layer + 1],
+                                                               (keys, values, recent_mask))
+                    new_recent += [tf.where(write, k[:, :, None], keys), tf.where(write, v[:, :, None], values)]
+                return (j + 1, self._head(x), output, count, running, *new_recent)
+
+            def more_steps(j, logits, output, count, running, *recent):
+                return tf.logical_and(tf.logical_and(j < block, i + j < tf.reduce_max(limit)), tf.reduce_any(running))
+
+            done = tf.while_loop(more_steps, step, [tf.constant(0), logits, output, count, running,
+                                                    *[tf.zeros(recent_shape) for _ in caches]])
+            made, logits, output, count, running, recent = done[0], *done[1:5], done[5:]
+            # [batch, 1, context, block]: where each of the block's positions goes, for the rows still writing
+            placement = tf.cast(tf.logical_and(
+                tf.equal(slots[:, :, None], (lengths[:, None] + i + block_slots[None, :])[:, None, :]),
+                (i + block_slots[None, :] < limit[:, None])[:, None, :]), tf.float32)[:, None]
+            written = tf.reduce_max(placement, axis=3, keepdims=True) > 0  # [batch, 1, context, 1]
+            caches = [tf.where(written, tf.matmul(placement, new), old) for new, old in zip(recent, caches)]
+            return (i + made, logits, output, count, running, *caches)
+
+        def more_blocks(i, logits, output, count, running, *caches):
             return tf.logical_and(i < tf.reduce_max(limit), tf.reduce_any(running))
 
-        # The loop carries the cache: TFLite's WHILE copies it between iterations, which an app's loop over
-        # decode_step_kv does not (see benchmarks/gpt_decode_profile.py).
-        _, _, _, output, count, _ = tf.while_loop(
-            cond, body, [tf.constant(0), first["logits"], first["cache"], tf.zeros([batch, steps], tf.int32),
-                         tf.zeros([batch], tf.int32), tf.ones([batch], tf.bool)])
+        loop = tf.while_loop(
+            more_blocks, block_of_steps, [tf.constant(0), first["logits"], tf.zeros([batch, context], tf.int32),
+                                          tf.zeros([batch], tf.int32), tf.ones([batch], tf.bool), *caches])
+        output, count = loop[2], loop[3]
+        output = tf.pad(output, [[0, 0], [0, tf.maximum(steps - context, 0)]])[:, :steps]
         return {"tokens": output, "num_tokens": count}
 
     # --- training: next-token cross-entropy (the zoo's GPT; a converted GPT-2 fine-tuned) --------------
