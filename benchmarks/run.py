@@ -73,6 +73,41 @@ def measure_latency(model_dir, runtime, variant, repeats, inputs_path, warmup=3)
     return result
 
 
+PAIR_SECONDS = 2.0  # per batch size: the paired rounds of one model's two LiteRT files take about this long
+PAIR_ROUNDS = (5, 2000)  # at least, at most
+
+
+def measure_int8_pair(model_dir, inputs_path):
+    """The int8 and float32 LiteRT files of one model timed in one process, call for call: each round calls
+    both on the same inputs, in the order float32, int8, int8, float32 (ABBA, so a drift of the machine's
+    load falls on both alike), for about :data:`PAIR_SECONDS` per batch size. Returns, per batch, both medians
+    and the share of rounds in which the int8 call was the faster one."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    manifest = read_manifest(model_dir)
+    stored = np.load(inputs_path)
+    signature = str(stored["signature"])
+    runners = {variant: Interpreter(model_path=os.path.join(model_dir, manifest["tflite"][variant]["path"]),
+                                    num_threads=LATENCY_THREADS).get_signature_runner(signature)
+               for variant in ("float32", "int8")}
+    result = {"signature": signature, "threads": LATENCY_THREADS}
+    for batch in BATCHES:
+        inputs = {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(f"{batch}/")}
+        once = {v: min(call_times(lambda: r(**inputs), 1, warmup=3)[0]) for v, r in runners.items()}
+        rounds = int(np.clip(PAIR_SECONDS / (2 * sum(once.values())), *PAIR_ROUNDS))
+        times = {v: [] for v in runners}
+        for _ in range(rounds):
+            for variant in ("float32", "int8", "int8", "float32"):
+                start = time.perf_counter()
+                runners[variant](**inputs)
+                times[variant].append(time.perf_counter() - start)
+        pairs = np.array(times["int8"]).reshape(-1, 2).mean(1) < np.array(times["float32"]).reshape(-1, 2).mean(1)
+        result[f"batch{batch}"] = {"float32_ms": round(statistics.median(times["float32"]) * 1000, 4),
+                                   "int8_ms": round(statistics.median(times["int8"]) * 1000, 4),
+                                   "int8_faster_share": round(float(pairs.mean()), 3), "rounds": rounds}
+    return result
+
+
 def peak_rss_mb():
     """This process's peak resident memory. VmHWM, not ru_maxrss: a child started by
     fork + exec inherits its parent's ru_maxrss, while VmHWM starts afresh at exec."""
@@ -100,6 +135,14 @@ def measure_in_subprocess(model_dir, runtime, variant, repeats, inputs_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"benchmark worker {runtime} {variant} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_pair_in_subprocess(model_dir, inputs_path):
+    command = [sys.executable, "-m", "benchmarks.run", "--pair-worker", model_dir, "--inputs", inputs_path]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"paired int8/float32 worker failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -162,24 +205,37 @@ def threads_of(runtime_key, row):
 
 
 def int8_against_float32(results):
-    """Markdown lines: every model's int8 and float32 LiteRT files side by side (each pair timed in one run of
-    that model, the same inputs, the same thread count), with the int8 file's kind from its manifest."""
+    """Markdown lines: every model's int8 and float32 LiteRT files side by side, timed call for call in one process
+    (:func:`measure_int8_pair`; a model measured before that: its two rows of the section below), with the int8
+    file's kind from its manifest."""
     lines = [f"## {INT8_SECTION}", "",
-             "The timed signature's median latency of each model's two LiteRT files, from the sections below (the two "
-             "files of a row were measured in the same run, one after the other). Kind: the int8 file's, from its "
-             "manifest.", "",
+             "The timed signature's median latency of each model's two LiteRT files, timed in one process call for "
+             "call: each round calls both on the same inputs, in the order float32, int8, int8, float32, so a change "
+             "in the machine's load falls on both alike (`measure_int8_pair`, about 2 s per batch size; a model "
+             "without a paired timing shows its two rows of the section below, measured one after the other). "
+             "Kind: the int8 file's, from its manifest. Rounds int8 won: the share of rounds in which the int8 "
+             "call was the faster one (about 0.5 means the two are the same speed).", "",
              "| model | signature | int8 kind | threads | float32 batch 1 | int8 batch 1 | float32 batch 64 | int8 batch 64 "
-             "| int8 faster at both | measured |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| rounds int8 won (1 / 64) | int8 faster at both | measured |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, model in results["models"].items():
         float32, int8 = model["runtimes"].get("tflite_float32"), model["runtimes"].get("tflite_int8")
         if not float32 or not int8:
             continue
-        faster = all(int8[f"latency_ms_batch{b}"] < float32[f"latency_ms_batch{b}"] for b in BATCHES)
-        lines.append(f"| {name} | `{model['signature']}` | {model.get('int8_kind', '-')} | {threads_of('tflite', int8)} "
-                     + "".join(f"| {_milliseconds(row[f'latency_ms_batch{b}'])} " for b in BATCHES for row in (float32, int8))
-                     + f"| {'yes' if faster else '**no**'} | {model.get('date', results['date'])}"
-                     + (f", {model['machine'].split(',')[0]}" if model.get("machine") else "") + " |")
+        pair = model.get("int8_pair")
+        if pair:
+            times = [pair[f"batch{b}"][f"{v}_ms"] for b in BATCHES for v in ("float32", "int8")]
+            won = " / ".join(f"{pair[f'batch{b}']['int8_faster_share']:.2f}" for b in BATCHES)
+            threads = pair["threads"]
+        else:
+            times = [row[f"latency_ms_batch{b}"] for b in BATCHES for row in (float32, int8)]
+            won, threads = "-", threads_of("tflite", int8)
+        faster = all(times[2 * i + 1] < times[2 * i] for i in range(len(BATCHES)))
+        lines.append(f"| {name} | `{model['signature']}` | {model.get('int8_kind', '-')} | {threads} "
+                     + "".join(f"| {_milliseconds(t)} " for t in times) + f"| {won} "
+                     + f"| {'yes' if faster else '**no**'} | {(pair or model).get('date', results['date'])}"
+                     + (f", {(pair or model)['machine'].split(',')[0]}" if (pair or model).get("machine") else "")
+                     + " |")
     return lines + [""]
 
 
@@ -321,15 +377,20 @@ def plot(results, path):
     plt.close(figure)
 
 
-def benchmark_model(name, exported_dir, repeats, train_steps, quick, inputs_path, previous=None):
+def benchmark_model(name, exported_dir, repeats, train_steps, quick, inputs_path, previous=None, pairs_only=False):
     """Every measurement of one model; with ``previous`` (an earlier result of the same model), only
-    latency, memory and size are measured again and quality and training are kept from it."""
+    latency, memory and size are measured again and quality and training are kept from it; with
+    ``pairs_only`` too, only the paired int8/float32 timing (everything else kept)."""
     recipe = get_recipe(name)
     model_dir = os.path.join(exported_dir, name)
     manifest = read_manifest(model_dir)
     spec = get_spec(name)
     options = dict(spec.quick_options.get("evaluate", {}) if quick else spec.benchmark_options)
     write_inputs(name, model_dir, inputs_path)
+    if pairs_only:
+        print(f"[{name}] int8 and float32 LiteRT files, paired", flush=True)
+        return {**previous, "int8_kind": int8_kind(manifest),
+                "int8_pair": measure_pair_in_subprocess(model_dir, inputs_path)}
     if previous is None:
         print(f"[{name}] training throughput", flush=True)
     model = {"signature": spec.benchmark_signature, "metrics": recipe.metrics, "quality_options": options,
@@ -349,6 +410,9 @@ def benchmark_model(name, exported_dir, repeats, train_steps, quick, inputs_path
                               if isinstance(v, (int, float, str))}
             row["quality_seconds"] = round(time.perf_counter() - started, 1)
         model["runtimes"][key] = row
+    if "int8" in manifest["tflite"] and "float32" in manifest["tflite"]:
+        print(f"[{name}] int8 and float32 LiteRT files, paired", flush=True)
+        model["int8_pair"] = measure_pair_in_subprocess(model_dir, inputs_path)
     return model
 
 
@@ -364,8 +428,15 @@ def main():
     parser.add_argument("--inputs", help=argparse.SUPPRESS)
     parser.add_argument("--latency-only", action="store_true",
                         help="measure latency, memory and size again; keep quality and training from the results file")
+    parser.add_argument("--int8-pairs-only", action="store_true",
+                        help="time only each model's int8 and float32 LiteRT files against each other, call for call; "
+                             "keep everything else from the results file")
+    parser.add_argument("--pair-worker", metavar="MODEL_DIR", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.pair_worker:
+        print(json.dumps(measure_int8_pair(args.pair_worker, args.inputs)))
+        return
     if args.worker:
         model_dir, runtime, variant = args.worker
         print(json.dumps(measure_latency(model_dir, runtime, None if variant == "-" else variant, args.repeats,
@@ -378,7 +449,7 @@ def main():
     names = args.models.split(",") if args.models else [
         n for n in model_names() if os.path.isfile(os.path.join(args.exported_dir, n, "manifest.json"))]
     previous = {}
-    if args.latency_only:
+    if args.latency_only or args.int8_pairs_only:
         with open(os.path.join(args.results_dir, "benchmarks.json")) as f:
             previous = json.load(f)
     this_machine = machine()
@@ -399,10 +470,16 @@ def main():
     os.makedirs(args.results_dir, exist_ok=True)
     for name in names:
         results["models"][name] = benchmark_model(name, args.exported_dir, repeats, train_steps, args.quick,
-                                                  inputs_path, previous.get("models", {}).get(name))
-        results["models"][name]["date"] = results["date"]
+                                                  inputs_path, previous.get("models", {}).get(name),
+                                                  pairs_only=args.int8_pairs_only)
+        measured = results["models"][name]["int8_pair"] if args.int8_pairs_only else results["models"][name]
+        measured["date"] = results["date"]
         if this_machine != results["machine"]:
-            results["models"][name]["machine"] = this_machine
+            measured["machine"] = this_machine
+        elif args.int8_pairs_only:
+            results["models"][name]["int8_pair"].pop("machine", None)
+        if args.int8_pairs_only:
+            results["models"][name].setdefault("date", previous.get("date", results["date"]))
     os.remove(inputs_path)
     seconds = time.time() - started + (previous.get("seconds", 0) if previous else 0)
     results["seconds"] = round(seconds, 1)
@@ -410,7 +487,9 @@ def main():
         results["quality_and_training_measured"] = previous.get("quality_and_training_measured", previous["date"])
     command = "python -m benchmarks.run" + (" --quick" if args.quick else "") + (
         f" --models {args.models}" if args.models else "") + (
-        " (then --latency-only: latency, memory and size measured again)" if args.latency_only else "")
+        " (then --latency-only: latency, memory and size measured again)" if args.latency_only else "") + (
+        " (then --int8-pairs-only: the int8 and float32 files timed against each other)" if args.int8_pairs_only
+        else "")
     os.makedirs(args.results_dir, exist_ok=True)
     with open(os.path.join(args.results_dir, "benchmarks.json"), "w") as f:
         json.dump(results, f, indent=2)

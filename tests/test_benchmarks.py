@@ -46,6 +46,20 @@ def test_benchmark_quick_mode(tmp_path):
     # the int8-against-float32 table is written afresh, once, with the file's kind and the thread count
     assert text.count("## int8 against float32, every model") == 1 and "stale int8 table" not in text
     int8_row = next(line for line in text.splitlines() if line.startswith("| gpt | `decode_step` |"))
-    assert "| dynamic-range | 1 |" in int8_row and int8_row.split("|")[9].strip() in ("yes", "**no**")
+    assert "| dynamic-range | 1 |" in int8_row and int8_row.split("|")[10].strip() in ("yes", "**no**")
+    # the two files timed call for call in one process: both medians and the share of rounds int8 won, per batch
+    pair = results["models"]["gpt"]["int8_pair"]
+    for batch in (1, 64):
+        row = pair[f"batch{batch}"]
+        assert row["float32_ms"] > 0 and row["int8_ms"] > 0 and 0 <= row["int8_faster_share"] <= 1
+        assert row["rounds"] >= 5
+    cells = [c.strip() for c in int8_row.split("|")]
+    def ms(value):
+        return f"{value:.3f} ms" if value < 1 else f"{value:.2f} ms"
+
+    assert cells[5] == ms(pair["batch1"]["float32_ms"]) and cells[6] == ms(pair["batch1"]["int8_ms"])
+    assert cells[9] == f"{pair['batch1']['int8_faster_share']:.2f} / {pair['batch64']['int8_faster_share']:.2f}"
+    assert (cells[10] == "yes") == (pair["batch1"]["int8_ms"] < pair["batch1"]["float32_ms"]
+                                    and pair["batch64"]["int8_ms"] < pair["batch64"]["float32_ms"])
     assert "| threads |" in text
     assert (tmp_path / "benchmarks.png").stat().st_size > 10_000
