@@ -98,17 +98,27 @@ CLASS_PROMPTS = {"en": "the digit {d}", "zh": "数字{d}"}  # the zero-shot head
 # also the middle byte of "九" (E4 B9 9D), so a CLIP trained on few Chinese characters read "我妹妹昨天画了一个一"
 # ("my sister drew a one yesterday", held out) as a nine. A third of the captions therefore get a clause of
 # ordinary words that say nothing about the image before or after them: Chinese from the 3,755 common
-# characters of GB2312's first level, English from the list below (everyday words, several holding a digit's name
-# inside: "anyone", "bone", "often", "weight"). Neither has a number, an attribute word or a word of a held-out
-# sentence family (tested), so the held-out families stay unseen.
+# characters of GB2312's first level, English from the 260 words below (everyday words, several holding a digit's
+# name or a piece of one inside: "anyone", "often", "weight", "canine", "hour", "round"; a CLIP trained with a
+# list a third as long read "do you think it is a one?" as a four). Neither has a number, an attribute word or a
+# word of a held-out sentence family (tested), so the held-out families stay unseen.
 NOISE_SHARE = 0.3
 _NOT_NOISE_ZH = set("〇零一二三四五六七八九十百千万亿两壹贰叁肆伍陆柒捌玖拾佰仟个数字粗细体加笔画纤左右倾斜歪")
 NOISE_WORDS_EN = tuple("""anyone everyone alone bone stone tone money honey lonely gone none done phone honest
-    often listen kitten attend content tennis network weight freight bitten sweeten
-    morning evening table window pencil paper coffee garden kitchen river bottle jacket rabbit yellow green
-    blue orange office school homework notebook desk lamp chair door music quiet rainy sunny winter summer
-    today tomorrow maybe again really almost early late fast slowly happy tired busy ready after before
-    under above near inside outside friend brother mother father teacher class page row box form""".split())
+    ozone zone cone throne often listen kitten attend content tennis bitten sweeten tent tender mitten written intent
+    extent potent canine network artwork weight freight height house mouse round sound found ground cloud loud proud
+    south mouth hour flour pour tour sour group soup count mountain fountain trouble double touch country cousin couch
+    morning evening table window pencil paper coffee garden kitchen river bottle jacket rabbit yellow green blue
+    orange office school homework notebook desk lamp chair door music quiet rainy sunny winter summer today tomorrow
+    maybe again really almost early late fast slowly happy tired busy ready after before under above near inside
+    outside friend brother mother father teacher class page row box form apple banana bread butter cheese milk water
+    juice tea sugar salt pepper rice pasta pizza cake cookie candy chocolate car bus train plane bike boat ship road
+    street bridge city town village park forest field farm beach island lake sea ocean hill valley desert dog cat
+    bird fish horse cow pig sheep duck lion tiger bear wolf fox monkey red pink purple brown gray silver golden run
+    jump swim sing dance play read cook eat drink sleep walk talk open close start stop wait try help bring carry
+    build break fix clean wash paint send keep hold pull push turn move stay call monday tuesday friday weekend
+    spring autumn noon night week month year minute because while though although perhaps very quite rather just
+    still also only even never always sometimes usually""".split())
 _HELD_OUT_WORDS_EN = ("someone", "sister", "student", "please", "show", "find", "could", "need", "wrote", "drew",
                       "scribbled", "yesterday", "think")
 
