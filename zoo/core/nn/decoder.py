@@ -11,8 +11,10 @@ KerasHub GPT-2's weights. Three ways to run the same weights:
   key/value cache, so each new token costs one position, not a re-run of the prefix;
   ``decode_step_kv`` is the same step for a cache the caller keeps (it reads the cache and
   returns only the position's new keys and values: the phone app's fast path);
-- ``generate(...)``: the whole decoding loop in the graph (a ``tf.while_loop``,
-  which TFLite runs as its builtin ``WHILE``), with sampling noise as an input.
+- ``generate(...)``: the whole decoding loop in the graph (two nested ``tf.while_loop``s,
+  which TFLite runs as its builtin ``WHILE``: the outer one writes 16 positions into the cache
+  at once, so the cache is copied once per 16 tokens, not at every one), with sampling noise
+  as an input.
 
 Every op converts to TFLite builtins: masks are built from ``range`` comparisons,
 the cache is written with a broadcasting select rather than scatters, and tensors stay
