@@ -210,3 +210,24 @@ def test_cli_refuses_a_prompt_longer_than_the_row(tiny_export, synthetic_data_di
         code = main(["sample", "clip", "--exported-dir", os.path.dirname(exported), "--prompt", "七" * 22,
                      "--output", str(tmp_path / "x.png"), "--limit", "40"])
     assert code == 2 and "at most 64" in capsys.readouterr().err
+
+
+def test_sentence_report_finds_the_digit_a_frame_gets_wrong_and_what_it_is_read_as():
+    from benchmarks.clip_sentences import frame_report
+
+    labels = np.repeat(np.arange(10), 20)
+    images = np.eye(10, dtype=np.float32)[labels]  # a digit's embedding: its own axis
+
+    class Runner:  # "... a one?" lands on the four's axis; every other prompt on its own digit's
+        def __call__(self, signature, text):
+            texts = [bytes(row[row > 0].astype(np.uint8)).decode() for row in text]
+            digits = [next(d for d in range(10) if t.endswith(captions.EN_WORDS[d] + "?")) for t in texts]
+            return {"embedding": np.eye(10, dtype=np.float32)[[4 if d == 1 else d for d in digits]]}
+
+    report = frame_report(Runner(), images, labels, "is this {np}?", "en")
+    # the ones fit no prompt (the first digit wins the tie), and the fours fit two: the first of them, "one", wins
+    assert report["accuracy"] == 0.8 and report["per_digit"][1] == 0.0 and report["per_digit"][4] == 0.0
+    assert sorted(report["weak_digits"]) == ["is this a four?", "is this a one?"]
+    assert report["weak_digits"]["is this a one?"]["read_as"][0] == 20
+    four = report["weak_digits"]["is this a four?"]
+    assert four["read_as"][1] == 20 and four["prompt_similarity"][1] == 1.0 and four["prompt_similarity"][0] == 0.0
