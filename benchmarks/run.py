@@ -388,6 +388,9 @@ def benchmark_model(name, exported_dir, repeats, train_steps, quick, inputs_path
     options = dict(spec.quick_options.get("evaluate", {}) if quick else spec.benchmark_options)
     write_inputs(name, model_dir, inputs_path)
     if pairs_only:
+        if previous is None:
+            raise SystemExit(f"--int8-pairs-only keeps {name}'s other measurements, and the results file has none: "
+                             f"run python -m benchmarks.run --models {name} first")
         print(f"[{name}] int8 and float32 LiteRT files, paired", flush=True)
         return {**previous, "int8_kind": int8_kind(manifest),
                 "int8_pair": measure_pair_in_subprocess(model_dir, inputs_path)}

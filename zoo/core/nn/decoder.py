@@ -392,9 +392,9 @@ class DecoderLM(keras.Model):
         # Two loops. TFLite's WHILE copies every tensor its body changes at every iteration, and the cache is
         # 1.2 MB for the zoo's GPT: the outer loop carries it and writes a block of `block` positions at once;
         # the inner loop makes those positions one by one, keeping their keys and values in a small cache of
-        # its own and only reading the big one, which it does not change (so it is not copied). Unrolling the
-        # steps instead would repeat every layer in the graph, and LiteRT's XNNPACK packs each layer's weights
-        # once per use (benchmarks/gpt_decode_profile.py).
+        # its own and only reading the big one, which it does not change (so it is not copied; the speed:
+        # benchmarks/gpt_decode_profile.py). Unrolling the steps instead repeats every layer in the graph, and
+        # LiteRT's XNNPACK packs each layer's weights once per use: a probe of 4 unrolled steps was slower.
         def block_of_steps(i, logits, output, count, running, *caches):
             mask = tf.reshape((1.0 - tf.cast(slots < (lengths + i)[:, None], tf.float32)) * NEG_INF,
                               [-1, 1, 1, context])
