@@ -3,6 +3,7 @@
     python -m benchmarks.run            # full run, writes BENCHMARKS.md (about half an hour on 2 cores)
     python -m benchmarks.run --quick    # smoke run with few samples and repeats
     python -m benchmarks.run --models gan,gpt
+    python -m benchmarks.run --int8-pairs-only  # only the int8 and float32 LiteRT files against each other (~2 min)
 
 For each model (its recipe says which signature to time and which metric fits it) and each
 runtime (Keras ``.keras``, SavedModel, TFLite float32 / float16 / int8):
@@ -12,6 +13,8 @@ runtime (Keras ``.keras``, SavedModel, TFLite float32 / float16 / int8):
 - latency of the recipe's ``benchmark_signature`` at batch 1 and batch 64, median of repeated
   calls after warm-up, each runtime in a fresh process, which also gives its peak memory;
 - size on disk;
+- the int8 and float32 LiteRT files timed against each other call for call in one process (rounds of float32,
+  int8, int8, float32), the table at the top of BENCHMARKS.md;
 and for each model the training throughput of its ``train_step`` on its own training data
 (examples per second at its default batch size). The GPT-vs-nanoGPT and the diffusion
 step studies stay in ``benchmarks/gpt.py`` and ``benchmarks/diffusion.py``.
