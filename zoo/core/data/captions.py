@@ -119,8 +119,6 @@ NOISE_WORDS_EN = tuple("""anyone everyone alone bone stone tone money honey lone
     build break fix clean wash paint send keep hold pull push turn move stay call monday tuesday friday weekend
     spring autumn noon night week month year minute because while though although perhaps very quite rather just
     still also only even never always sometimes usually""".split())
-_HELD_OUT_WORDS_EN = ("someone", "sister", "student", "please", "show", "find", "could", "need", "wrote", "drew",
-                      "scribbled", "yesterday", "think")
 
 
 def _noise_characters_zh():
