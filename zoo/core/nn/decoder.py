@@ -44,6 +44,13 @@ def causal_mask(length):
     return (1.0 - tf.cast(allowed, tf.float32)) * NEG_INF
 
 
+def slots_before(limit, size):
+    """``[rows, 1, 1, size]`` additive attention mask over a cache of ``size`` slots: 0 for each row's slots
+    before ``limit [rows]`` (the ones to read), NEG_INF from it on."""
+    readable = tf.range(size)[None, :] < limit[:, None]
+    return tf.reshape((1.0 - tf.cast(readable, tf.float32)) * NEG_INF, [-1, 1, 1, size])
+
+
 def position_in_cache(position, context):
     """``[batch, 1, context, 1]`` booleans: True at each row's ``position``, for writing a key/value cache
     ``[batch, channels, context, head_dim]`` with one broadcasting select (SELECT_V2 in TFLite)."""
@@ -156,9 +163,7 @@ class TransformerBlock(layers.Layer):
         write = position_in_cache(position, context)
         cached_keys = tf.where(write, keys, cached_keys)
         cached_values = tf.where(write, values, cached_values)
-        visible = tf.expand_dims(tf.range(context), 0) <= tf.expand_dims(position, 1)  # [batch, context]
-        mask = tf.reshape((1.0 - tf.cast(visible, tf.float32)) * NEG_INF, [-1, 1, 1, context])
-        attended = self._attend(query, cached_keys, cached_values, mask)
+        attended = self._attend(query, cached_keys, cached_values, slots_before(position + 1, context))
         return x + self.attention_output(self._step_merge_heads(attended)), cached_keys, cached_values
 
     def step_on_kept_cache(self, x, mask, cached_keys, cached_values, recent=None):
@@ -348,8 +353,7 @@ class DecoderLM(keras.Model):
             (``zoo/core/apps/text_sampling.py``), where ``decode_step`` passes the whole cache in and out.
         """
         x = self._embed(token, position)  # [batch, hidden]: see TransformerBlock._step_heads
-        visible = tf.expand_dims(tf.range(self.context_length), 0) < tf.expand_dims(position, 1)  # [batch, context]
-        mask = tf.reshape((1.0 - tf.cast(visible, tf.float32)) * NEG_INF, [-1, 1, 1, self.context_length])
+        mask = slots_before(position, self.context_length)
         keys, values = [], []
         for i, block in enumerate(self.blocks):
             x, k, v = block.step_on_kept_cache(x, mask, layer_caches[2 * i], layer_caches[2 * i + 1])
@@ -396,8 +400,7 @@ class DecoderLM(keras.Model):
         # benchmarks/gpt_decode_profile.py). Unrolling the steps instead repeats every layer in the graph, and
         # LiteRT's XNNPACK packs each layer's weights once per use: a probe of 4 unrolled steps was slower.
         def block_of_steps(i, logits, output, count, running, *caches):
-            mask = tf.reshape((1.0 - tf.cast(slots < (lengths + i)[:, None], tf.float32)) * NEG_INF,
-                              [-1, 1, 1, context])
+            mask = slots_before(lengths + i, context)
 
             def step(j, logits, output, count, running, *recent):
                 index = i + j
@@ -409,7 +412,7 @@ class DecoderLM(keras.Model):
                 count = count + tf.cast(running, tf.int32)
                 position = tf.minimum(lengths + index, context - 1)  # finished rows: harmless, unused
                 x = self._embed(token, position)
-                recent_mask = tf.reshape((1.0 - tf.cast(block_slots < j, tf.float32)) * NEG_INF, [1, 1, 1, block])
+                recent_mask = slots_before(tf.reshape(j, [1]), block)
                 write = tf.reshape(tf.equal(block_slots, j), [1, 1, block, 1])
                 new_recent = []
                 for layer, decoder_block in enumerate(self.blocks):
