@@ -28,18 +28,6 @@ RESULTS = os.path.join(REPO_ROOT, "benchmarks", "results", "clip_sentences.json"
 WEAK_DIGIT = 0.9
 
 
-class _KerasEncoders:
-    """A runner over a CLIP model's two encoders (a run's checkpoint has no export to load)."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __call__(self, signature, **inputs):
-        if signature == "encode_text":
-            return {"embedding": self.model.text_encoder(inputs["text"]).numpy()}
-        return {"embedding": self.model.image_encoder(inputs["images"]).numpy()}
-
-
 def frame_report(runner, image_embeddings, labels, frame, language):
     from zoo.clip.recipe import encode_prompts
     from zoo.core.data import captions
@@ -70,10 +58,12 @@ def main(argv=None):
     from zoo.core.data import captions
     from zoo.core.data.datasets import mnist_images
     from zoo.core.recipes.commands import load, load_run
+    from zoo.core.recipes.registry import get_recipe
+    from zoo.core.runtime.runners import ModelRunner
 
-    if args.run_dir:
+    if args.run_dir:  # a checkpoint has no export to load: the recipe's signatures on the model in memory
         model, _, state = load_run("clip", args.run_dir)
-        runner, source = _KerasEncoders(model), f"{args.run_dir} (step {state.get('step')})"
+        runner, source = ModelRunner(get_recipe("clip"), model), f"{args.run_dir} (step {state.get('step')})"
     else:
         runner, source = load("clip", runtime="keras", exported_dir=args.exported_dir), "exported clip.keras"
     images, labels = mnist_images("test", limit=args.limit)

@@ -69,7 +69,7 @@ def measure_latency(model_dir, runtime, variant, repeats, inputs_path, warmup=3)
     result = {"load_seconds": round(load_seconds, 3), "signature": signature,
               "threads": LATENCY_THREADS if runtime == "tflite" else TF_THREADS}
     for batch in BATCHES:
-        inputs = {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(f"{batch}/")}
+        inputs = batch_inputs(stored, batch)
         times, _ = call_times(lambda: runner(signature, **inputs), repeats, warmup)
         result[f"latency_ms_batch{batch}"] = round(statistics.median(times) * 1000, 3)
     result["peak_rss_mb"] = peak_rss_mb()
@@ -95,7 +95,7 @@ def measure_int8_pair(model_dir, inputs_path):
                for variant in ("float32", "int8")}
     result = {"signature": signature, "threads": LATENCY_THREADS}
     for batch in BATCHES:
-        inputs = {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(f"{batch}/")}
+        inputs = batch_inputs(stored, batch)
         once = {v: min(call_times(lambda: r(**inputs), 1, warmup=3)[0]) for v, r in runners.items()}
         rounds = int(np.clip(PAIR_SECONDS / (2 * sum(once.values())), *PAIR_ROUNDS))
         times = {v: [] for v in runners}
@@ -132,21 +132,28 @@ def write_inputs(name, model_dir, path):
     return path
 
 
-def measure_in_subprocess(model_dir, runtime, variant, repeats, inputs_path):
-    command = [sys.executable, "-m", "benchmarks.run", "--worker", model_dir, runtime, variant or "-",
-               "--repeats", str(repeats), "--inputs", inputs_path]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+def batch_inputs(stored, batch):
+    """One batch size's inputs from the file :func:`write_inputs` wrote."""
+    return {k.split("/", 1)[1]: stored[k] for k in stored.files if k.startswith(f"{batch}/")}
+
+
+def _run_worker(arguments, what, timeout):
+    """This script again in a fresh process (``--worker`` / ``--pair-worker``); its last output line, as JSON."""
+    done = subprocess.run([sys.executable, "-m", "benchmarks.run", *arguments], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO_ROOT)
     if done.returncode != 0:
-        raise RuntimeError(f"benchmark worker {runtime} {variant} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_in_subprocess(model_dir, runtime, variant, repeats, inputs_path):
+    return _run_worker(["--worker", model_dir, runtime, variant or "-", "--repeats", str(repeats),
+                        "--inputs", inputs_path], f"benchmark worker {runtime} {variant}", timeout=600)
 
 
 def measure_pair_in_subprocess(model_dir, inputs_path):
-    command = [sys.executable, "-m", "benchmarks.run", "--pair-worker", model_dir, "--inputs", inputs_path]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"paired int8/float32 worker failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _run_worker(["--pair-worker", model_dir, "--inputs", inputs_path], "paired int8/float32 worker",
+                       timeout=900)
 
 
 def disk_size(model_dir, manifest, runtime, variant):

@@ -54,8 +54,7 @@ def test_benchmark_quick_mode(tmp_path):
         assert row["float32_ms"] > 0 and row["int8_ms"] > 0 and 0 <= row["int8_faster_share"] <= 1
         assert row["rounds"] >= 5
     cells = [c.strip() for c in int8_row.split("|")]
-    def ms(value):
-        return f"{value:.3f} ms" if value < 1 else f"{value:.2f} ms"
+    from benchmarks.run import _milliseconds as ms
 
     assert cells[5] == ms(pair["batch1"]["float32_ms"]) and cells[6] == ms(pair["batch1"]["int8_ms"])
     assert cells[9] == f"{pair['batch1']['int8_faster_share']:.2f} / {pair['batch64']['int8_faster_share']:.2f}"
