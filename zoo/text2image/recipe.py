@@ -198,6 +198,11 @@ def prompt_quality(runner, per_prompt=5, guidance=DEFAULT_GUIDANCE, seed=EVAL_SE
     return metrics
 
 
+def held_out_metric(language, family):
+    """The manifest key of one held-out sentence family's prompt accuracy (``savedmodel_detailed``)."""
+    return f"prompt_accuracy_held_out_{language}_{family.replace(' ', '_')}"
+
+
 def unseen_phrasing_quality(runner, per_prompt=2, guidance=DEFAULT_GUIDANCE, seed=EVAL_SEED, quality=None):
     """``prompt_accuracy`` over CLIP's held-out sentence families (``captions.HELD_OUT_FAMILIES``: whole sentence
     shapes no training caption has, "someone wrote a seven"), per language, family and frame: how far the frozen
@@ -218,8 +223,7 @@ def unseen_phrasing_quality(runner, per_prompt=2, guidance=DEFAULT_GUIDANCE, see
                 hits = _classes(quality, images) == np.repeat(np.arange(10), per_prompt)
                 scores[frame] = round(float(np.mean(hits)), 4)
                 right.append(hits)
-            metrics[f"prompt_accuracy_held_out_{language}_{family.replace(' ', '_')}"] = round(
-                float(np.mean(np.concatenate(right))), 4)
+            metrics[held_out_metric(language, family)] = round(float(np.mean(np.concatenate(right))), 4)
         metrics[f"prompt_accuracy_unseen_phrasings_{language}"] = round(float(np.mean(list(scores.values()))), 4)
         metrics[f"per_phrasing_{language}"] = scores
     metrics["images_per_prompt"] = per_prompt
