@@ -87,7 +87,7 @@ def main():
             print(f"{name}, seed {seed}: validation {losses}, largest spike {spike} at step {step}", flush=True)
         finals = np.array([run["validation_losses"][-1] for run in runs])
         results["variants"][name] = {"options": options, "runs": runs, "final_mean": round(float(finals.mean()), 4),
-                                     "final_std": round(float(finals.std(ddof=1)), 4),  # over seeds, as benchmarks/gpt.py
+                                     "final_std": round(float(finals.std(ddof=1)), 4),  # as benchmarks/gpt.py
                                      "final_range": [float(finals.min()), float(finals.max())]}
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
