@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import tempfile
+import warnings
 import weakref
 from typing import Callable, Optional
 
@@ -98,8 +99,12 @@ def convert_to_tflite(saved_model_dir, signature_names, variant, representative=
             # calibrate only: the quantization below leaves every op but the products float
             converter._experimental_calibrate_only = products_only
     try:
-        converted = converter.convert()
-        return _quantize_products_only(converted) if products_only else converted
+        with warnings.catch_warnings():
+            # the converter's calibration runs TensorFlow's tf.lite.Interpreter, which warns that it is deprecated
+            # (the zoo runs its files in ai_edge_litert): not the user's concern
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated", category=UserWarning)
+            converted = converter.convert()
+            return _quantize_products_only(converted) if products_only else converted
     except Exception as error:  # the converter raises ConverterError and friends
         raise ZooError(f"TFLite conversion ({variant}) with builtin ops only failed: {error}") from None
 
