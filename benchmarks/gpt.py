@@ -130,7 +130,6 @@ class ZooSide:
         self.score, self.step, self.checkpoints, self.model = score, 0, [], None
         self.training_losses, self._mean = [], 0.0  # each step's own loss, from its epoch's running mean
 
-
     def set_model(self, model):
         self.model = model
 

@@ -287,7 +287,8 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
 
     def training_config(self, model, data, *, epochs, total_steps, max_steps=None, fine_tune_from, recognizer_only):
         return {**super().training_config(model, data, epochs=epochs, total_steps=total_steps, max_steps=max_steps),
-                "text_encoder_sha256": text_encoder_fingerprint(model), **fine_tune_config(fine_tune_from, model),
+                "text_encoder_sha256": text_encoder_fingerprint(model.text_encoder),
+                **fine_tune_config(fine_tune_from, model),
                 **({"recognizer_only": True} if recognizer_only else {})}
 
     def epoch_samples(self, model, seed):
@@ -347,7 +348,7 @@ class TextToImageRecipe(CosineDecayAdam, Recipe):
                    "held_out_phrasings": captions.HELD_OUT, "held_out_families": captions.HELD_OUT_FAMILIES,
                    "held_out_noun_phrases": captions.HELD_OUT_NOUN_PHRASES,
                    "text_encoder": {"from": "exported clip (zoo registry), frozen",
-                                    "sha256_of_weights": text_encoder_fingerprint(model)},
+                                    "sha256_of_weights": text_encoder_fingerprint(model.text_encoder)},
                    "metric_definitions": {
                        "prompt_accuracy": "fraction of images the zoo's MNIST classifier reads as the prompt's digit; "
                                           "prompts, both languages: the class prompts ('the digit seven', '数字七'), "
@@ -406,11 +407,11 @@ def text_encoder(preset):
     return load("clip", runtime="keras", exported_dir=paths.EXPORTED_DIR).model.text_encoder
 
 
-def text_encoder_fingerprint(model):
-    """sha256 of the text encoder's weights: which CLIP a run or an export was conditioned on."""
+def text_encoder_fingerprint(encoder):
+    """sha256 of a text encoder's weights: which CLIP a run or an export was conditioned on."""
     import hashlib
 
     digest = hashlib.sha256()
-    for weight in model.text_encoder.weights:
+    for weight in encoder.weights:
         digest.update(np.asarray(weight).tobytes())
     return digest.hexdigest()
