@@ -107,9 +107,11 @@ def nanogpt_command(args, iterations, seed, output, work):
             *NANOGPT_FLAGS, *schedule, f"--out_dir={os.path.abspath(os.path.join(work, 'nanogpt-out'))}"]
 
 
-def zoo_command(args, recipe, iterations, seed, output):
-    return [sys.executable, "-m", "benchmarks.gpt", "--work-dir", args.work_dir, "--zoo-side",
-            json.dumps({"recipe": recipe, "iterations": iterations, "seed": seed, "output": output})]
+def zoo_command(work_dir, recipe, iterations, seed, output, options=None):
+    """The command line of one zoo-side run; ``options`` replace the named recipe's (gpt_recipe_seeds' variants)."""
+    side = {"recipe": recipe, "iterations": iterations, "seed": seed, "output": output}
+    return [sys.executable, "-m", "benchmarks.gpt", "--work-dir", work_dir, "--zoo-side",
+            json.dumps({**side, **({"options": options} if options else {})})]
 
 
 def run_side(command, output):
@@ -197,7 +199,7 @@ def training_comparison(args):
     work = os.path.abspath(args.work_dir)
     sides = {nanogpt_label: lambda it, seed, out: nanogpt_command(args, it, seed, out, work)}
     for recipe in ZOO_RECIPES:
-        sides[recipe] = lambda it, seed, out, recipe=recipe: zoo_command(args, recipe, it, seed, out)
+        sides[recipe] = lambda it, seed, out, recipe=recipe: zoo_command(args.work_dir, recipe, it, seed, out)
     plans = {}
     for index, (name, command) in enumerate(sides.items()):
         out = os.path.join(work, f"calibration-{index}.json")

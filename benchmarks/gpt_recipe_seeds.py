@@ -74,10 +74,7 @@ def main():
                 with open(output) as f:
                     run = json.load(f)
             else:
-                command = [sys.executable, "-m", "benchmarks.gpt", "--work-dir", args.work_dir, "--zoo-side",
-                           json.dumps({"recipe": name, "options": options, "iterations": args.iterations,
-                                       "seed": seed, "output": output})]
-                run = gpt.run_side(command, output)
+                run = gpt.run_side(gpt.zoo_command(args.work_dir, name, args.iterations, seed, output, options), output)
             losses = [point["loss"] for point in run["checkpoints"]]
             spike, step = largest_spike(run["training_losses"])
             runs.append({"seed": seed, "validation_losses": losses, "side": run["side"],
@@ -87,7 +84,7 @@ def main():
             print(f"{name}, seed {seed}: validation {losses}, largest spike {spike} at step {step}", flush=True)
         finals = np.array([run["validation_losses"][-1] for run in runs])
         results["variants"][name] = {"options": options, "runs": runs, "final_mean": round(float(finals.mean()), 4),
-                                     "final_std": round(float(finals.std(ddof=1)), 4),  # as benchmarks/gpt.py
+                                     "final_std": round(float(finals.std(ddof=1)) if len(finals) > 1 else 0.0, 4),
                                      "final_range": [float(finals.min()), float(finals.max())]}
     with open(args.output, "w") as f:
         json.dump(results, f, indent=2)
