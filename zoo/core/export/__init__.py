@@ -3,5 +3,6 @@ only, ``manifest.json``; each runtime measured. The public names are those of :m
 
 from zoo.core.export.exporter import (PRODUCT_OPS, REPRESENTATIVE_ROWS, TFLITE_VARIANTS, ExportPlan, Signature, check_builtin_only,  # noqa: F401
                                       convert_to_tflite, export_model, export_summary, format_table, inference_copy,
+                                      loop_run_time_shapes,
                                       machine_description, noise_batches, quantization_check, reconvert_tflite, signatures_manifest,
                                       training_record, write_saved_model)

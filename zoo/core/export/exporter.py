@@ -158,6 +158,48 @@ def check_tflite_file(runner, key, signature_names):
         raise ZooError(f"TFLite {key} has signatures {sorted(found)}, expected {sorted(signature_names)}")
 
 
+# Operand positions that set an op's output shape: where one of them is not a constant, LiteRT cannot size the
+# output when it prepares the graph and sizes it at run time instead (a "dynamic" tensor).
+SHAPE_OPERANDS = {"STRIDED_SLICE": (1, 2, 3), "SLICE": (1, 2), "RESHAPE": (1,), "FILL": (0,), "PAD": (1,),
+                  "PADV2": (1,), "RANGE": (0, 1, 2), "TILE": (1,), "BROADCAST_TO": (1,), "ONE_HOT": (1,),
+                  "EXPAND_DIMS": (1,), "TOPK_V2": (1,)}
+
+
+def _is_run_time(model, subgraph, tensor):
+    data = model.buffers[subgraph.tensors[tensor].buffer].data
+    return data is None or len(data) == 0
+
+
+def loop_run_time_shapes(tflite_path):
+    """``{loop subgraph name: {op: count}}``: the ops inside a TFLite file's ``WHILE`` loops (their conditions
+    and bodies) that read a shape (``SHAPE``) or get their output's shape from a non-constant operand. LiteRT
+    re-prepares every op after such an op at every iteration of the loop (the GPT's in-graph ``generate`` was
+    13-27% slower on one thread for six of them: ``DecoderLM.generate``, BENCHMARKS.md)."""
+    from tensorflow.lite.python.schema_py_generated import BuiltinOperator
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    op_names = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
+    model = flatbuffer_utils.read_model(tflite_path)
+
+    def op_name(op):
+        code = model.operatorCodes[op.opcodeIndex]
+        return op_names[max(code.builtinCode, code.deprecatedBuiltinCode)]
+
+    loops = {index for subgraph in model.subgraphs for op in subgraph.operators if op_name(op) == "WHILE"
+             for index in (op.builtinOptions.condSubgraphIndex, op.builtinOptions.bodySubgraphIndex)}
+    found = {}
+    for index in sorted(loops):
+        subgraph, counts = model.subgraphs[index], {}
+        for op in subgraph.operators:
+            name = op_name(op)
+            operands = [op.inputs[i] for i in SHAPE_OPERANDS.get(name, ()) if i < len(op.inputs) and op.inputs[i] >= 0]
+            if name == "SHAPE" or any(_is_run_time(model, subgraph, t) for t in operands):
+                counts[name] = counts.get(name, 0) + 1
+        if counts:
+            found[subgraph.name.decode()] = counts
+    return found
+
+
 @dataclasses.dataclass
 class ExportPlan:
     """Everything :func:`export_model` needs to know about one model's export.
@@ -257,6 +299,10 @@ def export_model(plan, output_dir, version=1, folder=None):
                     f.write(convert_to_tflite(convert_from, tflite_names, variant, plan.representative_inputs,
                                               plan.integer_products))
                 tflite[variant] = {"path": filename, **tflite_entry(variant, plan)}
+                if variant == "float32":
+                    for loop, ops in loop_run_time_shapes(os.path.join(tmp, filename)).items():
+                        print(f"[export {name}] note: TFLite loop {loop} sizes {ops} at run time, so LiteRT "
+                              f"prepares them again at every iteration (see loop_run_time_shapes)")
         for filename, source in (plan.extra_files or {}).items():
             shutil.copyfile(source, os.path.join(tmp, filename))
         keras_entry = None
@@ -468,7 +514,16 @@ def training_record(run, state, history=()):
 
 
 def machine_description():
-    return f"{platform.machine()} CPU, {os.cpu_count()} cores ({platform.system()})"
+    """The CPU and its cores, for the numbers a benchmark or an export records: timings from two machines
+    compare only with the CPU's model in the record (on Linux, /proc/cpuinfo's "model name")."""
+    cpu = f"{platform.machine()} CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = f"{names[0]} ({platform.machine()})" if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores ({platform.system()})"
 
 
 def noise_batches(latent_dim, num_samples, seed, batch_size=500):

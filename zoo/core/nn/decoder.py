@@ -57,6 +57,12 @@ def position_in_cache(position, context):
     return tf.reshape(tf.equal(tf.range(context)[None, :], position[:, None]), [-1, 1, context, 1])
 
 
+def _with_shape(tensor, shape):
+    """``tensor``, its static shape set to ``shape`` (no op in the graph; ``tf.ensure_shape`` would be a Flex op)."""
+    tensor.set_shape(shape)
+    return tensor
+
+
 def _activation(name):
     if name not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
@@ -388,9 +394,10 @@ class DecoderLM(keras.Model):
         h, slots = self.num_heads, tf.range(context)[None, :]
         # Every shape inside the loops is fixed by the model (a row never makes more than `context` tokens), so
         # TFLite runs its WHILEs without resizing: noise and tokens are `context` wide in the loop.
-        noise = tf.pad(noise, [[0, 0], [0, tf.maximum(context - steps, 0)]])[:, :context]
-        caches = [first["cache"][:, i * h:(i + 1) * h] for i in range(2 * layers_)]
-        recent_shape = tf.stack([batch, h, block, self.head_dim])
+        if noise.shape[1] != context:  # the exported signature's noise is `context` wide already
+            noise = tf.pad(noise, [[0, 0], [0, tf.maximum(context - steps, 0)]])[:, :context]
+        cache_shape, recent_shape = [None, h, context, self.head_dim], [None, h, block, self.head_dim]
+        caches = [_with_shape(first["cache"][:, i * h:(i + 1) * h], cache_shape) for i in range(2 * layers_)]
         block_slots = tf.range(block)
 
         # Two loops. TFLite's WHILE copies every tensor its body changes at every iteration, and the cache is
@@ -399,6 +406,9 @@ class DecoderLM(keras.Model):
         # its own and only reading the big one, which it does not change (so it is not copied; the speed:
         # benchmarks/gpt_decode_profile.py). Unrolling the steps instead repeats every layer in the graph, and
         # LiteRT's XNNPACK packs each layer's weights once per use: a probe of 4 unrolled steps was slower.
+        # Every loop variable keeps its static shape (`_with_shape`): a cache of unknown width made the body slice
+        # the attention weights at sizes read with SHAPE at run time, so LiteRT re-prepared every op after them at
+        # every byte (13-27% slower on one thread: BENCHMARKS.md, benchmarks/gpt_decode_profile.py).
         def block_of_steps(i, logits, output, count, running, *caches):
             mask = slots_before(lengths + i, context)
 
@@ -419,21 +429,23 @@ class DecoderLM(keras.Model):
                     keys, values = recent[2 * layer], recent[2 * layer + 1]
                     x, k, v = decoder_block.step_on_kept_cache(x, mask, caches[2 * layer], caches[2 * layer + 1],
                                                                (keys, values, recent_mask))
-                    new_recent += [tf.where(write, k[:, :, None], keys), tf.where(write, v[:, :, None], values)]
+                    new_recent += [_with_shape(tf.where(write, new[:, :, None], old), recent_shape)
+                                   for new, old in ((k, keys), (v, values))]
                 return (j + 1, self._head(x), output, count, running, *new_recent)
 
             def more_steps(j, logits, output, count, running, *recent):
                 return tf.logical_and(tf.logical_and(j < block, i + j < tf.reduce_max(limit)), tf.reduce_any(running))
 
             done = tf.while_loop(more_steps, step, [tf.constant(0), logits, output, count, running,
-                                                    *[tf.zeros(recent_shape) for _ in caches]])
+                                                    *[tf.zeros_like(cache[:, :, :block]) for cache in caches]])
             made, logits, output, count, running, recent = done[0], *done[1:5], done[5:]
             # [batch, 1, context, block]: where each of the block's positions goes, for the rows still writing
             placement = tf.cast(tf.logical_and(
                 tf.equal(slots[:, :, None], (lengths[:, None] + i + block_slots[None, :])[:, None, :]),
                 (i + block_slots[None, :] < limit[:, None])[:, None, :]), tf.float32)[:, None]
             written = tf.reduce_max(placement, axis=3, keepdims=True) > 0  # [batch, 1, context, 1]
-            caches = [tf.where(written, tf.matmul(placement, new), old) for new, old in zip(recent, caches)]
+            caches = [_with_shape(tf.where(written, tf.matmul(placement, new), old), cache_shape)
+                      for new, old in zip(recent, caches)]
             return (i + made, logits, output, count, running, *caches)
 
         def more_blocks(i, logits, output, count, running, *caches):
