@@ -11,6 +11,13 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
 
 import pytest  # noqa: E402
 
+import zoo.core.export  # noqa: E402
+
+# The tests' int8 files are calibrated on 20 rows per signature and one row per in-graph loop (the zoo's exports: 200
+# and 4): tests check a file's structure and its parity with float32, not its calibration, and each loop row runs
+# the whole loop in TensorFlow's calibrator (text-to-image's tiny export took 87 s, 48 of them for its int8 file).
+zoo.core.export.REPRESENTATIVE_ROWS, zoo.core.export.REPRESENTATIVE_LOOP_ROWS = 20, 1
+
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the node ids
 def pytest_collection_modifyitems(items):

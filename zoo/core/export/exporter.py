@@ -46,7 +46,10 @@ INTEGER_PRODUCTS = ("int8 weights and activations in the convolutions and matrix
                     "representative dataset ({data}); every other op (normalisation, activations, the sampler's "
                     "arithmetic) in float32 between them, as are the inputs and outputs at the signature, so apps do "
                     "not change")
+# rows an int8 file is calibrated on: per signature, and per in-graph loop (a row runs the whole loop). The tests'
+# tiny exports lower both (tests/conftest.py): they check a file's structure and parity, not its calibration.
 REPRESENTATIVE_ROWS = 200
+REPRESENTATIVE_LOOP_ROWS = 4
 # the TFLite builtin ops an int8 file with integer_products keeps integer; they carry nearly all the work
 PRODUCT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL")
 
