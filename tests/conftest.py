@@ -15,7 +15,8 @@ import zoo.core.export  # noqa: E402
 
 # The tests' int8 files are calibrated on 20 rows per signature and one row per in-graph loop (the zoo's exports: 200
 # and 4): tests check a file's structure and its parity with float32, not its calibration, and each loop row runs
-# the whole loop in TensorFlow's calibrator (text-to-image's tiny export took 87 s, 48 of them for its int8 file).
+# the whole loop in TensorFlow's calibrator (with 200 and 4, the diffusion models' tiny exports took 25-30 s longer
+# each in `pytest --durations`, 2026-12-07).
 zoo.core.export.REPRESENTATIVE_ROWS, zoo.core.export.REPRESENTATIVE_LOOP_ROWS = 20, 1
 
 

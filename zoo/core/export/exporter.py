@@ -176,7 +176,7 @@ def _is_run_time(model, subgraph, tensor):
 def loop_run_time_shapes(tflite_path):
     """``{loop subgraph name: {op: count}}``: the ops inside a TFLite file's ``WHILE`` loops (their conditions
     and bodies) that read a shape (``SHAPE``) or get their output's shape from a non-constant operand. LiteRT
-    re-prepares every op after such an op at every iteration of the loop (the GPT's in-graph ``generate`` was
+    prepares the ops after such an op again at every iteration of the loop (the GPT's in-graph ``generate`` was
     13-27% slower on one thread for six of them: ``DecoderLM.generate``, BENCHMARKS.md)."""
     from tensorflow.lite.python.schema_py_generated import BuiltinOperator
     from tensorflow.lite.tools import flatbuffer_utils
@@ -304,8 +304,8 @@ def export_model(plan, output_dir, version=1, folder=None):
                 tflite[variant] = {"path": filename, **tflite_entry(variant, plan)}
                 if variant == "float32":
                     for loop, ops in loop_run_time_shapes(os.path.join(tmp, filename)).items():
-                        print(f"[export {name}] note: TFLite loop {loop} sizes {ops} at run time, so LiteRT "
-                              f"prepares them again at every iteration (see loop_run_time_shapes)")
+                        print(f"[export {name}] note: TFLite loop {loop} sizes ops at run time ({ops}): LiteRT "
+                              f"prepares the ops after them again at every iteration (see loop_run_time_shapes)")
         for filename, source in (plan.extra_files or {}).items():
             shutil.copyfile(source, os.path.join(tmp, filename))
         keras_entry = None
