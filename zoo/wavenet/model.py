@@ -326,7 +326,7 @@ class WaveNet(keras.Model):
 
             _, sample, state, chunk = tf.while_loop(
                 lambda i, *_: i < HOP_LENGTH, sample_body,
-                [tf.constant(0), sample, state, tf.zeros([batch, HOP_LENGTH])])
+                [tf.constant(0), sample, state, tf.zeros_like(frame_noise)])  # not a FILL: loop_run_time_shapes
             frame_one_hot = tf.cast(tf.equal(tf.range(frames), f), tf.float32)
             output = output + frame_one_hot[None, :, None] * chunk[:, None, :]
             return f + 1, sample, state, output

@@ -176,8 +176,9 @@ def _is_run_time(model, subgraph, tensor):
 def loop_run_time_shapes(tflite_path):
     """``{loop subgraph name: {op: count}}``: the ops inside a TFLite file's ``WHILE`` loops (their conditions
     and bodies) that read a shape (``SHAPE``) or get their output's shape from a non-constant operand. LiteRT
-    prepares the ops after such an op again at every iteration of the loop (the GPT's in-graph ``generate`` was
-    13-27% slower on one thread for six of them: ``DecoderLM.generate``, BENCHMARKS.md)."""
+    prepares the ops after such an op again at every iteration of the loop: the GPT's in-graph ``generate`` was
+    13-27% slower on one thread for six of them (``DecoderLM.generate``, BENCHMARKS.md); a loop with one cheap
+    op after such an op loses little."""
     from tensorflow.lite.python.schema_py_generated import BuiltinOperator
     from tensorflow.lite.tools import flatbuffer_utils
 

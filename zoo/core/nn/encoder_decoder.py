@@ -220,7 +220,10 @@ class EncoderDecoder(keras.Model):
         cache = tf.zeros(tf.stack([batch, *self.cache_shape[1:]]), tf.float32)
 
         def body(i, token, cache, output, running):
-            step = decode_step(token, tf.fill([batch], i), cache, memory)
+            # the position from the token row, not tf.fill([batch], i), a FILL LiteRT sizes at run time (the loop
+            # stays static: zoo.core.export.loop_run_time_shapes; the GPT's loop gained 13-27% from that, this one
+            # little: a probe of a re-export, not committed, timed it within a few percent)
+            step = decode_step(token, tf.zeros_like(token) + i, cache, memory)
             best = tf.cast(tf.argmax(step["logits"], axis=-1, output_type=tf.int32), tf.int32)
             running = tf.logical_and(running, tf.not_equal(best, 0))
             best = tf.where(running, best, 0)
