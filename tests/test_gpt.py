@@ -15,7 +15,6 @@ from tests.conftest import shadow_the_zoo, synthetic_text
 from zoo.core.runtime.runners import ModelRunner
 from zoo.core.recipes.commands import load as load_exported
 from zoo.core.runtime.errors import BadInputError
-from zoo.core.export import loop_run_time_shapes
 from zoo.core.runtime.paths import REPO_ROOT
 from zoo.core.recipes.registry import get_recipe
 from zoo.core.recipes.spec import get_spec
@@ -178,11 +177,6 @@ def test_greedy_text_is_identical_in_keras_savedmodel_tflite_and_the_reference_l
     assert tflite_graph == keras_bytes
     for text in (*texts.values(), served.decode("utf-8")):
         assert text == keras_bytes.decode("utf-8", errors="replace")
-
-
-def test_generate_loops_size_nothing_at_run_time(exported):
-    # a shape read inside the WHILE bodies makes LiteRT re-prepare the ops after it at every byte
-    assert loop_run_time_shapes(os.path.join(exported, "gpt.tflite")) == {}
 
 
 def test_sampled_text_matches_between_the_graph_loop_and_the_reference_loop(exported):

@@ -125,8 +125,7 @@ def _quantize_products_only(calibrated):
     floats = set()
     for subgraph in model.subgraphs:
         for op in subgraph.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            if max(code.builtinCode, code.deprecatedBuiltinCode) not in products:
+            if _builtin_code(model, op) not in products:
                 floats.update(subgraph.tensors[i].name.decode() for i in op.outputs)
     return convert.mlir_quantize(calibrated, denylisted_nodes=sorted(floats))
 
@@ -168,6 +167,12 @@ SHAPE_OPERANDS = {"STRIDED_SLICE": (1, 2, 3), "SLICE": (1, 2), "RESHAPE": (1,), 
                   "EXPAND_DIMS": (1,), "TOPK_V2": (1,)}
 
 
+def _builtin_code(model, op):
+    """A TFLite operator's builtin code (older files keep it in the deprecated field)."""
+    code = model.operatorCodes[op.opcodeIndex]
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
 def _is_run_time(model, subgraph, tensor):
     data = model.buffers[subgraph.tensors[tensor].buffer].data
     return data is None or len(data) == 0
@@ -186,8 +191,7 @@ def loop_run_time_shapes(tflite_path):
     model = flatbuffer_utils.read_model(tflite_path)
 
     def op_name(op):
-        code = model.operatorCodes[op.opcodeIndex]
-        return op_names[max(code.builtinCode, code.deprecatedBuiltinCode)]
+        return op_names[_builtin_code(model, op)]
 
     loops = {index for subgraph in model.subgraphs for op in subgraph.operators if op_name(op) == "WHILE"
              for index in (op.builtinOptions.condSubgraphIndex, op.builtinOptions.bodySubgraphIndex)}

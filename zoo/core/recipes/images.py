@@ -134,13 +134,13 @@ def noise_calibration(latent_dim, with_labels=False, seed=1):
 DENOISER_LOOP_SIGNATURES = ("serving_default", "generate", "inpaint")
 
 
-def denoiser_calibration(alpha_bars, conditioning, loop_rows=None, seed=1):
+def denoiser_calibration(alpha_bars, conditioning, seed=1):
     """``(representative_inputs, description)`` for a diffusion model's calibrated int8 file.
 
     ``denoise_step``: the first :data:`~zoo.core.export.REPRESENTATIVE_ROWS` MNIST training digits (in [-1, 1])
     noised to timesteps spread evenly over 0..T-1 (every noise level the samplers visit). The in-graph loops
-    (``serving_default``, ``generate``, ``inpaint``) on ``loop_rows`` rows each (default
-    :data:`~zoo.core.export.REPRESENTATIVE_LOOP_ROWS`), since a row runs the whole loop
+    (``serving_default``, ``generate``, ``inpaint``) on :data:`~zoo.core.export.REPRESENTATIVE_LOOP_ROWS` rows
+    each, since a row runs the whole loop
     (``inpaint``: the test masks bottom, left and random in turn). ``conditioning(signature, i) -> dict`` gives
     row ``i``'s other inputs (labels, text, guidance, ...); a signature not named here (``encode_text``) gets
     only those, on :data:`~zoo.core.export.REPRESENTATIVE_ROWS` rows."""
@@ -148,7 +148,7 @@ def denoiser_calibration(alpha_bars, conditioning, loop_rows=None, seed=1):
     from zoo.core.data.datasets import mnist_images
 
     rows = core_export.REPRESENTATIVE_ROWS
-    loop_rows = core_export.REPRESENTATIVE_LOOP_ROWS if loop_rows is None else loop_rows
+    loop_rows = core_export.REPRESENTATIVE_LOOP_ROWS
     alpha_bars = np.asarray(alpha_bars, np.float32)
     digits = []  # read once, when the first image signature is calibrated
 
